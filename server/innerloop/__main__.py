@@ -1,0 +1,3 @@
+from innerloop.cli import main
+
+raise SystemExit(main())

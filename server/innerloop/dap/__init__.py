@@ -1,0 +1,1 @@
+"""Debug adapter: a proxy in front of debugpy's own adapter."""

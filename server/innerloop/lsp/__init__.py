@@ -1,0 +1,1 @@
+"""pygls language server: commands, status notifications, progress."""

@@ -1,0 +1,3 @@
+from innerloop.lsp.server import serve_stdio
+
+serve_stdio()

@@ -1,0 +1,1 @@
+"""asyncio shell around the core multiplexer; one tunnel per agent replica."""
