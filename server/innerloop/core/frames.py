@@ -1,0 +1,297 @@
+"""Tunnel frames: the wire format of docs/protocol.md and a decoder that trusts nothing.
+
+Every frame is a 9-byte header (payload length u32, type u8, stream id u32, big-endian) and a
+payload laid out field by field. The decoder checks the length against the maximum before it
+buffers anything, so a hostile or confused peer costs at most one frame of memory and every
+malformation ends in ``RemoteProtocolError``.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+
+VERSION = 1
+HEADER = struct.Struct("!IBI")
+MAX_PAYLOAD = 64 * 1024
+_STR_LEN = struct.Struct("!H")
+_INTS = {"B": struct.Struct("!B"), "H": struct.Struct("!H"), "I": struct.Struct("!I"),
+         "Q": struct.Struct("!Q")}
+
+
+class Policy(enum.IntEnum):
+    """What the agent does with new connections while the debuggee is paused."""
+
+    CLUSTER = 0  # serve them from the app in the pod
+    HOLD = 1  # keep them waiting until the client resumes
+
+
+class Status(enum.IntEnum):
+    """Outcome of a client request (CLAIM, RELEASE, PAUSE, RESUME)."""
+
+    OK = 0
+    CONFLICT = 1  # another client holds the route; Reply.holder names it
+    REJECTED = 2  # the request makes no sense here; Reply.reason says why
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Client → agent, first frame: protocol version, who we are, our per-stream window."""
+
+    version: int
+    client_id: str
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Agent → client: handshake accepted."""
+
+    version: int
+    agent_name: str
+    window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Goodbye:
+    """Either side: the tunnel ends now, and why (also refuses a handshake)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Client → agent: send new connections on ``route_port`` to me."""
+
+    request_id: int
+    route_port: int
+    local: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    request_id: int
+    route_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    request_id: int
+    policy: Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Agent → client: the outcome of the request with the same id."""
+
+    request_id: int
+    status: Status
+    holder: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Agent → client: a caller connected to a claimed route; ACCEPT or RESET it."""
+
+    stream_id: int
+    route_port: int
+    peer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accept:
+    stream_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    stream_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Credit: the receiver consumed ``increment`` more bytes of the stream."""
+
+    stream_id: int
+    increment: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fin:
+    """Half-close: the sender will send no more data on this stream."""
+
+    stream_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    stream_id: int
+    reason: str
+
+
+Frame = (Hello | Welcome | Goodbye | Ping | Pong | Claim | Release | Pause | Resume | Reply
+         | Open | Accept | Data | Window | Fin | Reset)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    code: int
+    make: Callable[..., Frame]
+    layout: str  # one letter per payload field: B H I Q ints, s string, b trailing bytes
+    on_stream: bool  # stream frames carry their first field in the header
+
+
+_SPECS: dict[type, _Spec] = {
+    Hello: _Spec(0x01, Hello, "HsI", False),
+    Welcome: _Spec(0x02, Welcome, "HsI", False),
+    Goodbye: _Spec(0x03, Goodbye, "s", False),
+    Ping: _Spec(0x04, Ping, "Q", False),
+    Pong: _Spec(0x05, Pong, "Q", False),
+    Claim: _Spec(0x10, Claim, "IHs", False),
+    Release: _Spec(0x11, Release, "IH", False),
+    Pause: _Spec(0x12, lambda rid, p: Pause(rid, Policy(p)), "IB", False),
+    Resume: _Spec(0x13, Resume, "I", False),
+    Reply: _Spec(0x14, lambda rid, st, h, r: Reply(rid, Status(st), h, r), "IBss", False),
+    Open: _Spec(0x20, Open, "Hs", True),
+    Accept: _Spec(0x21, Accept, "", True),
+    Data: _Spec(0x22, Data, "b", True),
+    Window: _Spec(0x23, Window, "I", True),
+    Fin: _Spec(0x24, Fin, "", True),
+    Reset: _Spec(0x25, Reset, "s", True),
+}
+_BY_CODE = {spec.code: spec for spec in _SPECS.values()}
+_NAMES = {spec.code: cls.__name__.upper() for cls, spec in _SPECS.items()}
+
+
+def encode(frame: Frame) -> bytes:
+    """Serialize one frame; values that do not fit the wire format raise LocalProtocolError."""
+    spec = _SPECS[type(frame)]
+    values = [getattr(frame, f.name) for f in fields(frame)]
+    stream_id = values.pop(0) if spec.on_stream else 0
+    if spec.on_stream and stream_id == 0:
+        raise LocalProtocolError(f"{type(frame).__name__} needs a stream id > 0")
+    parts: list[bytes] = []
+    try:
+        for kind, value in zip(spec.layout, values):
+            if kind == "s":
+                raw = value.encode("utf-8")
+                parts += [_STR_LEN.pack(len(raw)), raw]
+            elif kind == "b":
+                parts.append(bytes(value))
+            else:
+                parts.append(_INTS[kind].pack(value))
+        payload = b"".join(parts)
+        if len(payload) > MAX_PAYLOAD:
+            raise LocalProtocolError(f"{type(frame).__name__} payload of {len(payload)} bytes "
+                                     f"exceeds {MAX_PAYLOAD}")
+        return HEADER.pack(len(payload), spec.code, stream_id) + payload
+    except struct.error as exc:
+        raise LocalProtocolError(f"{type(frame).__name__}: {exc}") from None
+
+
+def _decode_payload(spec: _Spec, stream_id: int, payload: bytes) -> Frame:
+    name = _NAMES[spec.code]
+    values: list[object] = [stream_id] if spec.on_stream else []
+    pos = 0
+    for kind in spec.layout:
+        if kind == "b":
+            values.append(payload[pos:] if pos else payload)
+            pos = len(payload)
+        elif kind == "s":
+            if pos + 2 > len(payload):
+                raise RemoteProtocolError(f"{name} frame truncated")
+            (size,) = _STR_LEN.unpack_from(payload, pos)
+            raw = payload[pos + 2:pos + 2 + size]
+            if len(raw) != size:
+                raise RemoteProtocolError(f"{name} frame truncated")
+            try:
+                values.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise RemoteProtocolError(f"{name} frame has a string that is not UTF-8") from None
+            pos += 2 + size
+        else:
+            codec = _INTS[kind]
+            if pos + codec.size > len(payload):
+                raise RemoteProtocolError(f"{name} frame truncated")
+            values.append(codec.unpack_from(payload, pos)[0])
+            pos += codec.size
+    if pos != len(payload):
+        raise RemoteProtocolError(f"{name} frame has {len(payload) - pos} trailing bytes")
+    try:
+        return spec.make(*values)
+    except ValueError as exc:  # an enum field out of range
+        raise RemoteProtocolError(f"{name} frame: {exc}") from None
+
+
+class FrameDecoder:
+    """Turns a byte stream into frames, however the stream is chunked.
+
+    ``next_frame`` hands out one frame at a time, so frames before a malformed one are not lost
+    with it.
+    """
+
+    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
+        self._max_payload = max_payload
+        self._buffer = bytearray()
+        self._pos = 0
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def next_frame(self) -> Frame | None:
+        """The next complete frame, or None until more bytes arrive."""
+        available = len(self._buffer) - self._pos
+        if available < HEADER.size:
+            self._compact()
+            return None
+        length, code, stream_id = HEADER.unpack_from(self._buffer, self._pos)
+        spec = _BY_CODE.get(code)
+        if spec is None:
+            raise RemoteProtocolError(f"unknown frame type 0x{code:02x}")
+        if length > self._max_payload:
+            raise RemoteProtocolError(f"{_NAMES[code]} frame of {length} bytes exceeds "
+                                      f"the maximum of {self._max_payload}")
+        if spec.on_stream != (stream_id != 0):
+            where = "needs a stream id" if spec.on_stream else "must use stream 0"
+            raise RemoteProtocolError(f"{_NAMES[code]} frame {where}")
+        if available < HEADER.size + length:
+            self._compact()
+            return None
+        start = self._pos + HEADER.size
+        self._pos = start + length
+        return _decode_payload(spec, stream_id, bytes(self._buffer[start:self._pos]))
+
+    def _compact(self) -> None:
+        del self._buffer[:self._pos]
+        self._pos = 0
+
+
+def decode_all(data: bytes, max_payload: int = MAX_PAYLOAD) -> list[Frame]:
+    """Every frame in ``data`` (for tests and tools; a trailing partial frame is dropped)."""
+    decoder = FrameDecoder(max_payload)
+    decoder.feed(data)
+    frames: list[Frame] = []
+    while (frame := decoder.next_frame()) is not None:
+        frames.append(frame)
+    return frames

@@ -1,0 +1,598 @@
+"""The tunnel multiplexer, sans-I/O: bytes and commands in, events and bytes out.
+
+One ``ClientConnection`` (laptop) talks to one ``AgentConnection`` (pod) over any byte pipe.
+Neither reads a clock nor owns a socket: every call that depends on time takes ``now``,
+``next_deadline()`` says when to call ``handle_timeout(now)`` next, and ``data_to_send()`` hands
+out the bytes to write. Rules are in docs/protocol.md.
+
+Every event-returning call returns what happened since the previous such call. If
+``receive_data`` raises ``RemoteProtocolError``, call ``close(reason)``: it returns the events of
+the frames that preceded the bad one, then the close events.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.frames import (
+    MAX_PAYLOAD,
+    VERSION,
+    Accept,
+    Claim,
+    Data,
+    Fin,
+    Frame,
+    FrameDecoder,
+    Goodbye,
+    Hello,
+    Open,
+    Pause,
+    Ping,
+    Policy,
+    Pong,
+    Release,
+    Reply,
+    Reset,
+    Resume,
+    Status,
+    Welcome,
+    Window,
+    encode,
+)
+from innerloop.core.streams import MAX_CREDIT, Stream
+
+DEFAULT_WINDOW = 256 * 1024
+PING_INTERVAL = 0.5
+PEER_TIMEOUT = 2.0
+ACCEPT_TIMEOUT = 0.3
+_MAX_REASON = 1024
+
+
+@dataclass(frozen=True)
+class HandshakeDone:
+    peer_name: str  # the client's id (agent side) or the agent's name (client side)
+
+
+@dataclass(frozen=True)
+class ClaimRequested:
+    request_id: int
+    route_port: int
+    local: str
+
+
+@dataclass(frozen=True)
+class ReleaseRequested:
+    request_id: int
+    route_port: int
+
+
+@dataclass(frozen=True)
+class PauseRequested:
+    request_id: int
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    request_id: int
+
+
+@dataclass(frozen=True)
+class RequestDone:
+    request_id: int
+    status: Status
+    holder: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StreamOpened:
+    stream_id: int
+    route_port: int
+    peer: str
+
+
+@dataclass(frozen=True)
+class StreamAccepted:
+    stream_id: int
+
+
+@dataclass(frozen=True)
+class StreamNotAccepted:
+    """Agent side: the client declined or never accepted; serve the caller from the app.
+
+    ``replay`` is every byte already taken from the caller, ``replay_fin`` whether the caller
+    had already half-closed: write both to the app and nothing is lost.
+    """
+
+    stream_id: int
+    reason: str
+    replay: bytes
+    replay_fin: bool
+
+
+@dataclass(frozen=True)
+class DataReceived:
+    stream_id: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CreditAvailable:
+    stream_id: int
+
+
+@dataclass(frozen=True)
+class StreamEnded:
+    """The peer half-closed the stream (FIN)."""
+
+    stream_id: int
+
+
+@dataclass(frozen=True)
+class StreamReset:
+    stream_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    reason: str
+
+
+Event = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
+         | RequestDone | StreamOpened | StreamAccepted | StreamNotAccepted | DataReceived
+         | CreditAvailable | StreamEnded | StreamReset | Closed)
+
+
+class State(enum.Enum):
+    HANDSHAKE = "handshake"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def _valid_window(window: int) -> bool:
+    return 0 < window <= MAX_CREDIT
+
+
+def _short(reason: str) -> str:
+    return reason if len(reason) <= _MAX_REASON else reason[:_MAX_REASON - 1] + "…"
+
+
+class Connection(abc.ABC):
+    """What both ends share: streams, credit, keepalive, close."""
+
+    peer_role: str
+
+    def __init__(self, *, now: float, window: int = DEFAULT_WINDOW,
+                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
+                 max_payload: int = MAX_PAYLOAD) -> None:
+        if not _valid_window(window):
+            raise LocalProtocolError(f"window {window} out of range")
+        self.window = window
+        self.state = State.HANDSHAKE
+        self.close_reason: str | None = None
+        self.rtt: float | None = None  # seconds, from the latest PING/PONG
+        self._ping_interval = ping_interval
+        self._peer_timeout = peer_timeout
+        self._max_payload = max_payload
+        self._decoder = FrameDecoder(max_payload)
+        self._out: list[bytes] = []
+        self._events: list[Event] = []
+        self._streams: dict[int, Stream] = {}
+        self._highest_stream = 0
+        self._peer_window = 0
+        self._last_received = now
+        self._next_ping: float | None = None
+        self._ping_token = 0
+        self._ping_sent: dict[int, float] = {}
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        """Feed bytes from the peer; raises RemoteProtocolError on anything malformed."""
+        if self.state is State.CLOSED:
+            return []
+        self._last_received = now
+        self._decoder.feed(data)
+        while not self.closed and (frame := self._decoder.next_frame()) is not None:
+            self._handle(frame, now)
+        return self._take_events()
+
+    def receive_eof(self) -> list[Event]:
+        """The byte pipe ended (without a GOODBYE if the connection is still open)."""
+        if self.state is not State.CLOSED:
+            self._shut(f"the {self.peer_role} went away without saying goodbye")
+        return self._take_events()
+
+    def handle_timeout(self, now: float) -> list[Event]:
+        """Act on every deadline that has passed: peer silence, pings, accept deadlines."""
+        if self.state is State.CLOSED:
+            return []
+        if now >= self._last_received + self._peer_timeout:
+            self._shut(f"the {self.peer_role} was silent for {self._peer_timeout:g} s")
+            self._send(Goodbye(_short(self.close_reason or "")))
+            return self._take_events()
+        if self._next_ping is not None and now >= self._next_ping:
+            self._ping_token += 1
+            self._ping_sent = {self._ping_token: now}
+            self._send(Ping(self._ping_token))
+            self._next_ping = now + self._ping_interval
+        self._expire(now)
+        return self._take_events()
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timeout`` must run next; None once closed."""
+        if self.state is State.CLOSED:
+            return None
+        deadlines = [self._last_received + self._peer_timeout, *self._stream_deadlines()]
+        if self._next_ping is not None:
+            deadlines.append(self._next_ping)
+        return min(deadlines)
+
+    def data_to_send(self) -> bytes:
+        out, self._out = b"".join(self._out), []
+        return out
+
+    # -- stream commands ----------------------------------------------------------------------
+
+    def credit(self, stream_id: int) -> int:
+        """How many bytes ``send_data`` accepts now on this stream (0 once it is gone)."""
+        stream = self._streams.get(stream_id)
+        return stream.send_credit if stream is not None and not stream.sent_fin else 0
+
+    def is_active(self, stream_id: int) -> bool:
+        return stream_id in self._streams
+
+    def send_data(self, stream_id: int, data: bytes) -> None:
+        """Queue DATA; more than ``credit(stream_id)`` bytes is a LocalProtocolError."""
+        stream = self._sendable(stream_id)
+        stream.on_send(len(data))
+        if stream.replay is not None:
+            stream.replay += data
+        for start in range(0, len(data), self._max_payload):
+            self._send(Data(stream_id, data[start:start + self._max_payload]))
+
+    def send_fin(self, stream_id: int) -> None:
+        """Half-close our direction of the stream."""
+        stream = self._sendable(stream_id)
+        if stream.sent_fin:
+            raise LocalProtocolError(f"stream {stream_id}: FIN sent twice")
+        stream.sent_fin = True
+        self._send(Fin(stream_id))
+        if stream.finished:
+            del self._streams[stream_id]
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        """Our side consumed ``size`` received bytes: hand the credit back to the peer."""
+        self._check_open()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return  # gone: the peer no longer needs credit for it
+        grant = stream.consumed(size)
+        if grant:
+            self._send(Window(stream_id, grant))
+
+    def reset(self, stream_id: int, reason: str) -> None:
+        """Abort the stream in both directions (before ACCEPT, on the client: decline it)."""
+        self._check_open()
+        if self._streams.pop(stream_id, None) is not None:
+            self._send(Reset(stream_id, _short(reason)))
+
+    def close(self, reason: str) -> list[Event]:
+        """Say goodbye with ``reason``; every stream ends. Idempotent."""
+        if self.state is not State.CLOSED:
+            self._shut(reason)
+            self._send(Goodbye(_short(reason)))
+        return self._take_events()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _handle(self, frame: Frame, now: float) -> None:
+        if self.state is State.HANDSHAKE and not isinstance(frame, Goodbye):
+            self._handle_handshake(frame, now)
+        elif isinstance(frame, Goodbye):
+            self._shut(f"the {self.peer_role} closed the tunnel: {frame.reason}")
+        elif isinstance(frame, Ping):
+            self._send(Pong(frame.token))
+        elif isinstance(frame, Pong):
+            sent = self._ping_sent.pop(frame.token, None)
+            if sent is not None:
+                self.rtt = now - sent
+        elif isinstance(frame, Data):
+            stream = self._stream_for(frame)
+            if stream is not None and frame.data:
+                stream.on_receive(len(frame.data))
+                self._events.append(DataReceived(frame.stream_id, frame.data))
+        elif isinstance(frame, Window):
+            stream = self._stream_for(frame)
+            if stream is not None:
+                stream.on_credit(frame.increment)
+                self._events.append(CreditAvailable(frame.stream_id))
+        elif isinstance(frame, Fin):
+            stream = self._stream_for(frame)
+            if stream is not None:
+                if stream.received_fin:
+                    raise RemoteProtocolError(f"stream {frame.stream_id}: FIN received twice")
+                stream.received_fin = True
+                self._events.append(StreamEnded(frame.stream_id))
+                if stream.finished:
+                    del self._streams[frame.stream_id]
+        elif isinstance(frame, Reset):
+            self._handle_reset(frame)
+        else:
+            self._handle_role_frame(frame, now)
+
+    def _stream_for(self, frame: Data | Window | Fin | Reset | Accept) -> Stream | None:
+        """The live stream a frame names; None for one that already ended (a harmless race)."""
+        if frame.stream_id > self._highest_stream:
+            raise RemoteProtocolError(f"{type(frame).__name__.upper()} for stream "
+                                      f"{frame.stream_id}, which was never opened")
+        return self._streams.get(frame.stream_id)
+
+    def _handle_reset(self, frame: Reset) -> None:
+        if self._stream_for(frame) is not None:
+            del self._streams[frame.stream_id]
+            self._events.append(StreamReset(frame.stream_id, frame.reason))
+
+    @abc.abstractmethod
+    def _handle_handshake(self, frame: Frame, now: float) -> None:
+        """The peer's first frame."""
+
+    @abc.abstractmethod
+    def _handle_role_frame(self, frame: Frame, now: float) -> None:
+        """A frame only one role may receive."""
+
+    def _stream_deadlines(self) -> list[float]:
+        return []
+
+    def _expire(self, now: float) -> None:
+        """Role-specific deadlines."""
+
+    def _established(self, peer_window: int, peer_name: str, now: float) -> None:
+        self.state = State.OPEN
+        self._peer_window = peer_window
+        self._next_ping = now + self._ping_interval
+        self._events.append(HandshakeDone(peer_name))
+
+    def _shut(self, reason: str) -> None:
+        self.state = State.CLOSED
+        self.close_reason = reason
+        for stream_id in sorted(self._streams):
+            self._events.append(self._stream_lost(self._streams[stream_id], reason))
+        self._streams.clear()
+        self._events.append(Closed(reason))
+
+    def _stream_lost(self, stream: Stream, reason: str) -> Event:
+        return StreamReset(stream.stream_id, reason)
+
+    def _sendable(self, stream_id: int) -> Stream:
+        self._check_open()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            raise LocalProtocolError(f"stream {stream_id} is not active")
+        return stream
+
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise LocalProtocolError(f"the tunnel is {self.state.value}")
+
+    def _send(self, frame: Frame) -> None:
+        self._out.append(encode(frame))
+
+    def _take_events(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def _unexpected(self, frame: Frame) -> RemoteProtocolError:
+        return RemoteProtocolError(f"the {self.peer_role} may not send "
+                                   f"{type(frame).__name__.upper()} "
+                                   f"while the tunnel is {self.state.value}")
+
+
+class ClientConnection(Connection):
+    """The laptop end: says HELLO, claims routes, accepts the streams the agent opens."""
+
+    peer_role = "agent"
+
+    def __init__(self, client_id: str, *, now: float, window: int = DEFAULT_WINDOW,
+                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
+                 max_payload: int = MAX_PAYLOAD) -> None:
+        super().__init__(now=now, window=window, ping_interval=ping_interval,
+                         peer_timeout=peer_timeout, max_payload=max_payload)
+        self._next_request = 0
+        self._pending: set[int] = set()
+        self._send(Hello(VERSION, client_id, window))
+
+    def claim(self, route_port: int, local: str) -> int:
+        """Ask for new connections on ``route_port``; the RequestDone event carries the id."""
+        return self._request(lambda rid: Claim(rid, route_port, _short(local)))
+
+    def release(self, route_port: int) -> int:
+        return self._request(lambda rid: Release(rid, route_port))
+
+    def pause(self, policy: Policy) -> int:
+        return self._request(lambda rid: Pause(rid, policy))
+
+    def resume(self) -> int:
+        return self._request(Resume)
+
+    def accept(self, stream_id: int) -> None:
+        stream = self._sendable(stream_id)
+        if stream.accepted:
+            raise LocalProtocolError(f"stream {stream_id} accepted twice")
+        stream.accepted = True
+        self._send(Accept(stream_id))
+
+    def send_data(self, stream_id: int, data: bytes) -> None:
+        self._require_accepted(stream_id)
+        super().send_data(stream_id, data)
+
+    def send_fin(self, stream_id: int) -> None:
+        self._require_accepted(stream_id)
+        super().send_fin(stream_id)
+
+    def _require_accepted(self, stream_id: int) -> None:
+        stream = self._sendable(stream_id)
+        if not stream.accepted:
+            raise LocalProtocolError(f"stream {stream_id} must be accepted before sending")
+
+    def _request(self, make: Callable[[int], Frame]) -> int:
+        self._check_open()
+        self._next_request += 1
+        self._pending.add(self._next_request)
+        self._send(make(self._next_request))
+        return self._next_request
+
+    def _handle_handshake(self, frame: Frame, now: float) -> None:
+        if not isinstance(frame, Welcome):
+            raise self._unexpected(frame)
+        if frame.version != VERSION:
+            raise RemoteProtocolError(f"the agent answered with protocol version "
+                                      f"{frame.version}, not {VERSION}")
+        if not _valid_window(frame.window):
+            raise RemoteProtocolError(f"WELCOME window {frame.window} out of range")
+        self._established(frame.window, frame.agent_name, now)
+
+    def _handle_role_frame(self, frame: Frame, now: float) -> None:
+        if isinstance(frame, Reply):
+            if frame.request_id not in self._pending:
+                raise RemoteProtocolError(f"REPLY to unknown request {frame.request_id}")
+            self._pending.discard(frame.request_id)
+            self._events.append(RequestDone(frame.request_id, frame.status, frame.holder,
+                                            frame.reason))
+        elif isinstance(frame, Open):
+            if frame.stream_id <= self._highest_stream:
+                raise RemoteProtocolError(f"OPEN reuses stream id {frame.stream_id}")
+            self._highest_stream = frame.stream_id
+            self._streams[frame.stream_id] = Stream(frame.stream_id, frame.route_port,
+                                                    self.window, self._peer_window)
+            self._events.append(StreamOpened(frame.stream_id, frame.route_port, frame.peer))
+        else:
+            raise self._unexpected(frame)
+
+
+class AgentConnection(Connection):
+    """The pod end: answers HELLO, reports requests, opens a stream per routed caller."""
+
+    peer_role = "client"
+
+    def __init__(self, agent_name: str, *, now: float, window: int = DEFAULT_WINDOW,
+                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
+                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD) -> None:
+        super().__init__(now=now, window=window, ping_interval=ping_interval,
+                         peer_timeout=peer_timeout, max_payload=max_payload)
+        self.client_id: str | None = None
+        self._agent_name = agent_name
+        self._accept_timeout = accept_timeout
+        self._accept_deadlines: dict[int, float] = {}
+        self._requests: set[int] = set()
+
+    def open_stream(self, route_port: int, peer: str, now: float) -> int:
+        """Offer a new caller connection to the client; returns the stream id."""
+        self._check_open()
+        self._highest_stream += 1
+        stream_id = self._highest_stream
+        self._streams[stream_id] = Stream(stream_id, route_port, self.window, self._peer_window,
+                                          replay=bytearray())
+        self._accept_deadlines[stream_id] = now + self._accept_timeout
+        self._send(Open(stream_id, route_port, _short(peer)))
+        return stream_id
+
+    def reply(self, request_id: int, status: Status = Status.OK, *, holder: str = "",
+              reason: str = "") -> None:
+        self._check_open()
+        if request_id not in self._requests:
+            raise LocalProtocolError(f"no pending request {request_id}")
+        self._requests.discard(request_id)
+        self._send(Reply(request_id, status, _short(holder), _short(reason)))
+
+    def reset(self, stream_id: int, reason: str) -> None:
+        self._accept_deadlines.pop(stream_id, None)
+        super().reset(stream_id, reason)
+
+    def _stream_deadlines(self) -> list[float]:
+        return list(self._accept_deadlines.values())
+
+    def _expire(self, now: float) -> None:
+        for stream_id, deadline in list(self._accept_deadlines.items()):
+            if now >= deadline:
+                stream = self._streams.pop(stream_id)
+                del self._accept_deadlines[stream_id]
+                reason = f"not accepted within {self._accept_timeout * 1000:g} ms"
+                self._send(Reset(stream_id, reason))
+                self._events.append(self._stream_lost(stream, reason))
+
+    def _stream_lost(self, stream: Stream, reason: str) -> Event:
+        if stream.replay is None:
+            return StreamReset(stream.stream_id, reason)
+        self._accept_deadlines.pop(stream.stream_id, None)
+        return StreamNotAccepted(stream.stream_id, reason, bytes(stream.replay), stream.sent_fin)
+
+    def _handle_handshake(self, frame: Frame, now: float) -> None:
+        if not isinstance(frame, Hello):
+            raise self._unexpected(frame)
+        if frame.version != VERSION:
+            reason = (f"unsupported protocol version {frame.version}; "
+                      f"this agent speaks {VERSION}")
+            self._shut(reason)
+            self._send(Goodbye(reason))
+            return
+        if not _valid_window(frame.window):
+            raise RemoteProtocolError(f"HELLO window {frame.window} out of range")
+        self.client_id = frame.client_id
+        self._send(Welcome(VERSION, _short(self._agent_name), self.window))
+        self._established(frame.window, frame.client_id, now)
+
+    def _handle_role_frame(self, frame: Frame, now: float) -> None:
+        if isinstance(frame, Accept):
+            stream = self._stream_for(frame)
+            if stream is None:
+                return  # we gave up on it already; the RESET is on its way
+            if stream.replay is None:
+                raise RemoteProtocolError(f"stream {frame.stream_id} accepted twice")
+            stream.accepted = True
+            stream.replay = None
+            del self._accept_deadlines[frame.stream_id]
+            self._events.append(StreamAccepted(frame.stream_id))
+        elif isinstance(frame, (Claim, Release, Pause, Resume)):
+            if frame.request_id in self._requests:
+                raise RemoteProtocolError(f"request id {frame.request_id} reused")
+            self._requests.add(frame.request_id)
+            self._events.append(_request_event(frame))
+        else:
+            raise self._unexpected(frame)
+
+    def _handle_reset(self, frame: Reset) -> None:
+        stream = self._stream_for(frame)
+        if stream is not None and stream.replay is not None:
+            del self._streams[frame.stream_id]
+            self._events.append(self._stream_lost(stream, f"client declined: {frame.reason}"))
+        else:
+            super()._handle_reset(frame)
+
+    def _handle(self, frame: Frame, now: float) -> None:
+        if isinstance(frame, (Data, Fin)) and self.state is State.OPEN:
+            stream = self._stream_for(frame)
+            if stream is not None and not stream.accepted:
+                raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream "
+                                          f"{frame.stream_id} before ACCEPT")
+        super()._handle(frame, now)
+
+
+def _request_event(frame: Claim | Release | Pause | Resume) -> Event:
+    if isinstance(frame, Claim):
+        return ClaimRequested(frame.request_id, frame.route_port, frame.local)
+    if isinstance(frame, Release):
+        return ReleaseRequested(frame.request_id, frame.route_port)
+    if isinstance(frame, Pause):
+        return PauseRequested(frame.request_id, frame.policy)
+    return ResumeRequested(frame.request_id)

@@ -1,0 +1,74 @@
+"""One tunnel stream: its half-close state and its two credit windows.
+
+Credit works as in HTTP/2 but per stream only, so one stalled stream can never starve another:
+a sender may have at most ``send_credit`` unacknowledged bytes in flight, and the receiver hands
+credit back (WINDOW) only once its application consumed the bytes. The receiver therefore never
+has to buffer more than the window it advertised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+
+MAX_CREDIT = 2**31 - 1
+
+
+@dataclass
+class Stream:
+    stream_id: int
+    route_port: int
+    window: int  # what we advertised: the most the peer may have in flight to us
+    send_credit: int  # bytes we may still send before the peer grants more
+    accepted: bool = False
+    sent_fin: bool = False
+    received_fin: bool = False
+    recv_window: int = field(init=False)  # bytes the peer may still send us
+    unacked: int = 0  # consumed by our side but not yet granted back
+    replay: bytearray | None = None  # agent only: what the caller sent before ACCEPT
+
+    def __post_init__(self) -> None:
+        self.recv_window = self.window
+
+    @property
+    def finished(self) -> bool:
+        return self.sent_fin and self.received_fin
+
+    def on_send(self, size: int) -> None:
+        if self.sent_fin:
+            raise LocalProtocolError(f"stream {self.stream_id}: data after FIN")
+        if size > self.send_credit:
+            raise LocalProtocolError(f"stream {self.stream_id}: {size} bytes exceed the credit "
+                                     f"of {self.send_credit}")
+        self.send_credit -= size
+
+    def on_receive(self, size: int) -> None:
+        if self.received_fin:
+            raise RemoteProtocolError(f"stream {self.stream_id}: data after FIN")
+        if size > self.recv_window:
+            raise RemoteProtocolError(f"stream {self.stream_id}: {size} bytes exceed the window "
+                                      f"of {self.recv_window}")
+        self.recv_window -= size
+
+    def on_credit(self, increment: int) -> None:
+        if increment <= 0 or self.send_credit + increment > MAX_CREDIT:
+            raise RemoteProtocolError(f"stream {self.stream_id}: bad WINDOW increment {increment}")
+        self.send_credit += increment
+
+    def consumed(self, size: int) -> int:
+        """Record that our side consumed ``size`` bytes; return the credit to grant now (or 0).
+
+        Credit goes back in batches of a quarter window, so a chatty stream does not send one
+        WINDOW per read; the sender still always has at least three quarters of the window.
+        """
+        buffered = self.window - self.recv_window - self.unacked
+        if size < 0 or size > buffered:
+            raise LocalProtocolError(f"stream {self.stream_id}: acknowledged {size} bytes but "
+                                     f"only {buffered} are unacknowledged")
+        self.unacked += size
+        if self.unacked < max(1, self.window // 4):
+            return 0
+        grant, self.unacked = self.unacked, 0
+        self.recv_window += grant
+        return grant
