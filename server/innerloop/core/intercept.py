@@ -1,0 +1,224 @@
+"""The intercept state machine: one transition table, effects returned as data.
+
+`step(state, event) -> (state, [effects])`. The session manager executes the effects in order
+(each is an await on the gateway or the tunnels) and feeds back the event that says how it went.
+Nothing here does I/O; an event the table does not list for a phase raises LocalProtocolError.
+
+Start, cold:  IDLE -START-> RESOLVING -AGENT_MISSING-> INSTALLING -AGENT_INSTALLED-> ROLLING_OUT
+              -ROLLED_OUT-> CONNECTING -TUNNELS_OPEN-> CLAIMING -CLAIMED-> TAKING_OVER
+              -SERVICE_TAKEN_OVER-> ACTIVE
+Start, warm:  RESOLVING -AGENT_CURRENT-> CONNECTING (no rollout).
+The Service is taken over last, after the claim succeeded, so a refused claim (someone else holds
+the traffic) or a tunnel that cannot open (RBAC) has changed nothing but a sidecar this start
+added, which the failure then removes ("every error leaves the cluster as it was"). Once ACTIVE
+the sidecar is kept (agents are sticky), so the `installed_agent` flag is cleared there.
+
+While running: ACTIVE ⇄ PAUSED (breakpoint); TUNNEL_LOST → RECONNECTING → CLAIMING … → ACTIVE
+(the Service takeover is repeated, which is a no-op unless someone uninstalled meanwhile).
+LEAVE from any phase but IDLE/ERROR unwinds what was done: → LEAVING -LEFT-> IDLE.
+UNINSTALL from IDLE/ERROR: Service first, then the sidecar, → UNINSTALLING -UNINSTALLED-> IDLE.
+FAILED from a busy phase unwinds like LEAVE and lands in ERROR, from which START retries and
+LEAVE returns to IDLE.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from innerloop.core.errors import LocalProtocolError
+
+
+class Phase(enum.Enum):
+    IDLE = "idle"
+    RESOLVING = "resolving"
+    INSTALLING = "installing"
+    ROLLING_OUT = "rolling-out"
+    CONNECTING = "connecting"
+    CLAIMING = "claiming"
+    TAKING_OVER = "taking-over"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    RECONNECTING = "reconnecting"
+    LEAVING = "leaving"
+    UNINSTALLING = "uninstalling"
+    ERROR = "error"
+
+
+class Event(enum.Enum):
+    START = "start"
+    AGENT_MISSING = "agent-missing"  # resolved; sidecar absent or outdated
+    AGENT_CURRENT = "agent-current"  # resolved; sidecar present and current (warm path)
+    AGENT_INSTALLED = "agent-installed"
+    ROLLED_OUT = "rolled-out"
+    TUNNELS_OPEN = "tunnels-open"
+    CLAIMED = "claimed"
+    SERVICE_TAKEN_OVER = "service-taken-over"
+    PAUSE = "pause"
+    RESUME = "resume"
+    TUNNEL_LOST = "tunnel-lost"
+    LEAVE = "leave"
+    LEFT = "left"
+    UNINSTALL = "uninstall"
+    UNINSTALLED = "uninstalled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Something the session manager must do; subclasses name what."""
+
+
+@dataclass(frozen=True)
+class Resolve(Effect):
+    """Resolve the target and check the agent: answer AGENT_MISSING or AGENT_CURRENT."""
+
+
+@dataclass(frozen=True)
+class InstallAgent(Effect):
+    """Ensure the agent ConfigMap and patch the sidecar into the workload."""
+
+
+@dataclass(frozen=True)
+class WaitRollout(Effect):
+    pass
+
+
+@dataclass(frozen=True)
+class OpenTunnels(Effect):
+    """One tunnel per Ready replica (and keep following pod churn)."""
+
+
+@dataclass(frozen=True)
+class Claim(Effect):
+    """Claim the route on every tunnel; a holder elsewhere makes it FAILED."""
+
+
+@dataclass(frozen=True)
+class TakeOverService(Effect):
+    pass
+
+
+@dataclass(frozen=True)
+class SetPaused(Effect):
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Release(Effect):
+    pass
+
+
+@dataclass(frozen=True)
+class CloseTunnels(Effect):
+    pass
+
+
+@dataclass(frozen=True)
+class RestoreService(Effect):
+    pass
+
+
+@dataclass(frozen=True)
+class RemoveAgent(Effect):
+    """Remove the sidecar and wait for its rollout."""
+
+
+@dataclass(frozen=True)
+class Notify(Effect):
+    """Tell the user (CLI line, LSP status notification) the phase changed."""
+
+    phase: Phase
+
+
+@dataclass(frozen=True)
+class State:
+    phase: Phase = Phase.IDLE
+    installed_agent: bool = False
+    """This start added the sidecar, so unwinding the start must remove it."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    to: Phase
+    effects: tuple[Effect, ...] = ()
+    if_installed: tuple[Effect, ...] = ()
+    """Appended when the start being unwound added the sidecar."""
+
+
+P, E = Phase, Event
+_UNWIND_TUNNELS = (Release(), CloseTunnels())
+_UNDO_AGENT = (RemoveAgent(),)
+_UNDO_TAKEOVER = (RestoreService(), RemoveAgent())
+
+
+def _unwind(to: Phase) -> dict[Phase, Rule]:
+    """What leaving (or failing) each phase must undo, landing in `to`."""
+    return {
+        P.RESOLVING: Rule(to),
+        P.INSTALLING: Rule(to, (), _UNDO_AGENT),
+        P.ROLLING_OUT: Rule(to, (), _UNDO_AGENT),
+        P.CONNECTING: Rule(to, (CloseTunnels(),), _UNDO_AGENT),
+        P.CLAIMING: Rule(to, _UNWIND_TUNNELS, _UNDO_AGENT),
+        P.TAKING_OVER: Rule(to, _UNWIND_TUNNELS, _UNDO_TAKEOVER),
+        P.ACTIVE: Rule(to, _UNWIND_TUNNELS),
+        P.PAUSED: Rule(to, _UNWIND_TUNNELS),
+        P.RECONNECTING: Rule(to, (CloseTunnels(),)),
+    }
+
+
+TABLE: dict[tuple[Phase, Event], Rule] = {
+    (P.IDLE, E.START): Rule(P.RESOLVING, (Resolve(),)),
+    (P.ERROR, E.START): Rule(P.RESOLVING, (Resolve(),)),
+    (P.RESOLVING, E.AGENT_MISSING): Rule(P.INSTALLING, (InstallAgent(),)),
+    (P.RESOLVING, E.AGENT_CURRENT): Rule(P.CONNECTING, (OpenTunnels(),)),
+    (P.INSTALLING, E.AGENT_INSTALLED): Rule(P.ROLLING_OUT, (WaitRollout(),)),
+    (P.ROLLING_OUT, E.ROLLED_OUT): Rule(P.CONNECTING, (OpenTunnels(),)),
+    (P.CONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (Claim(),)),
+    (P.CLAIMING, E.CLAIMED): Rule(P.TAKING_OVER, (TakeOverService(),)),
+    (P.TAKING_OVER, E.SERVICE_TAKEN_OVER): Rule(P.ACTIVE),
+    (P.ACTIVE, E.PAUSE): Rule(P.PAUSED, (SetPaused(True),)),
+    (P.PAUSED, E.RESUME): Rule(P.ACTIVE, (SetPaused(False),)),
+    (P.ACTIVE, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
+    (P.PAUSED, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
+    (P.RECONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (Claim(),)),
+    (P.RECONNECTING, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
+    # A breakpoint may come and go while the tunnels are down; the session re-sends PAUSE
+    # once ACTIVE again if the debuggee is still stopped.
+    (P.RECONNECTING, E.PAUSE): Rule(P.RECONNECTING),
+    (P.RECONNECTING, E.RESUME): Rule(P.RECONNECTING),
+    (P.LEAVING, E.LEFT): Rule(P.IDLE),
+    (P.LEAVING, E.LEAVE): Rule(P.LEAVING),
+    (P.LEAVING, E.TUNNEL_LOST): Rule(P.LEAVING),
+    (P.LEAVING, E.PAUSE): Rule(P.LEAVING),
+    (P.LEAVING, E.RESUME): Rule(P.LEAVING),
+    (P.LEAVING, E.FAILED): Rule(P.ERROR),
+    (P.ERROR, E.LEAVE): Rule(P.IDLE),
+    (P.IDLE, E.UNINSTALL): Rule(P.UNINSTALLING, _UNDO_TAKEOVER),
+    (P.ERROR, E.UNINSTALL): Rule(P.UNINSTALLING, _UNDO_TAKEOVER),
+    (P.UNINSTALLING, E.UNINSTALLED): Rule(P.IDLE),
+    (P.UNINSTALLING, E.FAILED): Rule(P.ERROR),
+    **{(phase, E.LEAVE): rule for phase, rule in _unwind(P.LEAVING).items()},
+    **{(phase, E.FAILED): rule for phase, rule in _unwind(P.ERROR).items()},
+}
+
+
+def step(state: State, event: Event) -> tuple[State, list[Effect]]:
+    """Apply one event; the effects end with Notify when the phase changed."""
+    rule = TABLE.get((state.phase, event))
+    if rule is None:
+        raise LocalProtocolError(f"intercept: {event.value!r} is not allowed while "
+                                 f"{state.phase.value}")
+    effects = list(rule.effects)
+    if state.installed_agent:
+        effects += rule.if_installed
+    if event is E.AGENT_MISSING:
+        installed = True
+    elif rule.to in (P.ACTIVE, P.IDLE, P.ERROR):
+        installed = False
+    else:
+        installed = state.installed_agent
+    new = replace(state, phase=rule.to, installed_agent=installed)
+    if new.phase is not state.phase:
+        effects.append(Notify(new.phase))
+    return new, effects

@@ -1,0 +1,307 @@
+"""Target resolution: Service → service port → targetPort → workload → container.
+
+Pure: the gateway fetches the Service, the pods its selector picks and the candidate workloads
+(Deployments, StatefulSets, ReplicaSets) as API JSON dicts; this module decides. Every refusal is
+a UserError with one line that names what exists, so the user can fix the command.
+
+Port spec (`--port`): `LOCAL[:SERVICE_PORT]` or `SERVICE_PORT`.
+- `8080:http` — run locally on 8080, intercept the service port named (or numbered) `http`;
+- `8080` — the service port numbered 8080, else the one service port whose targetPort is 8080;
+  locally on 8080;
+- `http` — the service port named `http`; locally on the app's container port.
+When the Service has been taken over already, resolution uses the original targetPorts kept in
+its `innerloop.dev/restore` annotation, so a warm intercept resolves exactly like a cold one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from innerloop.core.errors import UserError
+from innerloop.core.patches import AGENT_CONTAINER, Manifest, port_label, service_takeover
+
+SUPPORTED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """What the user asked for: which service port, and where the local process listens."""
+
+    service_port: str | int | None
+    local_port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> PortSpec:
+        local, sep, svc = text.strip().partition(":")
+        if sep:
+            if not local.isdigit() or not svc:
+                raise UserError(
+                    f"bad --port {text!r}: expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http"
+                )
+            return cls(service_port=_number_or_name(svc), local_port=_port_number(local, text))
+        if not local:
+            raise UserError("bad --port '': expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http")
+        if local.isdigit():
+            number = _port_number(local, text)
+            return cls(service_port=number, local_port=number)
+        return cls(service_port=local, local_port=None)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """One entry of a Service's `spec.ports`, with its original targetPort."""
+
+    name: str | None
+    port: int
+    protocol: str
+    target_port: int | str
+
+    def label(self) -> str:
+        return port_label(self.port, self.name)
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    kind: str
+    name: str
+    namespace: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Everything an intercept needs to know about where the traffic goes today."""
+
+    namespace: str
+    service: str
+    service_port: ServicePort
+    workload: WorkloadRef
+    container: str
+    container_port: int
+    local_port: int
+
+
+def _port_number(text: str, spec: str) -> int:
+    number = int(text)
+    if not 0 < number < 65536:
+        raise UserError(f"bad --port {spec!r}: {number} is not a TCP port (1-65535)")
+    return number
+
+
+def _number_or_name(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+def service_ports(service: Manifest) -> list[ServicePort]:
+    """The Service's ports as they were before innerloop took any of them over."""
+    originals = service_takeover(service)
+    ports = []
+    for entry in service.get("spec", {}).get("ports", []):
+        label = port_label(int(entry["port"]), entry.get("name"))
+        target = originals[label] if label in originals else entry.get("targetPort")
+        ports.append(ServicePort(
+            name=entry.get("name") or None,
+            port=int(entry["port"]),
+            protocol=entry.get("protocol", "TCP"),
+            target_port=int(entry["port"]) if target is None else target,
+        ))
+    return ports
+
+
+def describe_ports(ports: Sequence[ServicePort]) -> str:
+    return ", ".join(p.label() for p in ports) or "none"
+
+
+def select_service_port(service: Manifest, wanted: str | int | None) -> ServicePort:
+    """Pick the service port the user means; the error lists the ports there are."""
+    name = service["metadata"]["name"]
+    ports = service_ports(service)
+    if wanted is None:
+        if len(ports) == 1:
+            return ports[0]
+        raise UserError(
+            f"service {name!r} has {len(ports)} ports; pick one with --port: "
+            f"its ports are {describe_ports(ports)}"
+        )
+    if isinstance(wanted, int):
+        found = [p for p in ports if p.port == wanted] or [
+            p for p in ports if p.target_port == wanted]
+    else:
+        found = [p for p in ports if p.name == wanted]
+    tcp = [p for p in found if p.protocol == "TCP"]
+    if len(tcp) == 1:
+        return tcp[0]
+    if found and not tcp:
+        raise UserError(f"service {name!r} port {wanted} is {found[0].protocol}; "
+                        "innerloop intercepts TCP only")
+    if len(tcp) > 1:
+        raise UserError(f"service {name!r}: {wanted} matches several ports "
+                        f"({describe_ports(tcp)}); name the service port, e.g. --port 8080:NAME")
+    raise UserError(
+        f"service {name!r} has no port {wanted}; its ports are {describe_ports(ports)}"
+    )
+
+
+def service_selector(service: Manifest) -> dict[str, str]:
+    """The label selector the Service routes by; a Service without one is refused."""
+    selector = service.get("spec", {}).get("selector") or {}
+    if not selector:
+        name = service["metadata"]["name"]
+        raise UserError(
+            f"service {name!r} has no selector (its endpoints are managed by hand); "
+            "innerloop can only intercept a Service that selects pods of a workload"
+        )
+    return dict(selector)
+
+
+def label_selector(labels: Mapping[str, str]) -> str:
+    """`a=1,b=2`: the form list calls take."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _controller(obj: Manifest) -> tuple[str, str] | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences", []):
+        if ref.get("controller"):
+            return ref["kind"], ref["name"]
+    return None
+
+
+def _index(workloads: Sequence[Manifest]) -> dict[tuple[str, str], Manifest]:
+    return {(w["kind"], w["metadata"]["name"]): w for w in workloads}
+
+
+def _top_workload(kind: str, name: str,
+                  index: Mapping[tuple[str, str], Manifest]) -> tuple[str, str]:
+    """Climb ReplicaSet → Deployment; other supported kinds are their own top."""
+    if kind == "ReplicaSet":
+        rs = index.get((kind, name))
+        owner = _controller(rs) if rs else None
+        if owner and owner[0] == "Deployment":
+            return owner
+    return kind, name
+
+
+def _workloads_of_pods(pods: Sequence[Manifest],
+                       index: Mapping[tuple[str, str], Manifest]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for pod in pods:
+        owner = _controller(pod)
+        pod_name = pod["metadata"]["name"]
+        if owner is None:
+            raise UserError(
+                f"pod {pod_name!r} has no controller (a bare Pod); innerloop patches a workload's "
+                "pod template, so run it from a Deployment, StatefulSet or ReplicaSet"
+            )
+        if owner[0] not in SUPPORTED_KINDS:
+            raise UserError(
+                f"pod {pod_name!r} belongs to {owner[0].lower()}/{owner[1]}; innerloop supports "
+                "Deployments, StatefulSets and ReplicaSets"
+            )
+        found.add(_top_workload(owner[0], owner[1], index))
+    return found
+
+
+def _workloads_by_template(selector: Mapping[str, str],
+                           workloads: Sequence[Manifest]) -> set[tuple[str, str]]:
+    """With no pods running (scaled to zero): workloads whose pod template the selector picks."""
+    found = set()
+    for w in workloads:
+        if w["kind"] == "ReplicaSet" and _controller(w) is not None:
+            continue
+        labels = w.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+        if matches(selector, labels):
+            found.add((w["kind"], w["metadata"]["name"]))
+    return found
+
+
+def find_workload(service: Manifest, pods: Sequence[Manifest],
+                  workloads: Sequence[Manifest]) -> Manifest:
+    """The one workload whose pods the Service selects."""
+    name = service["metadata"]["name"]
+    selector = service_selector(service)
+    index = _index(workloads)
+    selected = [p for p in pods if matches(selector, p["metadata"].get("labels", {}))]
+    found = (_workloads_of_pods(selected, index) if selected
+             else _workloads_by_template(selector, workloads))
+    if not found:
+        raise UserError(
+            f"service {name!r} selects no pods and no workload ({label_selector(selector)})"
+        )
+    if len(found) > 1:
+        listed = ", ".join(f"{k.lower()}/{n}" for k, n in sorted(found))
+        raise UserError(
+            f"service {name!r} selects pods of several workloads ({listed}); innerloop "
+            "intercepts a Service backed by one workload"
+        )
+    key = found.pop()
+    if key not in index:
+        raise UserError(f"{key[0].lower()}/{key[1]} behind service {name!r} was not found")
+    return index[key]
+
+
+def containers(template_spec: Manifest) -> list[Manifest]:
+    """The app's containers: everything but our own agent."""
+    return [c for c in template_spec.get("containers", []) if c["name"] != AGENT_CONTAINER]
+
+
+def find_container(workload: Manifest, target_port: int | str) -> tuple[str, int]:
+    """The container that owns targetPort, and its port number."""
+    spec = workload["spec"]["template"]["spec"]
+    wanted = containers(spec)
+    for c in wanted:
+        for p in c.get("ports", []):
+            if p.get("protocol", "TCP") != "TCP":
+                continue
+            if target_port in (p.get("name"), p["containerPort"]):
+                return c["name"], int(p["containerPort"])
+    ref = f"{workload['kind'].lower()}/{workload['metadata']['name']}"
+    if isinstance(target_port, str):
+        raise UserError(
+            f"no container of {ref} has a port named {target_port!r}; "
+            f"its containers declare {_describe_container_ports(wanted)}"
+        )
+    if len(wanted) == 1:
+        return wanted[0]["name"], target_port
+    raise UserError(
+        f"no container of {ref} declares port {target_port} and it has several containers "
+        f"({', '.join(c['name'] for c in wanted)}); declare the port in the container's ports"
+    )
+
+
+def _describe_container_ports(cs: Sequence[Manifest]) -> str:
+    parts = []
+    for c in cs:
+        ports = [f"{p['containerPort']}/{p['name']}" if p.get("name") else str(p["containerPort"])
+                 for p in c.get("ports", [])]
+        parts.append(f"{c['name']}: {', '.join(ports) or 'no ports'}")
+    return "; ".join(parts)
+
+
+def workload_ref(workload: Manifest) -> WorkloadRef:
+    meta = workload["metadata"]
+    return WorkloadRef(kind=workload["kind"], name=meta["name"], namespace=meta["namespace"])
+
+
+def resolve_target(service: Manifest, spec: PortSpec, pods: Sequence[Manifest],
+                   workloads: Sequence[Manifest]) -> Target:
+    """Service → port → workload → container, or a UserError that says what exists."""
+    port = select_service_port(service, spec.service_port)
+    workload = find_workload(service, pods, workloads)
+    container, container_port = find_container(workload, port.target_port)
+    meta = service["metadata"]
+    return Target(
+        namespace=meta["namespace"],
+        service=meta["name"],
+        service_port=port,
+        workload=workload_ref(workload),
+        container=container,
+        container_port=container_port,
+        local_port=spec.local_port if spec.local_port is not None else container_port,
+    )
