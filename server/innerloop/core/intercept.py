@@ -11,7 +11,7 @@ Start, warm:  RESOLVING -AGENT_CURRENT-> CONNECTING (no rollout).
 The Service is taken over last, after the claim succeeded, so a refused claim (someone else holds
 the traffic) or a tunnel that cannot open (RBAC) has changed nothing but a sidecar this start
 added, which the failure then removes ("every error leaves the cluster as it was"). Once ACTIVE
-the sidecar is kept (agents are sticky), so the `installed_agent` flag is cleared there.
+the sidecar is kept (agents are sticky): the `installed_agent` flag lives only while starting.
 
 While running: ACTIVE ⇄ PAUSED (breakpoint); TUNNEL_LOST → RECONNECTING → CLAIMING … → ACTIVE
 (the Service takeover is repeated, which is a no-op unless someone uninstalled meanwhile).
@@ -147,6 +147,8 @@ class Rule:
 
 
 P, E = Phase, Event
+_STARTING = {P.INSTALLING, P.ROLLING_OUT, P.CONNECTING, P.CLAIMING, P.TAKING_OVER}
+"""Phases in which a cold start's sidecar is still this start's to undo."""
 _UNWIND_TUNNELS = (Release(), CloseTunnels())
 _UNDO_AGENT = (RemoveAgent(),)
 _UNDO_TAKEOVER = (RestoreService(), RemoveAgent())
@@ -212,12 +214,7 @@ def step(state: State, event: Event) -> tuple[State, list[Effect]]:
     effects = list(rule.effects)
     if state.installed_agent:
         effects += rule.if_installed
-    if event is E.AGENT_MISSING:
-        installed = True
-    elif rule.to in (P.ACTIVE, P.IDLE, P.ERROR):
-        installed = False
-    else:
-        installed = state.installed_agent
+    installed = event is E.AGENT_MISSING or (state.installed_agent and rule.to in _STARTING)
     new = replace(state, phase=rule.to, installed_agent=installed)
     if new.phase is not state.phase:
         effects.append(Notify(new.phase))
