@@ -8,8 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from k8s_manifests import container, pod
-
 from innerloop.core.env import (
     ResolvedEnv,
     Sources,
@@ -21,6 +19,7 @@ from innerloop.core.env import (
     sources,
 )
 from innerloop.core.errors import UserError
+from k8s_manifests import container, pod
 
 CMS = {"app-config": {"LOG_LEVEL": "debug", "FEATURE": "on", "bad=key": "x"},
        "extra": {"FEATURE": "off", "COLOR": "blue"}}
@@ -116,8 +115,8 @@ def test_env_from_skips_invalid_names_with_a_warning() -> None:
     result = resolve(app_pod(env_from=[{"configMapRef": {"name": "app-config"}}]), "app",
                      CMS, SECRETS)
     assert "bad=key" not in result.values
-    assert result.warnings == ("configMap 'app-config' key 'bad=key': not a valid variable "
-                               "name, skipped (as the kubelet does)",)
+    assert result.warnings == (("configMap 'app-config' key 'bad=key': not a valid variable "
+                               "name, skipped (as the kubelet does)"),)
 
 
 @pytest.mark.parametrize("env, env_from, message", [

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from innerloop.core.errors import LocalProtocolError
 from innerloop.core.intercept import (
     TABLE,

@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from k8s_manifests import container, pod, service, workload
-
 from innerloop.core.errors import UserError
 from innerloop.core.patches import (
     AGENT_CONTAINER,
@@ -36,6 +34,7 @@ from innerloop.core.patches import (
     service_takeover,
     take_over_service,
 )
+from k8s_manifests import container, pod, service, workload
 
 CONFIG = AgentConfig(image="localhost/python3:1", config_map="innerloop-agent-0123456789",
                      image_pull_policy="Never")
@@ -59,16 +58,16 @@ def record(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 CASES = {
-    "single container": dict(containers=[container()]),
-    "existing volumes": dict(containers=[container()], volumes=[DATA_VOLUME]),
-    "multi-container": dict(containers=[container("envoy", ports=((15001, None),)),
-                                        container()]),
-    "multi-port": dict(containers=[container(ports=((8080, "http"), (9090, "metrics")))]),
-    "ports in our range": dict(containers=[container(ports=((15400, None), (15401, "a"),
-                                                            (15409, "h"), (8080, "http")))]),
-    "undeclared port": dict(containers=[container(ports=())]),
-    "init container port": dict(containers=[container()],
-                                initContainers=[container("init", ports=((15400, None),))]),
+    "single container": {"containers": [container()]},
+    "existing volumes": {"containers": [container()], "volumes": [DATA_VOLUME]},
+    "multi-container": {"containers": [container("envoy", ports=((15001, None),)),
+                                        container()]},
+    "multi-port": {"containers": [container(ports=((8080, "http"), (9090, "metrics")))]},
+    "ports in our range": {"containers": [container(ports=((15400, None), (15401, "a"),
+                                                            (15409, "h"), (8080, "http")))]},
+    "undeclared port": {"containers": [container(ports=())]},
+    "init container port": {"containers": [container()],
+                                "initContainers": [container("init", ports=((15400, None),))]},
 }
 
 
@@ -148,11 +147,11 @@ def test_layout_listen_port_lookup() -> None:
 
 
 @pytest.mark.parametrize("change, status", [
-    (dict(config=AgentConfig("localhost/python3:2", CONFIG.config_map)), AgentStatus.OUTDATED),
-    (dict(config=AgentConfig(CONFIG.image, "innerloop-agent-ffffffffff")), AgentStatus.OUTDATED),
-    (dict(ports=[8080, 9090]), AgentStatus.OUTDATED),
+    ({"config": AgentConfig("localhost/python3:2", CONFIG.config_map)}, AgentStatus.OUTDATED),
+    ({"config": AgentConfig(CONFIG.image, "innerloop-agent-ffffffffff")}, AgentStatus.OUTDATED),
+    ({"ports": [8080, 9090]}, AgentStatus.OUTDATED),
     # a port already routed is no reason to roll out
-    (dict(ports=[]), AgentStatus.CURRENT),
+    ({"ports": []}, AgentStatus.CURRENT),
 ])
 def test_agent_status(change: dict[str, Any], status: AgentStatus) -> None:
     installed = install_agent(workload(), CONFIG, [8080])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from k8s_manifests import container, pod, service, workload
-
 from innerloop.core.errors import UserError
 from innerloop.core.patches import RESTORE_ANNOTATION
 from innerloop.core.targets import (
@@ -22,6 +20,7 @@ from innerloop.core.targets import (
     service_ports,
     service_selector,
 )
+from k8s_manifests import container, pod, service, workload
 
 TWO_PORTS = [
     {"name": "http", "port": 80, "protocol": "TCP", "targetPort": "http"},
@@ -156,8 +155,8 @@ def test_find_workload_with_no_pods_matches_pod_templates() -> None:
     ([pod("agent-x", ("DaemonSet", "agent"))], ALL,
      "pod 'agent-x' belongs to daemonset/agent; innerloop supports Deployments, StatefulSets"),
     ([pod("db-0", ("StatefulSet", "db")), pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))],
-     ALL, "service 'orders' selects pods of several workloads (deployment/orders, "
-          "statefulset/db)"),
+     ALL, ("service 'orders' selects pods of several workloads (deployment/orders, "
+          "statefulset/db)")),
     ([], [workload("StatefulSet", "db", labels={"app": "db"})],
      "service 'orders' selects no pods and no workload (app=orders)"),
     ([pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))], [RS],
@@ -200,11 +199,11 @@ def test_find_container_skips_udp_ports() -> None:
 
 @pytest.mark.parametrize("containers, target_port, message", [
     ([container(), SIDECAR], "grpc",
-     "no container of deployment/orders has a port named 'grpc'; its containers declare "
-     "app: 8080/http; sidecar: 9901/admin, 8125"),
+     ("no container of deployment/orders has a port named 'grpc'; its containers declare "
+     "app: 8080/http; sidecar: 9901/admin, 8125")),
     ([container(ports=()), SIDECAR], 5000,
-     "no container of deployment/orders declares port 5000 and it has several containers "
-     "(app, sidecar)"),
+     ("no container of deployment/orders declares port 5000 and it has several containers "
+     "(app, sidecar)")),
 ])
 def test_find_container_refuses(containers: list[dict[str, object]], target_port: object,
                                 message: str) -> None:
