@@ -1,0 +1,1 @@
+"""Sample services for e2e tests and the demo: an echo HTTP server and a load client."""

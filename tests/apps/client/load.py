@@ -1,0 +1,85 @@
+"""Steady HTTP load for tests (stdlib only; runs on Python >= 3.10, in a client pod or locally).
+
+Sends GET requests to URL on a fixed schedule (RATE per second, so a slow answer never delays
+the next request) until COUNT requests were sent or DURATION seconds passed, and prints one JSON
+line per request, in completion order::
+
+    {"seq": 3, "t": 1700000000.123, "status": 200, "ms": 4.1, "body": "pod=echo-... path=/ ..."}
+    {"seq": 4, "t": 1700000000.143, "error": "URLError: <urlopen error [Errno 111] ...>", "ms": 1.0}
+
+then one summary line ``{"summary": true, "sent": N, "ok": N, "failed": N}``. A non-2xx status
+counts as failed. Exit status 0 when every request succeeded, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+_print_lock = threading.Lock()
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+
+
+def emit(record: dict[str, Any]) -> None:
+    with _print_lock:
+        print(json.dumps(record), flush=True)
+
+
+def one_request(seq: int, url: str, timeout: float) -> bool:
+    """Send one GET, print its record; True on a 2xx answer."""
+    started = time.monotonic()
+    record: dict[str, Any] = {"seq": seq, "t": round(time.time(), 3)}
+    try:
+        with _opener.open(url, timeout=timeout) as resp:
+            record["status"] = resp.status
+            record["body"] = resp.read().decode(errors="replace").strip()
+    except urllib.error.HTTPError as exc:
+        record["status"] = exc.code
+        record["body"] = exc.read().decode(errors="replace").strip()
+    except Exception as exc:  # every failure is data for the test, never a crash
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    record["ms"] = round((time.monotonic() - started) * 1000, 1)
+    emit(record)
+    return 200 <= record.get("status", 0) < 300
+
+
+def run(url: str, rate: float, count: int | None, duration: float | None, timeout: float) -> int:
+    if count is None and duration is None:
+        count = 1
+    interval = 1.0 / rate
+    start = time.monotonic()
+    futures = []
+    with ThreadPoolExecutor(max_workers=max(8, int(rate * timeout) + 1)) as pool:
+        seq = 0
+        while (count is None or seq < count) and (duration is None or seq * interval < duration):
+            delay = start + seq * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(one_request, seq, url, timeout))
+            seq += 1
+    ok = sum(1 for f in futures if f.result())
+    emit({"summary": True, "sent": len(futures), "ok": ok, "failed": len(futures) - ok})
+    return 0 if ok == len(futures) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("url")
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    parser.add_argument("--count", type=int, help="stop after this many requests")
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--timeout", type=float, default=2.0, help="per-request timeout (s)")
+    args = parser.parse_args(argv)
+    return run(args.url, args.rate, args.count, args.duration, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

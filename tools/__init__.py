@@ -1,0 +1,1 @@
+"""Developer tools for innerloop (not shipped in the wheel)."""
