@@ -1,0 +1,60 @@
+"""The narrow interface between the debug adapter and whatever runs intercepts.
+
+The session manager implements it; the adapter only knows these three calls. Each debug session
+that intercepts (launch, or attach to a running debugpy) calls `start` once, then `set_paused` as
+breakpoints stop and resume its processes, then `stop` exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from innerloop.core.dap_rules import InterceptConfig, WhilePaused
+
+__all__ = [
+    "ControllerFactory",
+    "InterceptConfig",
+    "InterceptController",
+    "InterceptHandle",
+    "Report",
+    "WhilePaused",
+]
+
+Report = Callable[[str], None]
+"""Shows one line in the user's debug console (prefixed "innerloop: ")."""
+
+
+class InterceptHandle(Protocol):
+    """One active intercept, owned by one debug session."""
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The workload's environment, for the launched program (launch env/envFile win)."""
+        ...
+
+    async def set_paused(self, paused: bool) -> None:
+        """A process of the session stopped (True) or all of them run again (False).
+
+        While paused, new requests go to the cluster app or are held, per
+        `InterceptConfig.while_paused`. Called only when the state flips, never concurrently.
+        """
+        ...
+
+    async def stop(self, keep: bool) -> None:
+        """The debug session ended. keep=True: leave the intercept running (not paused)."""
+        ...
+
+
+class InterceptController(Protocol):
+    async def start(self, config: InterceptConfig, report: Report) -> InterceptHandle:
+        """Start (or reuse) the intercept; return once live traffic reaches `config.port`.
+
+        Raise `innerloop.core.errors.InnerloopError` with one actionable line on failure. If the
+        debug client disconnects meanwhile, the call is cancelled and must undo what it did.
+        """
+        ...
+
+
+ControllerFactory = Callable[[], InterceptController]
+"""Called once per debug session that intercepts."""
