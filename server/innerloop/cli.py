@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"innerloop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("lsp", help="run the language server over stdio (for any LSP client)")
+    dap = sub.add_parser("dap", help="run the debug adapter over stdio (for any DAP client)")
+    dap.add_argument("--controller", metavar="MODULE:ATTR", help=argparse.SUPPRESS)
     return parser
 
 
@@ -28,5 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve_stdio()
         return 0
+    if args.command == "dap":
+        from innerloop.dap.server import run_stdio
+
+        return run_stdio(args.controller)
     parser.print_help(sys.stderr)
     return 2
