@@ -338,8 +338,8 @@ def test_unaccepted_stream_falls_back_with_everything_the_caller_sent(pair: Pair
     assert pair.agent.handle_timeout(1.29) == []
     assert pair.agent.next_deadline() == pytest.approx(1.3)
     assert pair.agent.handle_timeout(1.3) == [StreamNotAccepted(
-        sid, "not accepted within 300 ms",
-        b"POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n", True)]
+        sid, 15401, "not accepted within 300 ms",
+        b"POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n")]
     pair.client.receive_data(b"", 1.3)
     client_events, agent_events = pair.pump()
     assert StreamReset(sid, "not accepted within 300 ms") in client_events
@@ -362,7 +362,7 @@ def test_client_declining_a_stream_sends_it_to_the_app(pair: Pair) -> None:
     pair.pump()
     pair.client.reset(sid, "127.0.0.1:8080 refused the connection")
     assert pair.pump()[1] == [StreamNotAccepted(
-        sid, "client declined: 127.0.0.1:8080 refused the connection", b"hello", False)]
+        sid, 15401, "client declined: 127.0.0.1:8080 refused the connection", b"hello")]
 
 
 def test_pings_measure_rtt_and_keep_the_peer_alive(pair: Pair) -> None:
@@ -392,7 +392,7 @@ def test_silent_peer_closes_the_tunnel_and_ends_every_stream(pair: Pair) -> None
     events = pair.agent.handle_timeout(2.5)
     reason = "the client was silent for 2 s"
     assert events == [StreamReset(accepted, reason),
-                      StreamNotAccepted(pending, reason, b"xyz", False), Closed(reason)]
+                      StreamNotAccepted(pending, 15401, reason, b"xyz"), Closed(reason)]
     assert pair.agent.closed and pair.agent.close_reason == reason
     assert pair.agent.next_deadline() is None
     assert pair.agent.handle_timeout(9) == []

@@ -105,14 +105,14 @@ class StreamAccepted:
 class StreamNotAccepted:
     """Agent side: the client declined or never accepted; serve the caller from the app.
 
-    ``replay`` is every byte already taken from the caller, ``replay_fin`` whether the caller
-    had already half-closed: write both to the app and nothing is lost.
+    ``replay`` is every byte already taken from the caller: write it to the app first and
+    nothing is lost.
     """
 
     stream_id: int
+    route_port: int
     reason: str
     replay: bytes
-    replay_fin: bool
 
 
 @dataclass(frozen=True)
@@ -535,7 +535,7 @@ class AgentConnection(Connection):
         if stream.replay is None:
             return StreamReset(stream.stream_id, reason)
         self._accept_deadlines.pop(stream.stream_id, None)
-        return StreamNotAccepted(stream.stream_id, reason, bytes(stream.replay), stream.sent_fin)
+        return StreamNotAccepted(stream.stream_id, stream.route_port, reason, bytes(stream.replay))
 
     def _handle_handshake(self, frame: Frame, now: float) -> None:
         if not isinstance(frame, Hello):

@@ -1,0 +1,3 @@
+from innerloop.agent.main import main
+
+raise SystemExit(main())

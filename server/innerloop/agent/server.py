@@ -1,0 +1,175 @@
+"""The agent: listeners on the routes, the tunnel endpoint, the health endpoint.
+
+Every caller connection is decided once, when it arrives: to the app (no live claim, or the
+holder is paused with policy ``cluster``), held (paused with ``hold``: decided again on every
+change), or offered to the holder's tunnel. An offered stream the client does not accept in
+time is served by the app with the bytes already read, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from innerloop.agent.forward import forward_to_app
+from innerloop.agent.health import serve_health
+from innerloop.agent.routing import Hold, Outcome, RouteTable, ToApp
+from innerloop.core.mux import (
+    ACCEPT_TIMEOUT,
+    DEFAULT_WINDOW,
+    PEER_TIMEOUT,
+    PING_INTERVAL,
+    AgentConnection,
+    ClaimRequested,
+    Closed,
+    Event,
+    HandshakeDone,
+    PauseRequested,
+    ReleaseRequested,
+    ResumeRequested,
+    StreamNotAccepted,
+)
+from innerloop.tunnel.link import Link
+from innerloop.tunnel.relay import Relay
+from innerloop.tunnel.sockets import peer_label, tune
+from innerloop.tunnel.transport import TcpTransport
+
+log = logging.getLogger(__name__)
+APP_HOST = "127.0.0.1"
+
+
+class Agent:
+    def __init__(self, routes: dict[int, int], *, tunnel_port: int, health_port: int,
+                 name: str, listen_host: str = "0.0.0.0", tunnel_host: str = "127.0.0.1",
+                 accept_timeout: float = ACCEPT_TIMEOUT, peer_timeout: float = PEER_TIMEOUT,
+                 ping_interval: float = PING_INTERVAL, window: int = DEFAULT_WINDOW) -> None:
+        self.name = name
+        self.table: RouteTable[TunnelSession] = RouteTable(routes)
+        self._tunnel_port = tunnel_port
+        self._health_port = health_port
+        self._listen_host = listen_host
+        self._tunnel_host = tunnel_host
+        self.accept_timeout = accept_timeout
+        self.peer_timeout = peer_timeout
+        self.ping_interval = ping_interval
+        self.window = window
+        self._servers: list[asyncio.Server] = []
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Bind every port; raises OSError if one is taken."""
+        for listen_port in sorted(self.table.routes):
+            self._servers.append(await asyncio.start_server(
+                functools.partial(self._on_caller, listen_port), self._listen_host, listen_port))
+        self._servers.append(await asyncio.start_server(
+            self._on_tunnel, self._tunnel_host, self._tunnel_port))
+        self._servers.append(await asyncio.start_server(
+            serve_health, self._listen_host, self._health_port))
+        routes = " ".join(f"{p}->{APP_HOST}:{a}" for p, a in sorted(self.table.routes.items()))
+        log.info("ready: routes %s, tunnel %s:%d, health :%d", routes, self._tunnel_host,
+                 self._tunnel_port, self._health_port)
+
+    def close(self) -> None:
+        """Stop listening (open connections end with the event loop)."""
+        for server in self._servers:
+            server.close()
+
+    def changed(self) -> None:
+        """Routes or pause state changed: wake the held callers to decide again."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _on_caller(self, listen_port: int, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        tune(writer)
+        peer = peer_label(writer)
+        while isinstance(decision := self.table.decide(listen_port), Hold):
+            await self._changed.wait()
+        if isinstance(decision, ToApp):
+            await forward_to_app(APP_HOST, decision.app_port, reader, writer)
+        else:
+            decision.owner.offer(listen_port, peer, reader, writer)
+
+    async def _on_tunnel(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        await TunnelSession(self, reader, writer).run()
+
+
+class TunnelSession:
+    """One tunnel connection from one client (several may come and go over time)."""
+
+    def __init__(self, agent: Agent, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        self.agent = agent
+        self.client_id = "(no handshake yet)"
+        self.conn = AgentConnection(agent.name, now=loop.time(), window=agent.window,
+                                    ping_interval=agent.ping_interval,
+                                    peer_timeout=agent.peer_timeout,
+                                    accept_timeout=agent.accept_timeout)
+        self.link = Link(self.conn, TcpTransport(reader, writer), self._on_event,
+                         f"tunnel {peer_label(writer)}")
+
+    async def run(self) -> None:
+        log.info("%s: connected", self.link.label)
+        await self.link.run()
+
+    def offer(self, listen_port: int, peer: str, reader: asyncio.StreamReader,
+              writer: asyncio.StreamWriter) -> None:
+        """Open a stream for this caller; the client accepts it or the app serves it."""
+        stream_id = self.conn.open_stream(listen_port, peer, self.link.now())
+        relay = Relay(self.link, stream_id)
+        self.link.relays[stream_id] = relay
+        relay.attach(reader, writer)
+        self.link.changed()
+
+    def _on_event(self, event: Event) -> None:
+        table = self.agent.table
+        if isinstance(event, HandshakeDone):
+            self.client_id = event.peer_name
+            self.link.label = f"client {self.client_id}"
+            log.info("%s: handshake done", self.link.label)
+        elif isinstance(event, ClaimRequested):
+            self._reply(event.request_id, table.claim(event.route_port, self, self.client_id),
+                        f"claim {event.route_port} for {event.local}")
+        elif isinstance(event, ReleaseRequested):
+            self._reply(event.request_id, table.release(event.route_port, self),
+                        f"release {event.route_port}")
+        elif isinstance(event, PauseRequested):
+            self._reply(event.request_id, table.pause(self, event.policy),
+                        f"pause (new connections: {event.policy.name.lower()})")
+        elif isinstance(event, ResumeRequested):
+            self._reply(event.request_id, table.resume(self), "resume")
+        elif isinstance(event, StreamNotAccepted):
+            log.info("%s: stream %d served by the app: %s", self.link.label, event.stream_id,
+                     event.reason)
+            relay = self.link.relays.get(event.stream_id)
+            if relay is not None:
+                self.agent.spawn(self._fall_back(relay, event))
+        elif isinstance(event, Closed):
+            dropped = table.drop(self)
+            if dropped:
+                log.info("%s: routes %s go back to the app", self.link.label,
+                         ", ".join(map(str, dropped)))
+            self.agent.changed()
+
+    def _reply(self, request_id: int, outcome: Outcome, what: str) -> None:
+        self.conn.reply(request_id, outcome.status, holder=outcome.holder, reason=outcome.reason)
+        log.info("%s: %s: %s%s", self.link.label, what, outcome.status.name.lower(),
+                 f" ({outcome.reason})" if outcome.reason else "")
+        self.agent.changed()
+
+    async def _fall_back(self, relay: Relay, event: StreamNotAccepted) -> None:
+        caller = await relay.detach()
+        if caller is not None:
+            app_port = self.agent.table.routes[event.route_port]
+            await forward_to_app(APP_HOST, app_port, *caller, replay=event.replay)

@@ -1,0 +1,184 @@
+"""The laptop end of one tunnel (docs/architecture.md, "Tunnel client").
+
+Each stream the agent opens is relayed to ``127.0.0.1:<local_port>`` of the claim. If that
+port refuses, the stream is declined (RESET before ACCEPT): nothing has reached the caller yet,
+so the agent serves the connection from the app in the pod instead of failing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from innerloop.core.frames import Policy, Status
+from innerloop.core.mux import (
+    DEFAULT_WINDOW,
+    PEER_TIMEOUT,
+    PING_INTERVAL,
+    ClientConnection,
+    Closed,
+    Event,
+    HandshakeDone,
+    RequestDone,
+    StreamOpened,
+)
+from innerloop.tunnel.errors import InterceptConflict, TunnelError
+from innerloop.tunnel.link import Link
+from innerloop.tunnel.relay import Relay
+from innerloop.tunnel.transport import Transport
+
+log = logging.getLogger(__name__)
+
+
+class TunnelClient:
+    def __init__(self, transport: Transport, client_id: str, name: str = "agent", *,
+                 window: int = DEFAULT_WINDOW, ping_interval: float = PING_INTERVAL,
+                 peer_timeout: float = PEER_TIMEOUT, local_host: str = "127.0.0.1") -> None:
+        self.client_id = client_id
+        self.name = name
+        self.agent_name: str | None = None  # from the agent's WELCOME (its pod name)
+        self._transport = transport
+        self._window = window
+        self._ping_interval = ping_interval
+        self._peer_timeout = peer_timeout
+        self._local_host = local_host
+        self._routes: dict[int, int] = {}
+        self._replies: dict[int, asyncio.Future[RequestDone]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._conn: ClientConnection | None = None
+        self._link: Link | None = None
+        self._run: asyncio.Future[str] | None = None
+        self._handshake: asyncio.Future[None] | None = None
+
+    @property
+    def routes(self) -> dict[int, int]:
+        """Claimed route port → local port."""
+        return dict(self._routes)
+
+    @property
+    def rtt(self) -> float | None:
+        return None if self._link is None else self._link.conn.rtt
+
+    async def start(self) -> None:
+        """Versioned handshake; raises TunnelError if the agent refuses or does not answer."""
+        loop = asyncio.get_running_loop()
+        self._conn = ClientConnection(self.client_id, now=loop.time(), window=self._window,
+                                      ping_interval=self._ping_interval,
+                                      peer_timeout=self._peer_timeout)
+        self._handshake = loop.create_future()
+        self._link = Link(self._conn, self._transport, self._on_event, self.name)
+        self._run = asyncio.ensure_future(self._link.run())
+        either: list[asyncio.Future[Any]] = [self._handshake, asyncio.shield(self._run)]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not self._handshake.done() or self._handshake.exception() is not None:
+            raise TunnelError(f"tunnel to {self.name} failed: {await self.wait_closed()}")
+        log.info("%s: tunnel up to agent %s", self.name, self.agent_name)
+
+    async def claim(self, route_port: int, local_port: int) -> None:
+        """Route new connections on the agent's ``route_port`` to ``local_port`` here.
+
+        Raises InterceptConflict naming the holder if another client has the route.
+        """
+        self._routes[route_port] = local_port
+        try:
+            done = await self._request(
+                lambda c: c.claim(route_port, f"{self._local_host}:{local_port}"))
+            if done.status is Status.CONFLICT:
+                raise InterceptConflict(route_port, done.holder)
+        except BaseException:
+            self._routes.pop(route_port, None)
+            raise
+
+    async def release(self, route_port: int) -> None:
+        """New connections on ``route_port`` go to the app again; streams already here finish."""
+        await self._request(lambda c: c.release(route_port))
+        self._routes.pop(route_port, None)
+
+    async def set_paused(self, paused: bool, policy: str = "cluster") -> None:
+        """While paused the agent serves new connections from the app (cluster) or holds them."""
+        if paused:
+            if policy not in ("cluster", "hold"):
+                raise ValueError(f"policy must be 'cluster' or 'hold', not {policy!r}")
+            chosen = Policy[policy.upper()]
+            await self._request(lambda c: c.pause(chosen))
+        else:
+            await self._request(lambda c: c.resume())
+
+    async def aclose(self, reason: str = "the client left") -> None:
+        """Say goodbye: the agent drops our routes and resets streams still on this side."""
+        if self._link is not None and self._run is not None:
+            if not self._link.closed:
+                self._link.close(reason)
+            await asyncio.shield(self._run)
+        else:
+            await self._transport.close()
+
+    async def wait_closed(self) -> str:
+        """Wait until the tunnel ends; returns why (agent silent, agent said goodbye, …)."""
+        if self._run is None:
+            raise TunnelError("the tunnel was never started")
+        return await asyncio.shield(self._run)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _request(self, command: Callable[[ClientConnection], int]) -> RequestDone:
+        """Send one request and wait for its reply; REJECTED becomes a TunnelError."""
+        if self._link is None or self._conn is None:
+            raise TunnelError("start() the tunnel first")
+        if self._link.closed:
+            raise TunnelError(f"tunnel to {self.name} closed: {self._conn.close_reason}")
+        reply: asyncio.Future[RequestDone] = asyncio.get_running_loop().create_future()
+        self._replies[command(self._conn)] = reply
+        self._link.changed()
+        done = await reply
+        if done.status is Status.REJECTED:
+            raise TunnelError(f"agent {self.agent_name} refused: {done.reason}")
+        return done
+
+    def _on_event(self, event: Event) -> None:
+        assert self._link is not None and self._handshake is not None
+        if isinstance(event, HandshakeDone):
+            self.agent_name = event.peer_name
+            self._handshake.set_result(None)
+        elif isinstance(event, RequestDone):
+            self._replies.pop(event.request_id).set_result(event)
+        elif isinstance(event, StreamOpened):
+            relay = Relay(self._link, event.stream_id)
+            self._link.relays[event.stream_id] = relay
+            task = asyncio.ensure_future(self._serve_stream(event, relay))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, Closed):
+            error = TunnelError(f"tunnel to {self.name} closed: {event.reason}")
+            if not self._handshake.done():
+                self._handshake.set_exception(error)
+                self._handshake.exception()  # start() reports it; do not warn as unretrieved
+            for reply in self._replies.values():
+                reply.set_exception(error)
+            self._replies.clear()
+
+    async def _serve_stream(self, opened: StreamOpened, relay: Relay) -> None:
+        link, conn = self._link, self._conn
+        assert link is not None and conn is not None
+        local_port = self._routes.get(opened.route_port)
+        if local_port is None:
+            link.reset(opened.stream_id, f"port {opened.route_port} is not claimed by this client")
+            return
+        try:
+            reader, writer = await asyncio.open_connection(self._local_host, local_port)
+        except OSError as exc:
+            log.warning("%s: %s:%d refused the connection from %s (%s); the app in the pod "
+                        "serves it", self.name, self._local_host, local_port, opened.peer, exc)
+            link.reset(opened.stream_id,
+                       f"{self._local_host}:{local_port} refused the connection: {exc}")
+            return
+        if not link.conn.is_active(opened.stream_id) or link.closed:
+            writer.close()  # the agent gave up waiting and served it from the app
+            return
+        conn.accept(opened.stream_id)
+        link.changed()
+        relay.attach(reader, writer)
+        log.debug("%s: stream %d from %s → %s:%d", self.name, opened.stream_id, opened.peer,
+                  self._local_host, local_port)

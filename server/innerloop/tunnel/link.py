@@ -1,0 +1,166 @@
+"""Drives one core ``Connection`` over a ``Transport``: the asyncio shell both ends share.
+
+The link owns the only reader and the only writer of the transport, arms one timer at the core's
+next deadline, and hands events out synchronously: stream events to that stream's ``Relay``,
+the rest to the role's handler. Handlers never block the reader, so one slow local socket can
+never hold up the tunnel (its relay buffers at most one window, which the core enforces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from innerloop.core.errors import RemoteProtocolError
+from innerloop.core.mux import (
+    Closed,
+    Connection,
+    CreditAvailable,
+    DataReceived,
+    Event,
+    StreamEnded,
+    StreamReset,
+)
+from innerloop.tunnel.relay import Relay
+from innerloop.tunnel.transport import Transport
+
+log = logging.getLogger(__name__)
+GOODBYE_FLUSH_TIMEOUT = 1.0
+
+
+class Link:
+    def __init__(self, conn: Connection, transport: Transport, on_event: Callable[[Event], None],
+                 label: str) -> None:
+        self.conn = conn
+        self.label = label
+        self.relays: dict[int, Relay] = {}
+        self._transport = transport
+        self._on_event = on_event
+        self._loop = asyncio.get_running_loop()
+        self._wake_writer = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed: asyncio.Future[str] = self._loop.create_future()
+
+    def now(self) -> float:
+        return self._loop.time()
+
+    async def run(self) -> str:
+        """Pump until the tunnel ends; returns why it ended."""
+        writer = asyncio.ensure_future(self._write_loop())
+        reader = asyncio.ensure_future(self._read_loop())
+        self.changed()
+        try:
+            reason = await asyncio.shield(self._closed)
+        finally:
+            reader.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+            try:  # let the GOODBYE out, but never wait on a peer that stopped reading
+                await asyncio.wait_for(writer, GOODBYE_FLUSH_TIMEOUT)
+            except (asyncio.TimeoutError, OSError, asyncio.CancelledError):
+                writer.cancel()
+            await self._transport.close()
+        return reason
+
+    async def wait_closed(self) -> str:
+        return await asyncio.shield(self._closed)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.done()
+
+    def changed(self) -> None:
+        """Call after every command on ``conn``: flush its bytes and re-arm its deadline."""
+        self._wake_writer.set()
+        deadline = self.conn.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+
+    def dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            relay = self.relays.get(getattr(event, "stream_id", 0))
+            if relay is not None and isinstance(event, DataReceived):
+                relay.on_data(event.data)
+            elif relay is not None and isinstance(event, StreamEnded):
+                relay.on_eof()
+            elif relay is not None and isinstance(event, CreditAvailable):
+                relay.on_credit()
+            elif relay is not None and isinstance(event, StreamReset):
+                relay.on_reset(event.reason)
+            else:
+                self._on_event(event)
+            if isinstance(event, Closed):
+                log.info("%s: tunnel closed: %s", self.label, event.reason)
+                if not self._closed.done():
+                    self._closed.set_result(event.reason)
+        self.changed()
+
+    def close(self, reason: str) -> None:
+        self.dispatch(self.conn.close(reason))
+
+    # -- stream commands used by relays: safe to call after the stream or tunnel ended --------
+
+    def send(self, stream_id: int, data: bytes) -> bool:
+        if not self.conn.is_active(stream_id) or self.closed:
+            return False
+        self.conn.send_data(stream_id, data)
+        self.changed()
+        return True
+
+    def send_fin(self, stream_id: int) -> None:
+        if self.conn.is_active(stream_id) and not self.closed:
+            self.conn.send_fin(stream_id)
+            self.changed()
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        if not self.closed:
+            self.conn.acknowledge(stream_id, size)
+            self.changed()
+
+    def reset(self, stream_id: int, reason: str) -> None:
+        if not self.closed:
+            self.conn.reset(stream_id, reason)
+            self.changed()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        self.dispatch(self.conn.handle_timeout(self.now()))
+
+    async def _read_loop(self) -> None:
+        while not self.conn.closed:
+            try:
+                data = await self._transport.recv()
+            except Exception as exc:  # noqa: BLE001 - any failure of the pipe ends the tunnel
+                self.dispatch(self.conn.close(f"the tunnel connection failed: {exc!r}"))
+                return
+            if not data:
+                events = self.conn.receive_eof()
+            else:
+                try:
+                    events = self.conn.receive_data(data, self.now())
+                except RemoteProtocolError as exc:
+                    log.warning("%s: protocol error: %s", self.label, exc)
+                    events = self.conn.close(f"protocol error: {exc}")
+            self.dispatch(events)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer.clear()
+            data = self.conn.data_to_send()
+            if data:
+                try:
+                    await self._transport.send(data)
+                except Exception as exc:  # noqa: BLE001 - any failure of the pipe ends the tunnel
+                    self.dispatch(self.conn.close(f"the tunnel connection failed: {exc!r}"))
+                    return
+            if self.conn.closed and not self._wake_writer.is_set():
+                return

@@ -1,0 +1,134 @@
+"""Carries one tunnel stream to and from a TCP socket, within the stream's credit.
+
+Socket → tunnel: read only as many bytes as the peer granted, so backpressure reaches the
+socket (TCP) instead of piling up in memory. Tunnel → socket: queue what the peer sends (never
+more than our window), write it, and grant the credit back only once the socket took it.
+Either side's FIN becomes a half-close on the other; a reset aborts the socket with RST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from innerloop.tunnel.sockets import abort, tune
+
+if TYPE_CHECKING:
+    from innerloop.tunnel.link import Link
+
+log = logging.getLogger(__name__)
+READ_SIZE = 64 * 1024
+
+
+class Relay:
+    def __init__(self, link: Link, stream_id: int) -> None:
+        self.stream_id = stream_id
+        self._link = link
+        self._inbound: deque[bytes] = deque()
+        self._inbound_eof = False
+        self._inbound_ready = asyncio.Event()
+        self._credit = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Start relaying between the stream and this socket."""
+        tune(writer)
+        self._reader, self._writer = reader, writer
+        self._tasks = [asyncio.ensure_future(self._to_tunnel(reader)),
+                       asyncio.ensure_future(self._from_tunnel(writer))]
+        self._finisher = asyncio.ensure_future(self._finish())
+
+    async def detach(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """Stop relaying and hand the socket back untouched (the agent then serves it itself).
+
+        Cancelling a pending ``StreamReader.read`` consumes nothing, so no caller byte is lost.
+        """
+        self._link.relays.pop(self.stream_id, None)
+        reader, writer = self._reader, self._writer
+        self._writer = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if reader is None or writer is None:
+            return None
+        return reader, writer
+
+    # -- events from the link -----------------------------------------------------------------
+
+    def on_data(self, data: bytes) -> None:
+        self._inbound.append(data)
+        self._inbound_ready.set()
+
+    def on_eof(self) -> None:
+        self._inbound_eof = True
+        self._inbound_ready.set()
+
+    def on_credit(self) -> None:
+        self._credit.set()
+
+    def on_reset(self, reason: str) -> None:
+        log.debug("%s: stream %d reset: %s", self._link.label, self.stream_id, reason)
+        self._link.relays.pop(self.stream_id, None)
+        for task in self._tasks:
+            task.cancel()
+        if self._writer is not None:
+            abort(self._writer)
+            self._writer = None
+
+    # -- pumps --------------------------------------------------------------------------------
+
+    async def _to_tunnel(self, reader: asyncio.StreamReader) -> None:
+        link, stream_id = self._link, self.stream_id
+        while True:
+            credit = link.conn.credit(stream_id)
+            if credit == 0:
+                if not link.conn.is_active(stream_id):
+                    return
+                self._credit.clear()
+                await self._credit.wait()
+                continue
+            data = await reader.read(min(credit, READ_SIZE))
+            if not data:
+                link.send_fin(stream_id)
+                return
+            if not link.send(stream_id, data):
+                return
+
+    async def _from_tunnel(self, writer: asyncio.StreamWriter) -> None:
+        while True:
+            if self._inbound:
+                data = b"".join(self._inbound)
+                self._inbound.clear()
+                writer.write(data)
+                await writer.drain()
+                self._link.acknowledge(self.stream_id, len(data))
+            elif self._inbound_eof:
+                if writer.can_write_eof():
+                    writer.write_eof()
+                return
+            else:
+                self._inbound_ready.clear()
+                await self._inbound_ready.wait()
+
+    async def _finish(self) -> None:
+        """Close the socket once both directions ended, or reset the stream if one failed."""
+        done, pending = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
+        writer = self._writer
+        if writer is None:
+            return  # reset or detached: whoever did that owns the socket now
+        self._writer = None
+        self._link.relays.pop(self.stream_id, None)
+        if failed:
+            for task in pending:
+                task.cancel()
+            reason = f"local connection failed: {failed[0]!r}"
+            log.debug("%s: stream %d: %s", self._link.label, self.stream_id, reason)
+            self._link.reset(self.stream_id, reason)
+            abort(writer)
+        else:
+            writer.close()
