@@ -1,27 +1,64 @@
-"""The innerloop language server (pygls). Feature modules register their handlers here."""
+"""The innerloop language server (pygls): a thin shell that translates LSP to the session manager.
+
+Features live in `innerloop.lsp.features`, each a module with `setup(server, deps)`, all
+registered in `FEATURES` below; handlers are async and do no blocking I/O on the loop.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import sys
+from collections.abc import Callable
 
+from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from innerloop import __version__
+from innerloop.lsp.deps import Deps
+from innerloop.lsp.features import debug, intercepts, log, settings, status
+from innerloop.lsp.settings import Settings
+from innerloop.lsp.wiring import default_deps
 
-log = logging.getLogger(__name__)
+FEATURES = (log.setup, settings.setup, status.setup, intercepts.setup, debug.setup)
 
 
-def create_server() -> LanguageServer:
-    server = LanguageServer("innerloop", __version__)
+Hook = Callable[[], None]
 
-    @server.command("innerloop.status")
-    async def status(_ls: LanguageServer, *_args: Any) -> dict[str, Any]:
-        return {"version": __version__, "intercepts": []}
+
+class InnerloopServer(LanguageServer):
+    """pygls server plus the state every feature shares.
+
+    pygls allows one handler per LSP method, so `initialized` and `shutdown` are dispatched here
+    to the hooks features add.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        super().__init__("innerloop", __version__)
+        self.deps = deps
+        self.settings = Settings()
+        self.on_initialized: list[Hook] = []
+        self.on_shutdown: list[Hook] = []
+
+
+def create_server(deps: Deps) -> InnerloopServer:
+    server = InnerloopServer(deps)
+    for setup in FEATURES:
+        setup(server, deps)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: InnerloopServer, _params: types.InitializedParams) -> None:
+        for hook in ls.on_initialized:
+            hook()
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: InnerloopServer, *_args: object) -> None:
+        for hook in reversed(ls.on_shutdown):
+            hook()
 
     return server
 
 
-def serve_stdio() -> None:
-    logging.basicConfig(level=logging.INFO)
-    create_server().start_io()
+def serve_stdio(deps: Deps | None = None) -> None:
+    """Runs the server on stdin/stdout; stderr gets warnings (innerloop's own log goes to the editor)."""
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
+    create_server(deps if deps is not None else default_deps()).start_io()

@@ -1,0 +1,110 @@
+import * as vscode from 'vscode';
+import { InterceptRequest, InterceptStatus, parseIntercept, ServerCommand } from './protocol';
+import { LastChoice, pickAgentService, pickIntercept } from './quickPick';
+import { InnerloopServer } from './server';
+import { TOGGLE_COMMAND } from './statusBar';
+
+/** Palette commands (package.json `contributes.commands`); ids differ from the server's commands. */
+export const Command = {
+  interceptService: 'innerloop.interceptService',
+  stop: 'innerloop.stop',
+  toggle: TOGGLE_COMMAND,
+  showStatus: 'innerloop.showStatus',
+  uninstallAgent: 'innerloop.uninstallAgent',
+  showLogs: 'innerloop.showLogs',
+  restartServer: 'innerloop.restartServer',
+} as const;
+
+interface Deps {
+  server: InnerloopServer;
+  last: LastChoice;
+  log: vscode.LogOutputChannel;
+}
+
+function describe(i: InterceptStatus): string {
+  return `${i.namespace}/${i.service}:${i.servicePort} → 127.0.0.1:${i.localPort} (${i.state})`;
+}
+
+async function startIntercept(d: Deps, request: InterceptRequest): Promise<void> {
+  const started = parseIntercept(await d.server.execute(ServerCommand.startIntercept, request));
+  d.log.info(`intercept started: ${describe(started)}`);
+}
+
+async function interceptService(d: Deps): Promise<void> {
+  const request = await pickIntercept(d.server, d.last);
+  if (request !== undefined) await startIntercept(d, request);
+}
+
+async function stop(d: Deps): Promise<void> {
+  const { intercepts } = await d.server.status();
+  let target = intercepts[0];
+  if (target === undefined) {
+    void vscode.window.showInformationMessage('innerloop: there is no intercept to stop.');
+    return;
+  }
+  if (intercepts.length > 1) {
+    const picked = await vscode.window.showQuickPick(
+      intercepts.map((i) => ({ label: `${i.namespace}/${i.service}`, description: describe(i), value: i })),
+      { title: 'Stop Intercept', placeHolder: 'Intercept to stop' },
+    );
+    target = picked?.value;
+  }
+  if (target === undefined) return;
+  await d.server.execute(ServerCommand.stopIntercept, { id: target.id });
+}
+
+/** Stops the running intercept, or starts the last one (asking when there is none). */
+async function toggle(d: Deps): Promise<void> {
+  const { intercepts } = await d.server.status();
+  if (intercepts.length > 0) return stop(d);
+  const previous = d.last.get();
+  return previous === undefined ? interceptService(d) : startIntercept(d, previous);
+}
+
+async function showStatus(d: Deps): Promise<void> {
+  const status = await d.server.status();
+  const what = status.intercepts.length === 0 ? 'no intercept' : status.intercepts.map(describe).join('; ');
+  const python = status.python === null ? '' : ` (${status.python})`;
+  void vscode.window.showInformationMessage(`innerloop ${status.version}${python}: ${what}`);
+}
+
+async function uninstallAgent(d: Deps): Promise<void> {
+  const service = await pickAgentService(d.server, d.last);
+  if (service === undefined) return;
+  const confirm = 'Uninstall';
+  const answer = await vscode.window.showWarningMessage(
+    `Remove the innerloop agent from the workload behind ${service.namespace}/${service.name}? Its pods roll out again.`,
+    { modal: true },
+    confirm,
+  );
+  if (answer !== confirm) return;
+  await d.server.execute(ServerCommand.uninstall, { namespace: service.namespace, service: service.name });
+  void vscode.window.showInformationMessage(`innerloop: agent removed from ${service.namespace}/${service.name}.`);
+}
+
+/** Shows a failed command as one line, with a way to the log. */
+function guarded(d: Deps, name: string, body: (d: Deps) => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body(d);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      d.log.error(`${name}: ${message}`);
+      const logs = 'Show Logs';
+      if ((await vscode.window.showErrorMessage(`innerloop: ${message}`, logs)) === logs) d.log.show(true);
+    }
+  };
+}
+
+export function registerCommands(d: Deps): vscode.Disposable[] {
+  const bodies: Record<string, (d: Deps) => Promise<void>> = {
+    [Command.interceptService]: interceptService,
+    [Command.stop]: stop,
+    [Command.toggle]: toggle,
+    [Command.showStatus]: showStatus,
+    [Command.uninstallAgent]: uninstallAgent,
+    [Command.showLogs]: async () => d.log.show(true),
+    [Command.restartServer]: async () => d.server.restart(),
+  };
+  return Object.entries(bodies).map(([id, body]) => vscode.commands.registerCommand(id, guarded(d, id, body)));
+}

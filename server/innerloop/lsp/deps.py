@@ -1,0 +1,116 @@
+"""What the language server needs from the rest of innerloop, as narrow typed interfaces.
+
+The server is built with a `Deps` value, so the real session manager and debug-adapter host are
+plugged in at start-up (`innerloop.lsp.__main__`) and tests can hand in their own.
+The TypedDicts are the JSON the extension parses (extension/src/protocol.ts): keys are camelCase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypedDict
+
+from innerloop.lsp.settings import Settings
+
+InterceptState = Literal["connecting", "active", "paused", "error", "stopping"]
+WhilePaused = Literal["cluster", "hold"]
+
+
+class InterceptInfo(TypedDict):
+    id: str
+    namespace: str
+    service: str
+    servicePort: int | str
+    localPort: int
+    state: InterceptState
+    replicas: int | None
+    envFile: str | None
+    message: str | None
+
+
+class SessionStatus(TypedDict):
+    intercepts: list[InterceptInfo]
+
+
+class ServicePortInfo(TypedDict):
+    name: str | None
+    port: int
+    targetPort: int | str
+
+
+class ServiceInfo(TypedDict):
+    namespace: str
+    name: str
+    ports: list[ServicePortInfo]
+    hasAgent: bool
+
+
+class TargetList(TypedDict):
+    namespaces: list[str]
+    namespace: str | None
+    """The namespace `services` belong to (the context's namespace when none was asked)."""
+    services: list[ServiceInfo]
+
+
+class AdapterEndpoint(TypedDict, total=False):
+    """Where the extension connects for one debug session: `port` (+`host`) or `pipe`."""
+
+    host: str
+    port: int
+    pipe: str
+    token: str
+
+
+@dataclass(frozen=True)
+class InterceptSpec:
+    """An intercept to start, as the user asked for it (unset fields are resolved by the manager)."""
+
+    service: str
+    namespace: str | None = None
+    service_port: int | str | None = None
+    local_port: int | None = None
+    while_paused: WhilePaused = "cluster"
+
+
+Progress = Callable[[str], None]
+"""Reports one step of a long operation to the user (sent as $/progress)."""
+
+
+class SessionManager(Protocol):
+    """The intercept manager (innerloop.session) as the language server uses it.
+
+    Long operations are cancelled with `Task.cancel()`; they must undo what they did before
+    re-raising CancelledError.
+    """
+
+    def configure(self, settings: Settings) -> None:
+        """New kubeconfig/context/namespace/agent image; used by operations started afterwards."""
+
+    async def status(self) -> SessionStatus: ...
+
+    async def list_targets(self, namespace: str | None) -> TargetList: ...
+
+    async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo: ...
+
+    async def stop(self, intercept_id: str) -> None: ...
+
+    async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None: ...
+
+    def subscribe(self, callback: Callable[[SessionStatus], None]) -> Callable[[], None]:
+        """Calls `callback` on every state change; returns a function that unsubscribes."""
+        ...
+
+
+class DebugAdapterHost(Protocol):
+    """The DAP proxy hosted inside the server (innerloop.dap)."""
+
+    async def endpoint(self) -> AdapterEndpoint:
+        """A fresh endpoint with a one-time token for one debug session."""
+        ...
+
+
+@dataclass(frozen=True)
+class Deps:
+    sessions: SessionManager
+    debug_adapter: DebugAdapterHost

@@ -1,0 +1,1 @@
+"""Language server features; each module exposes `setup(server, deps)`."""

@@ -1,0 +1,76 @@
+"""Cancellable $/progress around a long operation: cancelling in the editor cancels the task."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+
+from innerloop.lsp.deps import Progress
+
+if TYPE_CHECKING:
+    from innerloop.lsp.server import InnerloopServer
+
+T = TypeVar("T")
+
+
+async def with_progress(
+    server: InnerloopServer, title: str, work: Callable[[Progress], Awaitable[T]]
+) -> T:
+    """Runs `work` as its own task under a cancellable progress.
+
+    A progress cancel from the editor, or a cancelled request, cancels that task, which undoes
+    what it did; the request then fails with RequestCancelled. (pygls cannot answer a request
+    whose own handler task was cancelled, hence the separate task.)
+    """
+    window = server.client_capabilities.window
+    if window is None or not window.work_done_progress:
+        return await _cancellable(work(lambda _message: None))
+
+    token = f"innerloop-{uuid.uuid4()}"
+    progress = server.work_done_progress
+    await progress.create_async(token)
+    progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True))
+
+    def report(message: str) -> None:
+        progress.report(token, types.WorkDoneProgressReport(message=message))
+
+    task = asyncio.ensure_future(work(report))
+    loop = asyncio.get_running_loop()
+
+    def on_cancel(cancelled: Future[object]) -> None:
+        if cancelled.cancelled():
+            loop.call_soon_threadsafe(task.cancel)
+
+    progress.tokens[token].add_done_callback(on_cancel)
+    outcome = "failed"
+    try:
+        result = await _cancellable(task)
+        outcome = "done"
+        return result
+    except JsonRpcRequestCancelled:
+        outcome = "cancelled"
+        raise
+    finally:
+        progress.tokens.pop(token, None)
+        progress.end(token, types.WorkDoneProgressEnd(message=outcome))
+
+
+async def _cancellable(work: Awaitable[T]) -> T:
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # Either the task was cancelled (progress cancel) or we were (request cancel): make sure
+        # the work has finished undoing itself before answering.
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        raise JsonRpcRequestCancelled("cancelled; what was started has been undone") from None

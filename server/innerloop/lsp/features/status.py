@@ -1,0 +1,49 @@
+"""`innerloop.status` and the `innerloop/status` notification pushed on every state change."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from innerloop import __version__
+from innerloop.lsp.deps import InterceptInfo, SessionStatus
+
+if TYPE_CHECKING:
+    from innerloop.lsp.deps import Deps
+    from innerloop.lsp.server import InnerloopServer
+
+STATUS_COMMAND = "innerloop.status"
+STATUS_NOTIFICATION = "innerloop/status"
+
+
+class StatusPayload(TypedDict):
+    version: str
+    python: str
+    """The interpreter running the server: tells the user which environment is in use."""
+    intercepts: list[InterceptInfo]
+
+
+def payload(status: SessionStatus) -> StatusPayload:
+    return {"version": __version__, "python": sys.executable, "intercepts": status["intercepts"]}
+
+
+def setup(server: InnerloopServer, deps: Deps) -> None:
+    subscriptions: list[Callable[[], None]] = []
+
+    @server.command(STATUS_COMMAND)
+    async def status(*_args: Any) -> StatusPayload:
+        return payload(await deps.sessions.status())
+
+    def push(status: SessionStatus) -> None:
+        server.protocol.notify(STATUS_NOTIFICATION, payload(status))
+
+    def subscribe() -> None:
+        subscriptions.append(deps.sessions.subscribe(push))
+
+    def unsubscribe() -> None:
+        while subscriptions:
+            subscriptions.pop()()
+
+    server.on_initialized.append(subscribe)
+    server.on_shutdown.append(unsubscribe)

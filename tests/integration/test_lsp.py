@@ -1,0 +1,96 @@
+"""The real `python -m innerloop.lsp` over stdio, driven by pytest-lsp."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import innerloop
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+pytestmark = pytest.mark.integration
+
+SERVER_COMMANDS = {
+    "innerloop.status",
+    "innerloop.listTargets",
+    "innerloop.startIntercept",
+    "innerloop.stopIntercept",
+    "innerloop.uninstall",
+    "innerloop.debugAdapterEndpoint",
+}
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "innerloop.lsp"])
+)
+async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    params = types.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        initialization_options={"namespace": "shop", "kubeconfig": "", "python": "ignored"},
+    )
+    result = await lsp_client.initialize_session(params)
+    assert result.server_info is not None
+    assert (result.server_info.name, result.server_info.version) == (
+        "innerloop",
+        innerloop.__version__,
+    )
+    provider = result.capabilities.execute_command_provider
+    assert provider is not None
+    assert set(provider.commands) == SERVER_COMMANDS
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_status_answers_version_interpreter_and_intercepts(client: LanguageClient) -> None:
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="innerloop.status")
+    )
+    assert result == {"version": innerloop.__version__, "python": sys.executable, "intercepts": []}
+
+
+async def wait_for(predicate, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_changed_settings_are_logged_to_the_client(client: LanguageClient) -> None:
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"innerloop": {"namespace": "billing", "context": "kind"}}
+        )
+    )
+    await wait_for(
+        lambda: any("namespace='billing'" in m.message for m in client.log_messages),
+        "the settings log line",
+    )
+    line = next(m for m in client.log_messages if "namespace='billing'" in m.message)
+    assert line.type == types.MessageType.Info
+    assert "context='kind'" in line.message
+    assert line.message.startswith("innerloop.lsp.features.settings: ")
+
+
+async def test_invalid_setting_gives_one_warning_and_the_default(client: LanguageClient) -> None:
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"innerloop": {"namespace": 5, "agentImage": "img:1"}}
+        )
+    )
+    await wait_for(lambda: len(client.messages) > 0, "the warning")
+    await asyncio.sleep(0.2)
+    assert len(client.messages) == 1
+    (message,) = client.messages
+    assert message.type == types.MessageType.Warning
+    assert message.message == "innerloop.namespace must be a string, got 5; using the default"
+    await wait_for(
+        lambda: any(
+            "agentImage='img:1'" in m.message and "namespace=''" in m.message
+            for m in client.log_messages
+        ),
+        "settings with the default namespace",
+    )

@@ -1,0 +1,268 @@
+"""The language server's feature layer against an in-memory session manager.
+
+Run as a script, this module is the server under test: the real `create_server` with
+`MemorySessions` injected through `Deps`, over stdio. The tests drive it with pytest-lsp and
+check the wire: status notifications, $/progress with cancel, errors as one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from innerloop.core.errors import UserError
+from innerloop.lsp.deps import (
+    AdapterEndpoint,
+    Deps,
+    InterceptInfo,
+    InterceptSpec,
+    Progress,
+    SessionStatus,
+    TargetList,
+)
+from innerloop.lsp.settings import Settings
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+log = logging.getLogger("innerloop.test.memory")
+
+
+class MemorySessions:
+    """Keeps intercepts in a dict; `start` of service "slow" waits until cancelled."""
+
+    def __init__(self) -> None:
+        self.intercepts: dict[str, InterceptInfo] = {}
+        self.listeners: list[Callable[[SessionStatus], None]] = []
+        self.settings = Settings()
+
+    def configure(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def status(self) -> SessionStatus:
+        return {"intercepts": list(self.intercepts.values())}
+
+    def _changed(self) -> None:
+        status: SessionStatus = {"intercepts": list(self.intercepts.values())}
+        for listener in list(self.listeners):
+            listener(status)
+
+    async def list_targets(self, namespace: str | None) -> TargetList:
+        return {
+            "namespaces": ["default", "shop"],
+            "namespace": namespace,
+            "services": [
+                {
+                    "namespace": namespace or "default",
+                    "name": "orders",
+                    "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+                    "hasAgent": False,
+                }
+            ],
+        }
+
+    async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo:
+        progress(f"resolving {spec.service}")
+        if spec.service == "slow":
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                log.info("start of slow cancelled: undone")
+                raise
+        namespace = spec.namespace or "default"
+        info: InterceptInfo = {
+            "id": f"{namespace}/{spec.service}",
+            "namespace": namespace,
+            "service": spec.service,
+            "servicePort": spec.service_port or 80,
+            "localPort": spec.local_port or 8080,
+            "state": "active",
+            "replicas": 2,
+            "envFile": None,
+            "message": f"whilePaused={spec.while_paused} image={self.settings.agentImage or 'default'}",
+        }
+        self.intercepts[info["id"]] = info
+        self._changed()
+        return info
+
+    async def stop(self, intercept_id: str) -> None:
+        if self.intercepts.pop(intercept_id, None) is None:
+            raise UserError(f"there is no intercept {intercept_id!r}")
+        self._changed()
+
+    async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
+        progress(f"removing the agent behind {namespace}/{service}")
+
+    def subscribe(self, callback: Callable[[SessionStatus], None]) -> Callable[[], None]:
+        self.listeners.append(callback)
+        return lambda: self.listeners.remove(callback)
+
+    async def endpoint(self) -> AdapterEndpoint:
+        return {"host": "127.0.0.1", "port": 4711, "token": "one-time"}
+
+
+pytestmark = pytest.mark.integration
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, str(Path(__file__))]))
+async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            initialization_options={"namespace": "shop", "agentImage": "local/python:3.12"},
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def run(client: LanguageClient, command: str, *args: Any) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=command, arguments=list(args))
+    )
+
+
+async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def progress_of(client: LanguageClient, title_part: str) -> list[Any]:
+    for reports in client.progress_reports.values():
+        if (
+            reports
+            and isinstance(reports[0], types.WorkDoneProgressBegin)
+            and title_part in reports[0].title
+        ):
+            return reports
+    return []
+
+
+async def test_start_reports_progress_then_pushes_status(client: LanguageClient) -> None:
+    notification = asyncio.ensure_future(client.wait_for_notification("innerloop/status"))
+    info = await run(
+        client,
+        "innerloop.startIntercept",
+        {"service": "orders", "servicePort": "http", "localPort": 9000},
+    )
+    # The namespace setting from initializationOptions fills the missing namespace.
+    assert info["id"] == "shop/orders"
+    assert (info["servicePort"], info["localPort"], info["state"]) == ("http", 9000, "active")
+    assert info["message"] == "whilePaused=cluster image=local/python:3.12"
+
+    pushed = await asyncio.wait_for(notification, 5)
+    assert [i.id for i in pushed.intercepts] == ["shop/orders"]
+    assert pushed.version and pushed.python == sys.executable
+
+    reports = progress_of(client, "intercepting orders")
+    assert [type(r).__name__ for r in reports] == [
+        "WorkDoneProgressBegin",
+        "WorkDoneProgressReport",
+        "WorkDoneProgressEnd",
+    ]
+    assert reports[0].cancellable is True
+    assert reports[1].message == "resolving orders"
+    assert reports[2].message == "done"
+
+    status = await run(client, "innerloop.status")
+    assert [i["id"] for i in status["intercepts"]] == ["shop/orders"]
+
+    stopped = asyncio.ensure_future(client.wait_for_notification("innerloop/status"))
+    assert await run(client, "innerloop.stopIntercept", {"id": "shop/orders"}) is None
+    assert list((await asyncio.wait_for(stopped, 5)).intercepts) == []
+
+
+async def test_cancelling_the_progress_cancels_the_start(client: LanguageClient) -> None:
+    request = asyncio.ensure_future(run(client, "innerloop.startIntercept", {"service": "slow"}))
+    await wait_for(
+        lambda: len(progress_of(client, "intercepting slow")) >= 2, "the start to report progress"
+    )
+    token = next(
+        t
+        for t, r in client.progress_reports.items()
+        if r is progress_of(client, "intercepting slow")
+    )
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+
+    with pytest.raises(JsonRpcException) as failure:
+        await asyncio.wait_for(request, 5)
+    assert "cancel" in failure.value.message.lower()
+    await wait_for(
+        lambda: any("start of slow cancelled: undone" in m.message for m in client.log_messages),
+        "cleanup",
+    )
+    await wait_for(
+        lambda: progress_of(client, "intercepting slow")[-1].kind == "end", "progress end"
+    )
+    assert progress_of(client, "intercepting slow")[-1].message == "cancelled"
+    assert (await run(client, "innerloop.status"))["intercepts"] == []
+
+
+@pytest.mark.parametrize(
+    ("command", "argument", "message"),
+    [
+        ("innerloop.startIntercept", {"namespace": "shop"}, "startIntercept: service is required"),
+        (
+            "innerloop.startIntercept",
+            {"service": "orders", "localPort": 70000},
+            "startIntercept: localPort must be a port number (1-65535), got 70000",
+        ),
+        (
+            "innerloop.startIntercept",
+            {"service": "orders", "whilePaused": "drop"},
+            'startIntercept: whilePaused must be "cluster" or "hold", got \'drop\'',
+        ),
+        ("innerloop.stopIntercept", {"id": "shop/nothing"}, "there is no intercept 'shop/nothing'"),
+        ("innerloop.listTargets", "shop", "listTargets takes one object argument, got ['shop']"),
+    ],
+)
+async def test_user_errors_come_back_as_one_line(
+    client: LanguageClient, command: str, argument: Any, message: str
+) -> None:
+    with pytest.raises(JsonRpcException) as failure:
+        await run(client, command, argument)
+    assert failure.value.code == -32803
+    assert failure.value.message == message
+    assert failure.value.data == {"category": "user"}
+
+
+async def test_list_targets_uses_the_namespace_setting_by_default(client: LanguageClient) -> None:
+    targets = await run(client, "innerloop.listTargets", {})
+    assert targets["namespace"] == "shop"
+    assert targets["services"][0]["name"] == "orders"
+    assert (await run(client, "innerloop.listTargets", {"namespace": "default"}))[
+        "namespace"
+    ] == "default"
+
+
+async def test_uninstall_reports_progress(client: LanguageClient) -> None:
+    assert await run(client, "innerloop.uninstall", {"service": "orders"}) is None
+    reports = progress_of(client, "removing the agent behind orders")
+    assert [getattr(r, "message", None) for r in reports[1:]] == [
+        "removing the agent behind shop/orders",
+        "done",
+    ]
+
+
+async def test_debug_adapter_endpoint_is_passed_through(client: LanguageClient) -> None:
+    assert await run(client, "innerloop.debugAdapterEndpoint") == {
+        "host": "127.0.0.1",
+        "port": 4711,
+        "token": "one-time",
+    }
+
+
+if __name__ == "__main__":
+    from innerloop.lsp.server import serve_stdio
+
+    memory = MemorySessions()
+    serve_stdio(Deps(sessions=memory, debug_adapter=memory))

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the VS Code extension: npm ci, strict type check, esbuild bundle, the innerloop wheel
+# shipped inside it, and `vsce package`. Prints the VSIX path as the last line of stdout.
+# PYTHON (default: the repo's .venv, else python3) builds the wheel.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/runtime.sh"
+cd "$REPO_ROOT"
+ensure_node24
+export PATH="$NODE24_HOME/bin:$PATH"
+PYTHON="${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}"
+
+log() { echo "[build_vsix] $*" >&2; }
+
+version="$(node -p 'require("./package.json").version')"
+py_version="$("$PYTHON" -c 'import re,sys; print(re.search(r"__version__ = \"(.+)\"", open("server/innerloop/__init__.py").read()).group(1))')"
+if [ "$version" != "$py_version" ]; then
+  log "package.json version $version differs from innerloop.__version__ $py_version: bump both"
+  exit 1
+fi
+
+# npm ci only when the lockfile changed since the last install.
+lock_hash="$(sha256sum package-lock.json | cut -c1-16)"
+if [ "$(cat node_modules/.innerloop-lock 2>/dev/null)" != "$lock_hash" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --prefer-offline >&2
+  echo "$lock_hash" > node_modules/.innerloop-lock
+fi
+
+log "type check (tsc --noEmit, strict)"
+node_modules/.bin/tsc -p . --noEmit >&2
+log "bundle (esbuild)"
+rm -rf extension/out
+node extension/esbuild.mjs --production >&2
+
+log "wheel"
+isolation=()
+"$PYTHON" -c 'import hatchling' 2>/dev/null && isolation=(--no-build-isolation)
+"$PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps "${isolation[@]}" \
+  -w extension/out/python . >&2
+
+log "vsce package"
+mkdir -p dist
+vsix="dist/innerloop-$version.vsix"
+node_modules/.bin/vsce package --no-dependencies --skip-license --allow-missing-repository \
+  --out "$vsix" >&2
+echo "$REPO_ROOT/$vsix"
