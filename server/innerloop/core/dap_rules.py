@@ -286,16 +286,31 @@ PROXY_CAPABILITIES: Message = {
     "supportsClipboardContext": True,
     "supportsDebuggerProperties": True,
     "exceptionBreakpointFilters": [
-        {"filter": "raised", "label": "Raised Exceptions", "default": False},
-        {"filter": "uncaught", "label": "Uncaught Exceptions", "default": True},
-        {"filter": "userUnhandled", "label": "User Uncaught Exceptions", "default": False},
+        {
+            "filter": "raised",
+            "label": "Raised Exceptions",
+            "default": False,
+            "description": "Break whenever any exception is raised.",
+        },
+        {
+            "filter": "uncaught",
+            "label": "Uncaught Exceptions",
+            "default": True,
+            "description": "Break when the process is exiting due to unhandled exception.",
+        },
+        {
+            "filter": "userUnhandled",
+            "label": "User Uncaught Exceptions",
+            "default": False,
+            "description": "Break when exception escapes into library code.",
+        },
     ],
 }
 """What the proxy answers to `initialize` before any upstream exists.
 
 The upstream is only chosen (and, on TCP, only created at all) by an authorised launch/attach,
-so the proxy answers `initialize` itself with what debugpy offers; if the real adapter differs,
-`capabilities_update` tells the client.
+so the proxy answers `initialize` itself with what debugpy 1.8 offers (an integration test
+checks they agree); if the real adapter differs, `capabilities_update` tells the client.
 """
 
 

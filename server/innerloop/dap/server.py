@@ -46,6 +46,9 @@ class TokenBook:
         return token is not None and self._tokens.pop(token, False) is None
 
 
+SHUTDOWN_GRACE = 10.0
+
+
 @dataclass
 class DapEndpoint:
     """Where the in-process debug adapter listens. Give the editor `host`/`port` and, per debug
@@ -55,17 +58,22 @@ class DapEndpoint:
     port: int
     _tokens: TokenBook
     _server: asyncio.Server
-    _sessions: set[asyncio.Task[None]] = field(default_factory=set)
+    _sessions: dict[asyncio.Task[None], ProxySession] = field(default_factory=dict)
 
     def new_token(self) -> str:
         return self._tokens.issue()
 
     async def aclose(self) -> None:
-        """Stop listening and end every session (each stops its intercept and its debugpy)."""
+        """Stop listening and end every session; each stops its intercept and its debugpy."""
         self._server.close()
-        for task in list(self._sessions):
-            task.cancel()
-        await asyncio.gather(*self._sessions, return_exceptions=True)
+        for session in self._sessions.values():
+            session.close()
+        tasks = set(self._sessions)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def start_dap_server(
@@ -73,18 +81,24 @@ async def start_dap_server(
 ) -> DapEndpoint:
     tokens = TokenBook()
     ids = itertools.count(1)
-    sessions: set[asyncio.Task[None]] = set()
+    sessions: dict[asyncio.Task[None], ProxySession] = {}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        sessions.add(task)
         name = f"dap-{next(ids)}"
+        session = ProxySession(
+            DapStream(reader, writer, f"{name}/client"), controller_factory, tokens, name
+        )
+        sessions[task] = session
         try:
-            client = DapStream(reader, writer, f"{name}/client")
-            await ProxySession(client, controller_factory, tokens, name).run()
+            await session.run()
+        except asyncio.CancelledError:
+            # The connection's own task: nobody awaits its result (and Python 3.11's stream
+            # server callback would log a cancelled one as an error).
+            log.warning("%s: cancelled", name)
         finally:
-            sessions.discard(task)
+            del sessions[task]
 
     server = await asyncio.start_server(serve, host, 0)
     port = server.sockets[0].getsockname()[1]

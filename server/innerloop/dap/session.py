@@ -107,8 +107,13 @@ class ProxySession:
         except ProtocolError as exc:
             log.warning("%s: client broke the protocol: %s", self.name, exc)
         finally:
-            await self._teardown()
+            # Shielded: even if this task is cancelled, the intercept stops and debugpy exits.
+            await asyncio.shield(asyncio.ensure_future(self._teardown()))
             log.info("%s: session ended", self.name)
+
+    def close(self) -> None:
+        """End the session as if the client went away."""
+        self._client.close()
 
     # ---------------------------------------------------------------- client -> proxy
 

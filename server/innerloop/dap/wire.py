@@ -54,6 +54,10 @@ class DapStream:
         log.debug("%s <- %s", self.name, msg)
         self._writer.write(encode(msg))
 
+    def close(self) -> None:
+        """Hang up; a pending `receive` then sees the end of the stream."""
+        self._writer.close()
+
     async def aclose(self) -> None:
         self._writer.close()
         try:
