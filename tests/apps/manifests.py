@@ -43,8 +43,13 @@ def echo_config(name: str = "echo-config", value: str = CONFIG_VALUE) -> Manifes
 
 
 def echo_secret(name: str = "echo-secret", value: str = SECRET_VALUE) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": _meta(name), "type": "Opaque",
-            "stringData": {"secret": value}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(name),
+        "type": "Opaque",
+        "stringData": {"secret": value},
+    }
 
 
 def echo_pod_template(app: str = "echo") -> Manifest:
@@ -58,8 +63,10 @@ def echo_pod_template(app: str = "echo") -> Manifest:
         "env": [
             {"name": "PORT", "value": str(ECHO_PORT)},
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "SECRET_VALUE",
-             "valueFrom": {"secretKeyRef": {"name": "echo-secret", "key": "secret"}}},
+            {
+                "name": "SECRET_VALUE",
+                "valueFrom": {"secretKeyRef": {"name": "echo-secret", "key": "secret"}},
+            },
         ],
         "envFrom": [{"configMapRef": {"name": "echo-config"}}],
         "readinessProbe": {
@@ -124,14 +131,24 @@ def echo_service(
 
 def echo_objects(name: str = "echo", replicas: int = 2) -> list[Manifest]:
     """Everything for the 2-replica Deployment sample."""
-    return [echo_code(), echo_config(), echo_secret(), echo_deployment(name, replicas),
-            echo_service(name)]
+    return [
+        echo_code(),
+        echo_config(),
+        echo_secret(),
+        echo_deployment(name, replicas),
+        echo_service(name),
+    ]
 
 
 def echo_statefulset_objects(name: str = "echo-sts", replicas: int = 2) -> list[Manifest]:
     """The StatefulSet variant, whose Service uses the named targetPort `http`."""
-    return [echo_code(), echo_config(), echo_secret(), echo_statefulset(name, replicas),
-            echo_service(name, target_port="http")]
+    return [
+        echo_code(),
+        echo_config(),
+        echo_secret(),
+        echo_statefulset(name, replicas),
+        echo_service(name, target_port="http"),
+    ]
 
 
 def load_code(name: str = "load-code") -> Manifest:
@@ -147,8 +164,11 @@ def client_pod(name: str = "client", load_args: list[str] | None = None) -> Mani
     Without ``load_args`` it idles (use `kubectl exec NAME -- python3 /client/load.py URL ...`);
     with them it runs one load run and exits, its JSON lines readable with `kubectl logs`.
     """
-    command = (["python3", "-u", "/client/load.py", *load_args] if load_args is not None
-               else ["python3", "-c", _IDLE])
+    command = (
+        ["python3", "-u", "/client/load.py", *load_args]
+        if load_args is not None
+        else ["python3", "-c", _IDLE]
+    )
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -156,13 +176,15 @@ def client_pod(name: str = "client", load_args: list[str] | None = None) -> Mani
         "spec": {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "client",
-                "image": PYTHON_IMAGE,
-                "imagePullPolicy": "Never",
-                "command": command,
-                "volumeMounts": [{"name": "code", "mountPath": "/client", "readOnly": True}],
-            }],
+            "containers": [
+                {
+                    "name": "client",
+                    "image": PYTHON_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": command,
+                    "volumeMounts": [{"name": "code", "mountPath": "/client", "readOnly": True}],
+                }
+            ],
             "volumes": [{"name": "code", "configMap": {"name": "load-code"}}],
         },
     }

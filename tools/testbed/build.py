@@ -31,11 +31,13 @@ def staging_version(version: str) -> str:
 
 def staging_replaces(gomod_text: str) -> list[str]:
     """Every k8s.io module the release requires at v0.0.0 (those resolve only via replace)."""
-    return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.\-/]+) v0\.0\.0\s*$", gomod_text, re.M)))
+    return sorted(
+        set(re.findall(r"^\s*(k8s\.io/[\w.\-/]+) v0\.0\.0\s*$", gomod_text, re.MULTILINE))
+    )
 
 
 def _directive(gomod_text: str, name: str) -> str | None:
-    match = re.search(rf"^{name} (\S+)\s*$", gomod_text, re.M)
+    match = re.search(rf"^{name} (\S+)\s*$", gomod_text, re.MULTILINE)
     return match.group(1) if match else None
 
 
@@ -49,7 +51,9 @@ def render_gomod(version: str, gomod_text: str) -> str:
     if godebug:
         lines.append(f"godebug {godebug}")
     lines += ["", f"require {MODULE} {version}", "", "replace ("]
-    lines += [f"\t{mod} => {mod} {staging_version(version)}" for mod in staging_replaces(gomod_text)]
+    lines += [
+        f"\t{mod} => {mod} {staging_version(version)}" for mod in staging_replaces(gomod_text)
+    ]
     lines += [")", ""]
     return "\n".join(lines)
 
@@ -83,11 +87,15 @@ def is_built(bin_dir: Path = BIN_DIR, version: str = K8S_VERSION) -> bool:
         recorded = json.loads(stamp.read_text())
     except ValueError:
         return False
-    return recorded.get("version") == version and all((bin_dir / c).exists() for c in K8S_COMPONENTS)
+    return recorded.get("version") == version and all(
+        (bin_dir / c).exists() for c in K8S_COMPONENTS
+    )
 
 
 def _go() -> str:
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
     if go is None:
         raise RuntimeError("Go is not installed: `build` needs a Go toolchain (>= 1.26) on PATH")
     return go
@@ -104,19 +112,31 @@ def build(version: str = K8S_VERSION, force: bool = False) -> Path:
     src.mkdir(parents=True, exist_ok=True)
     BIN_DIR.mkdir(parents=True, exist_ok=True)
     log(f"resolving {MODULE}@{version} from the Go module proxy")
-    info = json.loads(run([go, "mod", "download", "-json", f"{MODULE}@{version}"], env=env, cwd=src).stdout)
+    info = json.loads(
+        run([go, "mod", "download", "-json", f"{MODULE}@{version}"], env=env, cwd=src).stdout
+    )
     upstream = Path(info["GoMod"]).read_text()
     (src / "go.mod").write_text(render_gomod(version, upstream))
     (src / "tools.go").write_text(render_tools_go())
-    log(f"go mod tidy ({len(staging_replaces(upstream))} staging replaces -> {staging_version(version)})")
+    log(f"go mod tidy ({len(staging_replaces(upstream))} replaces -> {staging_version(version)})")
     run([go, "mod", "tidy"], env=env, cwd=src)
     started = time.monotonic()
     for component in K8S_COMPONENTS:
         t0 = time.monotonic()
         log(f"go build {component} ...")
         run(
-            [go, "build", "-p", "2", "-trimpath", "-ldflags", ldflags(version),
-             "-o", BIN_DIR / component, f"{MODULE}/cmd/{component}"],
+            [
+                go,
+                "build",
+                "-p",
+                "2",
+                "-trimpath",
+                "-ldflags",
+                ldflags(version),
+                "-o",
+                BIN_DIR / component,
+                f"{MODULE}/cmd/{component}",
+            ],
             env=env,
             cwd=src,
         )

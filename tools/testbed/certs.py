@@ -47,13 +47,20 @@ API_SERVING = Cert(
     "apiserver",
     "kube-apiserver",
     sans=(
-        "IP:127.0.0.1", f"IP:{NODE_IP}", f"IP:{KUBERNETES_SERVICE_IP}", "DNS:localhost",
-        "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
+        "IP:127.0.0.1",
+        f"IP:{NODE_IP}",
+        f"IP:{KUBERNETES_SERVICE_IP}",
+        "DNS:localhost",
+        "DNS:kubernetes",
+        "DNS:kubernetes.default",
+        "DNS:kubernetes.default.svc",
         "DNS:kubernetes.default.svc.cluster.local",
     ),
     server=True,
 )
-KUBELET_SERVING = Cert("kubelet", NODE_NAME, sans=(f"IP:{NODE_IP}", f"DNS:{NODE_NAME}"), server=True)
+KUBELET_SERVING = Cert(
+    "kubelet", NODE_NAME, sans=(f"IP:{NODE_IP}", f"DNS:{NODE_NAME}"), server=True
+)
 ADMIN = Cert("admin", "innerloop-admin", "system:masters")
 API_TO_KUBELET = Cert("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters")
 CONTROLLER_MANAGER = Cert("controller-manager", "system:kube-controller-manager")
@@ -61,8 +68,16 @@ SCHEDULER = Cert("scheduler", "system:kube-scheduler")
 PROXY = Cert("kube-proxy", "system:kube-proxy")
 KUBELET_CLIENT = Cert("kubelet-client", f"system:node:{NODE_NAME}", "system:nodes")
 
-ALL = (API_SERVING, KUBELET_SERVING, ADMIN, API_TO_KUBELET, CONTROLLER_MANAGER, SCHEDULER, PROXY,
-       KUBELET_CLIENT)
+ALL = (
+    API_SERVING,
+    KUBELET_SERVING,
+    ADMIN,
+    API_TO_KUBELET,
+    CONTROLLER_MANAGER,
+    SCHEDULER,
+    PROXY,
+    KUBELET_CLIENT,
+)
 KUBECONFIG_USERS = {
     "admin": ADMIN,
     "controller-manager": CONTROLLER_MANAGER,
@@ -82,7 +97,18 @@ def kubeconfig_path(user: str) -> Path:
 
 
 def _ec_key(path: Path) -> None:
-    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", path])
+    run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            path,
+        ]
+    )
     path.chmod(0o600)
 
 
@@ -101,8 +127,26 @@ def _sign(cert: Cert) -> None:
         csr, extfile = Path(tmp) / "req.csr", Path(tmp) / "ext.cnf"
         extfile.write_text("\n".join(ext) + "\n")
         run(["openssl", "req", "-new", "-key", cert.key, "-subj", subject, "-out", csr])
-        run(["openssl", "x509", "-req", "-in", csr, "-CA", CA_CRT, "-CAkey", CA_KEY,
-             "-CAcreateserial", "-days", _DAYS, "-extfile", extfile, "-out", cert.crt])
+        run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                csr,
+                "-CA",
+                CA_CRT,
+                "-CAkey",
+                CA_KEY,
+                "-CAcreateserial",
+                "-days",
+                _DAYS,
+                "-extfile",
+                extfile,
+                "-out",
+                cert.crt,
+            ]
+        )
 
 
 def _b64(path: Path) -> str:
@@ -137,9 +181,26 @@ def ensure_pki() -> None:
     PKI.chmod(0o700)
     if not (CA_CRT.exists() and CA_KEY.exists()):
         _ec_key(CA_KEY)
-        run(["openssl", "req", "-x509", "-new", "-key", CA_KEY, "-subj", "/CN=innerloop-testbed-ca",
-             "-days", _DAYS, "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature", "-out", CA_CRT])
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                CA_KEY,
+                "-subj",
+                "/CN=innerloop-testbed-ca",
+                "-days",
+                _DAYS,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+                "-out",
+                CA_CRT,
+            ]
+        )
         for stale in ALL:
             stale.crt.unlink(missing_ok=True)
     for cert in ALL:

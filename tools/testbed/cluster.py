@@ -118,12 +118,24 @@ def up() -> Path:
         images.import_images()
         _start("etcd", daemons.ETCD.argv(), lambda: _http_ok(f"{daemons.ETCD_CLIENT}/health"))
         _start("kube-apiserver", daemons.APISERVER.argv(), lambda: api.probe("readyz"))
-        _start("kube-controller-manager", daemons.CONTROLLER_MANAGER.argv(),
-               lambda: _http_ok("https://127.0.0.1:10257/healthz"))
-        _start("kube-scheduler", daemons.SCHEDULER.argv(),
-               lambda: _http_ok("https://127.0.0.1:10259/healthz"))
-        _start("kubelet", daemons.KUBELET.argv(), lambda: _http_ok("http://127.0.0.1:10248/healthz"))
-        _start("kube-proxy", daemons.KUBE_PROXY.argv(), lambda: _http_ok("http://127.0.0.1:10256/healthz"))
+        _start(
+            "kube-controller-manager",
+            daemons.CONTROLLER_MANAGER.argv(),
+            lambda: _http_ok("https://127.0.0.1:10257/healthz"),
+        )
+        _start(
+            "kube-scheduler",
+            daemons.SCHEDULER.argv(),
+            lambda: _http_ok("https://127.0.0.1:10259/healthz"),
+        )
+        _start(
+            "kubelet", daemons.KUBELET.argv(), lambda: _http_ok("http://127.0.0.1:10248/healthz")
+        )
+        _start(
+            "kube-proxy",
+            daemons.KUBE_PROXY.argv(),
+            lambda: _http_ok("http://127.0.0.1:10256/healthz"),
+        )
         dnsmasq = _start("dnsmasq", daemons.DNSMASQ.argv(), lambda: True)
         _start(daemons.DNS_FEEDER_NAME, daemons.dns_feeder_argv(dnsmasq.pid), _dns_ready)
         netns.ensure()
@@ -163,7 +175,9 @@ def status() -> tuple[bool, list[str]]:
     """(healthy, human-readable lines)."""
     lines = []
     for record in pids.records():
-        lines.append(f"{record.name:24} pid {record.pid:<8} {'running' if record.alive() else 'DEAD'}")
+        lines.append(
+            f"{record.name:24} pid {record.pid:<8} {'running' if record.alive() else 'DEAD'}"
+        )
     if not lines:
         lines.append("no testbed daemons recorded")
     ok = healthy()

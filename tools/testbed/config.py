@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 K8S_VERSION = "v1.36.3"
-"""Kubernetes release built from the Go module proxy (its staging modules are v0.<minor>.<patch>)."""
+"""Kubernetes release built from the Go module proxy (staging modules: v0.<minor>.<patch>)."""
 
 K8S_COMPONENTS = (
     "kube-apiserver",

@@ -21,10 +21,18 @@ HOSTS = DNS_DIR / "hosts"
 def dnsmasq_argv() -> list[str]:
     """dnsmasq on the node address only, answering cluster.local from HOSTS and nothing else."""
     return [
-        "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-        f"--listen-address={NODE_IP}", "--bind-interfaces", "--port=53",
-        f"--local=/{CLUSTER_DOMAIN}/", f"--addn-hosts={HOSTS}", f"--pid-file={DNS_DIR / 'dnsmasq.pid'}",
-        "--user=root", "--log-facility=-",
+        "dnsmasq",
+        "--keep-in-foreground",
+        "--no-resolv",
+        "--no-hosts",
+        f"--listen-address={NODE_IP}",
+        "--bind-interfaces",
+        "--port=53",
+        f"--local=/{CLUSTER_DOMAIN}/",
+        f"--addn-hosts={HOSTS}",
+        f"--pid-file={DNS_DIR / 'dnsmasq.pid'}",
+        "--user=root",
+        "--log-facility=-",
     ]
 
 
@@ -35,9 +43,7 @@ def prepare() -> None:
 
 def render_hosts(services: dict[str, str]) -> str:
     """hosts-file lines from {"name.namespace": clusterIP}."""
-    return "".join(
-        f"{ip} {key}.svc.{CLUSTER_DOMAIN}\n" for key, ip in sorted(services.items())
-    )
+    return "".join(f"{ip} {key}.svc.{CLUSTER_DOMAIN}\n" for key, ip in sorted(services.items()))
 
 
 def _entry(svc: dict[str, Any]) -> tuple[str, str | None]:

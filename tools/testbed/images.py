@@ -64,11 +64,14 @@ def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
         text = path.read_text()
         if path.suffix == ".sources":
             for stanza in re.split(r"\n\s*\n", text):
-                fields = dict(
-                    (m.group(1).lower(), m.group(2).strip())
-                    for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M)
-                )
-                if "deb" in fields.get("types", "").split() and fields.get("enabled", "yes") != "no":
+                fields = {
+                    m.group(1).lower(): m.group(2).strip()
+                    for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE)
+                }
+                if (
+                    "deb" in fields.get("types", "").split()
+                    and fields.get("enabled", "yes") != "no"
+                ):
                     for uri in fields.get("uris", "").split():
                         candidates.append((uri, fields.get("suites", "").split()))
         elif path.suffix == ".list" or path.name == "sources.list":
@@ -87,14 +90,28 @@ def _python3_rootfs(root: Path) -> None:
     mirror = apt_mirror()
     log(f"debootstrap {DEBIAN_SUITE} python3 from {mirror} (about a minute)")
     try:
-        run([
-            "debootstrap", "--variant=minbase", "--include=python3-minimal,libpython3.11-stdlib",
-            DEBIAN_SUITE, root, mirror,
-        ])
+        run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3-minimal,libpython3.11-stdlib",
+                DEBIAN_SUITE,
+                root,
+                mirror,
+            ]
+        )
     finally:
         _unmount_under(root)
-    for junk in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
-                 "var/lib/apt/lists", "var/cache/apt", "var/cache/debconf", "var/log"):
+    for junk in (
+        "usr/share/doc",
+        "usr/share/man",
+        "usr/share/info",
+        "usr/share/locale",
+        "var/lib/apt/lists",
+        "var/cache/apt",
+        "var/cache/debconf",
+        "var/log",
+    ):
         shutil.rmtree(root / junk, ignore_errors=True)
         (root / junk).mkdir(parents=True, exist_ok=True)
     run(["chroot", root, "python3", "-c", "import http.server, json, ssl, urllib.request"])
@@ -104,7 +121,9 @@ def _unmount_under(root: Path) -> None:
     """debootstrap mounts /proc and /sys in the target; never leave them behind on failure."""
     prefix = str(root.resolve())
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m == prefix or m.startswith(prefix + "/")), reverse=True):
+    for mount in sorted(
+        (m for m in mounts if m == prefix or m.startswith(prefix + "/")), reverse=True
+    ):
         subprocess.run(["umount", "-l", mount], check=False)
 
 

@@ -34,7 +34,17 @@ DEV_FENCE_COMMENT = "innerloop-testbed dev netns fence"
 
 def _fence_rules() -> list[list[str]]:
     return [
-        ["FORWARD", flag, DEV_VETH_HOST, "-m", "comment", "--comment", DEV_FENCE_COMMENT, "-j", "DROP"]
+        [
+            "FORWARD",
+            flag,
+            DEV_VETH_HOST,
+            "-m",
+            "comment",
+            "--comment",
+            DEV_FENCE_COMMENT,
+            "-j",
+            "DROP",
+        ]
         for flag in ("-i", "-o")
     ]
 
@@ -88,7 +98,9 @@ def dev_netns_popen(argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]
     return subprocess.Popen(dev_netns_argv(argv), **kwargs)
 
 
-def dev_netns_run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
+def dev_netns_run(
+    argv: Sequence[str], *, check: bool = False, **kwargs: Any
+) -> subprocess.CompletedProcess[Any]:
     """Run ``argv`` inside the developer netns (same arguments as subprocess.run)."""
     ensure()
-    return subprocess.run(dev_netns_argv(argv), **kwargs)
+    return subprocess.run(dev_netns_argv(argv), check=check, **kwargs)

@@ -44,7 +44,11 @@ def _nft_tables() -> list[str]:
     if shutil.which("nft") is None:
         return []
     out = run(["nft", "list", "tables"], check=False).stdout
-    return [line.removeprefix("table ").strip() for line in out.splitlines() if line.startswith("table ")]
+    return [
+        line.removeprefix("table ").strip()
+        for line in out.splitlines()
+        if line.startswith("table ")
+    ]
 
 
 def _save_baseline() -> None:

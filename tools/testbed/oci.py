@@ -13,15 +13,15 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 _SKIP_CONTENTS = {"proc", "sys", "dev", "run", "tmp"}
-"""Kept as empty directories: the runtime mounts over them, and device nodes stay out of the layer."""
+"""Kept as empty directories: the runtime mounts over them; device nodes stay out of the layer."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,9 @@ class ImageSpec:
     name: str  # e.g. localhost/python3:1
     cmd: Sequence[str]
     env: Mapping[str, str] = field(
-        default_factory=lambda: {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        default_factory=lambda: {
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        }
     )
     workdir: str = "/"
 
@@ -103,8 +105,18 @@ def write_archive(rootfs: Path, spec: ImageSpec, archive: Path) -> None:
             manifest = {
                 "schemaVersion": 2,
                 "mediaType": MANIFEST_TYPE,
-                "config": {"mediaType": CONFIG_TYPE, "digest": f"sha256:{config_digest}", "size": config_size},
-                "layers": [{"mediaType": LAYER_TYPE, "digest": f"sha256:{layer_digest}", "size": layer_size}],
+                "config": {
+                    "mediaType": CONFIG_TYPE,
+                    "digest": f"sha256:{config_digest}",
+                    "size": config_size,
+                },
+                "layers": [
+                    {
+                        "mediaType": LAYER_TYPE,
+                        "digest": f"sha256:{layer_digest}",
+                        "size": layer_size,
+                    }
+                ],
             }
             manifest_digest, manifest_size = _blob(tar, manifest)
             tag = spec.name.rsplit(":", 1)[1]

@@ -65,8 +65,12 @@ def spawn(name: str, argv: Sequence[str | Path], env: Mapping[str, str] | None =
     args = [str(a) for a in argv]
     with open(log_path(name), "wb") as out:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env=dict(env) if env is not None else None,
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=dict(env) if env is not None else None,
         )
     started = start_time(proc.pid)
     record = Record(name, proc.pid, started if started is not None else -1, args)

@@ -36,10 +36,13 @@ def run(
         env=dict(env) if env is not None else None,
         cwd=cwd,
         input=input_text,
+        check=False,
     )
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout or "").strip() if capture else ""
-        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n{detail}")
+        raise RuntimeError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, argv))}\n{detail}"
+        )
     return proc
 
 

@@ -14,6 +14,7 @@ counts as failed. Exit status 0 when every request succeeded, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
 import threading
@@ -44,11 +45,12 @@ def one_request(seq: int, url: str, timeout: float) -> bool:
     except urllib.error.HTTPError as exc:
         record["status"] = exc.code
         record["body"] = exc.read().decode(errors="replace").strip()
-    except Exception as exc:  # every failure is data for the test, never a crash
+    except (OSError, http.client.HTTPException, ValueError) as exc:  # data for the test
         record["error"] = f"{type(exc).__name__}: {exc}"
     record["ms"] = round((time.monotonic() - started) * 1000, 1)
     emit(record)
-    return 200 <= record.get("status", 0) < 300
+    status: int = record.get("status", 0)
+    return 200 <= status < 300
 
 
 def run(url: str, rate: float, count: int | None, duration: float | None, timeout: float) -> int:

@@ -47,7 +47,7 @@ def handle(path: str) -> str:
 class Handler(BaseHTTPRequestHandler):
     server_version = "innerloop-echo/1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == READY_PATH:
             if draining.is_set():
@@ -71,7 +71,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         if os.environ.get("ECHO_ACCESS_LOG"):
             super().log_message(format, *args)
 

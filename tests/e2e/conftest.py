@@ -1,0 +1,75 @@
+"""e2e fixtures: a real cluster for the session, a fresh namespace per test.
+
+The cluster is the local testbed (`python -m tools.testbed up`), reused when already running and
+stopped at the end only if this session started it; or any real cluster named by
+INNERLOOP_TEST_KUBECONFIG. Set INNERLOOP_KEEP_TESTBED=1 to keep a testbed this session started.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.apps.cluster import Cluster
+from tools.testbed.config import BIN_DIR, KUBECONFIG
+
+REPO = Path(__file__).resolve().parents[2]
+LAST_MARKER = "testbed_cycle"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{LAST_MARKER}: stops and restarts the testbed; runs after every other test"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take the testbed down run last, whatever their file names."""
+    items.sort(key=lambda item: item.get_closest_marker(LAST_MARKER) is not None)
+
+
+def testbed(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `python -m tools.testbed ARGS` from the repo (its progress goes to our stderr)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.testbed", *args],
+        cwd=REPO,
+        check=check,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=1800,
+    )
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    foreign = os.environ.get("INNERLOOP_TEST_KUBECONFIG")
+    if foreign:
+        yield Cluster(Path(foreign), started=False, testbed=False)
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the testbed needs root (or set INNERLOOP_TEST_KUBECONFIG)")
+    started = testbed("status", check=False).returncode != 0
+    if started:
+        testbed("up")
+    yield Cluster(KUBECONFIG, started=started, testbed=True, kubectl_bin=str(BIN_DIR / "kubectl"))
+    if started and not os.environ.get("INNERLOOP_KEEP_TESTBED"):
+        testbed("down")
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of its own for one test, deleted afterwards (without waiting for it)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))[:40]
+    stem = stem.strip("-")
+    name = f"e2e-{stem}-{uuid.uuid4().hex[:5]}"
+    cluster.kubectl("create", "namespace", name)
+    cluster.kubectl("wait", "serviceaccount/default", "-n", name, "--for=create", "--timeout=30s")
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
