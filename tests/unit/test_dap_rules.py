@@ -149,12 +149,16 @@ def test_seq_map_keeps_each_side_gap_free_and_maps_responses_back() -> None:
     fwd = seqs.request(A, req(2, "launch"), origin_seq=2)
     assert fwd["seq"] == 2
     back, pending = seqs.response_from(A, resp(2, "launch"))
-    assert (back["seq"], back["request_seq"], pending.origin_seq) == (3, 2, 2)
+    assert (back["request_seq"], pending.origin_seq) == (2, 2)
+    # stamped when it leaves: after an output event the proxy sent meanwhile
+    assert seqs.message(C, r.output_event("y"))["seq"] == 3
+    assert seqs.message(C, back)["seq"] == 4
     # a reverse request, and the client's answer mapped to the adapter's numbering
     rev = seqs.request(C, req(50, "runInTerminal"), origin_seq=50)
-    assert rev["seq"] == 4
-    answer, _ = seqs.response_from(C, resp(4, "runInTerminal"))
-    assert (answer["seq"], answer["request_seq"]) == (3, 50)
+    assert rev["seq"] == 5
+    answer, _ = seqs.response_from(C, resp(5, "runInTerminal"))
+    assert answer["request_seq"] == 50
+    assert seqs.message(A, answer)["seq"] == 3
 
 
 def test_seq_map_rejects_answers_to_unknown_requests() -> None:

@@ -215,10 +215,11 @@ class SeqMap:
         return out
 
     def response_from(self, side: Side, msg: Message) -> tuple[Message, Pending]:
-        """A response arriving from `side`: renumbered for whoever asked.
+        """A response arriving from `side`, with request_seq mapped back for whoever asked.
 
-        When the proxy itself asked (origin_seq None) the message comes back unchanged, for the
-        proxy to consume.
+        Stamp it with `message` at the moment it is sent, so that it keeps its place among
+        messages the proxy sends meanwhile. When the proxy itself asked (origin_seq None) the
+        message comes back unchanged, for the proxy to consume.
         """
         pending = self._pending[side].pop(msg["request_seq"], None)
         if pending is None:
@@ -227,7 +228,7 @@ class SeqMap:
             )
         if pending.origin_seq is None:
             return msg, pending
-        return self._stamp(side.other, {**msg, "request_seq": pending.origin_seq}), pending
+        return {**msg, "request_seq": pending.origin_seq}, pending
 
 
 # --------------------------------------------------------------------------------------------

@@ -179,10 +179,11 @@ class ProxySession:
             self._pause.to_adapter(MAIN, out)
         elif msg["type"] == "response":
             try:
-                out, _ = self._seq.response_from(Side.CLIENT, msg)
+                mapped, _ = self._seq.response_from(Side.CLIENT, msg)
             except RemoteProtocolError as exc:
                 log.warning("%s: dropped client response: %s", self.name, exc)
                 return
+            out = self._seq.message(Side.ADAPTER, mapped)
         else:
             out = self._seq.message(Side.ADAPTER, msg)
         self._upstream.send(out)
@@ -304,7 +305,7 @@ class ProxySession:
             if pending.command == "disconnect" and self._plan and self._plan.intercept:
                 keep = keep_on_disconnect(self._plan.intercept, self._disconnect_args or {})
                 await self._leave_intercept(keep)
-            self._client.send(out)
+            self._to_client(out)
         elif msg["type"] == "event":
             self._observe(MAIN, msg, to_adapter=False)
             if msg["event"] == "terminated":

@@ -41,19 +41,28 @@ async def connect_with_retry(endpoint: Endpoint, timeout: float, name: str) -> D
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        left = deadline - loop.time()
         try:
             return await asyncio.wait_for(
-                open_tcp(endpoint.host, endpoint.port, name), max(left, RETRY_INTERVAL)
+                open_tcp(endpoint.host, endpoint.port, name),
+                max(deadline - loop.time(), RETRY_INTERVAL),
             )
         except (OSError, asyncio.TimeoutError) as exc:
-            if loop.time() + RETRY_INTERVAL >= deadline:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "timed out"
-                raise UserError(
-                    f"no debugpy at {endpoint} after {timeout:g}s ({reason}): start your program "
-                    f"with `python -m debugpy --listen {endpoint} …` or raise connectTimeout"
-                ) from None
-            await asyncio.sleep(RETRY_INTERVAL)
+            reason = _why(exc)
+        left = deadline - loop.time()
+        if left <= 0:
+            raise UserError(
+                f"no debugpy at {endpoint} after {timeout:g}s ({reason}): start your program "
+                f"with `python -m debugpy --listen {endpoint} …` or raise connectTimeout"
+            )
+        await asyncio.sleep(min(RETRY_INTERVAL, left))
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return "timed out"
 
 
 async def stop_process(proc: asyncio.subprocess.Process, grace: float, name: str) -> None:

@@ -1,0 +1,370 @@
+"""Test side of the debug adapter: a small DAP client and a recording intercept controller.
+
+The client frames messages itself (not with innerloop's codec), so a codec bug cannot hide on
+both ends. The controller is a real implementation of innerloop's narrow controller protocol
+that records its calls (in memory, and to a JSON-lines file when it runs in another process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from innerloop.core.errors import UserError
+from innerloop.dap.controller import InterceptConfig, Report
+
+Message = dict[str, Any]
+ReverseHandler = Callable[[Message], Awaitable[Message | None]]
+"""Answers a reverse request: a response body, or None to refuse it."""
+
+REPO = Path(__file__).resolve().parents[2]
+ECHO_APP = REPO / "tests" / "apps" / "echo" / "app.py"
+
+
+class DapClient:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._seq = 0
+        self._responses: dict[int, asyncio.Future[Message]] = {}
+        self.received: list[Message] = []
+        self.events: list[Message] = []
+        self.reverse_requests: list[Message] = []
+        self.handlers: dict[str, ReverseHandler] = {}
+        self.process: asyncio.subprocess.Process | None = None
+        self._changed = asyncio.Condition()
+        self._task = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def tcp(cls, host: str, port: int) -> DapClient:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    @classmethod
+    async def stdio(cls, *argv: str, env: Mapping[str, str] | None = None) -> DapClient:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        client = cls(proc.stdout, proc.stdin)
+        client.process = proc
+        return client
+
+    # ------------------------------------------------------------------ wire
+
+    def send(self, msg: Message) -> None:
+        body = json.dumps(msg).encode()
+        self._writer.write(f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    async def _read_one(self) -> Message | None:
+        length = None
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                return None
+            if line == b"\r\n":
+                break
+            name, _, value = line.decode("ascii").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        assert length is not None, "message without Content-Length"
+        return json.loads(await self._reader.readexactly(length))
+
+    async def _read_loop(self) -> None:
+        try:
+            while (msg := await self._read_one()) is not None:
+                self.received.append(msg)
+                if msg["type"] == "response":
+                    fut = self._responses.pop(msg["request_seq"])
+                    if not fut.done():
+                        fut.set_result(msg)
+                elif msg["type"] == "event":
+                    self.events.append(msg)
+                else:
+                    self.reverse_requests.append(msg)
+                    asyncio.create_task(self._answer(msg))
+                async with self._changed:
+                    self._changed.notify_all()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for fut in self._responses.values():
+                if not fut.done():
+                    fut.set_exception(ConnectionError("adapter closed the connection"))
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _answer(self, request: Message) -> None:
+        handler = self.handlers.get(request["command"])
+        body = await handler(request) if handler else None
+        self._seq += 1
+        reply: Message = {
+            "type": "response",
+            "seq": self._seq,
+            "request_seq": request["seq"],
+            "command": request["command"],
+            "success": body is not None,
+        }
+        if body is not None:
+            reply["body"] = body
+        else:
+            reply["message"] = "not supported by the test client"
+        self.send(reply)
+
+    # ------------------------------------------------------------------ API
+
+    def request_nowait(
+        self, command: str, arguments: Message | None = None
+    ) -> asyncio.Future[Message]:
+        self._seq += 1
+        msg: Message = {"type": "request", "seq": self._seq, "command": command}
+        if arguments is not None:
+            msg["arguments"] = arguments
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._responses[self._seq] = fut
+        self.send(msg)
+        return fut
+
+    async def request(
+        self, command: str, arguments: Message | None = None, timeout: float = 30
+    ) -> Message:
+        return await asyncio.wait_for(self.request_nowait(command, arguments), timeout)
+
+    async def ok(
+        self, command: str, arguments: Message | None = None, timeout: float = 30
+    ) -> Message:
+        """Request, assert success, return the body."""
+        reply = await self.request(command, arguments, timeout)
+        assert reply["success"], f"{command} failed: {reply.get('message')}"
+        return reply.get("body") or {}
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 30) -> Any:
+        async def until() -> Any:
+            async with self._changed:
+                while not (result := predicate()):
+                    if self._task.done():
+                        raise ConnectionError("adapter closed the connection")
+                    await self._changed.wait()
+                return result
+
+        return await asyncio.wait_for(until(), timeout)
+
+    async def event(self, name: str, timeout: float = 30, after: int = 0, **body: Any) -> Message:
+        """The first `name` event (from index `after` in self.events) whose body has `body`."""
+
+        def match() -> Message | None:
+            for e in self.events[after:]:
+                if e["event"] == name and all(
+                    e.get("body", {}).get(k) == v for k, v in body.items()
+                ):
+                    return e
+            return None
+
+        return await self.wait_for(match, timeout)
+
+    def console(self) -> list[str]:
+        """What innerloop told the user in the debug console."""
+        return [
+            e["body"]["output"].removeprefix("innerloop: ").rstrip("\n")
+            for e in self.events
+            if e["event"] == "output"
+            and e["body"].get("category") == "console"
+            and e["body"]["output"].startswith("innerloop: ")
+        ]
+
+    async def closed(self, timeout: float = 15) -> None:
+        await asyncio.wait_for(asyncio.shield(self._task), timeout)
+
+    async def aclose(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(Exception):
+            await self._writer.wait_closed()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._task, 5)
+        self._task.cancel()
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+
+    # ------------------------------------------------------------------ a debug session
+
+    async def initialize(self, **capabilities: Any) -> Message:
+        return await self.ok(
+            "initialize",
+            {
+                "clientID": "innerloop-tests",
+                "adapterID": "innerloop",
+                "linesStartAt1": True,
+                "columnsStartAt1": True,
+                "pathFormat": "path",
+                **capabilities,
+            },
+        )
+
+    async def start(
+        self, command: str, config: Message, breakpoints: Mapping[Path, list[int]] | None = None
+    ) -> Message:
+        """launch/attach → initialized → setBreakpoints → configurationDone → its response."""
+        started = self.request_nowait(command, config)
+        initialized = asyncio.ensure_future(self.event("initialized"))
+        done, _ = await asyncio.wait(
+            {started, initialized}, return_when=asyncio.FIRST_COMPLETED, timeout=60
+        )
+        if started in done:  # failed before configuration
+            initialized.cancel()
+            return started.result()
+        for path, lines in (breakpoints or {}).items():
+            body = await self.ok(
+                "setBreakpoints",
+                {"source": {"path": str(path)}, "breakpoints": [{"line": n} for n in lines]},
+            )
+            assert all(b["verified"] for b in body["breakpoints"]), body
+        await self.ok("configurationDone")
+        return await asyncio.wait_for(started, 60)
+
+    async def top_frame_locals(self, thread_id: int) -> dict[str, str]:
+        frames = (await self.ok("stackTrace", {"threadId": thread_id, "levels": 1}))["stackFrames"]
+        scopes = (await self.ok("scopes", {"frameId": frames[0]["id"]}))["scopes"]
+        ref = next(s for s in scopes if s["name"] == "Locals")["variablesReference"]
+        variables = (await self.ok("variables", {"variablesReference": ref}))["variables"]
+        return {v["name"]: v["value"] for v in variables} | {"__line__": str(frames[0]["line"])}
+
+
+# ---------------------------------------------------------------------------------- controller
+
+
+@dataclass
+class RecordingHandle:
+    env: dict[str, str]
+    record: Callable[[str, Any], None]
+
+    async def set_paused(self, paused: bool) -> None:
+        self.record("set_paused", paused)
+
+    async def stop(self, keep: bool) -> None:
+        self.record("stop", keep)
+
+
+@dataclass
+class RecordingController:
+    """Returns `env` as the workload's environment and records every call."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    fail: str | None = None
+    start_delay: float = 0.0
+    log_path: Path | None = None
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def record(self, name: str, arg: Any) -> None:
+        self.calls.append((name, arg))
+        if self.log_path is not None:
+            with self.log_path.open("a") as f:
+                f.write(json.dumps([name, arg]) + "\n")
+
+    async def start(self, config: InterceptConfig, report: Report) -> RecordingHandle:
+        self.record("start", asdict(config))
+        try:
+            await asyncio.sleep(self.start_delay)
+        except asyncio.CancelledError:
+            self.record("start_cancelled", None)
+            raise
+        report("recording controller: intercept faked")
+        if self.fail is not None:
+            raise UserError(self.fail)
+        return RecordingHandle(dict(self.env), self.record)
+
+
+def recording_factory() -> RecordingController:
+    """Factory for `innerloop dap --controller tests.helpers.dap_client:recording_factory`,
+    configured by INNERLOOP_TEST_CONTROLLER_LOG and INNERLOOP_TEST_WORKLOAD_ENV (JSON)."""
+    return RecordingController(
+        env=json.loads(os.environ.get("INNERLOOP_TEST_WORKLOAD_ENV", "{}")),
+        log_path=Path(os.environ["INNERLOOP_TEST_CONTROLLER_LOG"]),
+    )
+
+
+def read_calls(path: Path) -> list[tuple[str, Any]]:
+    if not path.exists():
+        return []
+    return [tuple(json.loads(line)) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 15, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+    return result
+
+
+# ---------------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def http_get(port: int, path: str, timeout: float = 30) -> str:
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
+            return r.read().decode()
+
+    return await asyncio.to_thread(get)
+
+
+def marked_line(path: Path, marker: str) -> int:
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if line.rstrip().endswith(marker):
+            return number
+    raise AssertionError(f"no line ending in {marker!r} in {path}")
+
+
+def children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live children of `pid`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+        if (
+            fields.get("PPid", "").strip() == str(pid)
+            and fields.get("State", "").strip()[:1] != "Z"
+        ):
+            found.append((int(entry.name), cmdline))
+    return found
+
+
+def debugpy_adapters(pid: int) -> list[int]:
+    return [p for p, cmd in children(pid) if "debugpy.adapter" in cmd]
+
+
+PYTHON = sys.executable
