@@ -48,13 +48,13 @@ def probe(check: str) -> bool:
     """Never raises: for polling loops while the server starts."""
     try:
         if check == "readyz":
-            return get("/readyz", timeout=2)[0] == 200
+            return get("/readyz", timeout=5)[0] == 200
         if check == "node-ready":
-            node = get_json(f"/api/v1/nodes/{NODE_NAME}", timeout=2)
+            node = get_json(f"/api/v1/nodes/{NODE_NAME}", timeout=5)
             conditions = node.get("status", {}).get("conditions", [])
             return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
         if check == "default-sa":
-            return get("/api/v1/namespaces/default/serviceaccounts/default", timeout=2)[0] == 200
+            return get("/api/v1/namespaces/default/serviceaccounts/default", timeout=5)[0] == 200
     except (OSError, ValueError, RuntimeError, ssl.SSLError):
         return False
     raise ValueError(f"unknown check {check}")

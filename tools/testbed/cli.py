@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from tools.testbed.config import BIN_DIR, KUBECONFIG
+from tools.testbed.proc import ensure_debian_packages
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +43,8 @@ def tool_env() -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("build", "images", "up"):
+        ensure_debian_packages()
     if args.command == "build":
         from tools.testbed.build import build
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from tools.testbed import api, certs, cleanup, daemons, dns, images, netns, network, pids
 from tools.testbed.build import build
 from tools.testbed.config import KUBECONFIG, STATE_DIR, containerd_socket
-from tools.testbed.proc import ensure_debian_packages, log, run, wait_for
+from tools.testbed.proc import log, run, wait_for
 
 START_TIMEOUT = 90.0
 
@@ -100,7 +100,6 @@ def leftovers() -> list[str]:
 
 def up() -> Path:
     """Start the testbed (or confirm it is already healthy); returns the admin kubeconfig."""
-    ensure_debian_packages()
     with _locked():
         if healthy():
             netns.ensure()
