@@ -12,7 +12,7 @@ READ_TIMEOUT = 10.0
 async def serve_health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     conn = h11.Connection(h11.SERVER)
     try:
-        while True:
+        while conn.our_state is not h11.MUST_CLOSE:
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 conn.receive_data(await asyncio.wait_for(reader.read(4096), READ_TIMEOUT))

@@ -65,4 +65,4 @@ async def _serve(agent: Agent) -> None:
     await agent.start()
     await stop.wait()
     logging.getLogger(__name__).info("stopping")
-    agent.close()
+    await agent.close()

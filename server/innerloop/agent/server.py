@@ -34,7 +34,7 @@ from innerloop.core.mux import (
 )
 from innerloop.tunnel.link import Link
 from innerloop.tunnel.relay import Relay
-from innerloop.tunnel.sockets import peer_label, tune
+from innerloop.tunnel.sockets import abort, peer_label, tune
 from innerloop.tunnel.transport import TcpTransport
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class Agent:
         self._servers: list[asyncio.Server] = []
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sessions: set[TunnelSession] = set()
 
     async def start(self) -> None:
         """Bind every port; raises OSError if one is taken."""
@@ -73,10 +74,15 @@ class Agent:
         log.info("ready: routes %s, tunnel %s:%d, health :%d", routes, self._tunnel_host,
                  self._tunnel_port, self._health_port)
 
-    def close(self) -> None:
-        """Stop listening (open connections end with the event loop)."""
+    async def close(self) -> None:
+        """Stop listening and say goodbye, so clients learn at once instead of by silence."""
         for server in self._servers:
             server.close()
+        for session in list(self._sessions):
+            session.link.close("the agent is stopping")
+        if self._sessions:
+            await asyncio.wait([asyncio.ensure_future(s.link.wait_closed())
+                                for s in self._sessions], timeout=1.0)
 
     def changed(self) -> None:
         """Routes or pause state changed: wake the held callers to decide again."""
@@ -92,16 +98,26 @@ class Agent:
                          writer: asyncio.StreamWriter) -> None:
         tune(writer)
         peer = peer_label(writer)
-        while isinstance(decision := self.table.decide(listen_port), Hold):
-            await self._changed.wait()
-        if isinstance(decision, ToApp):
-            await forward_to_app(APP_HOST, decision.app_port, reader, writer)
-        else:
-            decision.owner.offer(listen_port, peer, reader, writer)
+        try:
+            while isinstance(decision := self.table.decide(listen_port), Hold):
+                await self._changed.wait()
+            if isinstance(decision, ToApp):
+                await forward_to_app(APP_HOST, decision.app_port, reader, writer)
+            else:
+                decision.owner.offer(listen_port, peer, reader, writer)
+        except asyncio.CancelledError:
+            abort(writer)  # the agent is stopping
 
     async def _on_tunnel(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
-        await TunnelSession(self, reader, writer).run()
+        session = TunnelSession(self, reader, writer)
+        self._sessions.add(session)
+        try:
+            await session.run()
+        except asyncio.CancelledError:
+            pass  # the agent is stopping; close() already said goodbye
+        finally:
+            self._sessions.discard(session)
 
 
 class TunnelSession:
