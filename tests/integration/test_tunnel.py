@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import signal
 import socket
 import sys
@@ -29,6 +30,7 @@ from innerloop.tunnel.transport import TcpTransport
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
+AGENT_PYTHON = os.environ.get("INNERLOOP_AGENT_PYTHON", sys.executable)  # e.g. a python3.10
 
 
 def free_ports(count: int) -> list[int]:
@@ -172,7 +174,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     log_path = tmp_path / "agent.log"
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel),
+            AGENT_PYTHON, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel),
             "--health-port", str(health), "--route", f"{route}:{app.port}",
             env={"POD_NAME": "pod-7", "POD_NAMESPACE": "shop"}, stdout=log, stderr=log)
     s = Stack(app, local, route, tunnel, health, log_path, proc)

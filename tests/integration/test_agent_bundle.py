@@ -1,0 +1,84 @@
+"""The agent zipapp: small, deterministic, self-contained, and exactly the documented CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from innerloop.agent.zipapp import agent_bundle, build_zipapp
+
+pytestmark = pytest.mark.integration
+
+
+def test_bundle_is_deterministic_small_and_named_by_its_hash() -> None:
+    digest, data = agent_bundle()
+    assert build_zipapp() == data
+    assert digest == hashlib.sha256(data).hexdigest()[:12]
+    assert len(data) < 1024 * 1024
+    assert data.startswith(b"#!/usr/bin/env python3\n")
+
+
+def test_bundle_holds_the_agent_core_and_h11_but_no_laptop_code() -> None:
+    names = zipfile.ZipFile(io.BytesIO(agent_bundle()[1])).namelist()
+    assert "__main__.py" in names
+    for needed in ("innerloop/agent/server.py", "innerloop/core/mux.py",
+                   "innerloop/tunnel/link.py", "h11/_connection.py"):
+        assert needed in names
+    roots = {name.split("/")[0] for name in names}
+    assert roots == {"__main__.py", "innerloop", "h11"}
+    assert not any(n.startswith(("innerloop/k8s", "innerloop/lsp", "innerloop/dap",
+                                 "innerloop/session")) for n in names)
+    assert "innerloop/tunnel/client.py" not in names
+
+
+def interpreters() -> list[str]:
+    """This Python plus any other 3.10+ on the machine (the sidecar image may be older)."""
+    found = [sys.executable]
+    for name in ("python3.10", "python3.12", "python3.13"):
+        path = shutil.which(name)
+        if path and subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("python", interpreters())
+def test_runs_on_a_bare_python_with_the_documented_cli(tmp_path: Path, python: str) -> None:
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(agent_bundle()[1])
+    # -I -S: no site-packages, no environment, no current directory: only the zipapp itself.
+    ok = subprocess.run([python, "-I", "-S", str(pyz), "--help"], capture_output=True,
+                        text=True, timeout=30)
+    assert ok.returncode == 0, ok.stderr
+    for flag in ("--tunnel-port", "--health-port", "--route LISTEN:APP"):
+        assert flag in ok.stdout
+    bad = subprocess.run([python, "-I", "-S", str(pyz), "--tunnel-port", "1", "--health-port",
+                          "2", "--route", "15401"], capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2
+    assert "expected LISTEN:APP ports, got '15401'" in bad.stderr
+    imports = subprocess.run(
+        [python, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+         "import innerloop.agent.server, innerloop.agent.health; print('ok')", str(pyz)],
+        capture_output=True, text=True, timeout=30)
+    assert imports.stdout.strip() == "ok", imports.stderr
+
+
+def test_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(agent_bundle()[1])
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = subprocess.run([sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(port),
+                              "--health-port", str(port), "--route", f"{port}:1"],
+                             capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1
+    assert "ERROR cannot listen: " in run.stdout
