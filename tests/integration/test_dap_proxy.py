@@ -232,3 +232,50 @@ async def test_requests_before_launch_are_answered_by_the_proxy(endpoint: DapEnd
     assert not threads["success"] and "needs a running debugpy session" in threads["message"]
     assert (await client.request("disconnect"))["success"]
     await client.closed()
+
+
+async def launch_and_pause(
+    endpoint: DapEndpoint, controller: RecordingController
+) -> tuple[DapClient, int, asyncio.Task[str]]:
+    """A launched echo app, stopped at the breakpoint on a request that is still waiting."""
+    port = free_port()
+    client = await DapClient.tcp(endpoint.host, endpoint.port)
+    await client.initialize()
+    launched = await client.start(
+        "launch", launch_config(port, endpoint.new_token()), {ECHO_APP: [BREAK_LINE]}
+    )
+    assert launched["success"], launched
+    await wait_until(lambda: port_open(port), what="the debuggee to listen")
+    answer = asyncio.create_task(http_get(port, "/paused"))
+    await client.event("stopped", reason="breakpoint")
+    await wait_until(lambda: ("set_paused", True) in controller.calls)
+    return client, port, answer
+
+
+async def test_client_vanishing_while_paused_cleans_up(
+    endpoint: DapEndpoint, controller: RecordingController
+) -> None:
+    client, port, answer = await launch_and_pause(endpoint, controller)
+    await client.aclose()  # the editor window closed: no disconnect request
+    await wait_until(lambda: controller.calls[-1] == ("stop", False), what="the intercept to stop")
+    assert controller.calls[-2] == ("set_paused", False)
+    await wait_until(lambda: not debugpy_adapters(os.getpid()), what="the adapter to exit")
+    await wait_until(lambda: not port_open(port), what="the debuggee to exit")
+    with pytest.raises(OSError):
+        await answer
+
+
+async def test_adapter_crash_ends_the_session_for_the_client(
+    endpoint: DapEndpoint, controller: RecordingController
+) -> None:
+    client, port, answer = await launch_and_pause(endpoint, controller)
+    [adapter] = debugpy_adapters(os.getpid())
+    os.kill(adapter, 9)  # our own child: the proxy started it for this test's session
+    await client.event("terminated")
+    assert controller.calls[-2:] == [("set_paused", False), ("stop", False)]
+    assert client.console()[-1] == "left intercept"
+    assert (await client.request("disconnect"))["success"]
+    await client.closed()
+    await wait_until(lambda: not port_open(port), what="the orphaned debuggee to exit")
+    with pytest.raises(OSError):
+        await answer
