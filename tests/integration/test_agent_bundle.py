@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from innerloop.agent.zipapp import agent_bundle, build_zipapp
 
 pytestmark = pytest.mark.integration
@@ -39,12 +38,16 @@ def test_bundle_holds_the_agent_core_and_h11_but_no_laptop_code() -> None:
     assert "innerloop/tunnel/client.py" not in names
 
 
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30)
+
+
 def interpreters() -> list[str]:
     """This Python plus any other 3.10+ on the machine (the sidecar image may be older)."""
     found = [sys.executable]
     for name in ("python3.10", "python3.12", "python3.13"):
         path = shutil.which(name)
-        if path and subprocess.run([path, "-c", "pass"], capture_output=True).returncode == 0:
+        if path and run(path, "-c", "pass").returncode == 0:
             found.append(path)
     return found
 
@@ -54,19 +57,17 @@ def test_runs_on_a_bare_python_with_the_documented_cli(tmp_path: Path, python: s
     pyz = tmp_path / "agent.pyz"
     pyz.write_bytes(agent_bundle()[1])
     # -I -S: no site-packages, no environment, no current directory: only the zipapp itself.
-    ok = subprocess.run([python, "-I", "-S", str(pyz), "--help"], capture_output=True,
-                        text=True, timeout=30)
+    ok = run(python, "-I", "-S", str(pyz), "--help")
     assert ok.returncode == 0, ok.stderr
     for flag in ("--tunnel-port", "--health-port", "--route LISTEN:APP"):
         assert flag in ok.stdout
-    bad = subprocess.run([python, "-I", "-S", str(pyz), "--tunnel-port", "1", "--health-port",
-                          "2", "--route", "15401"], capture_output=True, text=True, timeout=30)
+    bad = run(python, "-I", "-S", str(pyz), "--tunnel-port", "1", "--health-port", "2",
+              "--route", "15401")
     assert bad.returncode == 2
     assert "expected LISTEN:APP ports, got '15401'" in bad.stderr
-    imports = subprocess.run(
-        [python, "-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "import innerloop.agent.server, innerloop.agent.health; print('ok')", str(pyz)],
-        capture_output=True, text=True, timeout=30)
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); "
+              "import innerloop.agent.server, innerloop.agent.health; print('ok')")
+    imports = run(python, "-I", "-S", "-c", script, str(pyz))
     assert imports.stdout.strip() == "ok", imports.stderr
 
 
@@ -77,8 +78,7 @@ def test_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        run = subprocess.run([sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(port),
-                              "--health-port", str(port), "--route", f"{port}:1"],
-                             capture_output=True, text=True, timeout=30)
-    assert run.returncode == 1
-    assert "ERROR cannot listen: " in run.stdout
+        busy = run(sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(port),
+                   "--health-port", str(port), "--route", f"{port}:1")
+    assert busy.returncode == 1
+    assert "ERROR cannot listen: " in busy.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from innerloop.agent.routing import Hold, Outcome, RouteTable, ToApp, ToClient
 from innerloop.core.frames import Policy, Status
 
@@ -50,7 +49,8 @@ def test_claims_are_idempotent_and_a_reconnecting_client_takes_over(
 def test_unknown_route_is_rejected_listing_the_known_ones(table: RouteTable[str]) -> None:
     assert table.claim(80, ALICE, "a") == Outcome(
         Status.REJECTED, reason="this agent has no route 80 (its routes: 15401, 15402)")
-    assert RouteTable({}).claim(80, ALICE, "a").reason.endswith("(its routes: none)")
+    empty: RouteTable[str] = RouteTable({})
+    assert empty.claim(80, ALICE, "a").reason.endswith("(its routes: none)")
 
 
 def test_release_only_frees_the_callers_own_claim(table: RouteTable[str]) -> None:
