@@ -20,7 +20,6 @@ from pathlib import Path
 
 import h11
 import pytest
-
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.frames import Hello, decode_all, encode
 from innerloop.core.mux import ClientConnection, DataReceived, StreamOpened, StreamReset
