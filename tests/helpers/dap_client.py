@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from innerloop.core.errors import UserError
+from innerloop.core.errors import ClusterError, UserError
 from innerloop.dap.controller import InterceptConfig, Report
 
 Message = dict[str, Any]
@@ -252,12 +252,17 @@ class DapClient:
 class RecordingHandle:
     env: dict[str, str]
     record: Callable[[str, Any], None]
+    failing: set[str]
 
     async def set_paused(self, paused: bool) -> None:
         self.record("set_paused", paused)
+        if "set_paused" in self.failing:
+            raise ClusterError("the agent did not answer")
 
     async def stop(self, keep: bool) -> None:
         self.record("stop", keep)
+        if "stop" in self.failing:
+            raise RuntimeError("tunnel already closed")
 
 
 @dataclass
@@ -266,6 +271,8 @@ class RecordingController:
 
     env: dict[str, str] = field(default_factory=dict)
     fail: str | None = None
+    failing: set[str] = field(default_factory=set)
+    """Handle calls that raise after being recorded: "set_paused", "stop"."""
     start_delay: float = 0.0
     log_path: Path | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -286,7 +293,7 @@ class RecordingController:
         report("recording controller: intercept faked")
         if self.fail is not None:
             raise UserError(self.fail)
-        return RecordingHandle(dict(self.env), self.record)
+        return RecordingHandle(dict(self.env), self.record, self.failing)
 
 
 def recording_factory() -> RecordingController:

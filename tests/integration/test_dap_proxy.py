@@ -279,3 +279,59 @@ async def test_adapter_crash_ends_the_session_for_the_client(
     await wait_until(lambda: not port_open(port), what="the orphaned debuggee to exit")
     with pytest.raises(OSError):
         await answer
+
+
+async def test_requests_sent_while_intercepting_reach_debugpy_after_it(
+    endpoint: DapEndpoint, controller: RecordingController
+) -> None:
+    controller.start_delay = 0.5
+    port = free_port()
+    client = await DapClient.tcp(endpoint.host, endpoint.port)
+    await client.initialize()
+    launch = client.request_nowait("launch", launch_config(port, endpoint.new_token()))
+    early = client.request_nowait(
+        "setExceptionBreakpoints", {"filters": ["uncaught"]}
+    )  # before the intercept is up: held, then forwarded in order
+    await client.event("initialized")
+    assert (await asyncio.wait_for(early, 10))["success"]
+    await client.ok("configurationDone")
+    assert (await asyncio.wait_for(launch, 30))["success"]
+    await client.ok("disconnect", {"terminateDebuggee": True})
+    await client.aclose()
+
+
+async def test_unreadable_env_file_undoes_the_intercept(
+    endpoint: DapEndpoint, controller: RecordingController, tmp_path: Path
+) -> None:
+    client = await DapClient.tcp(endpoint.host, endpoint.port)
+    await client.initialize()
+    config = launch_config(free_port(), endpoint.new_token(), envFile=str(tmp_path / "nope.env"))
+    reply = await client.request("launch", config)
+    assert not reply["success"]
+    assert (
+        reply["message"]
+        == f"cannot read envFile {tmp_path / 'nope.env'}: No such file or directory"
+    )
+    assert [c[0] for c in controller.calls] == ["start", "stop"]
+    assert controller.calls[-1] == ("stop", False)
+    assert debugpy_adapters(os.getpid()) == []
+    await client.aclose()
+
+
+async def test_controller_failures_while_debugging_are_shown_not_fatal(
+    endpoint: DapEndpoint, controller: RecordingController
+) -> None:
+    controller.failing = {"set_paused", "stop"}
+    client, _, answer = await launch_and_pause(endpoint, controller)
+    await wait_until(
+        lambda: "could not switch routing: the agent did not answer" in client.console()
+    )
+    stopped = next(e for e in client.events if e["event"] == "stopped")
+    await client.ok("continue", {"threadId": stopped["body"]["threadId"]})
+    assert "path=/paused" in await asyncio.wait_for(answer, 10)
+    await client.ok("disconnect", {"terminateDebuggee": True})
+    assert client.console()[-1] == (
+        "could not leave the intercept: "
+        "innerloop failed: RuntimeError: tunnel already closed (see the log)"
+    )
+    await client.aclose()

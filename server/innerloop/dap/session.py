@@ -226,13 +226,9 @@ class ProxySession:
             self._refuse(request, "cancelled: the client ended the session while it started")
             await self._abandon()
             raise
-        except InnerloopError as exc:
-            log.warning("%s: %s failed: %s", self.name, request["command"], exc)
-            self._refuse(request, exc.user_line())
-            await self._abandon()
         except Exception as exc:
-            log.exception("%s: %s failed", self.name, request["command"])
-            self._refuse(request, f"innerloop could not start debugging: {exc} (see the log)")
+            log.warning("%s: %s failed", self.name, request["command"], exc_info=True)
+            self._refuse(request, _user_line(exc))
             await self._abandon()
 
     async def _open_upstream(self, plan: StartPlan) -> Message:
@@ -380,8 +376,7 @@ class ProxySession:
             await handle.stop(keep)
         except Exception as exc:
             log.exception("%s: stopping the intercept failed", self.name)
-            line = exc.user_line() if isinstance(exc, InnerloopError) else f"{exc} (see the log)"
-            self.say(f"could not leave the intercept: {line}")
+            self.say(f"could not leave the intercept: {_user_line(exc)}")
         else:
             self.say(say_left(keep))
 
@@ -435,13 +430,17 @@ class _Pauser:
                 await self._handle.set_paused(target)
             except Exception as exc:
                 log.exception("%s: set_paused(%s) failed", self._name, target)
-                line = (
-                    exc.user_line() if isinstance(exc, InnerloopError) else f"{exc} (see the log)"
-                )
-                self._say(f"could not switch routing: {line}")
+                self._say(f"could not switch routing: {_user_line(exc)}")
                 return
             self._applied = target
             self._say(say_paused(self._config, target))
+
+
+def _user_line(exc: Exception) -> str:
+    """Ours say what to do; anything else is a bug, for the log."""
+    if isinstance(exc, InnerloopError):
+        return exc.user_line()
+    return f"innerloop failed: {type(exc).__name__}: {exc} (see the log)"
 
 
 async def _read_env_file(path: str) -> dict[str, str]:
