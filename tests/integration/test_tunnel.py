@@ -459,3 +459,30 @@ async def test_start_fails_cleanly_when_nothing_answers() -> None:
         await client.start()
     server.close()
 
+
+
+class RefusedTransport:
+    """A pipe that fails the way port-forward does when nothing listens on the pod port."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+        self.closed = False
+
+    async def recv(self) -> bytes:
+        raise TunnelError("pod web-1 port 15400: connection refused")
+
+    async def send(self, data: bytes) -> None:
+        self.sent += data
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_transport_failure_ends_the_tunnel_with_its_message() -> None:
+    transport = RefusedTransport()
+    client = TunnelClient(transport, "c", name="web-1")
+    with pytest.raises(TunnelError, match="tunnel to web-1 failed: the tunnel connection failed: "
+                                          "pod web-1 port 15400: connection refused"):
+        await client.start()
+    assert transport.closed
+    assert isinstance(decode_all(transport.sent)[0], Hello)

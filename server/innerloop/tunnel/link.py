@@ -27,6 +27,7 @@ from innerloop.tunnel.transport import Transport
 
 log = logging.getLogger(__name__)
 GOODBYE_FLUSH_TIMEOUT = 1.0
+MAX_SEND = 1024 * 1024  # per Transport.send: port-forward drops a single message over 32 MiB
 
 
 class Link:
@@ -139,7 +140,7 @@ class Link:
             try:
                 data = await self._transport.recv()
             except Exception as exc:  # noqa: BLE001 - any failure of the pipe ends the tunnel
-                self.dispatch(self.conn.close(f"the tunnel connection failed: {exc!r}"))
+                self.dispatch(self.conn.close(f"the tunnel connection failed: {_describe(exc)}"))
                 return
             if not data:
                 events = self.conn.receive_eof()
@@ -156,11 +157,15 @@ class Link:
             await self._wake_writer.wait()
             self._wake_writer.clear()
             data = self.conn.data_to_send()
-            if data:
-                try:
-                    await self._transport.send(data)
-                except Exception as exc:  # noqa: BLE001 - any failure of the pipe ends the tunnel
-                    self.dispatch(self.conn.close(f"the tunnel connection failed: {exc!r}"))
-                    return
+            try:
+                for start in range(0, len(data), MAX_SEND):
+                    await self._transport.send(data[start:start + MAX_SEND])
+            except Exception as exc:  # noqa: BLE001 - any failure of the pipe ends the tunnel
+                self.dispatch(self.conn.close(f"the tunnel connection failed: {_describe(exc)}"))
+                return
             if self.conn.closed and not self._wake_writer.is_set():
                 return
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
