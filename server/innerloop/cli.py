@@ -1,12 +1,27 @@
-"""`innerloop …` command line: a thin shell over the session manager."""
+"""`innerloop …` command line: a thin shell over the session manager.
+
+Every failure is one line on stderr and exit status 1 (2 for usage errors); only a bug asks the
+user to look at the log (`-v` shows it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from innerloop import __version__
+from innerloop.core.env import render_dotenv
+from innerloop.core.errors import InnerloopError, UserError
+
+log = logging.getLogger("innerloop")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,16 +30,225 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reroute a Kubernetes Service's live traffic to a local process under debugpy.",
     )
     parser.add_argument("--version", action="version", version=f"innerloop {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    cluster = argparse.ArgumentParser(add_help=False)
+    cluster.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config)")
+    cluster.add_argument("--context", help="kubeconfig context (default: the current one)")
+    cluster.add_argument("-n", "--namespace", help="namespace (default: the context's)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("list", parents=[cluster], help="services, their ports, agent / intercept state")
+    icp = sub.add_parser("intercept", parents=[cluster],
+                         help="route a Service's traffic to a local port until Ctrl-C")
+    icp.add_argument("service")
+    icp.add_argument("--port", "-p", default=None, metavar="LOCAL[:SERVICEPORT]",
+                     help="local port, and which service port (number or name) to take over")
+    icp.add_argument("--env-file", type=Path, help="write the workload's env as a dotenv file (0600)")
+    icp.add_argument("--env-json", type=Path, help="write the workload's env as JSON (0600)")
+    icp.add_argument("--while-paused", choices=["cluster", "hold"], default="cluster",
+                     help="where new requests go while the debuggee is paused")
+    icp.add_argument("--agent-image", help="image for the agent sidecar (any image with python3)")
+    icp.epilog = "After `--`, a command to run with the workload's env; leaving when it exits."
+    leave = sub.add_parser("leave", parents=[cluster], help="end an intercept held by innerloop")
+    leave.add_argument("service")
+    sub.add_parser("status", help="intercepts held by innerloop processes on this machine")
+    uni = sub.add_parser("uninstall", parents=[cluster],
+                         help="restore the Service and remove the agent sidecar")
+    uni.add_argument("service", nargs="?")
+    uni.add_argument("--all", action="store_true", help="every Service innerloop touched in -n")
+
     sub.add_parser("lsp", help="run the language server over stdio (for any LSP client)")
     dap = sub.add_parser("dap", help="run the debug adapter over stdio (for any DAP client)")
     dap.add_argument("--controller", metavar="MODULE:ATTR", help=argparse.SUPPRESS)
     return parser
 
 
+def say(line: str) -> None:
+    print(f"innerloop: {line}", file=sys.stderr, flush=True)
+
+
+def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from innerloop.session.manager import SessionConfig, SessionManager
+
+    config = SessionConfig(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespace=args.namespace,
+        agent_image=(getattr(args, "agent_image", None) or os.environ.get("INNERLOOP_AGENT_IMAGE")
+                     or SessionConfig.agent_image),
+    )
+    return SessionManager(config)
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    mgr = _manager(args)
+    try:
+        ns, services = await mgr.list_services(args.namespace)
+    finally:
+        await mgr.close()
+    if not services:
+        print(f"no services in namespace {ns!r}")
+        return 0
+    print(f"{'SERVICE':24} {'PORTS':28} {'WORKLOAD':28} AGENT  INTERCEPTED")
+    for s in services:
+        ports = ",".join(p.label() for p in s.ports)
+        workload = str(s.workload) if s.workload else "-"
+        print(f"{s.name:24} {ports:28} {workload:28} {'yes' if s.agent else 'no':6} "
+              f"{','.join(s.taken_over) or '-'}")
+    return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Env files hold Secrets: created 0600, replaced atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+async def cmd_intercept(args: argparse.Namespace) -> int:
+    from innerloop.core.targets import PortSpec
+    from innerloop.session import registry
+
+    cmd: list[str] = args.cmd
+    spec = PortSpec.parse(args.port) if args.port else PortSpec(None, None)
+    mgr = _manager(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    t0 = time.monotonic()
+    starting = asyncio.ensure_future(
+        mgr.start(args.service, args.namespace, spec, args.while_paused, report=say))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        say("interrupted; undoing what the start did")
+        starting.cancel()
+        try:
+            await starting
+        except asyncio.CancelledError:
+            pass
+        await mgr.close()
+        return 130
+    try:
+        intercept = starting.result()
+    except BaseException:
+        await mgr.close()
+        raise
+    t = intercept.target
+    say(f"intercepting {t.service}.{t.namespace}:{t.service_port.label()} → "
+        f"127.0.0.1:{t.local_port} ({intercept.tunnels.connected if intercept.tunnels else 0} "
+        f"replica(s), ready in {time.monotonic() - t0:.2f} s)")
+    registry.record(registry.Entry(t.namespace, t.service, t.service_port.label(), t.local_port,
+                                   os.getpid(), mgr.client_id, time.time()))
+    rc = 0
+    try:
+        env: dict[str, str] = {}
+        if args.env_file or args.env_json or cmd:
+            env = (await mgr.environment(intercept)).env
+        if args.env_file:
+            _write_private(args.env_file, render_dotenv(
+                env, header=f"# env of {t.workload} container {t.container} (innerloop)"))
+            say(f"wrote {len(env)} variables to {args.env_file} (0600)")
+        if args.env_json:
+            _write_private(args.env_json, json.dumps(env, indent=2, sort_keys=True) + "\n")
+            say(f"wrote {len(env)} variables to {args.env_json} (0600)")
+        if cmd:
+            rc = await _run_command(cmd, env, stop)
+        else:
+            say("press Ctrl-C to leave")
+            await stopped
+    finally:
+        stopped.cancel()
+        say("leaving; the cluster serves the traffic again")
+        await mgr.close()
+        registry.forget(t.namespace, t.service)
+    return rc
+
+
+async def _run_command(cmd: list[str], env: dict[str, str], stop: asyncio.Event) -> int:
+    """Run CMD with the workload's env over ours; a signal to us is passed on to it."""
+    try:
+        proc = await asyncio.create_subprocess_exec(*cmd, env={**os.environ, **env})
+    except OSError as exc:
+        raise UserError(f"cannot run {cmd[0]!r}: {exc.strerror}") from exc
+    waiter = asyncio.ensure_future(proc.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if not waiter.done():
+        proc.terminate()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), 10)
+        except asyncio.TimeoutError:
+            proc.kill()
+    stopper.cancel()
+    rc = await waiter
+    say(f"{cmd[0]} exited with status {rc}")
+    return rc
+
+
+async def cmd_leave(args: argparse.Namespace) -> int:
+    from innerloop.session import registry
+
+    mgr = _manager(args)
+    try:
+        ns = await mgr.namespace(args.namespace)
+    finally:
+        await mgr.close()
+    entry = registry.find(ns, args.service)
+    if entry is None:
+        raise UserError(f"{args.service}.{ns} is not intercepted from this machine; "
+                        "`innerloop status` lists what is")
+    if not registry.ask_to_leave(entry):
+        raise UserError(f"innerloop (pid {entry.pid}) did not leave within 30 s; "
+                        f"stop it with Ctrl-C in its terminal")
+    print(f"left {args.service}.{ns}")
+    return 0
+
+
+def cmd_status() -> int:
+    from innerloop.session import registry
+
+    found = registry.entries()
+    if not found:
+        print("no intercepts held on this machine")
+        return 0
+    for e in found:
+        print(f"{e.service}.{e.namespace}:{e.service_port} → 127.0.0.1:{e.local_port}  "
+              f"pid {e.pid}  since {time.strftime('%H:%M:%S', time.localtime(e.started))}")
+    return 0
+
+
+async def cmd_uninstall(args: argparse.Namespace) -> int:
+    if bool(args.service) == bool(args.all):
+        raise UserError("name a service, or pass --all for every service innerloop touched")
+    mgr = _manager(args)
+    try:
+        if args.all:
+            done = await mgr.uninstall_all(args.namespace, report=say)
+            print(f"uninstalled from {len(done)} service(s): {', '.join(done) or '-'}")
+        else:
+            await mgr.uninstall(args.service, args.namespace, report=say)
+            print(f"uninstalled from {args.service}")
+    finally:
+        await mgr.close()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `--` is the user's command, never our options.
+    cmd = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[: len(argv) - len(cmd) - (1 if "--" in argv else 0)])
+    args.cmd = cmd
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     if args.command == "lsp":
         from innerloop.lsp.server import serve_stdio
 
@@ -34,5 +258,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from innerloop.dap.server import run_stdio
 
         return run_stdio(args.controller)
+    try:
+        if args.command == "list":
+            return asyncio.run(cmd_list(args))
+        if args.command == "intercept":
+            return asyncio.run(cmd_intercept(args))
+        if args.command == "leave":
+            return asyncio.run(cmd_leave(args))
+        if args.command == "status":
+            return cmd_status()
+        if args.command == "uninstall":
+            return asyncio.run(cmd_uninstall(args))
+    except InnerloopError as exc:
+        log.debug("failed", exc_info=True)
+        print(f"innerloop: {exc.user_line()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a bug: one line, details with -v
+        log.debug("unexpected failure", exc_info=True)
+        print(f"innerloop: unexpected error: {exc!r} (run with -v for the log)", file=sys.stderr)
+        return 1
     parser.print_help(sys.stderr)
     return 2

@@ -1,0 +1,292 @@
+"""One intercept: runs the effects of the core state machine against the cluster and tunnels.
+
+`core.intercept.step` decides what to do; this class only does it, one effect at a time, and
+feeds back the event that says how it went. Cancelling `start()` unwinds what it did (the
+machine's LEAVE rules), shielded, so a cancelled start leaves the cluster as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from innerloop.core import intercept as machine
+from innerloop.core.errors import ClusterError, InnerloopError
+from innerloop.core.intercept import Event, Phase
+from innerloop.core.patches import (
+    AgentConfig,
+    AgentStatus,
+    agent_config_map_name,
+    agent_layout,
+    agent_status,
+    install_agent,
+    remove_agent,
+    restore_service,
+    service_takeover,
+    take_over_service,
+)
+from innerloop.core.targets import PortSpec, Target, service_ports, workload_selector
+from innerloop.k8s.gateway import Gateway, Resolution
+from innerloop.session.tunnels import Desired, TunnelSet
+
+log = logging.getLogger(__name__)
+
+Report = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InterceptRequest:
+    service: str
+    namespace: str
+    port: PortSpec
+    while_paused: str = "cluster"  # "cluster" | "hold"
+
+
+@dataclass
+class Snapshot:
+    """What the user sees of one intercept (CLI status line, LSP notification)."""
+
+    id: str
+    namespace: str
+    service: str
+    service_port: int | str | None
+    local_port: int | None
+    phase: Phase
+    replicas: int = 0
+    connected: int = 0
+    message: str | None = None
+    env_file: str | None = None
+    started: float = field(default_factory=time.time)
+
+
+class Intercept:
+    def __init__(
+        self,
+        gateway: Gateway,
+        request: InterceptRequest,
+        agent_image: str,
+        agent_bundle: bytes,
+        client_id: str,
+        on_change: Callable[[Intercept], None],
+        report: Report,
+    ) -> None:
+        self.gw = gateway
+        self.request = request
+        self.agent_image = agent_image
+        self.agent_bundle = agent_bundle
+        self.client_id = client_id
+        self.on_change = on_change
+        self.report = report
+        self.state = machine.State()
+        self.resolution: Resolution | None = None
+        self.tunnels: TunnelSet | None = None
+        self.paused = False
+        self.message: str | None = None
+        self.env_file: str | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def id(self) -> str:
+        return f"{self.request.namespace}/{self.request.service}"
+
+    @property
+    def target(self) -> Target:
+        assert self.resolution is not None, "not resolved yet"
+        return self.resolution.target
+
+    def snapshot(self) -> Snapshot:
+        t = self.resolution.target if self.resolution else None
+        return Snapshot(
+            id=self.id,
+            namespace=self.request.namespace,
+            service=self.request.service,
+            service_port=t.service_port.label() if t else self.request.port.service_port,
+            local_port=t.local_port if t else self.request.port.local_port,
+            phase=self.state.phase,
+            replicas=self.tunnels.replicas if self.tunnels else 0,
+            connected=self.tunnels.connected if self.tunnels else 0,
+            message=self.message,
+            env_file=self.env_file,
+        )
+
+    # -- driving the machine ----------------------------------------------------------------
+
+    async def _feed(self, event: Event) -> None:
+        """Apply one event and every effect (and follow-up event) it leads to."""
+        pending = [event]
+        while pending:
+            self.state, effects = machine.step(self.state, pending.pop(0))
+            for effect in effects:
+                follow = await self._do(effect)
+                if follow is not None:
+                    pending.append(follow)
+
+    async def _do(self, effect: machine.Effect) -> Event | None:
+        if isinstance(effect, machine.Notify):
+            log.info("%s: %s", self.id, effect.phase.value)
+            self.on_change(self)
+            return None
+        handler = getattr(self, "_" + type(effect).__name__)
+        result: Event | None = await handler(effect)
+        return result
+
+    async def start(self) -> None:
+        """Run until ACTIVE; on failure or cancellation unwind and re-raise."""
+        async with self._lock:
+            try:
+                await self._feed(Event.START)
+            except BaseException as exc:
+                self.message = exc.user_line() if isinstance(exc, InnerloopError) else None
+                await asyncio.shield(self._unwind(Event.FAILED if isinstance(exc, Exception)
+                                                  else Event.LEAVE))
+                raise
+
+    async def _unwind(self, event: Event) -> None:
+        if self.state.phase in (Phase.IDLE, Phase.ERROR, Phase.LEAVING, Phase.UNINSTALLING):
+            return
+        try:
+            await self._feed(event)
+            if event is Event.LEAVE and self.state.phase is Phase.LEAVING:
+                await self._feed(Event.LEFT)
+        except Exception:  # noqa: BLE001 - report and keep the original error
+            log.exception("%s: undoing the start failed", self.id)
+
+    async def leave(self) -> None:
+        async with self._lock:
+            if self.state.phase in (Phase.IDLE, Phase.ERROR):
+                return
+            await self._feed(Event.LEAVE)
+            await self._feed(Event.LEFT)
+
+    async def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if self.state.phase in (Phase.ACTIVE, Phase.PAUSED):
+            await self._feed(Event.PAUSE if paused else Event.RESUME)
+
+    async def uninstall(self) -> None:
+        """Service first, then the sidecar; leaves the specs as they were before innerloop."""
+        async with self._lock:
+            req = self.request
+            svc = await self.gw.get_service(req.namespace, req.service)
+            ports = service_ports(svc)
+            taken = [p for p in ports if p.label() in service_takeover(svc)] or ports
+            spec = PortSpec(taken[0].port if taken else None, None)
+            self.resolution = await self.gw.resolve(req.namespace, req.service, spec)
+            await self._feed(Event.UNINSTALL)
+            await self._feed(Event.UNINSTALLED)
+
+    # -- effects ----------------------------------------------------------------------------
+
+    def _agent_config(self, config_map: str) -> AgentConfig:
+        return AgentConfig(image=self.agent_image, config_map=config_map)
+
+    async def _Resolve(self, _e: machine.Resolve) -> Event:
+        req = self.request
+        await self.gw.check_permissions(req.namespace)
+        self.resolution = res = await self.gw.resolve(req.namespace, req.service, req.port)
+        self.report(
+            f"{req.service}.{req.namespace}:{res.target.service_port.label()} → "
+            f"{res.target.workload} container {res.target.container!r} port "
+            f"{res.target.container_port}"
+        )
+        config = self._agent_config(agent_config_map_name(self.agent_bundle))
+        status = agent_status(res.workload, config, [res.target.container_port])
+        if status is AgentStatus.CURRENT:
+            return Event.AGENT_CURRENT
+        self.report(f"injecting the agent into {res.target.workload} (one rollout)")
+        return Event.AGENT_MISSING
+
+    async def _InstallAgent(self, _e: machine.InstallAgent) -> Event:
+        t = self.target
+        name = await self.gw.ensure_agent_config_map(t.namespace, self.agent_bundle)
+        config = self._agent_config(name)
+        workload = await self.gw.update_workload(
+            t.workload, lambda w: install_agent(w, config, [t.container_port])
+        )
+        self._set_workload(workload)
+        return Event.AGENT_INSTALLED
+
+    def _set_workload(self, workload: dict[str, object]) -> None:
+        assert self.resolution is not None
+        self.resolution = Resolution(self.resolution.target, self.resolution.service, workload)
+
+    async def _WaitRollout(self, _e: machine.WaitRollout) -> Event:
+        await self.gw.wait_rollout(self.target.workload, progress=self.report)
+        self._set_workload(await self.gw.get_workload(self.target.workload))
+        return Event.ROLLED_OUT
+
+    def _layout_ports(self) -> tuple[int, int]:
+        assert self.resolution is not None
+        layout = agent_layout(self.resolution.workload)
+        if layout is None:
+            raise ClusterError(
+                f"{self.target.workload} lost its innerloop agent meanwhile; start again"
+            )
+        return layout.tunnel_port, layout.listen_port(self.target.container_port)
+
+    async def _OpenTunnels(self, _e: machine.OpenTunnels) -> Event:
+        assert self.resolution is not None
+        tunnel_port, _ = self._layout_ports()
+        self.tunnels = TunnelSet(
+            self.gw,
+            self.target.namespace,
+            workload_selector(self.resolution.workload),
+            tunnel_port,
+            self.client_id,
+            self.report,
+        )
+        self.tunnels.on_change = lambda: self.on_change(self)
+        await self.tunnels.open()
+        self.report(f"tunnels open to {self.tunnels.connected} replica(s)")
+        return Event.TUNNELS_OPEN
+
+    def _desired(self) -> Desired:
+        _, listen = self._layout_ports()
+        return Desired(listen, self.target.local_port, self.paused, self.request.while_paused)
+
+    async def _Claim(self, _e: machine.Claim) -> Event:
+        assert self.tunnels is not None
+        await self.tunnels.apply(self._desired())
+        return Event.CLAIMED
+
+    async def _TakeOverService(self, _e: machine.TakeOverService) -> Event:
+        t = self.target
+        _, listen = self._layout_ports()
+        await self.gw.update_service(
+            t.namespace, t.service, lambda s: take_over_service(s, t.service_port.label(), listen)
+        )
+        return Event.SERVICE_TAKEN_OVER
+
+    async def _SetPaused(self, e: machine.SetPaused) -> None:
+        if self.tunnels is not None:
+            await self.tunnels.apply(self._desired())
+
+    async def _Release(self, _e: machine.Release) -> None:
+        if self.tunnels is not None and self.tunnels.desired is not None:
+            _, listen = self._layout_ports()
+            try:
+                await self.tunnels.apply(Desired(listen, None), timeout=5.0)
+            except InnerloopError as exc:
+                # The agents drop a silent client's routes by themselves; closing is enough.
+                log.warning("%s: release not confirmed (%s); closing the tunnels", self.id, exc)
+
+    async def _CloseTunnels(self, _e: machine.CloseTunnels) -> None:
+        if self.tunnels is not None:
+            tunnels, self.tunnels = self.tunnels, None
+            await tunnels.close()
+
+    async def _RestoreService(self, _e: machine.RestoreService) -> None:
+        t = self.target
+        await self.gw.update_service(t.namespace, t.service, restore_service)
+
+    async def _RemoveAgent(self, _e: machine.RemoveAgent) -> None:
+        t = self.target
+        # Never leave the Service pointing at a sidecar that is going away.
+        await self.gw.update_service(t.namespace, t.service, restore_service)
+        workload = await self.gw.update_workload(t.workload, remove_agent)
+        self._set_workload(workload)
+        self.report(f"removing the agent from {t.workload}")
+        await self.gw.wait_rollout(t.workload, progress=self.report)

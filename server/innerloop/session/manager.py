@@ -1,0 +1,205 @@
+"""The intercept manager shared by the CLI, the language server and the debug adapter.
+
+It owns the cluster connection (one Gateway, made on first use from the current settings), the
+intercepts this process holds, and the listeners that want to hear about every state change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from innerloop.agent.zipapp import agent_bundle
+from innerloop.core.env import ResolvedEnv
+from innerloop.core.errors import ClusterError, UserError
+from innerloop.core.patches import pod_ready
+from innerloop.core.targets import PortSpec, ServiceSummary
+from innerloop.k8s.gateway import Gateway
+from innerloop.session.intercept import Intercept, InterceptRequest, Report, Snapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AGENT_IMAGE = "python:3.12-slim"
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    agent_image: str = DEFAULT_AGENT_IMAGE
+
+
+def default_client_id() -> str:
+    """Who holds an intercept, as other users see it in a refusal."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+class SessionManager:
+    def __init__(self, config: SessionConfig | None = None, client_id: str | None = None) -> None:
+        self.config = config or SessionConfig()
+        self.client_id = client_id or default_client_id()
+        self.intercepts: dict[str, Intercept] = {}
+        self._gateway: Gateway | None = None
+        self._listeners: list[Callable[[list[Snapshot]], None]] = []
+        self._bundle: bytes | None = None
+
+    # -- configuration and connection -------------------------------------------------------
+
+    def configure(self, config: SessionConfig) -> None:
+        """New settings apply to operations started afterwards (a new cluster connection)."""
+        if config != self.config:
+            self.config = config
+            old, self._gateway = self._gateway, None
+            if old is not None and not self.intercepts:
+                asyncio.ensure_future(old.close())
+
+    async def gateway(self) -> Gateway:
+        if self._gateway is None:
+            self._gateway = await Gateway.connect(self.config.kubeconfig, self.config.context)
+        return self._gateway
+
+    async def namespace(self, namespace: str | None) -> str:
+        if namespace:
+            return namespace
+        if self.config.namespace:
+            return self.config.namespace
+        return (await self.gateway()).namespace
+
+    def _agent(self) -> bytes:
+        if self._bundle is None:
+            self._bundle = agent_bundle()[1]
+        return self._bundle
+
+    # -- listeners --------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[list[Snapshot]], None]) -> Callable[[], None]:
+        self._listeners.append(callback)
+        return lambda: self._listeners.remove(callback)
+
+    def snapshots(self) -> list[Snapshot]:
+        return [i.snapshot() for i in self.intercepts.values()]
+
+    def _changed(self, _intercept: Intercept | None = None) -> None:
+        snaps = self.snapshots()
+        for callback in list(self._listeners):
+            try:
+                callback(snaps)
+            except Exception:  # noqa: BLE001 - one bad listener must not stop an intercept
+                log.exception("status listener failed")
+
+    # -- operations -------------------------------------------------------------------------
+
+    async def list_services(self, namespace: str | None) -> tuple[str, list[ServiceSummary]]:
+        ns = await self.namespace(namespace)
+        return ns, await (await self.gateway()).list_services(ns)
+
+    async def start(
+        self,
+        service: str,
+        namespace: str | None,
+        port: PortSpec,
+        while_paused: str = "cluster",
+        report: Report | None = None,
+    ) -> Intercept:
+        """Intercept `service` until `leave`; cancelling unwinds everything this start did."""
+        ns = await self.namespace(namespace)
+        request = InterceptRequest(service, ns, port, while_paused)
+        key = f"{ns}/{service}"
+        existing = self.intercepts.get(key)
+        if existing is not None:
+            if existing.request == request:
+                return existing
+            raise UserError(
+                f"{service}.{ns} is already intercepted by this session; leave it first"
+            )
+        intercept = Intercept(
+            await self.gateway(),
+            request,
+            self.config.agent_image,
+            self._agent(),
+            self.client_id,
+            self._changed,
+            report or (lambda line: log.info("%s: %s", key, line)),
+        )
+        self.intercepts[key] = intercept
+        try:
+            await intercept.start()
+        except BaseException:
+            self.intercepts.pop(key, None)
+            self._changed()
+            raise
+        return intercept
+
+    def get(self, service: str, namespace: str) -> Intercept:
+        intercept = self.intercepts.get(f"{namespace}/{service}")
+        if intercept is None:
+            raise UserError(f"{service}.{namespace} is not intercepted by this session")
+        return intercept
+
+    async def leave(self, intercept: Intercept) -> None:
+        try:
+            await intercept.leave()
+        finally:
+            self.intercepts.pop(intercept.id, None)
+            self._changed()
+
+    async def leave_all(self) -> None:
+        await asyncio.gather(*(self.leave(i) for i in list(self.intercepts.values())))
+
+    async def environment(self, intercept: Intercept) -> ResolvedEnv:
+        """The app container's env as the kubelet built it in one Ready replica."""
+        gw = await self.gateway()
+        target = intercept.target
+        pods = await gw.workload_pods(await gw.get_workload(target.workload))
+        ready = [p for p in pods if pod_ready(p)] or pods
+        if not ready:
+            raise ClusterError(f"{target.workload} has no pods to read the environment from")
+        return await gw.environment(ready[0], target.container)
+
+    async def uninstall(self, service: str, namespace: str | None, report: Report | None = None
+                        ) -> None:
+        """Restore the Service and remove the sidecar: specs equal what they were before."""
+        ns = await self.namespace(namespace)
+        held = self.intercepts.get(f"{ns}/{service}")
+        if held is not None:
+            await self.leave(held)
+        intercept = Intercept(
+            await self.gateway(),
+            InterceptRequest(service, ns, PortSpec(None, None)),
+            self.config.agent_image,
+            self._agent(),
+            self.client_id,
+            self._changed,
+            report or (lambda line: log.info("%s/%s: %s", ns, service, line)),
+        )
+        await intercept.uninstall()
+
+    async def uninstall_all(self, namespace: str | None, report: Report | None = None
+                            ) -> list[str]:
+        """Uninstall from every Service of the namespace that innerloop touched."""
+        ns, services = await self.list_services(namespace)
+        touched = [s.name for s in services if s.agent or s.taken_over]
+        for name in touched:
+            await self.uninstall(name, ns, report)
+        return touched
+
+    async def close(self) -> None:
+        await self.leave_all()
+        if self._gateway is not None:
+            await self._gateway.close()
+            self._gateway = None
+
+
+def with_overrides(config: SessionConfig, **changes: str | None) -> SessionConfig:
+    """The config with every non-empty override applied (CLI flags over settings)."""
+    return replace(config, **{k: v for k, v in changes.items() if v})

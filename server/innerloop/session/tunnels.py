@@ -1,0 +1,247 @@
+"""One tunnel per Ready replica of the intercepted workload, following pod churn.
+
+The set holds a *desired* state (which route is claimed to which local port, whether the
+debuggee is paused) and every per-pod worker converges its tunnel to it: on connect, on
+reconnect after the agent restarted or the laptop slept, and whenever the desired state changes.
+Pods come and go through `Gateway.watch_ready_pods`; a tunnel that dies while its pod is still
+Ready is reopened with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from innerloop.core.errors import ClusterError, InnerloopError
+from innerloop.core.patches import Manifest, pod_has_agent
+from innerloop.k8s.gateway import Gateway, ReadyPods
+from innerloop.tunnel.client import TunnelClient
+from innerloop.tunnel.errors import InterceptConflict
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST = 0.2
+RETRY_MAX = 2.0
+
+
+@dataclass(frozen=True)
+class Desired:
+    route_port: int
+    local_port: int | None  # None: released
+    paused: bool = False
+    policy: str = "cluster"
+
+
+class _Worker:
+    """Keeps one tunnel to one pod's agent converged to the set's desired state."""
+
+    def __init__(self, owner: TunnelSet, pod: str) -> None:
+        self.owner = owner
+        self.pod = pod
+        self.client: TunnelClient | None = None
+        self.applied: Desired | None = None
+        self.synced = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.task = asyncio.create_task(self._run(), name=f"tunnel-{pod}")
+
+    async def _run(self) -> None:
+        delay = RETRY_FIRST
+        was_up = False
+        while True:
+            try:
+                transport = await self.owner.gateway.port_forward(
+                    self.owner.namespace, self.pod, self.owner.tunnel_port
+                )
+                client = TunnelClient(transport, self.owner.client_id, name=self.pod)
+                await client.start()
+            except InnerloopError as exc:
+                self.owner.report(f"tunnel to {self.pod} failed: {exc}; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            self.client, self.applied = client, None
+            if was_up:
+                self.owner.report(f"reconnected to {self.pod}; intercept resumed")
+            was_up = True
+            delay = RETRY_FIRST
+            try:
+                reason = await self._serve(client)
+            except InterceptConflict as exc:
+                self.owner.fail(exc)
+                await client.aclose("claim refused")
+                return
+            self.client = None
+            self.synced.clear()
+            self.owner.report(f"tunnel to {self.pod} lost ({reason}); reconnecting")
+            self.owner.changed()
+
+    async def _serve(self, client: TunnelClient) -> str:
+        """Apply the desired state until the tunnel closes; returns why it closed."""
+        closed = asyncio.ensure_future(client.wait_closed())
+        try:
+            while True:
+                want = self.owner.desired
+                if want != self.applied:
+                    try:
+                        await self._apply(client, want)
+                    except InterceptConflict:
+                        raise
+                    except InnerloopError as exc:
+                        log.info("%s: %s", self.pod, exc)
+                        return await closed
+                    self.applied = want
+                    self.owner.changed()
+                self.synced.set()
+                self.wake.clear()
+                waker = asyncio.ensure_future(self.wake.wait())
+                await asyncio.wait([closed, waker], return_when=asyncio.FIRST_COMPLETED)
+                waker.cancel()
+                if closed.done():
+                    return closed.result()
+        finally:
+            if not closed.done():
+                closed.cancel()
+
+    async def _apply(self, client: TunnelClient, want: Desired | None) -> None:
+        before = self.applied
+        claimed = before is not None and before.local_port is not None
+        if want is None or want.local_port is None:
+            if claimed and before is not None:
+                await client.release(before.route_port)
+            return
+        if not claimed:
+            await client.claim(want.route_port, want.local_port)
+            before = Desired(want.route_port, want.local_port)
+        if before is None or (before.paused, before.policy) != (want.paused, want.policy):
+            if want.paused or (before is not None and before.paused):
+                await client.set_paused(want.paused, want.policy)
+
+    async def close(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: BLE001 - a dying worker must not stop the others closing
+            log.exception("%s: tunnel worker failed", self.pod)
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+
+class TunnelSet:
+    """Tunnels to every Ready replica that runs the agent."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        namespace: str,
+        selector: str,
+        tunnel_port: int,
+        client_id: str,
+        report: Callable[[str], None],
+    ) -> None:
+        self.gateway = gateway
+        self.namespace = namespace
+        self.selector = selector
+        self.tunnel_port = tunnel_port
+        self.client_id = client_id
+        self.report = report
+        self.desired: Desired | None = None
+        self.workers: dict[str, _Worker] = {}
+        self._failure: InnerloopError | None = None
+        self._changed = asyncio.Event()
+        self._watch: ReadyPods | None = None
+        self._follow: asyncio.Task[None] | None = None
+        self._first = asyncio.Event()
+        self.on_change: Callable[[], None] = lambda: None
+
+    # -- state seen by the session ----------------------------------------------------------
+
+    @property
+    def replicas(self) -> int:
+        return len(self.workers)
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for w in self.workers.values() if w.client is not None)
+
+    def changed(self) -> None:
+        self._changed.set()
+        self.on_change()
+
+    def fail(self, exc: InnerloopError) -> None:
+        self._failure = exc
+        self.changed()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def open(self, timeout: float = 60.0) -> None:
+        """Start following the pods; return when every Ready replica's tunnel is up."""
+        self._watch = self.gateway.watch_ready_pods(self.namespace, self.selector)
+        self._follow = asyncio.create_task(self._follow_pods(self._watch))
+        await self._until(lambda: self._first.is_set() and self.replicas > 0
+                          and self.connected == self.replicas, timeout,
+                          "no Ready replica with the agent answered")
+
+    async def _follow_pods(self, pods: ReadyPods) -> None:
+        try:
+            async for snapshot in pods:
+                self._sync_workers(snapshot)
+                self._first.set()
+        except InnerloopError as exc:
+            self.fail(exc)
+
+    def _sync_workers(self, snapshot: dict[str, Manifest]) -> None:
+        ready = {name for name, pod in snapshot.items() if pod_has_agent(pod)}
+        for gone in set(self.workers) - ready:
+            worker = self.workers.pop(gone)
+            asyncio.create_task(worker.close())
+            log.info("pod %s left; closing its tunnel", gone)
+        for new in sorted(ready - set(self.workers)):
+            self.workers[new] = _Worker(self, new)
+            log.info("pod %s is Ready; opening a tunnel", new)
+        self.changed()
+
+    async def apply(self, desired: Desired | None, timeout: float = 30.0) -> None:
+        """Converge every tunnel to `desired`; raises the conflict if a claim was refused."""
+        self.desired = desired
+        for w in self.workers.values():
+            w.synced.clear()
+            w.wake.set()
+        await self._until(
+            lambda: all(w.client is None or w.applied == desired for w in self.workers.values()),
+            timeout,
+            "the agents did not confirm the routing change",
+        )
+
+    async def _until(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if done():
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ClusterError(f"{what} within {timeout:.0f} s")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            await self._watch.aclose()
+        if self._follow is not None:
+            self._follow.cancel()
+            try:
+                await self._follow
+            except (asyncio.CancelledError, InnerloopError):
+                pass
+        workers, self.workers = list(self.workers.values()), {}
+        await asyncio.gather(*(w.close() for w in workers))
