@@ -9,6 +9,11 @@ export const TOKEN_KEY = 'innerloopToken';
 
 const WHILE_PAUSED = new Set(['cluster', 'hold']);
 
+/** A child process (debugpy subProcess) announced by the adapter: already resolved, with its own token. */
+function isChild(c: vscode.DebugConfiguration): boolean {
+  return c.subProcessId !== undefined;
+}
+
 function isPort(v: unknown): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535;
 }
@@ -16,8 +21,7 @@ function isPort(v: unknown): boolean {
 /** Problems with a configuration, as sentences; empty when it can run. */
 export function validate(c: vscode.DebugConfiguration): string[] {
   const problems: string[] = [];
-  // Child processes (debugpy subProcess) come back as attach configurations built by debugpy itself.
-  if (c.subProcessId !== undefined) return problems;
+  if (isChild(c)) return problems;
   if (c.whilePaused !== undefined && !WHILE_PAUSED.has(c.whilePaused)) {
     problems.push('"whilePaused" must be "cluster" or "hold"');
   }
@@ -57,6 +61,7 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
       // F5 without launch.json: undefined makes VS Code open launch.json with our initial configuration.
       return undefined;
     }
+    if (isChild(config)) return config;
     const settings = readSettings();
     const resolved: vscode.DebugConfiguration = {
       whilePaused: 'cluster',
@@ -86,6 +91,7 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     _folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
   ): Promise<vscode.DebugConfiguration | undefined> {
+    if (isChild(config)) return config;
     try {
       const endpoint = parseEndpoint(await this.server.execute(ServerCommand.debugAdapterEndpoint));
       this.pending.set(endpoint.token, endpoint);
@@ -102,7 +108,14 @@ export class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   constructor(private readonly pending: Map<string, DebugAdapterEndpoint>) {}
 
   createDebugAdapterDescriptor(session: vscode.DebugSession): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
-    const token: unknown = session.configuration[TOKEN_KEY];
+    const config = session.configuration;
+    if (isChild(config)) {
+      // The adapter relays each child process on its own port, named in `connect`.
+      const connect = config.connect as { host?: string; port?: number } | undefined;
+      if (connect?.port === undefined) throw new Error('innerloop: a child process session came without "connect"');
+      return new vscode.DebugAdapterServer(connect.port, connect.host ?? '127.0.0.1');
+    }
+    const token: unknown = config[TOKEN_KEY];
     const endpoint = typeof token === 'string' ? this.pending.get(token) : undefined;
     if (endpoint === undefined) {
       throw new Error('innerloop: this debug session has no adapter endpoint; start it from launch.json again');

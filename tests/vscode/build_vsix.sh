@@ -42,5 +42,5 @@ log "vsce package"
 mkdir -p dist
 vsix="dist/innerloop-$version.vsix"
 node_modules/.bin/vsce package --no-dependencies --skip-license --allow-missing-repository \
-  --out "$vsix" >&2
+  --readme-path extension/README.md --out "$vsix" >&2
 echo "$REPO_ROOT/$vsix"
