@@ -96,6 +96,7 @@ class ProxySession:
         self._disconnect_args: Mapping[str, Any] | None = None
         self._terminated = False
         self._adapter_closed = False
+        self._teardown_task: asyncio.Future[None] | None = None
 
     async def run(self) -> None:
         """Serve the client until it goes away, then clean up everything the session started."""
@@ -108,7 +109,8 @@ class ProxySession:
             log.warning("%s: client broke the protocol: %s", self.name, exc)
         finally:
             # Shielded: even if this task is cancelled, the intercept stops and debugpy exits.
-            await asyncio.shield(asyncio.ensure_future(self._teardown()))
+            self._teardown_task = asyncio.ensure_future(self._teardown())
+            await asyncio.shield(self._teardown_task)
             log.info("%s: session ended", self.name)
 
     def close(self) -> None:
@@ -370,8 +372,9 @@ class ProxySession:
         await asyncio.shield(self._leaving)
 
     async def _leave(self, handle: InterceptHandle, keep: bool) -> None:
-        if self._pauser is not None:
-            await self._pauser.settle()
+        pauser, self._pauser = self._pauser, None  # later stops no longer pause anything
+        if pauser is not None:
+            await pauser.settle()
         try:
             await handle.stop(keep)
         except Exception as exc:
