@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,15 +42,8 @@ def workspace(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def code_server(
-    vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path
-) -> Iterator[CodeServer]:
-    server = CodeServer(
-        vscode_runtime,
-        workspace,
-        user_settings={"innerloop.python": sys.executable},
-    )
+@contextlib.contextmanager
+def running(server: CodeServer, vsix: Path, artifacts: Path) -> Iterator[CodeServer]:
     try:
         server.prepare(vsix)
         server.start()
@@ -57,6 +52,16 @@ def code_server(
         server.stop()
         server.collect_logs(artifacts / "logs")
         server.cleanup()
+
+
+@pytest.fixture
+def code_server(
+    vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path
+) -> Iterator[CodeServer]:
+    """innerloop.python = this test's interpreter (the repo's venv): no managed environment."""
+    server = CodeServer(vscode_runtime, workspace, user_settings={"innerloop.python": sys.executable})
+    with running(server, vsix, artifacts):
+        yield server
 
 
 def test_status_bar_and_show_status_reach_the_python_server(
@@ -75,3 +80,46 @@ def test_status_bar_and_show_status_reach_the_python_server(
     )
     assert result.returncode == 0, result.stdout
     assert sorted(p.name for p in artifacts.glob("*.png")) == ["01-activated.png", "02-show-status.png"]
+
+
+def innerloop_log(server_logs: Path) -> str:
+    """The extension's "innerloop" output channel as VS Code wrote it to disk."""
+    return "\n".join(p.read_text() for p in server_logs.rglob("*innerloop*.log"))
+
+
+def test_managed_environment_from_a_clean_python(
+    vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path, tmp_path: Path
+) -> None:
+    """innerloop.python unset, only Debian's python3 on PATH: the extension makes its own venv."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to("/usr/bin/python3")
+    pip_cache = Path(os.environ.get("INNERLOOP_CACHE", Path.home() / ".cache/innerloop")) / "pip"
+    server = CodeServer(
+        vscode_runtime,
+        workspace,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "PIP_CACHE_DIR": str(pip_cache)},
+    )
+    with running(server, vsix, artifacts):
+        global_storage = server.user_data / "User" / "globalStorage" / "innerloop.innerloop"
+        result = run_scenario(
+            vscode_runtime,
+            server,
+            "managed_env",
+            artifacts,
+            {
+                "globalStorage": str(global_storage),
+                "activationTimeoutMs": 90_000,
+                "installTimeoutMs": 300_000,
+            },
+            timeout=600,
+        )
+        env_python = global_storage / "python-env" / "bin" / "python"
+        marker = json.loads((global_storage / "python-env" / "innerloop-env.json").read_text())
+    assert result.returncode == 0, result.stdout
+    assert marker["wheel"] == f"innerloop-{innerloop.__version__}-py3-none-any.whl"
+    assert marker["base"].startswith("/usr/bin/python3")
+    channel = innerloop_log(artifacts / "logs")
+    # Created once; the restart reused it.
+    assert channel.count("creating a Python") == 1, channel
+    assert channel.count(f"starting the server: {env_python} -m innerloop.lsp") == 2, channel
