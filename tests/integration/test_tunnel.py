@@ -268,6 +268,23 @@ async def test_unaccepted_stream_is_served_by_the_app_with_the_request_intact(
     raw.writer.close()
 
 
+async def test_bytes_arriving_while_the_agent_gives_up_are_not_lost(stack: Stack) -> None:
+    """The caller keeps sending across the accept deadline; the app must get every byte."""
+    raw = await RawClient.claim(stack)
+    body = bytes(range(256)) * 64
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.route)
+    writer.write(f"POST /trickle HTTP/1.1\r\nhost: t\r\ncontent-length: {len(body)}\r\n"
+                 f"connection: close\r\n\r\n".encode())
+    for start in range(0, len(body), 256):  # 64 writes over ~0.6 s, past the 300 ms deadline
+        writer.write(body[start:start + 256])
+        await writer.drain()
+        await asyncio.sleep(0.01)
+    raw_answer = await asyncio.wait_for(reader.read(-1), TIMEOUT)
+    assert raw_answer.endswith(f"app POST /trickle {len(body)} {digest(body)}".encode())
+    writer.close()
+    raw.writer.close()
+
+
 async def test_local_port_refusing_sends_the_caller_to_the_app(stack: Stack) -> None:
     (closed_port,) = free_ports(1)
     await stack.client(local_port=closed_port)

@@ -169,8 +169,9 @@ class TunnelSession:
             log.info("%s: stream %d served by the app: %s", self.link.label, event.stream_id,
                      event.reason)
             relay = self.link.relays.get(event.stream_id)
-            if relay is not None:
-                self.agent.spawn(self._fall_back(relay, event))
+            caller = None if relay is None else relay.detach()
+            if relay is not None and caller is not None:
+                self.agent.spawn(self._fall_back(relay, *caller, event))
         elif isinstance(event, Closed):
             dropped = table.drop(self)
             if dropped:
@@ -184,8 +185,8 @@ class TunnelSession:
                  f" ({outcome.reason})" if outcome.reason else "")
         self.agent.changed()
 
-    async def _fall_back(self, relay: Relay, event: StreamNotAccepted) -> None:
-        caller = await relay.detach()
-        if caller is not None:
-            app_port = self.agent.table.routes[event.route_port]
-            await forward_to_app(APP_HOST, app_port, *caller, replay=event.replay)
+    async def _fall_back(self, relay: Relay, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter, event: StreamNotAccepted) -> None:
+        await relay.stopped()
+        app_port = self.agent.table.routes[event.route_port]
+        await forward_to_app(APP_HOST, app_port, reader, writer, replay=event.replay)

@@ -42,20 +42,24 @@ class Relay:
                        asyncio.ensure_future(self._from_tunnel(writer))]
         self._finisher = asyncio.ensure_future(self._finish())
 
-    async def detach(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """Stop relaying and hand the socket back untouched (the agent then serves it itself).
+    def detach(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """Stop relaying now and hand the socket back (the agent then serves it itself).
 
-        Cancelling a pending ``StreamReader.read`` consumes nothing, so no caller byte is lost.
+        Call it synchronously from the event handler, then await ``stopped()`` before reading:
+        a ``StreamReader.read`` cancelled before it resumed consumes nothing, so no caller byte
+        is lost between the event and the new reader.
         """
         self._link.relays.pop(self.stream_id, None)
         reader, writer = self._reader, self._writer
         self._writer = None
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if reader is None or writer is None:
             return None
         return reader, writer
+
+    async def stopped(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- events from the link -----------------------------------------------------------------
 
