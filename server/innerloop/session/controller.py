@@ -1,0 +1,81 @@
+"""The debug adapter's intercept controller (innerloop.dap.controller), over the session manager."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from innerloop.core.targets import PortSpec
+from innerloop.dap.controller import InterceptConfig, InterceptController, Report
+from innerloop.session.intercept import Intercept
+from innerloop.session.manager import SessionConfig, SessionManager
+
+
+class _Handle:
+    def __init__(self, manager: SessionManager, intercept: Intercept, env: Mapping[str, str],
+                 report: Report) -> None:
+        self._manager = manager
+        self._intercept = intercept
+        self._env = dict(env)
+        self._report = report
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self._env
+
+    async def set_paused(self, paused: bool) -> None:
+        await self._intercept.set_paused(paused)
+        self._report("paused: new requests go to " +
+                     ("the cluster" if self._intercept.request.while_paused == "cluster"
+                      else "a queue until you continue") if paused
+                     else "running: requests come to this process again")
+
+    async def stop(self, keep: bool) -> None:
+        if keep:
+            await self._intercept.set_paused(False)
+            self._report("keeping the intercept (keepIntercept)")
+            return
+        await self._manager.leave(self._intercept)
+        self._report("left the intercept; the cluster serves the traffic again")
+
+
+class SessionController:
+    """Starts (or reuses) the session manager's intercept for one debug session."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self._manager = manager
+
+    async def start(self, config: InterceptConfig, report: Report) -> _Handle:
+        report(f"intercepting {config.describe()}")
+        intercept = await self._manager.start(
+            config.service,
+            config.namespace,
+            PortSpec(config.service_port, config.port),
+            config.while_paused,
+            report=report,
+        )
+        try:
+            env = (await self._manager.environment(intercept)).env
+        except BaseException:
+            await self._manager.leave(intercept)
+            raise
+        report(f"intercept active: {intercept.tunnels.connected if intercept.tunnels else 0} "
+               f"replica(s) route to localhost:{config.port}; the program gets "
+               f"{len(env)} variables of the workload's env")
+        return _Handle(self._manager, intercept, env, report)
+
+
+_standalone: SessionManager | None = None
+
+
+def controller_factory() -> InterceptController:
+    """For `innerloop dap` over stdio: one manager per process, configured from the environment."""
+    global _standalone
+    if _standalone is None:
+        _standalone = SessionManager(SessionConfig(
+            kubeconfig=os.environ.get("KUBECONFIG") or None,
+            context=os.environ.get("INNERLOOP_CONTEXT") or None,
+            namespace=os.environ.get("INNERLOOP_NAMESPACE") or None,
+            agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or SessionConfig.agent_image,
+        ))
+    return SessionController(_standalone)
