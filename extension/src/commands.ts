@@ -22,7 +22,7 @@ interface Deps {
 }
 
 function describe(i: InterceptStatus): string {
-  return `${i.namespace}/${i.service}:${i.servicePort} → 127.0.0.1:${i.localPort} (${i.state})`;
+  return `${i.namespace}/${i.service}:${i.servicePort ?? '?'} → 127.0.0.1:${i.localPort ?? '?'} (${i.state})`;
 }
 
 async function startIntercept(d: Deps, request: InterceptRequest): Promise<void> {

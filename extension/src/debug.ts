@@ -25,20 +25,22 @@ export function validate(c: vscode.DebugConfiguration): string[] {
   if (c.whilePaused !== undefined && !WHILE_PAUSED.has(c.whilePaused)) {
     problems.push('"whilePaused" must be "cluster" or "hold"');
   }
+  if (typeof c.service !== 'string' || c.service === '') problems.push('"service" (the Kubernetes Service to intercept) is required');
+  if (!isPort(c.port)) problems.push('"port" (where your program listens locally) must be a port number (1–65535)');
   if (c.request === 'launch') {
-    if (typeof c.service !== 'string' || c.service === '') problems.push('"service" (the Kubernetes Service to intercept) is required');
     const hasProgram = typeof c.program === 'string' && c.program !== '';
     const hasModule = typeof c.module === 'string' && c.module !== '';
     if (hasProgram === hasModule) problems.push('set exactly one of "program" or "module"');
-    if (c.port !== undefined && !isPort(c.port)) problems.push('"port" must be a port number (1–65535)');
     if (c.args !== undefined && !(Array.isArray(c.args) && c.args.every((a: unknown) => typeof a === 'string'))) {
       problems.push('"args" must be a list of strings');
     }
   } else if (c.request === 'attach') {
-    if (!isPort(c.port)) problems.push('"port" (where the running debugpy listens) is required');
-    if (c.localPort !== undefined && !isPort(c.localPort)) problems.push('"localPort" must be a port number (1–65535)');
-    if (c.connectTimeout !== undefined && !(typeof c.connectTimeout === 'number' && c.connectTimeout >= 0)) {
-      problems.push('"connectTimeout" must be a number of seconds');
+    const connect: unknown = c.connect;
+    if (typeof connect !== 'object' || connect === null || !isPort((connect as { port?: unknown }).port)) {
+      problems.push('"connect": {"host", "port"} of the running debugpy is required');
+    }
+    if (c.connectTimeout !== undefined && !(typeof c.connectTimeout === 'number' && c.connectTimeout > 0)) {
+      problems.push('"connectTimeout" must be a positive number of seconds');
     }
   } else {
     problems.push('"request" must be "launch" or "attach"');
@@ -74,10 +76,6 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
       resolved.subProcess ??= true;
       if (resolved.cwd === undefined && folder !== undefined) resolved.cwd = folder.uri.fsPath;
       if (resolved.python === undefined && settings.python !== '') resolved.python = settings.python;
-    }
-    if (resolved.request === 'attach') {
-      resolved.host ??= '127.0.0.1';
-      resolved.connectTimeout ??= 30;
     }
     const problems = validate(resolved);
     if (problems.length > 0) {

@@ -22,8 +22,9 @@ export interface InterceptStatus {
   id: string;
   namespace: string;
   service: string;
-  servicePort: number | string;
-  localPort: number;
+  /** null until the server has resolved the Service's port. */
+  servicePort: number | string | null;
+  localPort: number | null;
   state: InterceptState;
   replicas: number | null;
   envFile: string | null;
@@ -102,12 +103,10 @@ export function parseIntercept(v: unknown): InterceptStatus {
   const servicePort = portRef(v.servicePort);
   const localPort = int(v.localPort);
   const state = str(v.state);
-  if (namespace === null || service === null || servicePort === null || localPort === null) {
-    throw new ProtocolMismatch('intercept', v);
-  }
+  if (namespace === null || service === null) throw new ProtocolMismatch('intercept', v);
   if (state === null || !STATES.has(state)) throw new ProtocolMismatch('intercept state', v.state);
   return {
-    id: str(v.id) ?? `${namespace}/${service}:${servicePort}`,
+    id: str(v.id) ?? `${namespace}/${service}`,
     namespace,
     service,
     servicePort,

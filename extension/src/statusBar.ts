@@ -6,12 +6,16 @@ import { InnerloopServer, ServerState } from './server';
 export const ITEM_ID = 'status';
 export const TOGGLE_COMMAND = 'innerloop.toggle';
 
+function localPort(i: InterceptStatus): string {
+  return i.localPort === null ? '?' : String(i.localPort);
+}
+
 function interceptText(i: InterceptStatus): string {
   switch (i.state) {
     case 'active':
-      return `$(plug) ${i.service} → :${i.localPort}`;
+      return `$(plug) ${i.service} → :${localPort(i)}`;
     case 'paused':
-      return `$(debug-pause) ${i.service} → :${i.localPort} (paused)`;
+      return `$(debug-pause) ${i.service} → :${localPort(i)} (paused)`;
     case 'connecting':
       return `$(sync~spin) ${i.service}: connecting`;
     case 'stopping':
@@ -23,7 +27,7 @@ function interceptText(i: InterceptStatus): string {
 
 function interceptTooltip(i: InterceptStatus): string {
   const lines = [
-    `**${i.namespace}/${i.service}** port ${i.servicePort} → 127.0.0.1:${i.localPort} (${i.state})`,
+    `**${i.namespace}/${i.service}** port ${i.servicePort ?? '?'} → 127.0.0.1:${localPort(i)} (${i.state})`,
     `namespace: ${i.namespace}`,
   ];
   if (i.replicas !== null) lines.push(`replicas: ${i.replicas}`);

@@ -106,6 +106,9 @@ class MemorySessions:
     async def endpoint(self) -> AdapterEndpoint:
         return {"host": "127.0.0.1", "port": 4711, "token": "one-time"}
 
+    async def aclose(self) -> None:
+        log.info("memory sessions closed with %d intercepts", len(self.intercepts))
+
 
 pytestmark = pytest.mark.integration
 

@@ -175,7 +175,9 @@ class CodeServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"code-server exited early; see {self.run_dir / 'code-server.log'}")
+                raise RuntimeError(
+                    f"code-server exited early; see {self.run_dir / 'code-server.log'}"
+                )
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
                     return

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import innerloop
 import pytest
 
-import innerloop
 from tests.vscode.codeserver import CodeServer, Runtime, run_scenario
 
 pytestmark = pytest.mark.vscode
@@ -26,7 +26,14 @@ LAUNCH_JSON = {
             "service": "orders",
             "program": "${workspaceFolder}/app.py",
             "port": 8080,
-        }
+        },
+        {
+            "type": "innerloop",
+            "request": "launch",
+            "name": "innerloop: broken",
+            "service": "orders",
+            "port": 8080,
+        },
     ],
 }
 
@@ -59,7 +66,9 @@ def code_server(
     vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path
 ) -> Iterator[CodeServer]:
     """innerloop.python = this test's interpreter (the repo's venv): no managed environment."""
-    server = CodeServer(vscode_runtime, workspace, user_settings={"innerloop.python": sys.executable})
+    server = CodeServer(
+        vscode_runtime, workspace, user_settings={"innerloop.python": sys.executable}
+    )
     with running(server, vsix, artifacts):
         yield server
 
@@ -79,7 +88,10 @@ def test_status_bar_and_show_status_reach_the_python_server(
         },
     )
     assert result.returncode == 0, result.stdout
-    assert sorted(p.name for p in artifacts.glob("*.png")) == ["01-activated.png", "02-show-status.png"]
+    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+        "01-activated.png",
+        "02-show-status.png",
+    ]
 
 
 def innerloop_log(server_logs: Path) -> str:
@@ -123,3 +135,24 @@ def test_managed_environment_from_a_clean_python(
     # Created once; the restart reused it.
     assert channel.count("creating a Python") == 1, channel
     assert channel.count(f"starting the server: {env_python} -m innerloop.lsp") == 2, channel
+
+
+def test_intercept_quick_pick_status_bar_and_toggle(
+    vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path, tmp_path: Path
+) -> None:
+    """The extension's UI flows against the real server with an in-memory session manager
+    (tests/integration/test_lsp_features.py): no cluster needed."""
+    memory_server = Path(__file__).parents[1] / "integration" / "test_lsp_features.py"
+    python = tmp_path / "python-with-memory-sessions"
+    python.write_text(f'#!/bin/sh\n# called as "<python> -m innerloop.lsp"\nexec {sys.executable} {memory_server}\n')
+    python.chmod(0o755)
+    server = CodeServer(
+        vscode_runtime,
+        workspace,
+        user_settings={"innerloop.python": str(python), "innerloop.namespace": "shop"},
+    )
+    with running(server, vsix, artifacts):
+        result = run_scenario(
+            vscode_runtime, server, "intercept_quickpick", artifacts, {"activationTimeoutMs": 90_000}
+        )
+    assert result.returncode == 0, result.stdout

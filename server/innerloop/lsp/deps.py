@@ -21,8 +21,9 @@ class InterceptInfo(TypedDict):
     id: str
     namespace: str
     service: str
-    servicePort: int | str
-    localPort: int
+    servicePort: int | str | None
+    """None until the Service's port is resolved."""
+    localPort: int | None
     state: InterceptState
     replicas: int | None
     envFile: str | None
@@ -101,6 +102,9 @@ class SessionManager(Protocol):
         """Calls `callback` on every state change; returns a function that unsubscribes."""
         ...
 
+    async def aclose(self) -> None:
+        """The editor is shutting the server down: leave every intercept."""
+
 
 class DebugAdapterHost(Protocol):
     """The DAP proxy hosted inside the server (innerloop.dap)."""
@@ -108,6 +112,9 @@ class DebugAdapterHost(Protocol):
     async def endpoint(self) -> AdapterEndpoint:
         """A fresh endpoint with a one-time token for one debug session."""
         ...
+
+    async def aclose(self) -> None:
+        """Stop listening and end every debug session."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -19,17 +19,19 @@ from innerloop.lsp.features import debug, intercepts, log, settings, status
 from innerloop.lsp.settings import Settings
 from innerloop.lsp.wiring import default_deps
 
-FEATURES = (log.setup, settings.setup, status.setup, intercepts.setup, debug.setup)
+# Hooks run in registration order, so `log` comes last: it detaches after everything else.
+FEATURES = (settings.setup, status.setup, intercepts.setup, debug.setup, log.setup)
 
 
 Hook = Callable[[], None]
+AsyncHook = Callable[[], Awaitable[None]]
 
 
 class InnerloopServer(LanguageServer):
     """pygls server plus the state every feature shares.
 
     pygls allows one handler per LSP method, so `initialized` and `shutdown` are dispatched here
-    to the hooks features add.
+    to the hooks features add, in the order they were added.
     """
 
     def __init__(self, deps: Deps) -> None:
@@ -37,11 +39,13 @@ class InnerloopServer(LanguageServer):
         self.deps = deps
         self.settings = Settings()
         self.on_initialized: list[Hook] = []
-        self.on_shutdown: list[Hook] = []
+        self.on_shutdown: list[AsyncHook] = []
 
 
 def create_server(deps: Deps) -> InnerloopServer:
     server = InnerloopServer(deps)
+    # On shutdown, debug sessions end first (each stops its intercept), then the rest leave.
+    server.on_shutdown += [deps.debug_adapter.aclose, deps.sessions.aclose]
     for setup in FEATURES:
         setup(server, deps)
 
@@ -52,8 +56,8 @@ def create_server(deps: Deps) -> InnerloopServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: InnerloopServer, *_args: object) -> None:
-        for hook in reversed(ls.on_shutdown):
-            hook()
+        for hook in ls.on_shutdown:
+            await hook()
 
     return server
 

@@ -54,6 +54,9 @@ class NotBuiltYet:
     async def endpoint(self) -> AdapterEndpoint:
         raise self._refuse()
 
+    async def aclose(self) -> None:
+        pass
+
 
 def default_deps() -> Deps:
     placeholder = NotBuiltYet()

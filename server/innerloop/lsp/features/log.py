@@ -62,7 +62,7 @@ def setup(server: InnerloopServer, _deps: Deps) -> None:
         root.setLevel(logging.INFO)
         handlers.append(handler)
 
-    def detach() -> None:
+    async def detach() -> None:
         for handler in handlers:
             root.removeHandler(handler)
         handlers.clear()

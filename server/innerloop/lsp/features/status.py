@@ -41,7 +41,7 @@ def setup(server: InnerloopServer, deps: Deps) -> None:
     def subscribe() -> None:
         subscriptions.append(deps.sessions.subscribe(push))
 
-    def unsubscribe() -> None:
+    async def unsubscribe() -> None:
         while subscriptions:
             subscriptions.pop()()
 
