@@ -9,78 +9,148 @@ Manifest = dict[str, Any]
 LABELS = {"app": "orders"}
 
 
-def container(name: str = "app", ports: tuple[tuple[int, str | None], ...] = ((8080, "http"),),
-              **extra: Any) -> Manifest:
-    c: Manifest = {"name": name, "image": f"localhost/{name}:1",
-                   "imagePullPolicy": "IfNotPresent",
-                   "terminationMessagePath": "/dev/termination-log"}
+def container(
+    name: str = "app", ports: tuple[tuple[int, str | None], ...] = ((8080, "http"),), **extra: Any
+) -> Manifest:
+    c: Manifest = {
+        "name": name,
+        "image": f"localhost/{name}:1",
+        "imagePullPolicy": "IfNotPresent",
+        "terminationMessagePath": "/dev/termination-log",
+    }
     if ports:
-        c["ports"] = [{"containerPort": n, "protocol": "TCP", **({"name": nm} if nm else {})}
-                      for n, nm in ports]
+        c["ports"] = [
+            {"containerPort": n, "protocol": "TCP", **({"name": nm} if nm else {})}
+            for n, nm in ports
+        ]
     c.update(extra)
     return c
 
 
-def template(containers: list[Manifest] | None = None, volumes: list[Manifest] | None = None,
-             labels: dict[str, str] | None = None) -> Manifest:
-    spec: Manifest = {"containers": containers or [container()], "restartPolicy": "Always",
-                      "dnsPolicy": "ClusterFirst", "terminationGracePeriodSeconds": 30}
+def template(
+    containers: list[Manifest] | None = None,
+    volumes: list[Manifest] | None = None,
+    labels: dict[str, str] | None = None,
+) -> Manifest:
+    spec: Manifest = {
+        "containers": containers or [container()],
+        "restartPolicy": "Always",
+        "dnsPolicy": "ClusterFirst",
+        "terminationGracePeriodSeconds": 30,
+    }
     if volumes is not None:
         spec["volumes"] = volumes
     return {"metadata": {"labels": dict(labels or LABELS)}, "spec": spec}
 
 
-def workload(kind: str = "Deployment", name: str = "orders", namespace: str = "shop",
-             replicas: int = 2, owner: tuple[str, str] | None = None,
-             annotations: dict[str, str] | None = None, **template_args: Any) -> Manifest:
-    meta: Manifest = {"name": name, "namespace": namespace, "generation": 1,
-                      "resourceVersion": "100", "uid": f"uid-{name}"}
+def workload(
+    kind: str = "Deployment",
+    name: str = "orders",
+    namespace: str = "shop",
+    replicas: int = 2,
+    owner: tuple[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    **template_args: Any,
+) -> Manifest:
+    meta: Manifest = {
+        "name": name,
+        "namespace": namespace,
+        "generation": 1,
+        "resourceVersion": "100",
+        "uid": f"uid-{name}",
+    }
     if annotations:
         meta["annotations"] = dict(annotations)
     if owner:
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1],
-                                    "uid": f"uid-{owner[1]}", "controller": True}]
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": owner[0],
+                "name": owner[1],
+                "uid": f"uid-{owner[1]}",
+                "controller": True,
+            }
+        ]
     tpl = template(**template_args)
-    spec: Manifest = {"replicas": replicas,
-                      "selector": {"matchLabels": dict(tpl["metadata"]["labels"])},
-                      "template": tpl}
+    spec: Manifest = {
+        "replicas": replicas,
+        "selector": {"matchLabels": dict(tpl["metadata"]["labels"])},
+        "template": tpl,
+    }
     if kind == "StatefulSet":
         spec["serviceName"] = name
-        spec["updateStrategy"] = {"type": "RollingUpdate",
-                                  "rollingUpdate": {"partition": 0}}
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec,
-            "status": {"observedGeneration": 1}}
-
-
-def pod(name: str, owner: tuple[str, str] | None, labels: dict[str, str] | None = None,
-        containers: list[Manifest] | None = None, ready: bool = True,
-        namespace: str = "shop", **extra_meta: Any) -> Manifest:
-    meta: Manifest = {"name": name, "namespace": namespace, "labels": dict(labels or LABELS),
-                      "uid": f"uid-{name}", **extra_meta}
-    if owner:
-        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1],
-                                    "uid": f"uid-{owner[1]}", "controller": True}]
+        spec["updateStrategy"] = {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
     return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
-        "spec": {"containers": containers or [container()], "nodeName": "node1",
-                 "serviceAccountName": "default"},
-        "status": {"podIP": "198.18.1.7", "podIPs": [{"ip": "198.18.1.7"}],
-                   "hostIP": "198.18.0.1", "hostIPs": [{"ip": "198.18.0.1"}],
-                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": meta,
+        "spec": spec,
+        "status": {"observedGeneration": 1},
     }
 
 
-def service(name: str = "orders", namespace: str = "shop",
-            ports: list[Manifest] | None = None,
-            selector: dict[str, str] | None = None, annotations: dict[str, str] | None = None
-            ) -> Manifest:
+def pod(
+    name: str,
+    owner: tuple[str, str] | None,
+    labels: dict[str, str] | None = None,
+    containers: list[Manifest] | None = None,
+    ready: bool = True,
+    namespace: str = "shop",
+    **extra_meta: Any,
+) -> Manifest:
+    meta: Manifest = {
+        "name": name,
+        "namespace": namespace,
+        "labels": dict(labels or LABELS),
+        "uid": f"uid-{name}",
+        **extra_meta,
+    }
+    if owner:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": owner[0],
+                "name": owner[1],
+                "uid": f"uid-{owner[1]}",
+                "controller": True,
+            }
+        ]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {
+            "containers": containers or [container()],
+            "nodeName": "node1",
+            "serviceAccountName": "default",
+        },
+        "status": {
+            "podIP": "198.18.1.7",
+            "podIPs": [{"ip": "198.18.1.7"}],
+            "hostIP": "198.18.0.1",
+            "hostIPs": [{"ip": "198.18.0.1"}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def service(
+    name: str = "orders",
+    namespace: str = "shop",
+    ports: list[Manifest] | None = None,
+    selector: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> Manifest:
     meta: Manifest = {"name": name, "namespace": namespace, "resourceVersion": "7"}
     if annotations:
         meta["annotations"] = dict(annotations)
     spec: Manifest = {
-        "ports": ports if ports is not None else [
-            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}],
-        "type": "ClusterIP", "clusterIP": "198.19.3.4", "sessionAffinity": "None",
+        "ports": ports
+        if ports is not None
+        else [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}],
+        "type": "ClusterIP",
+        "clusterIP": "198.19.3.4",
+        "sessionAffinity": "None",
     }
     if selector is None:
         spec["selector"] = dict(LABELS)

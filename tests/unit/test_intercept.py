@@ -40,8 +40,15 @@ def run(events: list[Event], state: State | None = None) -> tuple[State, list[Ef
     return state, effects
 
 
-COLD = [E.START, E.AGENT_MISSING, E.AGENT_INSTALLED, E.ROLLED_OUT, E.TUNNELS_OPEN, E.CLAIMED,
-        E.SERVICE_TAKEN_OVER]
+COLD = [
+    E.START,
+    E.AGENT_MISSING,
+    E.AGENT_INSTALLED,
+    E.ROLLED_OUT,
+    E.TUNNELS_OPEN,
+    E.CLAIMED,
+    E.SERVICE_TAKEN_OVER,
+]
 WARM = [E.START, E.AGENT_CURRENT, E.TUNNELS_OPEN, E.CLAIMED, E.SERVICE_TAKEN_OVER]
 
 
@@ -49,12 +56,18 @@ def test_cold_start() -> None:
     state, effects = run(COLD)
     assert state == State(P.ACTIVE, installed_agent=False)
     assert effects == [
-        Resolve(), Notify(P.RESOLVING),
-        InstallAgent(), Notify(P.INSTALLING),
-        WaitRollout(), Notify(P.ROLLING_OUT),
-        OpenTunnels(), Notify(P.CONNECTING),
-        Claim(), Notify(P.CLAIMING),
-        TakeOverService(), Notify(P.TAKING_OVER),
+        Resolve(),
+        Notify(P.RESOLVING),
+        InstallAgent(),
+        Notify(P.INSTALLING),
+        WaitRollout(),
+        Notify(P.ROLLING_OUT),
+        OpenTunnels(),
+        Notify(P.CONNECTING),
+        Claim(),
+        Notify(P.CLAIMING),
+        TakeOverService(),
+        Notify(P.TAKING_OVER),
         Notify(P.ACTIVE),
     ]
 
@@ -84,11 +97,16 @@ def test_reconnect_retakes_the_route() -> None:
     assert effects == [CloseTunnels(), OpenTunnels(), Notify(P.RECONNECTING)]
     state, effects = step(state, E.PAUSE)
     assert (state.phase, effects) == (P.RECONNECTING, [])
-    state, effects = run([E.TUNNEL_LOST, E.RESUME, E.TUNNELS_OPEN, E.CLAIMED,
-                          E.SERVICE_TAKEN_OVER], state)
+    state, effects = run(
+        [E.TUNNEL_LOST, E.RESUME, E.TUNNELS_OPEN, E.CLAIMED, E.SERVICE_TAKEN_OVER], state
+    )
     assert state == State(P.ACTIVE)
     assert [e for e in effects if not isinstance(e, Notify)] == [
-        CloseTunnels(), OpenTunnels(), Claim(), TakeOverService()]
+        CloseTunnels(),
+        OpenTunnels(),
+        Claim(),
+        TakeOverService(),
+    ]
 
 
 def test_a_failed_reconnect_keeps_the_sticky_sidecar() -> None:
@@ -108,8 +126,11 @@ START_PHASES = {
     P.ROLLING_OUT: (3, [RemoveAgent()], None),
     P.CONNECTING: (4, [CloseTunnels(), RemoveAgent()], [CloseTunnels()]),
     P.CLAIMING: (5, [Release(), CloseTunnels(), RemoveAgent()], [Release(), CloseTunnels()]),
-    P.TAKING_OVER: (6, [Release(), CloseTunnels(), RestoreService(), RemoveAgent()],
-                    [Release(), CloseTunnels()]),
+    P.TAKING_OVER: (
+        6,
+        [Release(), CloseTunnels(), RestoreService(), RemoveAgent()],
+        [Release(), CloseTunnels()],
+    ),
 }
 
 
@@ -123,7 +144,7 @@ def test_unwinding_a_start_undoes_what_it_did(phase: Phase, event: Event, lands:
     assert state == State(lands)
     assert effects == cold_undo + [Notify(lands)]
     if warm_undo is not None:
-        state, _ = run(WARM[:steps - 2])
+        state, _ = run(WARM[: steps - 2])
         assert state.phase is phase
         _, effects = step(state, event)
         assert effects == warm_undo + [Notify(lands)]
@@ -188,8 +209,9 @@ ILLEGAL = [(p, e) for p, e in itertools.product(Phase, Event) if (p, e) not in T
 
 @pytest.mark.parametrize("phase, event", ILLEGAL)
 def test_every_other_transition_is_illegal(phase: Phase, event: Event) -> None:
-    with pytest.raises(LocalProtocolError,
-                       match=f"intercept: '{event.value}' is not allowed while {phase.value}"):
+    with pytest.raises(
+        LocalProtocolError, match=f"intercept: '{event.value}' is not allowed while {phase.value}"
+    ):
         step(State(phase), event)
 
 

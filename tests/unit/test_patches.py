@@ -36,8 +36,9 @@ from innerloop.core.patches import (
 )
 from k8s_manifests import container, pod, service, workload
 
-CONFIG = AgentConfig(image="localhost/python3:1", config_map="innerloop-agent-0123456789",
-                     image_pull_policy="Never")
+CONFIG = AgentConfig(
+    image="localhost/python3:1", config_map="innerloop-agent-0123456789", image_pull_policy="Never"
+)
 KINDS = ["Deployment", "StatefulSet", "ReplicaSet"]
 DATA_VOLUME = {"name": "data", "emptyDir": {}}
 
@@ -60,14 +61,16 @@ def record(obj: dict[str, Any]) -> dict[str, Any]:
 CASES = {
     "single container": {"containers": [container()]},
     "existing volumes": {"containers": [container()], "volumes": [DATA_VOLUME]},
-    "multi-container": {"containers": [container("envoy", ports=((15001, None),)),
-                                        container()]},
+    "multi-container": {"containers": [container("envoy", ports=((15001, None),)), container()]},
     "multi-port": {"containers": [container(ports=((8080, "http"), (9090, "metrics")))]},
-    "ports in our range": {"containers": [container(ports=((15400, None), (15401, "a"),
-                                                            (15409, "h"), (8080, "http")))]},
+    "ports in our range": {
+        "containers": [container(ports=((15400, None), (15401, "a"), (15409, "h"), (8080, "http")))]
+    },
     "undeclared port": {"containers": [container(ports=())]},
-    "init container port": {"containers": [container()],
-                                "initContainers": [container("init", ports=((15400, None),))]},
+    "init container port": {
+        "containers": [container()],
+        "initContainers": [container("init", ports=((15400, None),))],
+    },
 }
 
 
@@ -102,8 +105,11 @@ def test_agent_ports_never_collide_with_the_pod(kind: str, case: str) -> None:
     layout = agent_layout(installed)
     assert layout is not None
     spec = pod_spec(original)
-    used = {p["containerPort"] for c in spec["containers"] + spec.get("initContainers", [])
-            for p in c.get("ports", [])} | {8080, 9090}
+    used = {
+        p["containerPort"]
+        for c in spec["containers"] + spec.get("initContainers", [])
+        for p in c.get("ports", [])
+    } | {8080, 9090}
     ours = [layout.tunnel_port, layout.health_port] + [listen for listen, _ in layout.routes]
     assert len(set(ours)) == len(ours)
     assert not set(ours) & used
@@ -114,21 +120,32 @@ def test_sidecar_shape() -> None:
     installed = install_agent(workload(), CONFIG, [8080])
     agent = agent_of(installed)
     assert agent["command"] == [
-        "python3", "/innerloop-agent/agent.pyz", "--tunnel-port", "15400",
-        "--health-port", "15409", "--route", "15401:8080"]
+        "python3",
+        "/innerloop-agent/agent.pyz",
+        "--tunnel-port",
+        "15400",
+        "--health-port",
+        "15409",
+        "--route",
+        "15401:8080",
+    ]
     assert agent["image"] == "localhost/python3:1"
     assert agent["imagePullPolicy"] == "Never"
-    assert agent["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": 15409},
-                                       "periodSeconds": 1}
-    assert agent["volumeMounts"] == [{"name": "innerloop-agent", "mountPath": "/innerloop-agent",
-                                      "readOnly": True}]
+    assert agent["readinessProbe"] == {
+        "httpGet": {"path": "/healthz", "port": 15409},
+        "periodSeconds": 1,
+    }
+    assert agent["volumeMounts"] == [
+        {"name": "innerloop-agent", "mountPath": "/innerloop-agent", "readOnly": True}
+    ]
     env = {e["name"]: e for e in agent["env"]}
     assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
     assert env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
     assert agent["resources"] == {"requests": {"cpu": "10m", "memory": "32Mi"}}
     assert {"containerPort": 15401, "protocol": "TCP"} in agent["ports"]
     assert pod_spec(installed)["volumes"] == [
-        {"name": "innerloop-agent", "configMap": {"name": "innerloop-agent-0123456789"}}]
+        {"name": "innerloop-agent", "configMap": {"name": "innerloop-agent-0123456789"}}
+    ]
     assert pod_spec(installed)["containers"][0] == container(), "the app is untouched"
     rec = record(installed)
     assert rec["container"] == "innerloop-agent"
@@ -146,13 +163,16 @@ def test_layout_listen_port_lookup() -> None:
         layout.listen_port(1234)
 
 
-@pytest.mark.parametrize("change, status", [
-    ({"config": AgentConfig("localhost/python3:2", CONFIG.config_map)}, AgentStatus.OUTDATED),
-    ({"config": AgentConfig(CONFIG.image, "innerloop-agent-ffffffffff")}, AgentStatus.OUTDATED),
-    ({"ports": [8080, 9090]}, AgentStatus.OUTDATED),
-    # a port already routed is no reason to roll out
-    ({"ports": []}, AgentStatus.CURRENT),
-])
+@pytest.mark.parametrize(
+    "change, status",
+    [
+        ({"config": AgentConfig("localhost/python3:2", CONFIG.config_map)}, AgentStatus.OUTDATED),
+        ({"config": AgentConfig(CONFIG.image, "innerloop-agent-ffffffffff")}, AgentStatus.OUTDATED),
+        ({"ports": [8080, 9090]}, AgentStatus.OUTDATED),
+        # a port already routed is no reason to roll out
+        ({"ports": []}, AgentStatus.CURRENT),
+    ],
+)
 def test_agent_status(change: dict[str, Any], status: AgentStatus) -> None:
     installed = install_agent(workload(), CONFIG, [8080])
     config = change.get("config", CONFIG)
@@ -189,8 +209,7 @@ def test_upgrade_keeps_ports_and_restores_the_original(kind: str) -> None:
     # the user edits their own container while the agent is in
     pod_spec(v1)["containers"][0]["image"] = "localhost/app:2"
     edited = remove_agent(v1)
-    v2 = install_agent(v1, AgentConfig("localhost/python3:2", "innerloop-agent-aaaaaaaaaa"),
-                       [9090])
+    v2 = install_agent(v1, AgentConfig("localhost/python3:2", "innerloop-agent-aaaaaaaaaa"), [9090])
     assert agent_layout(v2) == AgentLayout(15400, 15409, ((15401, 8080), (15402, 9090)))
     assert agent_of(v2)["image"] == "localhost/python3:2"
     assert [c["name"] for c in pod_spec(v2)["containers"]] == ["app", "innerloop-agent"]
@@ -201,7 +220,8 @@ def test_upgrade_moves_a_port_the_app_took_since() -> None:
     v1 = install_agent(workload(), CONFIG, [8080])
     pod_spec(v1)["containers"][0]["ports"].append({"containerPort": 15401, "protocol": "TCP"})
     assert agent_layout(install_agent(v1, CONFIG, [8080])) == AgentLayout(
-        15400, 15409, ((15402, 8080),))
+        15400, 15409, ((15402, 8080),)
+    )
 
 
 def test_remove_without_agent_is_a_copy() -> None:
@@ -210,17 +230,31 @@ def test_remove_without_agent_is_a_copy() -> None:
     assert out == w and out is not w
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda w: pod_spec(w)["containers"].append(container("innerloop-agent", ports=())),
-     "deployment/orders already has a container named 'innerloop-agent' that innerloop did not"),
-    (lambda w: pod_spec(w).setdefault("volumes", []).append({"name": "innerloop-agent"}),
-     "deployment/orders already has a volume named 'innerloop-agent' that innerloop did not"),
-    (lambda w: w["metadata"].setdefault("annotations", {}).update({RESTORE_ANNOTATION: "{"}),
-     "annotation innerloop.dev/restore on deployment/orders is not JSON"),
-    (lambda w: w["metadata"].setdefault("annotations", {}).update(
-        {RESTORE_ANNOTATION: '{"v": 99}'}),
-     "annotation innerloop.dev/restore on deployment/orders was written by another innerloop"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda w: pod_spec(w)["containers"].append(container("innerloop-agent", ports=())),
+            "deployment/orders already has a container named 'innerloop-agent' that innerloop did not",
+        ),
+        (
+            lambda w: pod_spec(w).setdefault("volumes", []).append({"name": "innerloop-agent"}),
+            "deployment/orders already has a volume named 'innerloop-agent' that innerloop did not",
+        ),
+        (
+            lambda w: w["metadata"].setdefault("annotations", {}).update({RESTORE_ANNOTATION: "{"}),
+            "annotation innerloop.dev/restore on deployment/orders is not JSON",
+        ),
+        (
+            lambda w: (
+                w["metadata"]
+                .setdefault("annotations", {})
+                .update({RESTORE_ANNOTATION: '{"v": 99}'})
+            ),
+            "annotation innerloop.dev/restore on deployment/orders was written by another innerloop",
+        ),
+    ],
+)
 def test_install_refuses(edit: Any, message: str) -> None:
     w = workload()
     edit(w)
@@ -238,7 +272,7 @@ def test_no_free_port_left() -> None:
 def test_config_map() -> None:
     agent = b"PK\x03\x04 zipapp bytes"
     name = agent_config_map_name(agent)
-    assert name.startswith("innerloop-agent-") and len(name) == len("innerloop-agent-") + 10
+    assert name.startswith("innerloop-agent-") and len(name) == len("innerloop-agent-") + 12
     assert agent_config_map_name(agent + b"!") != name
     cm = agent_config_map("shop", agent)
     assert cm["metadata"]["name"] == name and cm["metadata"]["namespace"] == "shop"
@@ -253,20 +287,27 @@ MULTI = [
 ]
 
 
-@pytest.mark.parametrize("ports, label, original", [
-    ([{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}], "80/http", 8080),
-    (MULTI, "80/http", "http"),
-    (MULTI, "9090/metrics", 9090),
-    ([{"port": 80, "protocol": "TCP"}], "80", None),
-])
-def test_take_over_and_restore_service(ports: list[dict[str, Any]], label: str,
-                                       original: Any) -> None:
+@pytest.mark.parametrize(
+    "ports, label, original",
+    [
+        ([{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}], "80/http", 8080),
+        (MULTI, "80/http", "http"),
+        (MULTI, "9090/metrics", 9090),
+        ([{"port": 80, "protocol": "TCP"}], "80", None),
+    ],
+)
+def test_take_over_and_restore_service(
+    ports: list[dict[str, Any]], label: str, original: Any
+) -> None:
     svc = service(ports=copy.deepcopy(ports), annotations={"owner": "shop"})
     frozen = copy.deepcopy(svc)
     taken = take_over_service(svc, label, 15401)
     assert svc == frozen
-    [entry] = [p for p in taken["spec"]["ports"]
-               if (f"{p['port']}/{p['name']}" if p.get("name") else str(p["port"])) == label]
+    [entry] = [
+        p
+        for p in taken["spec"]["ports"]
+        if (f"{p['port']}/{p['name']}" if p.get("name") else str(p["port"])) == label
+    ]
     assert entry["targetPort"] == 15401
     assert service_takeover(taken) == {label: original}
     # taking over again (a re-claim after reconnect) keeps the original
@@ -295,7 +336,8 @@ def test_take_over_unknown_port() -> None:
 # --- round trip, generated ----------------------------------------------------------------------
 
 names = st.text(alphabet="abcdefghij-", min_size=1, max_size=8).filter(
-    lambda s: s != AGENT_CONTAINER)
+    lambda s: s != AGENT_CONTAINER
+)
 ports = st.lists(st.integers(1, 65535), max_size=4, unique=True)
 
 
@@ -303,12 +345,23 @@ ports = st.lists(st.integers(1, 65535), max_size=4, unique=True)
 def workloads(draw: st.DrawFn) -> dict[str, Any]:
     cnames = draw(st.lists(names, min_size=1, max_size=3, unique=True))
     containers = [container(n, ports=tuple((p, None) for p in draw(ports))) for n in cnames]
-    volumes = draw(st.one_of(st.none(), st.lists(
-        st.builds(lambda n: {"name": n, "emptyDir": {}}, names), max_size=2,
-        unique_by=lambda v: v["name"])))
+    volumes = draw(
+        st.one_of(
+            st.none(),
+            st.lists(
+                st.builds(lambda n: {"name": n, "emptyDir": {}}, names),
+                max_size=2,
+                unique_by=lambda v: v["name"],
+            ),
+        )
+    )
     annotations = draw(st.one_of(st.none(), st.dictionaries(names, names, max_size=2)))
-    return workload(draw(st.sampled_from(KINDS)), containers=containers, volumes=volumes,
-                    annotations=annotations)
+    return workload(
+        draw(st.sampled_from(KINDS)),
+        containers=containers,
+        volumes=volumes,
+        annotations=annotations,
+    )
 
 
 @given(workloads(), st.lists(st.integers(1, 65535), min_size=1, max_size=3))
@@ -320,8 +373,10 @@ def test_round_trip_generated(w: dict[str, Any], app_ports: list[int]) -> None:
     assert layout is not None and layout.app_ports() == set(app_ports)
 
 
-@given(st.lists(st.sampled_from(["80/http", "9090/metrics"]), min_size=1, max_size=4),
-       st.integers(15400, 15500))
+@given(
+    st.lists(st.sampled_from(["80/http", "9090/metrics"]), min_size=1, max_size=4),
+    st.integers(15400, 15500),
+)
 def test_service_round_trip_generated(labels: list[str], listen: int) -> None:
     svc = service(ports=copy.deepcopy(MULTI))
     taken = svc
@@ -331,6 +386,7 @@ def test_service_round_trip_generated(labels: list[str], listen: int) -> None:
 
 
 # --- rollout ------------------------------------------------------------------------------------
+
 
 def with_status(w: dict[str, Any], generation: int = 1, **status: Any) -> dict[str, Any]:
     w = copy.deepcopy(w)
@@ -342,56 +398,107 @@ def with_status(w: dict[str, Any], generation: int = 1, **status: Any) -> dict[s
 DEPLOY = workload(replicas=2)
 
 
-@pytest.mark.parametrize("w, done, message", [
-    (with_status(DEPLOY, generation=2), False,
-     "waiting for the Deployment controller to see the change"),
-    (with_status(DEPLOY, updatedReplicas=1, replicas=2), False, "1 of 2 replicas updated"),
-    (with_status(DEPLOY, updatedReplicas=2, replicas=3), False,
-     "1 old replicas pending termination"),
-    (with_status(DEPLOY, updatedReplicas=2, replicas=2, availableReplicas=1), False,
-     "1 of 2 updated replicas available"),
-    (with_status(DEPLOY, updatedReplicas=2, replicas=2, availableReplicas=2,
-                 conditions=[{"type": "Progressing", "reason": "NewReplicaSetAvailable"}]),
-     True, "2 replicas updated and available"),
-])
+@pytest.mark.parametrize(
+    "w, done, message",
+    [
+        (
+            with_status(DEPLOY, generation=2),
+            False,
+            "waiting for the Deployment controller to see the change",
+        ),
+        (with_status(DEPLOY, updatedReplicas=1, replicas=2), False, "1 of 2 replicas updated"),
+        (
+            with_status(DEPLOY, updatedReplicas=2, replicas=3),
+            False,
+            "1 old replicas pending termination",
+        ),
+        (
+            with_status(DEPLOY, updatedReplicas=2, replicas=2, availableReplicas=1),
+            False,
+            "1 of 2 updated replicas available",
+        ),
+        (
+            with_status(
+                DEPLOY,
+                updatedReplicas=2,
+                replicas=2,
+                availableReplicas=2,
+                conditions=[{"type": "Progressing", "reason": "NewReplicaSetAvailable"}],
+            ),
+            True,
+            "2 replicas updated and available",
+        ),
+    ],
+)
 def test_deployment_rollout(w: dict[str, Any], done: bool, message: str) -> None:
     status = rollout_status(w, [])
     assert (status.done, status.message, status.replace) == (done, message, ())
 
 
 def test_deployment_rollout_deadline() -> None:
-    w = with_status(DEPLOY, conditions=[{"type": "Progressing",
-                                         "reason": "ProgressDeadlineExceeded",
-                                         "message": 'ReplicaSet "orders-1" has timed out'}])
-    with pytest.raises(UserError, match='deployment/orders rollout exceeded its progress '
-                                        'deadline: ReplicaSet "orders-1" has timed out'):
+    w = with_status(
+        DEPLOY,
+        conditions=[
+            {
+                "type": "Progressing",
+                "reason": "ProgressDeadlineExceeded",
+                "message": 'ReplicaSet "orders-1" has timed out',
+            }
+        ],
+    )
+    with pytest.raises(
+        UserError,
+        match="deployment/orders rollout exceeded its progress "
+        'deadline: ReplicaSet "orders-1" has timed out',
+    ):
         rollout_status(w, [])
 
 
 STS = workload("StatefulSet", "db", replicas=2)
 
 
-@pytest.mark.parametrize("w, done, message", [
-    (with_status(STS, readyReplicas=1), False, "1 of 2 replicas ready"),
-    (with_status(STS, readyReplicas=2, updatedReplicas=1, currentRevision="a",
-                 updateRevision="b"), False, "1 of 2 replicas updated"),
-    (with_status(STS, readyReplicas=2, currentRevision="b", updateRevision="b"), True,
-     "2 replicas updated and ready"),
-])
+@pytest.mark.parametrize(
+    "w, done, message",
+    [
+        (with_status(STS, readyReplicas=1), False, "1 of 2 replicas ready"),
+        (
+            with_status(
+                STS, readyReplicas=2, updatedReplicas=1, currentRevision="a", updateRevision="b"
+            ),
+            False,
+            "1 of 2 replicas updated",
+        ),
+        (
+            with_status(STS, readyReplicas=2, currentRevision="b", updateRevision="b"),
+            True,
+            "2 replicas updated and ready",
+        ),
+    ],
+)
 def test_statefulset_rollout(w: dict[str, Any], done: bool, message: str) -> None:
     status = rollout_status(w, [])
     assert (status.done, status.message) == (done, message)
 
 
-def _pods(w: dict[str, Any], current: int, stale: int, ready: bool = True,
-          terminating: int = 0) -> list[dict[str, Any]]:
+def _pods(
+    w: dict[str, Any], current: int, stale: int, ready: bool = True, terminating: int = 0
+) -> list[dict[str, Any]]:
     new = pod_spec(w)["containers"]
     old = pod_spec(remove_agent(w))["containers"]
-    out = [pod(f"p-new-{i}", ("ReplicaSet", "legacy"), containers=new, ready=ready)
-           for i in range(current)]
+    out = [
+        pod(f"p-new-{i}", ("ReplicaSet", "legacy"), containers=new, ready=ready)
+        for i in range(current)
+    ]
     out += [pod(f"p-old-{i}", ("ReplicaSet", "legacy"), containers=old) for i in range(stale)]
-    out += [pod(f"p-gone-{i}", ("ReplicaSet", "legacy"), containers=old,
-                deletionTimestamp="2026-01-01T00:00:00Z") for i in range(terminating)]
+    out += [
+        pod(
+            f"p-gone-{i}",
+            ("ReplicaSet", "legacy"),
+            containers=old,
+            deletionTimestamp="2026-01-01T00:00:00Z",
+        )
+        for i in range(terminating)
+    ]
     return out
 
 
@@ -401,16 +508,20 @@ ON_DELETE["spec"]["updateStrategy"] = {"type": "OnDelete"}
 
 
 @pytest.mark.parametrize("w", [RS, ON_DELETE], ids=["ReplicaSet", "OnDelete"])
-@pytest.mark.parametrize("pods, done, message, replace", [
-    ((0, 2), False, "replacing pod p-old-0 (2 to go)", ("p-old-0",)),
-    # one replaced; the other waits until the replacement is Ready
-    ((1, 1), False, "replacing pod p-old-0 (1 to go)", ("p-old-0",)),
-    ((1, 0, True, 1), False, "1 of 2 replicas ready", ()),
-    ((2, 0, False), False, "0 of 2 replicas ready", ()),
-    ((2, 0), True, "2 replicas updated and ready", ()),
-])
-def test_manual_rollout(w: dict[str, Any], pods: tuple[Any, ...], done: bool, message: str,
-                        replace: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "pods, done, message, replace",
+    [
+        ((0, 2), False, "replacing pod p-old-0 (2 to go)", ("p-old-0",)),
+        # one replaced; the other waits until the replacement is Ready
+        ((1, 1), False, "replacing pod p-old-0 (1 to go)", ("p-old-0",)),
+        ((1, 0, True, 1), False, "1 of 2 replicas ready", ()),
+        ((2, 0, False), False, "0 of 2 replicas ready", ()),
+        ((2, 0), True, "2 replicas updated and ready", ()),
+    ],
+)
+def test_manual_rollout(
+    w: dict[str, Any], pods: tuple[Any, ...], done: bool, message: str, replace: tuple[str, ...]
+) -> None:
     status = rollout_status(w, _pods(w, *pods))
     assert (status.done, status.message, status.replace) == (done, message, replace)
 

@@ -28,82 +28,127 @@ TWO_PORTS = [
 ]
 
 
-@pytest.mark.parametrize("text, service_port, local_port", [
-    ("8080", 8080, 8080),
-    (" 8080 ", 8080, 8080),
-    ("http", "http", None),
-    ("8080:http", "http", 8080),
-    ("3000:80", 80, 3000),
-])
+@pytest.mark.parametrize(
+    "text, service_port, local_port",
+    [
+        ("8080", 8080, 8080),
+        (" 8080 ", 8080, 8080),
+        ("http", "http", None),
+        ("8080:http", "http", 8080),
+        ("3000:80", 80, 3000),
+    ],
+)
 def test_port_spec_parse(text: str, service_port: object, local_port: object) -> None:
     assert PortSpec.parse(text) == PortSpec(service_port, local_port)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "bad --port ''"),
-    ("x:http", "expected LOCAL_PORT[:SERVICE_PORT]"),
-    ("8080:", "expected LOCAL_PORT[:SERVICE_PORT]"),
-    (":80", "expected LOCAL_PORT[:SERVICE_PORT]"),
-    ("0", "0 is not a TCP port"),
-    ("70000:http", "70000 is not a TCP port"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "bad --port ''"),
+        ("x:http", "expected LOCAL_PORT[:SERVICE_PORT]"),
+        ("8080:", "expected LOCAL_PORT[:SERVICE_PORT]"),
+        (":80", "expected LOCAL_PORT[:SERVICE_PORT]"),
+        ("0", "0 is not a TCP port"),
+        ("70000:http", "70000 is not a TCP port"),
+    ],
+)
 def test_port_spec_refuses(text: str, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
         PortSpec.parse(text)
 
 
-@pytest.mark.parametrize("ports, wanted, expected", [
-    ([{"port": 80, "protocol": "TCP", "targetPort": 8080}], None,
-     ServicePort(None, 80, "TCP", 8080)),
-    (TWO_PORTS, 9090, ServicePort("metrics", 9090, "TCP", 9090)),
-    (TWO_PORTS, "http", ServicePort("http", 80, "TCP", "http")),
-    # a number that is no service port but is one port's targetPort
-    ([{"name": "web", "port": 80, "protocol": "TCP", "targetPort": 8080}], 8080,
-     ServicePort("web", 80, "TCP", 8080)),
-    # the same number for TCP and UDP: TCP wins
-    ([{"name": "dns-udp", "port": 53, "protocol": "UDP", "targetPort": 53},
-      {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}], 53,
-     ServicePort("dns-tcp", 53, "TCP", 53)),
-    # a port without targetPort targets its own number
-    ([{"port": 80, "protocol": "TCP"}], 80, ServicePort(None, 80, "TCP", 80)),
-])
-def test_select_service_port(ports: list[dict[str, object]], wanted: object,
-                             expected: ServicePort) -> None:
+@pytest.mark.parametrize(
+    "ports, wanted, expected",
+    [
+        (
+            [{"port": 80, "protocol": "TCP", "targetPort": 8080}],
+            None,
+            ServicePort(None, 80, "TCP", 8080),
+        ),
+        (TWO_PORTS, 9090, ServicePort("metrics", 9090, "TCP", 9090)),
+        (TWO_PORTS, "http", ServicePort("http", 80, "TCP", "http")),
+        # a number that is no service port but is one port's targetPort
+        (
+            [{"name": "web", "port": 80, "protocol": "TCP", "targetPort": 8080}],
+            8080,
+            ServicePort("web", 80, "TCP", 8080),
+        ),
+        # the same number for TCP and UDP: TCP wins
+        (
+            [
+                {"name": "dns-udp", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+            ],
+            53,
+            ServicePort("dns-tcp", 53, "TCP", 53),
+        ),
+        # a port without targetPort targets its own number
+        ([{"port": 80, "protocol": "TCP"}], 80, ServicePort(None, 80, "TCP", 80)),
+    ],
+)
+def test_select_service_port(
+    ports: list[dict[str, object]], wanted: object, expected: ServicePort
+) -> None:
     assert select_service_port(service(ports=ports), wanted) == expected  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("ports, wanted, message", [
-    (TWO_PORTS, 8080,
-     "service 'orders' has no port 8080; its ports are 80/http, 9090/metrics"),
-    (TWO_PORTS, "grpc",
-     "service 'orders' has no port grpc; its ports are 80/http, 9090/metrics"),
-    (TWO_PORTS, None,
-     "service 'orders' has 2 ports; pick one with --port: its ports are 80/http, 9090/metrics"),
-    ([], None, "service 'orders' has 0 ports; pick one with --port: its ports are none"),
-    ([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}], 53,
-     "service 'orders' port 53 is UDP; innerloop intercepts TCP only"),
-    ([{"name": "a", "port": 80, "protocol": "TCP", "targetPort": 8080},
-      {"name": "b", "port": 81, "protocol": "TCP", "targetPort": 8080}], 8080,
-     "service 'orders': 8080 matches several ports (80/a, 81/b); name the service port"),
-])
-def test_select_service_port_refuses(ports: list[dict[str, object]], wanted: object,
-                                     message: str) -> None:
+@pytest.mark.parametrize(
+    "ports, wanted, message",
+    [
+        (TWO_PORTS, 8080, "service 'orders' has no port 8080; its ports are 80/http, 9090/metrics"),
+        (
+            TWO_PORTS,
+            "grpc",
+            "service 'orders' has no port grpc; its ports are 80/http, 9090/metrics",
+        ),
+        (
+            TWO_PORTS,
+            None,
+            "service 'orders' has 2 ports; pick one with --port: its ports are 80/http, 9090/metrics",
+        ),
+        ([], None, "service 'orders' has 0 ports; pick one with --port: its ports are none"),
+        (
+            [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}],
+            53,
+            "service 'orders' port 53 is UDP; innerloop intercepts TCP only",
+        ),
+        (
+            [
+                {"name": "a", "port": 80, "protocol": "TCP", "targetPort": 8080},
+                {"name": "b", "port": 81, "protocol": "TCP", "targetPort": 8080},
+            ],
+            8080,
+            "service 'orders': 8080 matches several ports (80/a, 81/b); name the service port",
+        ),
+    ],
+)
+def test_select_service_port_refuses(
+    ports: list[dict[str, object]], wanted: object, message: str
+) -> None:
     with pytest.raises(UserError) as info:
         select_service_port(service(ports=ports), wanted)  # type: ignore[arg-type]
     assert str(info.value).startswith(message)
 
 
 def test_taken_over_service_resolves_to_its_original_ports() -> None:
-    record = {"v": 1, "ports": [{"port": "80/http", "targetPort": "http"},
-                                {"port": "81", "targetPort": None}]}
+    record = {
+        "v": 1,
+        "ports": [{"port": "80/http", "targetPort": "http"}, {"port": "81", "targetPort": None}],
+    }
     svc = service(
-        ports=[{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 15401},
-               {"port": 81, "protocol": "TCP", "targetPort": 15402},
-               {"name": "metrics", "port": 9090, "protocol": "TCP", "targetPort": 9090}],
-        annotations={RESTORE_ANNOTATION: json.dumps(record)})
-    assert service_ports(svc) == [ServicePort("http", 80, "TCP", "http"),
-                                  ServicePort(None, 81, "TCP", 81),
-                                  ServicePort("metrics", 9090, "TCP", 9090)]
+        ports=[
+            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 15401},
+            {"port": 81, "protocol": "TCP", "targetPort": 15402},
+            {"name": "metrics", "port": 9090, "protocol": "TCP", "targetPort": 9090},
+        ],
+        annotations={RESTORE_ANNOTATION: json.dumps(record)},
+    )
+    assert service_ports(svc) == [
+        ServicePort("http", 80, "TCP", "http"),
+        ServicePort(None, 81, "TCP", 81),
+        ServicePort("metrics", 9090, "TCP", 9090),
+    ]
 
 
 def test_service_without_selector_is_refused() -> None:
@@ -120,18 +165,33 @@ BARE_RS = workload("ReplicaSet", "legacy")
 ALL = [DEPLOY, RS, RS_OLD, STS, BARE_RS]
 
 
-@pytest.mark.parametrize("pods, expected", [
-    ([pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f")),
-      pod("orders-5d8f-b", ("ReplicaSet", "orders-5d8f"))], ("Deployment", "orders")),
-    # mid-rollout: pods of two ReplicaSets of one Deployment
-    ([pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f")),
-      pod("orders-77aa-b", ("ReplicaSet", "orders-77aa"))], ("Deployment", "orders")),
-    ([pod("db-0", ("StatefulSet", "db"))], ("StatefulSet", "db")),
-    ([pod("legacy-x", ("ReplicaSet", "legacy"))], ("ReplicaSet", "legacy")),
-    # pods the selector does not pick are not looked at
-    ([pod("db-0", ("StatefulSet", "db")), pod("other", None, labels={"app": "x"})],
-     ("StatefulSet", "db")),
-])
+@pytest.mark.parametrize(
+    "pods, expected",
+    [
+        (
+            [
+                pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f")),
+                pod("orders-5d8f-b", ("ReplicaSet", "orders-5d8f")),
+            ],
+            ("Deployment", "orders"),
+        ),
+        # mid-rollout: pods of two ReplicaSets of one Deployment
+        (
+            [
+                pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f")),
+                pod("orders-77aa-b", ("ReplicaSet", "orders-77aa")),
+            ],
+            ("Deployment", "orders"),
+        ),
+        ([pod("db-0", ("StatefulSet", "db"))], ("StatefulSet", "db")),
+        ([pod("legacy-x", ("ReplicaSet", "legacy"))], ("ReplicaSet", "legacy")),
+        # pods the selector does not pick are not looked at
+        (
+            [pod("db-0", ("StatefulSet", "db")), pod("other", None, labels={"app": "x"})],
+            ("StatefulSet", "db"),
+        ),
+    ],
+)
 def test_find_workload(pods: list[dict[str, object]], expected: tuple[str, str]) -> None:
     w = find_workload(service(), pods, ALL)
     assert (w["kind"], w["metadata"]["name"]) == expected
@@ -145,25 +205,59 @@ def test_find_workload_with_no_pods_matches_pod_templates() -> None:
     assert find_workload(service(), [], [DEPLOY, RS]) is DEPLOY
 
 
-@pytest.mark.parametrize("pods, workloads, message", [
-    ([pod("orders", None)], ALL,
-     "pod 'orders' has no controller (a bare Pod); innerloop patches a workload's pod template"),
-    ([{**pod("orders", None), "metadata": {
-        "name": "orders", "labels": {"app": "orders"},
-        "ownerReferences": [{"kind": "ReplicaSet", "name": "legacy"}]}}], ALL,
-     "pod 'orders' has no controller (a bare Pod)"),
-    ([pod("agent-x", ("DaemonSet", "agent"))], ALL,
-     "pod 'agent-x' belongs to daemonset/agent; innerloop supports Deployments, StatefulSets"),
-    ([pod("db-0", ("StatefulSet", "db")), pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))],
-     ALL, ("service 'orders' selects pods of several workloads (deployment/orders, "
-          "statefulset/db)")),
-    ([], [workload("StatefulSet", "db", labels={"app": "db"})],
-     "service 'orders' selects no pods and no workload (app=orders)"),
-    ([pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))], [RS],
-     "deployment/orders behind service 'orders' was not found"),
-])
-def test_find_workload_refuses(pods: list[dict[str, object]],
-                               workloads: list[dict[str, object]], message: str) -> None:
+@pytest.mark.parametrize(
+    "pods, workloads, message",
+    [
+        (
+            [pod("orders", None)],
+            ALL,
+            "pod 'orders' has no controller (a bare Pod); innerloop patches a workload's pod template",
+        ),
+        (
+            [
+                {
+                    **pod("orders", None),
+                    "metadata": {
+                        "name": "orders",
+                        "labels": {"app": "orders"},
+                        "ownerReferences": [{"kind": "ReplicaSet", "name": "legacy"}],
+                    },
+                }
+            ],
+            ALL,
+            "pod 'orders' has no controller (a bare Pod)",
+        ),
+        (
+            [pod("agent-x", ("DaemonSet", "agent"))],
+            ALL,
+            "pod 'agent-x' belongs to daemonset/agent; innerloop supports Deployments, StatefulSets",
+        ),
+        (
+            [
+                pod("db-0", ("StatefulSet", "db")),
+                pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f")),
+            ],
+            ALL,
+            (
+                "service 'orders' selects pods of several workloads (deployment/orders, "
+                "statefulset/db)"
+            ),
+        ),
+        (
+            [],
+            [workload("StatefulSet", "db", labels={"app": "db"})],
+            "service 'orders' selects no pods and no workload (app=orders)",
+        ),
+        (
+            [pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))],
+            [RS],
+            "deployment/orders behind service 'orders' was not found",
+        ),
+    ],
+)
+def test_find_workload_refuses(
+    pods: list[dict[str, object]], workloads: list[dict[str, object]], message: str
+) -> None:
     with pytest.raises(UserError) as info:
         find_workload(service(), pods, workloads)
     assert str(info.value).startswith(message)
@@ -173,19 +267,23 @@ SIDECAR = container("sidecar", ports=((9901, "admin"), (8125, None)))
 AGENT = container("innerloop-agent", ports=((15401, None),))
 
 
-@pytest.mark.parametrize("containers, target_port, expected", [
-    ([container()], "http", ("app", 8080)),
-    ([container()], 8080, ("app", 8080)),
-    ([SIDECAR, container()], "http", ("app", 8080)),
-    ([container(), SIDECAR], 8125, ("sidecar", 8125)),
-    ([container(), SIDECAR], "admin", ("sidecar", 9901)),
-    # undeclared port, one app container: it must be that one (the agent does not count)
-    ([container(ports=()), AGENT], 5000, ("app", 5000)),
-    # a UDP port of the same number is not the one
-    ([container("dns", ports=()), container("app")], 8080, ("app", 8080)),
-])
-def test_find_container(containers: list[dict[str, object]], target_port: object,
-                        expected: tuple[str, int]) -> None:
+@pytest.mark.parametrize(
+    "containers, target_port, expected",
+    [
+        ([container()], "http", ("app", 8080)),
+        ([container()], 8080, ("app", 8080)),
+        ([SIDECAR, container()], "http", ("app", 8080)),
+        ([container(), SIDECAR], 8125, ("sidecar", 8125)),
+        ([container(), SIDECAR], "admin", ("sidecar", 9901)),
+        # undeclared port, one app container: it must be that one (the agent does not count)
+        ([container(ports=()), AGENT], 5000, ("app", 5000)),
+        # a UDP port of the same number is not the one
+        ([container("dns", ports=()), container("app")], 8080, ("app", 8080)),
+    ],
+)
+def test_find_container(
+    containers: list[dict[str, object]], target_port: object, expected: tuple[str, int]
+) -> None:
     w = workload(containers=containers)
     assert find_container(w, target_port) == expected  # type: ignore[arg-type]
 
@@ -197,16 +295,30 @@ def test_find_container_skips_udp_ports() -> None:
     assert find_container(w, "http") == ("web", 8080)
 
 
-@pytest.mark.parametrize("containers, target_port, message", [
-    ([container(), SIDECAR], "grpc",
-     ("no container of deployment/orders has a port named 'grpc'; its containers declare "
-     "app: 8080/http; sidecar: 9901/admin, 8125")),
-    ([container(ports=()), SIDECAR], 5000,
-     ("no container of deployment/orders declares port 5000 and it has several containers "
-     "(app, sidecar)")),
-])
-def test_find_container_refuses(containers: list[dict[str, object]], target_port: object,
-                                message: str) -> None:
+@pytest.mark.parametrize(
+    "containers, target_port, message",
+    [
+        (
+            [container(), SIDECAR],
+            "grpc",
+            (
+                "no container of deployment/orders has a port named 'grpc'; its containers declare "
+                "app: 8080/http; sidecar: 9901/admin, 8125"
+            ),
+        ),
+        (
+            [container(ports=()), SIDECAR],
+            5000,
+            (
+                "no container of deployment/orders declares port 5000 and it has several containers "
+                "(app, sidecar)"
+            ),
+        ),
+    ],
+)
+def test_find_container_refuses(
+    containers: list[dict[str, object]], target_port: object, message: str
+) -> None:
     with pytest.raises(UserError) as info:
         find_container(workload(containers=containers), target_port)  # type: ignore[arg-type]
     assert str(info.value).startswith(message)
@@ -216,10 +328,14 @@ def test_resolve_target_end_to_end() -> None:
     svc = service(ports=TWO_PORTS)
     pods = [pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))]
     assert resolve_target(svc, PortSpec.parse("http"), pods, ALL) == Target(
-        namespace="shop", service="orders",
+        namespace="shop",
+        service="orders",
         service_port=ServicePort("http", 80, "TCP", "http"),
         workload=WorkloadRef("Deployment", "orders", "shop"),
-        container="app", container_port=8080, local_port=8080)
+        container="app",
+        container_port=8080,
+        local_port=8080,
+    )
     target = resolve_target(svc, PortSpec.parse("3000:http"), pods, ALL)
     assert (target.local_port, target.container_port) == (3000, 8080)
     assert str(target.workload) == "deployment/orders"

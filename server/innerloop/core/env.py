@@ -78,6 +78,7 @@ def sources(pod: Manifest, container: str) -> Sources:
 
 # --- $(VAR) expansion, exactly as Kubernetes does it ----------------------------------------------
 
+
 def expand(text: str, lookup: Callable[[str], str | None]) -> str:
     """Kubernetes' `$(VAR)` expansion: `$$` → `$`, `$(NAME)` → value or kept as written,
     an unclosed `$(` and a `$` before anything else are kept."""
@@ -97,7 +98,7 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
                     out.append("$(")
                     advance = 1
                 else:
-                    name = text[cursor + 2:close]
+                    name = text[cursor + 2 : close]
                     value = lookup(name)
                     out.append(f"$({name})" if value is None else value)
                     advance = close - cursor
@@ -114,13 +115,26 @@ def expand(text: str, lookup: Callable[[str], str | None]) -> str:
 # --- quantities, for resourceFieldRef -------------------------------------------------------------
 
 _SUFFIX = {
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-    "P": Fraction(10**15), "E": Fraction(10**18),
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40),
-    "Pi": Fraction(2**50), "Ei": Fraction(2**60),
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "": Fraction(1),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+    "Ei": Fraction(2**60),
 }
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$")
+_QUANTITY = re.compile(
+    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
+)
 
 
 def parse_quantity(text: str) -> Fraction:
@@ -134,8 +148,9 @@ def parse_quantity(text: str) -> Fraction:
     return number * _SUFFIX[m.group(3) or ""]
 
 
-def _resource_value(pod: Manifest, current: str, ref: Mapping[str, Any],
-                    node_allocatable: Mapping[str, str]) -> str | None:
+def _resource_value(
+    pod: Manifest, current: str, ref: Mapping[str, Any], node_allocatable: Mapping[str, str]
+) -> str | None:
     """The kubelet's ConvertResourceCPUToString / ConvertResourceMemoryToString; None when the
     limit is unset and the node's allocatable capacity (the kubelet's fallback) is unknown."""
     c = _container(pod, ref.get("containerName") or current)
@@ -187,6 +202,7 @@ def _field_value(pod: Manifest, path: str) -> str:
 
 # --- resolution -------------------------------------------------------------------------------
 
+
 def _key_ref(var: str, kind: str, ref: Mapping[str, Any], data: Data) -> str | None:
     name, key = ref["name"], ref["key"]
     values = data.get(name)
@@ -197,31 +213,43 @@ def _key_ref(var: str, kind: str, ref: Mapping[str, Any], data: Data) -> str | N
     if key not in values:
         if ref.get("optional"):
             return None
-        raise UserError(f"env {var}: {kind} {name!r} has no key {key!r} "
-                        "(and the reference is not optional)")
+        raise UserError(
+            f"env {var}: {kind} {name!r} has no key {key!r} (and the reference is not optional)"
+        )
     return values[key]
 
 
-def resolve(pod: Manifest, container: str, config_maps: Data, secrets: Data,
-            node_allocatable: Mapping[str, str] | None = None) -> ResolvedEnv:
+def resolve(
+    pod: Manifest,
+    container: str,
+    config_maps: Data,
+    secrets: Data,
+    node_allocatable: Mapping[str, str] | None = None,
+) -> ResolvedEnv:
     """The container's environment, as the kubelet would build it in this pod."""
     c = _container(pod, container)
     env: dict[str, str] = {}
     warnings: list[str] = []
     for src in c.get("envFrom", []):
         prefix = src.get("prefix", "")
-        kind, ref, data = (("configMap", src["configMapRef"], config_maps)
-                           if "configMapRef" in src else ("secret", src["secretRef"], secrets))
+        kind, ref, data = (
+            ("configMap", src["configMapRef"], config_maps)
+            if "configMapRef" in src
+            else ("secret", src["secretRef"], secrets)
+        )
         values = data.get(ref["name"])
         if values is None:
             if ref.get("optional"):
                 continue
-            raise UserError(f"envFrom: {kind} {ref['name']!r} not found "
-                            "(and the reference is not optional)")
+            raise UserError(
+                f"envFrom: {kind} {ref['name']!r} not found (and the reference is not optional)"
+            )
         for key, text in values.items():
             if not _valid_name(prefix + key):
-                warnings.append(f"{kind} {ref['name']!r} key {key!r}: not a valid "
-                                "variable name, skipped (as the kubelet does)")
+                warnings.append(
+                    f"{kind} {ref['name']!r} key {key!r}: not a valid "
+                    "variable name, skipped (as the kubelet does)"
+                )
                 continue
             env[prefix + key] = text
     for var in c.get("env", []):
@@ -238,11 +266,14 @@ def resolve(pod: Manifest, container: str, config_maps: Data, secrets: Data,
         elif "fieldRef" in value_from:
             value = _field_value(pod, value_from["fieldRef"]["fieldPath"])
         elif "resourceFieldRef" in value_from:
-            value = _resource_value(pod, container, value_from["resourceFieldRef"],
-                                    node_allocatable or {})
+            value = _resource_value(
+                pod, container, value_from["resourceFieldRef"], node_allocatable or {}
+            )
             if value is None:
-                warnings.append(f"env {name}: {value_from['resourceFieldRef']['resource']} is "
-                                "not set and the node's capacity is unknown; left out")
+                warnings.append(
+                    f"env {name}: {value_from['resourceFieldRef']['resource']} is "
+                    "not set and the node's capacity is unknown; left out"
+                )
                 continue
         else:
             raise UserError(f"env {name}: unsupported valueFrom {sorted(value_from)}")
@@ -273,8 +304,13 @@ def dotenv_value(value: str) -> str:
         return value
     if "'" not in value and not any(ch < " " for ch in value):
         return f"'{value}'"
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"')
-               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    escaped = (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 

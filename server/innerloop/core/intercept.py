@@ -209,8 +209,9 @@ def step(state: State, event: Event) -> tuple[State, list[Effect]]:
     """Apply one event; the effects end with Notify when the phase changed."""
     rule = TABLE.get((state.phase, event))
     if rule is None:
-        raise LocalProtocolError(f"intercept: {event.value!r} is not allowed while "
-                                 f"{state.phase.value}")
+        raise LocalProtocolError(
+            f"intercept: {event.value!r} is not allowed while {state.phase.value}"
+        )
     effects = list(rule.effects)
     if state.installed_agent:
         effects += rule.if_installed

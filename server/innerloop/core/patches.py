@@ -95,11 +95,15 @@ def _read_record(obj: Manifest) -> dict[str, Any] | None:
     try:
         record = json.loads(raw)
     except ValueError as exc:
-        raise UserError(f"annotation {RESTORE_ANNOTATION} on {_describe(obj)} is not JSON; "
-                        "remove it and restore the object by hand") from exc
+        raise UserError(
+            f"annotation {RESTORE_ANNOTATION} on {_describe(obj)} is not JSON; "
+            "remove it and restore the object by hand"
+        ) from exc
     if not isinstance(record, dict) or record.get("v") != RECORD_VERSION:
-        raise UserError(f"annotation {RESTORE_ANNOTATION} on {_describe(obj)} was written by "
-                        "another innerloop version; uninstall with that version")
+        raise UserError(
+            f"annotation {RESTORE_ANNOTATION} on {_describe(obj)} was written by "
+            "another innerloop version; uninstall with that version"
+        )
     return record
 
 
@@ -110,8 +114,7 @@ def _write_record(obj: Manifest, record: dict[str, Any] | None) -> None:
     if record is None:
         annotations.pop(RESTORE_ANNOTATION, None)
     else:
-        annotations[RESTORE_ANNOTATION] = json.dumps(record, sort_keys=True,
-                                                     separators=(",", ":"))
+        annotations[RESTORE_ANNOTATION] = json.dumps(record, sort_keys=True, separators=(",", ":"))
     if not annotations:
         del meta["annotations"]
 
@@ -122,9 +125,10 @@ def _describe(obj: Manifest) -> str:
 
 # --- the agent ConfigMap ------------------------------------------------------------------------
 
+
 def agent_config_map_name(agent: bytes) -> str:
     """Content-addressed, so a new agent build gets a new ConfigMap and rolls out on its own."""
-    return CONFIG_MAP_PREFIX + hashlib.sha256(agent).hexdigest()[:10]
+    return CONFIG_MAP_PREFIX + hashlib.sha256(agent).hexdigest()[:12]
 
 
 def agent_config_map(namespace: str, agent: bytes) -> Manifest:
@@ -141,6 +145,7 @@ def agent_config_map(namespace: str, agent: bytes) -> Manifest:
 
 
 # --- the sidecar --------------------------------------------------------------------------------
+
 
 def _pod_spec(workload: Manifest) -> dict[str, Any]:
     spec: dict[str, Any] = workload["spec"]["template"]["spec"]
@@ -165,8 +170,9 @@ def _allocate(preferred: int, taken: set[int]) -> int:
     return port
 
 
-def _plan_layout(pod_spec: Manifest, app_ports: Iterable[int],
-                 previous: AgentLayout | None) -> AgentLayout:
+def _plan_layout(
+    pod_spec: Manifest, app_ports: Iterable[int], previous: AgentLayout | None
+) -> AgentLayout:
     """Pick ports no container uses; keep the previous layout's ports so a Service already
     pointing at a route keeps working through an agent upgrade."""
     wanted = set(app_ports) | (previous.app_ports() if previous else set())
@@ -174,15 +180,22 @@ def _plan_layout(pod_spec: Manifest, app_ports: Iterable[int],
     keep = {app: listen for listen, app in previous.routes} if previous else {}
     tunnel = _allocate(previous.tunnel_port if previous else DEFAULT_TUNNEL_PORT, taken)
     health = _allocate(previous.health_port if previous else DEFAULT_HEALTH_PORT, taken)
-    routes = tuple((_allocate(keep.get(app, FIRST_ROUTE_PORT), taken), app)
-                   for app in sorted(wanted))
+    routes = tuple(
+        (_allocate(keep.get(app, FIRST_ROUTE_PORT), taken), app) for app in sorted(wanted)
+    )
     return AgentLayout(tunnel_port=tunnel, health_port=health, routes=routes)
 
 
 def agent_command(layout: AgentLayout) -> list[str]:
     """The command line contract of docs/architecture.md."""
-    cmd = ["python3", f"{AGENT_MOUNT}/{AGENT_KEY}",
-           "--tunnel-port", str(layout.tunnel_port), "--health-port", str(layout.health_port)]
+    cmd = [
+        "python3",
+        f"{AGENT_MOUNT}/{AGENT_KEY}",
+        "--tunnel-port",
+        str(layout.tunnel_port),
+        "--health-port",
+        str(layout.health_port),
+    ]
     for listen, app in layout.routes:
         cmd += ["--route", f"{listen}:{app}"]
     return cmd
@@ -198,8 +211,10 @@ def agent_container(config: AgentConfig, layout: AgentLayout) -> Manifest:
         "ports": [{"containerPort": p, "protocol": "TCP"} for p in ports],
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "POD_NAMESPACE",
-             "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {
+                "name": "POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
             {"name": "PYTHONUNBUFFERED", "value": "1"},
         ],
         "volumeMounts": [{"name": AGENT_VOLUME, "mountPath": AGENT_MOUNT, "readOnly": True}],
@@ -240,8 +255,7 @@ def agent_layout(workload: Manifest) -> AgentLayout | None:
     )
 
 
-def install_agent(workload: Manifest, config: AgentConfig,
-                  app_ports: Iterable[int]) -> Manifest:
+def install_agent(workload: Manifest, config: AgentConfig, app_ports: Iterable[int]) -> Manifest:
     """The workload with the sidecar routing `app_ports` (plus any it routed already).
 
     Over an existing agent this starts from the restored original, so the restore record always
@@ -252,29 +266,36 @@ def install_agent(workload: Manifest, config: AgentConfig,
     spec = _pod_spec(out)
     names = {c["name"] for c in spec.get("containers", []) + spec.get("initContainers", [])}
     if AGENT_CONTAINER in names:
-        raise UserError(f"{_describe(workload)} already has a container named "
-                        f"{AGENT_CONTAINER!r} that innerloop did not add; rename it")
+        raise UserError(
+            f"{_describe(workload)} already has a container named "
+            f"{AGENT_CONTAINER!r} that innerloop did not add; rename it"
+        )
     if any(v["name"] == AGENT_VOLUME for v in spec.get("volumes", [])):
-        raise UserError(f"{_describe(workload)} already has a volume named "
-                        f"{AGENT_VOLUME!r} that innerloop did not add; rename it")
+        raise UserError(
+            f"{_describe(workload)} already has a volume named "
+            f"{AGENT_VOLUME!r} that innerloop did not add; rename it"
+        )
     layout = _plan_layout(spec, app_ports, previous)
     container = agent_container(config, layout)
     volume = agent_volume(config)
     volumes_added = "volumes" not in spec
     spec["containers"].append(container)
     spec.setdefault("volumes", []).append(volume)
-    _write_record(out, {
-        "v": RECORD_VERSION,
-        "container": AGENT_CONTAINER,
-        "volume": AGENT_VOLUME,
-        "volumesAdded": volumes_added,
-        "agent": {
-            "fingerprint": _fingerprint(container, volume),
-            "tunnelPort": layout.tunnel_port,
-            "healthPort": layout.health_port,
-            "routes": [list(r) for r in layout.routes],
+    _write_record(
+        out,
+        {
+            "v": RECORD_VERSION,
+            "container": AGENT_CONTAINER,
+            "volume": AGENT_VOLUME,
+            "volumesAdded": volumes_added,
+            "agent": {
+                "fingerprint": _fingerprint(container, volume),
+                "tunnelPort": layout.tunnel_port,
+                "healthPort": layout.health_port,
+                "routes": [list(r) for r in layout.routes],
+            },
         },
-    })
+    )
     return out
 
 
@@ -285,8 +306,7 @@ def remove_agent(workload: Manifest) -> Manifest:
     if record is None:
         return out
     spec = _pod_spec(out)
-    spec["containers"] = [c for c in spec.get("containers", [])
-                          if c["name"] != record["container"]]
+    spec["containers"] = [c for c in spec.get("containers", []) if c["name"] != record["container"]]
     if "volumes" in spec:
         spec["volumes"] = [v for v in spec["volumes"] if v["name"] != record["volume"]]
         if record["volumesAdded"] and not spec["volumes"]:
@@ -305,10 +325,13 @@ def agent_status(workload: Manifest, config: AgentConfig, app_ports: Iterable[in
     present = _agent_in(workload)
     volume_ok = any(v["name"] == AGENT_VOLUME for v in _pod_spec(workload).get("volumes", []))
     desired_record = _read_record(desired) or {}
-    if (record["agent"] == desired_record["agent"] and volume_ok and present is not None
-            and wanted is not None
-            and (present.get("image"), present.get("command"))
-            == (wanted["image"], wanted["command"])):
+    if (
+        record["agent"] == desired_record["agent"]
+        and volume_ok
+        and present is not None
+        and wanted is not None
+        and (present.get("image"), present.get("command")) == (wanted["image"], wanted["command"])
+    ):
         return AgentStatus.CURRENT
     return AgentStatus.OUTDATED
 
@@ -321,6 +344,7 @@ def _agent_in(workload: Manifest) -> Manifest | None:
 
 
 # --- the Service --------------------------------------------------------------------------------
+
 
 def port_label(port: int, name: str | None) -> str:
     """How a service port is named in the restore record: `80/http`, or `80` when unnamed."""
@@ -379,12 +403,15 @@ def service_takeover(service: Manifest) -> dict[str, int | str | None]:
 
 # --- rollout ------------------------------------------------------------------------------------
 
+
 def pod_ready(pod: Manifest) -> bool:
     """Ready and not on its way out: a pod whose agent can carry a tunnel."""
     if pod.get("metadata", {}).get("deletionTimestamp"):
         return False
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in pod.get("status", {}).get("conditions", []))
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )
 
 
 def pod_has_agent(pod: Manifest) -> bool:
@@ -392,15 +419,17 @@ def pod_has_agent(pod: Manifest) -> bool:
 
 
 def _container_signature(spec: Manifest) -> list[tuple[Any, ...]]:
-    return [(c["name"], c.get("image"), c.get("command"), c.get("args"))
-            for key in ("initContainers", "containers") for c in spec.get(key, [])]
+    return [
+        (c["name"], c.get("image"), c.get("command"), c.get("args"))
+        for key in ("initContainers", "containers")
+        for c in spec.get(key, [])
+    ]
 
 
 def pod_matches_template(pod: Manifest, workload: Manifest) -> bool:
     """Whether the pod runs the workload's current containers (a ReplicaSet does not replace its
     pods when its template changes, so the gateway replaces the ones that do not match)."""
-    return (_container_signature(pod.get("spec", {}))
-            == _container_signature(_pod_spec(workload)))
+    return _container_signature(pod.get("spec", {})) == _container_signature(_pod_spec(workload))
 
 
 @dataclass(frozen=True)
@@ -423,9 +452,14 @@ def rollout_status(workload: Manifest, pods: Sequence[Manifest]) -> Rollout:
         return Rollout(False, f"waiting for the {kind} controller to see the change")
     if kind == "Deployment":
         for cond in status.get("conditions", []):
-            if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
-                raise UserError(f"{_describe(workload)} rollout exceeded its progress deadline: "
-                                f"{cond.get('message', '')}".rstrip(": "))
+            if (
+                cond.get("type") == "Progressing"
+                and cond.get("reason") == "ProgressDeadlineExceeded"
+            ):
+                raise UserError(
+                    f"{_describe(workload)} rollout exceeded its progress deadline: "
+                    f"{cond.get('message', '')}".rstrip(": ")
+                )
         updated = int(status.get("updatedReplicas", 0))
         if updated < want:
             return Rollout(False, f"{updated} of {want} replicas updated")
@@ -460,3 +494,57 @@ def _manual_rollout(workload: Manifest, pods: Sequence[Manifest], want: int) -> 
     if len(live) < want or len(live) > want or not all(pod_ready(p) for p in live):
         return Rollout(False, f"{len(stale)} replicas to replace; waiting for pods to be ready")
     return Rollout(False, f"replacing pod {stale[0]} ({len(stale)} to go)", replace=(stale[0],))
+
+
+FATAL_WAITING = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+        "CrashLoopBackOff",
+    }
+)
+
+
+def rollout_problem(workload: Manifest, pods: Sequence[Manifest]) -> str | None:
+    """Why the new pods cannot become Ready, as one line, or None while they still may.
+
+    Only pods that run the current template count: an old pod's trouble is not this rollout's.
+    The agent must never exit, so any termination of it is a problem too (e.g. an image without
+    python3).
+    """
+    for p in pods:
+        if p.get("metadata", {}).get("deletionTimestamp") or not pod_matches_template(p, workload):
+            continue
+        name = p["metadata"]["name"]
+        for cond in p.get("status", {}).get("conditions", []):
+            if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+                return f"pod {name} cannot be scheduled: {cond.get('message', '')}".rstrip(": ")
+        statuses = p.get("status", {}).get("initContainerStatuses", []) + p.get("status", {}).get(
+            "containerStatuses", []
+        )
+        for cs in statuses:
+            waiting = cs.get("state", {}).get("waiting", {})
+            ended = cs.get("state", {}).get("terminated") or cs.get("lastState", {}).get(
+                "terminated"
+            )
+            is_agent = cs.get("name") == AGENT_CONTAINER
+            if waiting.get("reason") not in FATAL_WAITING and not (is_agent and ended):
+                continue
+            detail = waiting.get("reason", "")
+            if ended:
+                detail = (f"{detail}; " if detail else "") + (
+                    f"exited {ended.get('exitCode')}: "
+                    f"{ended.get('message') or ended.get('reason') or ''}".rstrip(": ")
+                )
+            elif waiting.get("message"):
+                detail += f": {waiting['message']}"
+            line = f"pod {name} container {cs.get('name')}: {detail}"
+            if is_agent:
+                line += " (the agent image must run python3 >= 3.10; see --agent-image)"
+            return line
+    return None

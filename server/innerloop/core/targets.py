@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from innerloop.core.errors import UserError
-from innerloop.core.patches import AGENT_CONTAINER, Manifest, port_label, service_takeover
+from innerloop.core.patches import (
+    AGENT_CONTAINER,
+    Manifest,
+    agent_layout,
+    port_label,
+    service_takeover,
+)
 
 SUPPORTED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 
@@ -102,12 +108,14 @@ def service_ports(service: Manifest) -> list[ServicePort]:
     for entry in service.get("spec", {}).get("ports", []):
         label = port_label(int(entry["port"]), entry.get("name"))
         target = originals[label] if label in originals else entry.get("targetPort")
-        ports.append(ServicePort(
-            name=entry.get("name") or None,
-            port=int(entry["port"]),
-            protocol=entry.get("protocol", "TCP"),
-            target_port=int(entry["port"]) if target is None else target,
-        ))
+        ports.append(
+            ServicePort(
+                name=entry.get("name") or None,
+                port=int(entry["port"]),
+                protocol=entry.get("protocol", "TCP"),
+                target_port=int(entry["port"]) if target is None else target,
+            )
+        )
     return ports
 
 
@@ -128,21 +136,23 @@ def select_service_port(service: Manifest, wanted: str | int | None) -> ServiceP
         )
     if isinstance(wanted, int):
         found = [p for p in ports if p.port == wanted] or [
-            p for p in ports if p.target_port == wanted]
+            p for p in ports if p.target_port == wanted
+        ]
     else:
         found = [p for p in ports if p.name == wanted]
     tcp = [p for p in found if p.protocol == "TCP"]
     if len(tcp) == 1:
         return tcp[0]
     if found and not tcp:
-        raise UserError(f"service {name!r} port {wanted} is {found[0].protocol}; "
-                        "innerloop intercepts TCP only")
+        raise UserError(
+            f"service {name!r} port {wanted} is {found[0].protocol}; innerloop intercepts TCP only"
+        )
     if len(tcp) > 1:
-        raise UserError(f"service {name!r}: {wanted} matches several ports "
-                        f"({describe_ports(tcp)}); name the service port, e.g. --port 8080:NAME")
-    raise UserError(
-        f"service {name!r} has no port {wanted}; its ports are {describe_ports(ports)}"
-    )
+        raise UserError(
+            f"service {name!r}: {wanted} matches several ports "
+            f"({describe_ports(tcp)}); name the service port, e.g. --port 8080:NAME"
+        )
+    raise UserError(f"service {name!r} has no port {wanted}; its ports are {describe_ports(ports)}")
 
 
 def service_selector(service: Manifest) -> dict[str, str]:
@@ -162,6 +172,28 @@ def label_selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
+def workload_selector(workload: Manifest) -> str:
+    """A workload's `spec.selector` (matchLabels and matchExpressions) as a list-call selector."""
+    selector = workload["spec"].get("selector", {})
+    parts = [label_selector(selector.get("matchLabels", {}))] if selector.get("matchLabels") else []
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], sorted(expr.get("values", []))
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+        else:
+            raise UserError(
+                f"{workload['kind'].lower()}/{workload['metadata']['name']}: "
+                f"unknown selector operator {op!r}"
+            )
+    return ",".join(parts)
+
+
 def matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
@@ -177,8 +209,9 @@ def _index(workloads: Sequence[Manifest]) -> dict[tuple[str, str], Manifest]:
     return {(w["kind"], w["metadata"]["name"]): w for w in workloads}
 
 
-def _top_workload(kind: str, name: str,
-                  index: Mapping[tuple[str, str], Manifest]) -> tuple[str, str]:
+def _top_workload(
+    kind: str, name: str, index: Mapping[tuple[str, str], Manifest]
+) -> tuple[str, str]:
     """Climb ReplicaSet → Deployment; other supported kinds are their own top."""
     if kind == "ReplicaSet":
         rs = index.get((kind, name))
@@ -188,8 +221,9 @@ def _top_workload(kind: str, name: str,
     return kind, name
 
 
-def _workloads_of_pods(pods: Sequence[Manifest],
-                       index: Mapping[tuple[str, str], Manifest]) -> set[tuple[str, str]]:
+def _workloads_of_pods(
+    pods: Sequence[Manifest], index: Mapping[tuple[str, str], Manifest]
+) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for pod in pods:
         owner = _controller(pod)
@@ -208,8 +242,9 @@ def _workloads_of_pods(pods: Sequence[Manifest],
     return found
 
 
-def _workloads_by_template(selector: Mapping[str, str],
-                           workloads: Sequence[Manifest]) -> set[tuple[str, str]]:
+def _workloads_by_template(
+    selector: Mapping[str, str], workloads: Sequence[Manifest]
+) -> set[tuple[str, str]]:
     """With no pods running (scaled to zero): workloads whose pod template the selector picks."""
     found = set()
     for w in workloads:
@@ -221,15 +256,19 @@ def _workloads_by_template(selector: Mapping[str, str],
     return found
 
 
-def find_workload(service: Manifest, pods: Sequence[Manifest],
-                  workloads: Sequence[Manifest]) -> Manifest:
+def find_workload(
+    service: Manifest, pods: Sequence[Manifest], workloads: Sequence[Manifest]
+) -> Manifest:
     """The one workload whose pods the Service selects."""
     name = service["metadata"]["name"]
     selector = service_selector(service)
     index = _index(workloads)
     selected = [p for p in pods if matches(selector, p["metadata"].get("labels", {}))]
-    found = (_workloads_of_pods(selected, index) if selected
-             else _workloads_by_template(selector, workloads))
+    found = (
+        _workloads_of_pods(selected, index)
+        if selected
+        else _workloads_by_template(selector, workloads)
+    )
     if not found:
         raise UserError(
             f"service {name!r} selects no pods and no workload ({label_selector(selector)})"
@@ -278,8 +317,10 @@ def find_container(workload: Manifest, target_port: int | str) -> tuple[str, int
 def _describe_container_ports(cs: Sequence[Manifest]) -> str:
     parts = []
     for c in cs:
-        ports = [f"{p['containerPort']}/{p['name']}" if p.get("name") else str(p["containerPort"])
-                 for p in c.get("ports", [])]
+        ports = [
+            f"{p['containerPort']}/{p['name']}" if p.get("name") else str(p["containerPort"])
+            for p in c.get("ports", [])
+        ]
         parts.append(f"{c['name']}: {', '.join(ports) or 'no ports'}")
     return "; ".join(parts)
 
@@ -289,8 +330,9 @@ def workload_ref(workload: Manifest) -> WorkloadRef:
     return WorkloadRef(kind=workload["kind"], name=meta["name"], namespace=meta["namespace"])
 
 
-def resolve_target(service: Manifest, spec: PortSpec, pods: Sequence[Manifest],
-                   workloads: Sequence[Manifest]) -> Target:
+def resolve_target(
+    service: Manifest, spec: PortSpec, pods: Sequence[Manifest], workloads: Sequence[Manifest]
+) -> Target:
     """Service → port → workload → container, or a UserError that says what exists."""
     port = select_service_port(service, spec.service_port)
     workload = find_workload(service, pods, workloads)
@@ -305,3 +347,38 @@ def resolve_target(service: Manifest, spec: PortSpec, pods: Sequence[Manifest],
         container_port=container_port,
         local_port=spec.local_port if spec.local_port is not None else container_port,
     )
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    """One line of `innerloop list`."""
+
+    name: str
+    ports: tuple[ServicePort, ...]
+    workload: WorkloadRef | None
+    """None: no selector, or no single workload behind it."""
+    agent: bool
+    taken_over: tuple[str, ...]
+    """Labels of the ports whose traffic goes through the agent."""
+
+
+def summarize_services(
+    services: Sequence[Manifest], workloads: Sequence[Manifest]
+) -> list[ServiceSummary]:
+    """Services with their ports, the workload behind each and whether our agent is in it."""
+    summaries = []
+    for svc in sorted(services, key=lambda s: str(s["metadata"]["name"])):
+        try:
+            workload: Manifest | None = find_workload(svc, [], workloads)
+        except UserError:
+            workload = None
+        summaries.append(
+            ServiceSummary(
+                name=svc["metadata"]["name"],
+                ports=tuple(service_ports(svc)),
+                workload=workload_ref(workload) if workload else None,
+                agent=workload is not None and agent_layout(workload) is not None,
+                taken_over=tuple(sorted(service_takeover(svc))),
+            )
+        )
+    return summaries

@@ -1,0 +1,73 @@
+"""API server failures as one actionable line (UserError / ConfigError / ClusterError).
+
+Shared by the gateway (ApiException from the `kubernetes` client) and the port-forward client
+(a refused WebSocket handshake): both hand over the HTTP status and the Status body.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from innerloop.core.errors import ClusterError, ConfigError, InnerloopError, UserError
+
+RBAC_HINT = "ask your cluster admin for that permission (docs/usage.md lists what innerloop needs)"
+
+_FORBIDDEN = re.compile(
+    r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)"'
+    r'(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<ns>[^"]*)")?'
+)
+
+
+def status_message(body: bytes | str | None) -> str:
+    """The `message` of a Kubernetes Status body, or the body itself (trimmed)."""
+    if not body:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return text.strip()[:300]
+    if isinstance(status, dict) and isinstance(status.get("message"), str):
+        return str(status["message"])
+    return text.strip()[:300]
+
+
+def forbidden(message: str) -> ClusterError:
+    """403: who may not do what, where, and what to ask for."""
+    m = _FORBIDDEN.search(message)
+    if not m:
+        return ClusterError(f"forbidden by the cluster: {message}; {RBAC_HINT}")
+    resource = m["resource"]
+    if m["group"]:
+        resource = f"{resource}.{m['group']}"
+    where = f" in namespace {m['ns']!r}" if m["ns"] else " cluster-wide"
+    return ClusterError(
+        f"forbidden: {m['user']} may not {m['verb']} {resource}{where} (RBAC); {RBAC_HINT}"
+    )
+
+
+def from_status(code: int, body: bytes | str | None, doing: str) -> InnerloopError:
+    """An HTTP error from the API server while `doing` (e.g. "get service 'orders' in 'shop'")."""
+    message = status_message(body)
+    if code == 403:
+        return forbidden(message)
+    if code == 401:
+        return ConfigError(
+            f"the API server rejected your credentials while trying to {doing} (401 "
+            "Unauthorized); log in again or fix the user in your kubeconfig"
+        )
+    if code == 404:
+        return UserError(f"cannot {doing}: not found")
+    if code == 409:
+        return ClusterError(f"cannot {doing}: {message or 'conflict'}; try again")
+    if code == 422:
+        return UserError(f"cannot {doing}: the API server refused it: {message}")
+    return ClusterError(f"cannot {doing}: HTTP {code} from the API server: {message}".rstrip(": "))
+
+
+def unreachable(server: str, reason: object) -> ClusterError:
+    return ClusterError(
+        f"cannot reach the API server at {server}: {reason}; check that the cluster is running "
+        "and that your kubeconfig context points at it"
+    )
