@@ -30,6 +30,7 @@ from innerloop.core.patches import (
     pod_ready,
     remove_agent,
     restore_service,
+    rollout_problem,
     rollout_status,
     service_takeover,
     take_over_service,
@@ -544,3 +545,125 @@ def test_pod_predicates() -> None:
     assert pod_ready(with_agent)
     assert not pod_ready(pod("c", None, ready=False))
     assert not pod_ready(pod("d", None, deletionTimestamp="2026-01-01T00:00:00Z"))
+
+
+# --- why a rollout cannot finish ----------------------------------------------------------------
+
+INSTALLED = install_agent(workload(), CONFIG, [8080])
+
+
+def _new_pod(
+    statuses: list[dict[str, Any]], init: list[dict[str, Any]] | None = None, **status: Any
+) -> dict[str, Any]:
+    p = pod(
+        "orders-new-1",
+        ("ReplicaSet", "orders-1"),
+        containers=pod_spec(INSTALLED)["containers"],
+        ready=False,
+    )
+    p["status"]["containerStatuses"] = statuses
+    if init is not None:
+        p["status"]["initContainerStatuses"] = init
+    p["status"].update(status)
+    return p
+
+
+AGENT_CRASH = {
+    "name": "innerloop-agent",
+    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+    "lastState": {
+        "terminated": {
+            "exitCode": 128,
+            "reason": "StartError",
+            "message": 'exec: "python3": executable file not found',
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "p, expected",
+    [
+        (
+            _new_pod([AGENT_CRASH]),
+            (
+                "pod orders-new-1 container innerloop-agent: CrashLoopBackOff; exited 128: exec: "
+                '"python3": executable file not found (the agent image must run python3 >= 3.10; see '
+                "--agent-image)"
+            ),
+        ),
+        (
+            _new_pod(
+                [
+                    {
+                        "name": "innerloop-agent",
+                        "state": {"terminated": {"exitCode": 1, "reason": "Error"}},
+                    }
+                ]
+            ),
+            (
+                "pod orders-new-1 container innerloop-agent: exited 1: Error (the agent image must run "
+                "python3 >= 3.10; see --agent-image)"
+            ),
+        ),
+        (
+            _new_pod(
+                [
+                    {
+                        "name": "app",
+                        "state": {
+                            "waiting": {
+                                "reason": "ErrImageNeverPull",
+                                "message": "image not present",
+                            }
+                        },
+                    }
+                ]
+            ),
+            "pod orders-new-1 container app: ErrImageNeverPull: image not present",
+        ),
+        (
+            _new_pod(
+                [],
+                init=[
+                    {"name": "init", "state": {"waiting": {"reason": "CreateContainerConfigError"}}}
+                ],
+            ),
+            "pod orders-new-1 container init: CreateContainerConfigError",
+        ),
+        (
+            _new_pod(
+                [],
+                conditions=[
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/1 nodes: Insufficient cpu",
+                    }
+                ],
+            ),
+            "pod orders-new-1 cannot be scheduled: 0/1 nodes: Insufficient cpu",
+        ),
+    ],
+)
+def test_rollout_problem(p: dict[str, Any], expected: str) -> None:
+    assert rollout_problem(INSTALLED, [p]) == expected
+
+
+def test_rollout_problem_ignores_what_is_not_this_rollouts() -> None:
+    starting = _new_pod(
+        [
+            {"name": "app", "state": {"waiting": {"reason": "ContainerCreating"}}},
+            {"name": "innerloop-agent", "state": {"running": {}}},
+        ]
+    )
+    # an app container that exited and restarts is the app's business, not a rollout failure
+    restarted = _new_pod(
+        [{"name": "app", "state": {"running": {}}, "lastState": {"terminated": {"exitCode": 137}}}]
+    )
+    old = _new_pod([AGENT_CRASH])
+    old["spec"]["containers"] = pod_spec(workload())["containers"]
+    leaving = _new_pod([AGENT_CRASH])
+    leaving["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert rollout_problem(INSTALLED, [starting, restarted, old, leaving]) is None

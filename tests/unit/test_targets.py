@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from innerloop.core.errors import UserError
-from innerloop.core.patches import RESTORE_ANNOTATION
+from innerloop.core.patches import (
+    RESTORE_ANNOTATION,
+    AgentConfig,
+    install_agent,
+    take_over_service,
+)
 from innerloop.core.targets import (
     PortSpec,
     ServicePort,
+    ServiceSummary,
     Target,
     WorkloadRef,
     find_container,
@@ -19,6 +26,8 @@ from innerloop.core.targets import (
     select_service_port,
     service_ports,
     service_selector,
+    summarize_services,
+    workload_selector,
 )
 from k8s_manifests import container, pod, service, workload
 
@@ -339,3 +348,56 @@ def test_resolve_target_end_to_end() -> None:
     target = resolve_target(svc, PortSpec.parse("3000:http"), pods, ALL)
     assert (target.local_port, target.container_port) == (3000, 8080)
     assert str(target.workload) == "deployment/orders"
+
+
+@pytest.mark.parametrize(
+    "selector, expected",
+    [
+        ({"matchLabels": {"b": "2", "a": "1"}}, "a=1,b=2"),
+        (
+            {
+                "matchLabels": {"app": "x"},
+                "matchExpressions": [
+                    {"key": "tier", "operator": "In", "values": ["web", "api"]},
+                    {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                    {"key": "owner", "operator": "Exists"},
+                    {"key": "canary", "operator": "DoesNotExist"},
+                ],
+            },
+            "app=x,tier in (api,web),env notin (dev),owner,!canary",
+        ),
+        ({"matchExpressions": [{"key": "k", "operator": "Exists"}]}, "k"),
+    ],
+)
+def test_workload_selector(selector: dict[str, Any], expected: str) -> None:
+    w = workload()
+    w["spec"]["selector"] = selector
+    assert workload_selector(w) == expected
+
+
+def test_workload_selector_refuses_unknown_operators() -> None:
+    w = workload()
+    w["spec"]["selector"] = {"matchExpressions": [{"key": "k", "operator": "Near"}]}
+    with pytest.raises(UserError, match="deployment/orders: unknown selector operator 'Near'"):
+        workload_selector(w)
+
+
+def test_summarize_services() -> None:
+    installed = install_agent(DEPLOY, AgentConfig("img", "innerloop-agent-x"), [8080])
+    taken = take_over_service(service(ports=TWO_PORTS), "80/http", 15401)
+    taken["metadata"]["name"] = "orders"
+    manual = service("manual", selector={})
+    db = service("db", selector={"app": "db"})
+    summaries = summarize_services([taken, manual, db], [installed, RS])
+    assert summaries == [
+        ServiceSummary("db", (ServicePort("http", 80, "TCP", 8080),), None, False, ()),
+        ServiceSummary("manual", (ServicePort("http", 80, "TCP", 8080),), None, False, ()),
+        ServiceSummary(
+            "orders",
+            (ServicePort("http", 80, "TCP", "http"), ServicePort("metrics", 9090, "TCP", 9090)),
+            WorkloadRef("Deployment", "orders", "shop"),
+            True,
+            ("80/http",),
+        ),
+    ]
+    assert summarize_services([service()], [DEPLOY])[0].agent is False
