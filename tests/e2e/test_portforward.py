@@ -1,0 +1,181 @@
+"""The websocket port-forward client (a Transport) against the real API server: HTTP to the
+sample app, a refused port as ClusterError, many forwards at once, and 10 MB each way through
+an echo server that listens on the pod's loopback only (reachable by nothing but port-forward).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from innerloop.core.errors import ClusterError, UserError
+from innerloop.k8s.gateway import Gateway
+from innerloop.k8s.portforward import PortForward
+
+from tests.apps import manifests
+from tests.apps.cluster import Cluster, parse_answer
+
+pytestmark = pytest.mark.e2e
+
+ECHO_TCP_PORT = 7000
+TCP_ECHO = f"""
+import socket, threading
+def serve(conn):
+    with conn:
+        while data := conn.recv(65536):
+            conn.sendall(data)
+server = socket.create_server(("127.0.0.1", {ECHO_TCP_PORT}), backlog=128)
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
+@pytest.fixture
+async def gateway(cluster: Cluster) -> AsyncIterator[Gateway]:
+    gw = await Gateway.connect(str(cluster.kubeconfig))
+    yield gw
+    await gw.close()
+
+
+async def http_get(transport: PortForward, path: str) -> str:
+    """One HTTP/1.0 GET; the body once Content-Length bytes are in (a port-forward reports the
+    server's close about a second late, so do not wait for EOF)."""
+    await transport.send(f"GET {path} HTTP/1.0\r\nHost: echo\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+        chunk = await transport.recv()
+        if not chunk:
+            break
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.0 200"), head
+    return body.decode()
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 1 << 30
+
+
+async def test_http_through_a_port_forward(
+    cluster: Cluster, namespace: str, gateway: Gateway
+) -> None:
+    pods = cluster.deploy_echo(namespace)
+    for pod in pods:
+        transport = await gateway.port_forward(namespace, pod, manifests.ECHO_PORT)
+        try:
+            answer = parse_answer(await http_get(transport, "/via-websocket"))
+        finally:
+            await transport.close()
+        assert answer["pod"] == pod and answer["path"] == "/via-websocket"
+        assert answer["secret"] == manifests.SECRET_VALUE
+
+
+async def test_a_closed_port_is_a_cluster_error(
+    cluster: Cluster, namespace: str, gateway: Gateway
+) -> None:
+    [pod] = cluster.deploy_echo(namespace, replicas=1)
+    transport = await gateway.port_forward(namespace, pod, 9999)
+    with pytest.raises(ClusterError) as info:
+        await transport.send(b"GET / HTTP/1.0\r\n\r\n")
+        await transport.recv()
+    assert str(info.value) == (
+        f"port-forward to pod/{pod}:9999 in {namespace!r} failed: nothing listens on "
+        "127.0.0.1:9999 in the pod (connection refused)"
+    )
+    with pytest.raises(ClusterError):  # the failure sticks
+        await transport.recv()
+    await transport.close()
+
+    with pytest.raises(UserError, match=f"^cannot port-forward to pod/nope:8080 in '{namespace}'"):
+        await gateway.port_forward(namespace, "nope", 8080)
+
+
+async def test_many_port_forwards_at_once(
+    cluster: Cluster, namespace: str, gateway: Gateway
+) -> None:
+    pods = cluster.deploy_echo(namespace)
+    count = 100
+
+    async def one(i: int) -> str:
+        transport = await gateway.port_forward(namespace, pods[i % 2], manifests.ECHO_PORT)
+        try:
+            return parse_answer(await http_get(transport, f"/n{i}"))["path"]
+        finally:
+            await transport.close()
+
+    started = time.monotonic()
+    paths = await asyncio.gather(*(one(i) for i in range(count)))
+    elapsed = time.monotonic() - started
+    assert sorted(paths) == sorted(f"/n{i}" for i in range(count))
+    print(f"\n{count} concurrent port-forwards with one HTTP request each: {elapsed:.2f} s")
+
+
+async def test_ten_megabytes_each_way_to_a_loopback_only_server(
+    cluster: Cluster, namespace: str, gateway: Gateway
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "tcp-echo"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "echo",
+                    "image": manifests.PYTHON_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "command": ["python3", "-c", TCP_ECHO],
+                    "readinessProbe": {
+                        "exec": {
+                            "command": [
+                                "python3",
+                                "-c",
+                                (
+                                    "import socket; socket.create_connection("
+                                    f"('127.0.0.1', {ECHO_TCP_PORT})).close()"
+                                ),
+                            ]
+                        },
+                        "periodSeconds": 1,
+                    },
+                }
+            ],
+            "terminationGracePeriodSeconds": 0,
+        },
+    }
+    cluster.apply(namespace, [pod])
+    cluster.kubectl(
+        "-n", namespace, "wait", "pod/tcp-echo", "--for=condition=Ready", "--timeout=90s"
+    )
+    payload = os.urandom(10 * 1024 * 1024)
+    transport = await gateway.port_forward(namespace, "tcp-echo", ECHO_TCP_PORT)
+    received = hashlib.sha256()
+    total = 0
+
+    async def receive() -> None:
+        nonlocal total
+        while total < len(payload):
+            chunk = await transport.recv()
+            assert chunk, f"port-forward ended after {total} bytes"
+            received.update(chunk)
+            total += len(chunk)
+
+    started = time.monotonic()
+    # one send() of all 10 MB: the client cuts it into messages far below the 32 MiB limit
+    await asyncio.wait_for(asyncio.gather(transport.send(payload), receive()), timeout=120)
+    elapsed = time.monotonic() - started
+    await transport.close()
+    assert total == len(payload)
+    assert received.hexdigest() == hashlib.sha256(payload).hexdigest()
+    print(
+        f"\n10 MiB each way through the port-forward: {elapsed:.2f} s "
+        f"({2 * len(payload) / elapsed / 1e6:.1f} MB/s total)"
+    )
