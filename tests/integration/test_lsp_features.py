@@ -1,8 +1,10 @@
 """The language server's feature layer against an in-memory session manager.
 
 Run as a script, this module is the server under test: the real `create_server` with
-`MemorySessions` injected through `Deps`, over stdio. The tests drive it with pytest-lsp and
-check the wire: status notifications, $/progress with cancel, errors as one line.
+`MemorySessions` injected through `Deps`, over stdio, hosting the real debug adapter proxy
+(innerloop.dap) whose intercepts land in the same memory. The tests drive it with pytest-lsp and
+check the wire: status notifications, $/progress with cancel, errors as one line. The VS Code
+UI tests (tests/vscode) run it as the extension's server.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from typing import Any
 import pytest
 import pytest_lsp
 from innerloop.core.errors import UserError
+from innerloop.dap.controller import InterceptConfig, Report
+from innerloop.dap.server import DapEndpoint, start_dap_server
 from innerloop.lsp.deps import (
     AdapterEndpoint,
     Deps,
     InterceptInfo,
     InterceptSpec,
+    InterceptState,
     Progress,
     SessionStatus,
     TargetList,
@@ -41,6 +46,7 @@ class MemorySessions:
         self.intercepts: dict[str, InterceptInfo] = {}
         self.listeners: list[Callable[[SessionStatus], None]] = []
         self.settings = Settings()
+        self.dap: DapEndpoint | None = None
 
     def configure(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,6 +72,10 @@ class MemorySessions:
                 }
             ],
         }
+
+    def set_state(self, intercept_id: str, state: InterceptState) -> None:
+        self.intercepts[intercept_id]["state"] = state
+        self._changed()
 
     async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo:
         progress(f"resolving {spec.service}")
@@ -104,10 +114,49 @@ class MemorySessions:
         return lambda: self.listeners.remove(callback)
 
     async def endpoint(self) -> AdapterEndpoint:
-        return {"host": "127.0.0.1", "port": 4711, "token": "one-time"}
+        if self.dap is None:
+            self.dap = await start_dap_server(lambda: MemoryController(self))
+        return {"host": self.dap.host, "port": self.dap.port, "token": self.dap.new_token()}
 
     async def aclose(self) -> None:
-        log.info("memory sessions closed with %d intercepts", len(self.intercepts))
+        if self.dap is not None:
+            await self.dap.aclose()
+
+
+class MemoryHandle:
+    """A debug session's intercept: pausing shows as state "paused"; the env is fixed."""
+
+    def __init__(self, sessions: MemorySessions, intercept_id: str) -> None:
+        self.sessions = sessions
+        self.id = intercept_id
+        self.env = {"GREETING": "hello from the workload"}
+
+    async def set_paused(self, paused: bool) -> None:
+        self.sessions.set_state(self.id, "paused" if paused else "active")
+
+    async def stop(self, keep: bool) -> None:
+        if keep:
+            self.sessions.set_state(self.id, "active")
+        else:
+            await self.sessions.stop(self.id)
+
+
+class MemoryController:
+    """What the debug adapter calls to intercept: the memory manager's start."""
+
+    def __init__(self, sessions: MemorySessions) -> None:
+        self.sessions = sessions
+
+    async def start(self, config: InterceptConfig, report: Report) -> MemoryHandle:
+        spec = InterceptSpec(
+            service=config.service,
+            namespace=config.namespace,
+            service_port=config.service_port,
+            local_port=config.port,
+            while_paused=config.while_paused,
+        )
+        info = await self.sessions.start(spec, report)
+        return MemoryHandle(self.sessions, info["id"])
 
 
 pytestmark = pytest.mark.integration
@@ -256,12 +305,13 @@ async def test_uninstall_reports_progress(client: LanguageClient) -> None:
     ]
 
 
-async def test_debug_adapter_endpoint_is_passed_through(client: LanguageClient) -> None:
-    assert await run(client, "innerloop.debugAdapterEndpoint") == {
-        "host": "127.0.0.1",
-        "port": 4711,
-        "token": "one-time",
-    }
+async def test_debug_adapter_endpoint_hands_out_one_token_per_session(
+    client: LanguageClient,
+) -> None:
+    first = await run(client, "innerloop.debugAdapterEndpoint")
+    second = await run(client, "innerloop.debugAdapterEndpoint")
+    assert first["host"] == "127.0.0.1" and first["port"] == second["port"]
+    assert len({first["token"], second["token"]}) == 2
 
 
 if __name__ == "__main__":

@@ -16,6 +16,19 @@ from tests.vscode.codeserver import CodeServer, Runtime, run_scenario
 
 pytestmark = pytest.mark.vscode
 
+APP = """\
+import os
+
+
+def handler(path):
+    greeting = os.environ.get("GREETING", "none")
+    return f"{greeting} {path}"
+
+
+print(handler("/hello"))
+"""
+BREAKPOINT_LINE = 6  # the return in handler()
+
 LAUNCH_JSON = {
     "version": "0.2.0",
     "configurations": [
@@ -26,6 +39,7 @@ LAUNCH_JSON = {
             "service": "orders",
             "program": "${workspaceFolder}/app.py",
             "port": 8080,
+            "python": sys.executable,
         },
         {
             "type": "innerloop",
@@ -42,7 +56,7 @@ LAUNCH_JSON = {
 def workspace(tmp_path: Path) -> Path:
     folder = tmp_path / "workspace"
     folder.mkdir()
-    (folder / "app.py").write_text('print("hello from the workspace")\n')
+    (folder / "app.py").write_text(APP)
     # A launch.json is what activates the extension in a project (workspaceContains).
     (folder / ".vscode").mkdir()
     (folder / ".vscode" / "launch.json").write_text(json.dumps(LAUNCH_JSON, indent=2))
@@ -137,22 +151,56 @@ def test_managed_environment_from_a_clean_python(
     assert channel.count(f"starting the server: {env_python} -m innerloop.lsp") == 2, channel
 
 
+def memory_server_python(tmp_path: Path) -> Path:
+    """An `innerloop.python` that runs the server with in-memory sessions (no cluster):
+    tests/integration/test_lsp_features.py as a script."""
+    memory_server = Path(__file__).parents[1] / "integration" / "test_lsp_features.py"
+    python = tmp_path / "python-with-memory-sessions"
+    python.write_text(
+        f'#!/bin/sh\n# called as "<python> -m innerloop.lsp"\nexec {sys.executable} {memory_server}\n'
+    )
+    python.chmod(0o755)
+    return python
+
+
 def test_intercept_quick_pick_status_bar_and_toggle(
     vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path, tmp_path: Path
 ) -> None:
     """The extension's UI flows against the real server with an in-memory session manager
     (tests/integration/test_lsp_features.py): no cluster needed."""
-    memory_server = Path(__file__).parents[1] / "integration" / "test_lsp_features.py"
-    python = tmp_path / "python-with-memory-sessions"
-    python.write_text(f'#!/bin/sh\n# called as "<python> -m innerloop.lsp"\nexec {sys.executable} {memory_server}\n')
-    python.chmod(0o755)
     server = CodeServer(
         vscode_runtime,
         workspace,
-        user_settings={"innerloop.python": str(python), "innerloop.namespace": "shop"},
+        user_settings={
+            "innerloop.python": str(memory_server_python(tmp_path)),
+            "innerloop.namespace": "shop",
+        },
     )
     with running(server, vsix, artifacts):
         result = run_scenario(
-            vscode_runtime, server, "intercept_quickpick", artifacts, {"activationTimeoutMs": 90_000}
+            vscode_runtime,
+            server,
+            "intercept_quickpick",
+            artifacts,
+            {"activationTimeoutMs": 90_000},
+        )
+    assert result.returncode == 0, result.stdout
+
+
+def test_f5_stops_at_a_breakpoint_through_the_innerloop_adapter(
+    vscode_runtime: Runtime, vsix: Path, workspace: Path, artifacts: Path, tmp_path: Path
+) -> None:
+    server = CodeServer(
+        vscode_runtime,
+        workspace,
+        user_settings={"innerloop.python": str(memory_server_python(tmp_path))},
+    )
+    with running(server, vsix, artifacts):
+        result = run_scenario(
+            vscode_runtime,
+            server,
+            "debug_breakpoint",
+            artifacts,
+            {"activationTimeoutMs": 90_000, "breakpointLine": BREAKPOINT_LINE},
         )
     assert result.returncode == 0, result.stdout

@@ -197,7 +197,7 @@ export class Workbench {
     throw new Error(`no call stack row matching ${pattern}; rows: ${JSON.stringify(seen)}`);
   }
 
-  /** Waits for a Variables view row such as /path:\s*'\/hello'/. */
+  /** Waits for a Variables view row such as /^path = '\/hello'$/ (whitespace collapsed). */
   async waitVariableRow(pattern, timeout = STEP_TIMEOUT) {
     const rows = this.page.locator('.debug-variables .monaco-list-row');
     const deadline = Date.now() + timeout;
