@@ -18,7 +18,7 @@ from innerloop.agent.zipapp import build_zipapp
 from innerloop.core import patches
 from innerloop.core.errors import ClusterError, ConfigError, UserError
 from innerloop.core.targets import PortSpec, WorkloadRef
-from innerloop.k8s.gateway import Gateway
+from innerloop.k8s.gateway import ENV_PERMISSIONS, Gateway, intercept_permissions
 
 from tests.apps import manifests
 from tests.apps.cluster import Cluster, parse_answer
@@ -68,7 +68,11 @@ async def intercept_and_restore(
     ref = f"{target.workload.kind.lower()}/{target.workload.name}"
     workload_before = spec_of(cluster, namespace, ref)
     service_before = spec_of(cluster, namespace, f"service/{service}")
-    await gw.check_permissions(namespace)
+    await gw.check_permissions(
+        namespace,
+        intercept_permissions(target.workload, patches.manual_rollout(resolution.workload))
+        + ENV_PERMISSIONS,
+    )
 
     workload = await install(gw, namespace, target.workload, agent, target.container_port)
     layout = patches.agent_layout(workload)
@@ -389,11 +393,14 @@ async def test_forbidden_by_rbac(cluster: Cluster, namespace: str, tmp_path: Pat
         # Reading works, so resolution does.
         resolution = await gw.resolve(namespace, "echo", PortSpec.parse("8080"))
         with pytest.raises(ClusterError) as info:
-            await gw.check_permissions(namespace)
+            await gw.check_permissions(
+                namespace, intercept_permissions(resolution.target.workload, False)
+            )
         message = str(info.value)
         assert message.startswith(
-            "forbidden: your kubeconfig user may not update services, "
-            "get pods/portforward, create pods/portforward, get configmaps"
+            "forbidden: your kubeconfig user may not update services, get pods/portforward, "
+            "create pods/portforward, get configmaps, create configmaps, update "
+            f"deployments.apps in namespace '{namespace}' (RBAC)"
         ), message
         assert "ask your cluster admin" in message
 
@@ -434,7 +441,7 @@ def test_gateway_answers_from_the_developer_netns(cluster: Cluster, namespace: s
     script = f"""
 import asyncio
 from innerloop.core.targets import PortSpec
-from innerloop.k8s.gateway import Gateway
+from innerloop.k8s.gateway import ENV_PERMISSIONS, Gateway, intercept_permissions
 
 async def main():
     gw = await Gateway.connect({str(cluster.kubeconfig)!r})

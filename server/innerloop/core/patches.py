@@ -442,6 +442,13 @@ class Rollout:
     """Pods the gateway must delete to make progress (ReplicaSet, StatefulSet OnDelete)."""
 
 
+def manual_rollout(workload: Manifest) -> bool:
+    """No controller replaces this workload's pods when its template changes: we must."""
+    kind: str = workload["kind"]
+    strategy = workload["spec"].get("updateStrategy", {}).get("type")
+    return kind == "ReplicaSet" or (kind == "StatefulSet" and strategy == "OnDelete")
+
+
 def rollout_status(workload: Manifest, pods: Sequence[Manifest]) -> Rollout:
     """kubectl's rollout-status rules, plus manual replacement where no controller rolls pods."""
     kind = workload["kind"]
@@ -470,7 +477,7 @@ def rollout_status(workload: Manifest, pods: Sequence[Manifest]) -> Rollout:
         if available < updated:
             return Rollout(False, f"{available} of {updated} updated replicas available")
         return Rollout(True, f"{want} replicas updated and available")
-    if kind == "StatefulSet" and spec.get("updateStrategy", {}).get("type") != "OnDelete":
+    if kind == "StatefulSet" and not manual_rollout(workload):
         ready = int(status.get("readyReplicas", 0))
         if ready < want:
             return Rollout(False, f"{ready} of {want} replicas ready")

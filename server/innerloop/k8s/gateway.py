@@ -67,23 +67,34 @@ _WORKLOADS = {
     "ReplicaSet": "replicasets",
 }
 
-INTERCEPT_PERMISSIONS: tuple[tuple[str, str, str], ...] = (
-    # (verb, resource[/subresource], API group): what an intercept needs, checked before any change
-    ("get", "services", ""),
-    ("update", "services", ""),
-    ("list", "pods", ""),
-    ("watch", "pods", ""),
-    # The WebSocket port-forward is authorized as `get`; newer clusters also want `create`.
-    ("get", "pods/portforward", ""),
-    ("create", "pods/portforward", ""),
-    ("get", "configmaps", ""),
-    ("create", "configmaps", ""),
-    ("list", "deployments", "apps"),
-    ("update", "deployments", "apps"),
-    ("list", "statefulsets", "apps"),
-    ("update", "statefulsets", "apps"),
-    ("list", "replicasets", "apps"),
-)
+Permission = tuple[str, str, str]
+"""(verb, resource[/subresource], API group), as a SelfSubjectAccessReview asks it."""
+
+ENV_PERMISSIONS: tuple[Permission, ...] = (("get", "configmaps", ""), ("get", "secrets", ""))
+"""What reading the workload's environment (`-- CMD`, `--env-file`) needs."""
+
+
+def intercept_permissions(workload: WorkloadRef, manual_rollout: bool) -> tuple[Permission, ...]:
+    """What an intercept of this workload needs, checked before anything is changed.
+
+    `manual_rollout`: no controller replaces the pods (ReplicaSet, StatefulSet OnDelete), so
+    the gateway deletes them one by one.
+    """
+    plural = _WORKLOADS[workload.kind]
+    return (
+        ("get", "services", ""),
+        ("update", "services", ""),
+        ("list", "pods", ""),
+        ("watch", "pods", ""),
+        # The WebSocket port-forward is authorized as `get`; newer clusters also want `create`.
+        ("get", "pods/portforward", ""),
+        ("create", "pods/portforward", ""),
+        ("get", "configmaps", ""),
+        ("create", "configmaps", ""),
+        ("get", plural, "apps"),
+        ("update", plural, "apps"),
+        *((("delete", "pods", ""),) if manual_rollout else ()),
+    )
 
 
 class _HttpError(Exception):
@@ -398,9 +409,7 @@ class Gateway:
         )
         return bool(result.get("status", {}).get("allowed"))
 
-    async def check_permissions(
-        self, namespace: str, needs: Iterable[tuple[str, str, str]] = INTERCEPT_PERMISSIONS
-    ) -> None:
+    async def check_permissions(self, namespace: str, needs: Iterable[Permission]) -> None:
         """Raise ClusterError naming every missing permission, before anything is changed."""
         needs = list(needs)
         allowed = await asyncio.gather(*(self.can_i(namespace, v, r, g) for v, r, g in needs))
