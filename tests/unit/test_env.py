@@ -346,6 +346,7 @@ def test_sources_lists_what_to_fetch() -> None:
         ('say "hi"', "'say \"hi\"'"),
         ("back\\slash", "'back\\slash'"),
         ("it's", '"it\'s"'),
+        ("plain\n", '"plain\\n"'),  # a trailing newline is no plain value
         ("line1\nline2", '"line1\\nline2"'),
         ("tab\there\r", '"tab\\there\\r"'),
         ('it\'s "q" \\', '"it\'s \\"q\\" \\\\"'),

@@ -133,13 +133,13 @@ _SUFFIX = {
     "Ei": Fraction(2**60),
 }
 _QUANTITY = re.compile(
-    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)$"
+    r"([+-]?(?:\d+\.?\d*|\.\d+))(?:[eE]([+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)"
 )
 
 
 def parse_quantity(text: str) -> Fraction:
     """A Kubernetes resource quantity (`100m`, `1.5Gi`, `1e3`) as an exact number."""
-    m = _QUANTITY.match(str(text).strip())
+    m = _QUANTITY.fullmatch(str(text).strip())
     if not m:
         raise UserError(f"{text!r} is not a Kubernetes quantity")
     number = Fraction(m.group(1))
@@ -174,14 +174,14 @@ def _resource_value(
 
 # --- fieldRef ---------------------------------------------------------------------------------
 
-_SUBSCRIPT = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")
+_SUBSCRIPT = re.compile(r"metadata\.(labels|annotations)\['(.*)'\]")
 
 
 def _field_value(pod: Manifest, path: str) -> str:
     meta = pod.get("metadata", {})
     spec = pod.get("spec", {})
     status = pod.get("status", {})
-    m = _SUBSCRIPT.match(path)
+    m = _SUBSCRIPT.fullmatch(path)
     if m:
         return str(meta.get(m.group(1), {}).get(m.group(2), ""))
     simple = {
@@ -289,7 +289,7 @@ def _valid_name(name: str) -> bool:
 
 # --- dotenv -----------------------------------------------------------------------------------
 
-_PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,-]*$")
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+,-]*")
 
 
 def dotenv_value(value: str) -> str:
@@ -300,7 +300,7 @@ def dotenv_value(value: str) -> str:
     character gets double quotes with backslash escapes (python-dotenv and VS Code unescape
     them; a shell does not).
     """
-    if value and _PLAIN.match(value):
+    if value and _PLAIN.fullmatch(value):
         return value
     if "'" not in value and not any(ch < " " for ch in value):
         return f"'{value}'"
