@@ -197,6 +197,26 @@ async def test_rollout_of_an_image_without_python_fails_fast(
     assert len(cluster.pods(namespace, "echo")) == 2
 
 
+async def test_waiting_for_a_rollout_is_cancellable(
+    cluster: Cluster, namespace: str, gateway: Gateway, agent: bytes
+) -> None:
+    cluster.deploy_echo(namespace)
+    ref = WorkloadRef("Deployment", "echo", namespace)
+    config = agent_config(await gateway.ensure_agent_config_map(namespace, agent))
+    await gateway.update_workload(ref, lambda w: patches.install_agent(w, config, [8080]))
+    waiting = asyncio.create_task(gateway.wait_rollout(ref, ROLLOUT_TIMEOUT))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    loop = asyncio.get_running_loop()
+    cancelled_at = loop.time()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert loop.time() - cancelled_at < 1.0
+    # The rollout itself goes on; waiting again sees it through.
+    await gateway.wait_rollout(ref, ROLLOUT_TIMEOUT)
+
+
 async def test_update_retries_on_a_concurrent_edit(
     cluster: Cluster, namespace: str, gateway: Gateway
 ) -> None:

@@ -95,6 +95,19 @@ async def test_a_closed_port_is_a_cluster_error(
         await transport.recv()
     await transport.close()
 
+    # A send after the server closed still names the reason; so does one that fails while
+    # another task waits in recv(), as a tunnel's reader does.
+    for reader in (False, True):
+        transport = await gateway.port_forward(namespace, pod, 9999)
+        waiting = asyncio.create_task(transport.recv()) if reader else None
+        await asyncio.sleep(1.0)  # the refusal and the close have arrived
+        with pytest.raises(ClusterError, match="nothing listens on 127.0.0.1:9999"):
+            await transport.send(b"x" * 100)
+        if waiting is not None:
+            with pytest.raises(ClusterError, match="nothing listens on 127.0.0.1:9999"):
+                await waiting
+        await transport.close()
+
     with pytest.raises(UserError, match=f"^cannot port-forward to pod/nope:8080 in '{namespace}'"):
         await gateway.port_forward(namespace, "nope", 8080)
 
@@ -179,3 +192,21 @@ async def test_ten_megabytes_each_way_to_a_loopback_only_server(
         f"\n10 MiB each way through the port-forward: {elapsed:.2f} s "
         f"({2 * len(payload) / elapsed / 1e6:.1f} MB/s total)"
     )
+
+
+async def test_a_deleted_pod_ends_the_forward(
+    cluster: Cluster, namespace: str, gateway: Gateway
+) -> None:
+    [pod] = cluster.deploy_echo(namespace, replicas=1)
+    transport = await gateway.port_forward(namespace, pod, manifests.ECHO_PORT)
+    await transport.send(b"GET /never-finished HTTP/1.0\r\n")  # the request stays open
+    cluster.kubectl("-n", namespace, "delete", "pod", pod, "--grace-period=0", "--wait=false")
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(30):
+            while await transport.recv():
+                pass
+    except ClusterError:
+        pass  # ended with the reason, which is as good as EOF here
+    print(f"\nforward to a deleted pod ended after {time.monotonic() - started:.1f} s")
+    await transport.close()

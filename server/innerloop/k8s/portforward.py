@@ -17,9 +17,11 @@ and key, bearer token (exec plugins refresh it through the Configuration's hook)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import struct
+from collections import deque
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -84,6 +86,9 @@ class PortForward:
         self._label = label
         self._port = port
         self._headers_seen: set[int] = set()
+        self._pending: deque[bytes] = deque()
+        self._receiving = False
+        self._settled = asyncio.Event()
         self._error: ClusterError | None = None
         self._eof = False
         self._send_lock = asyncio.Lock()
@@ -128,41 +133,58 @@ class PortForward:
     async def recv(self) -> bytes:
         """Data from the pod; b"" when the forward ended cleanly; ClusterError on its error text."""
         while True:
+            if self._pending:
+                return self._pending.popleft()
             if self._error is not None:
                 raise self._error
             if self._eof:
                 return b""
-            try:
-                message = await self._ws.recv()
-            except ConnectionClosed as exc:
-                self._eof = True
-                if exc.rcvd is not None and exc.rcvd.code not in (1000, 1001):
-                    self._error = ClusterError(
-                        f"port-forward to {self._label} closed: {exc.rcvd.code} {exc.rcvd.reason}"
-                    )
-                continue
-            if isinstance(message, str) or not message:
-                self._error = ClusterError(
-                    f"port-forward to {self._label}: unexpected message "
-                    "(not v4.channel.k8s.io framing)"
+            await self._receive_one()
+
+    async def _receive_one(self) -> None:
+        """Take one message; `_settled` is set once the forward's end or failure is known."""
+        self._receiving = True
+        try:
+            self._handle(await self._ws.recv())
+        except ConnectionClosed as exc:
+            self._eof = True
+            if exc.rcvd is None:
+                self._error = self._error or ClusterError(
+                    f"port-forward to {self._label} was cut off (no close from the API server)"
                 )
-                continue
-            channel, payload = message[0], message[1:]
-            if channel not in (DATA, ERROR):
-                self._error = ClusterError(
-                    f"port-forward to {self._label}: message on unknown channel {channel}"
+            elif exc.rcvd.code not in (1000, 1001):
+                self._error = self._error or ClusterError(
+                    f"port-forward to {self._label} closed: {exc.rcvd.code} {exc.rcvd.reason}"
                 )
-                continue
-            if channel not in self._headers_seen:
-                payload = self._strip_port_header(channel, payload)
-            if not payload:
-                continue
-            if channel == DATA:
-                return payload
-            text = payload.decode("utf-8", "replace").strip()
-            if "connection refused" in text:
-                text = f"nothing listens on 127.0.0.1:{self._port} in the pod (connection refused)"
-            self._error = ClusterError(f"port-forward to {self._label} failed: {text}")
+        finally:
+            self._receiving = False
+            if self._eof or self._error is not None:
+                self._settled.set()
+
+    def _handle(self, message: str | bytes) -> None:
+        """Data goes to the pending queue; error-channel text becomes the error."""
+        if isinstance(message, str) or not message:
+            self._error = ClusterError(
+                f"port-forward to {self._label}: unexpected message (not v4.channel.k8s.io framing)"
+            )
+            return
+        channel, payload = message[0], message[1:]
+        if channel not in (DATA, ERROR):
+            self._error = ClusterError(
+                f"port-forward to {self._label}: message on unknown channel {channel}"
+            )
+            return
+        if channel not in self._headers_seen:
+            payload = self._strip_port_header(channel, payload)
+        if not payload:
+            return
+        if channel == DATA:
+            self._pending.append(payload)
+            return
+        text = payload.decode("utf-8", "replace").strip()
+        if "connection refused" in text:
+            text = f"nothing listens on 127.0.0.1:{self._port} in the pod (connection refused)"
+        self._error = ClusterError(f"port-forward to {self._label} failed: {text}")
 
     def _strip_port_header(self, channel: int, payload: bytes) -> bytes:
         self._headers_seen.add(channel)
@@ -174,16 +196,28 @@ class PortForward:
         return payload[2:]
 
     async def send(self, data: bytes) -> None:
-        """Send to the pod in chunks; ClusterError once the forward is gone."""
+        """Send to the pod in chunks; ClusterError (with the server's reason when it gave one)
+        once the forward is gone."""
         view = memoryview(data)
         async with self._send_lock:  # chunks of one send must not interleave with another's
             try:
                 for start in range(0, len(view), CHUNK):
                     await self._ws.send(b"\x00" + view[start : start + CHUNK].tobytes())
             except ConnectionClosed as exc:
+                await self._learn_why_closed()
                 raise self._error or ClusterError(
                     f"port-forward to {self._label} is closed"
                 ) from exc
+
+    async def _learn_why_closed(self) -> None:
+        """The server's reason may still sit in the receive queue. A reader blocked in recv()
+        is about to see it; otherwise read it here, keeping any data for recv()."""
+        if self._receiving:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), timeout=2.0)
+            return
+        while not self._eof and self._error is None:
+            await self._receive_one()
 
     async def close(self) -> None:
         await self._ws.close()
