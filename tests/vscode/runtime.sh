@@ -44,7 +44,8 @@ ensure_node24() {
 
 _il_apt_deps() {
   local missing=()
-  for pkg in chromium build-essential python3 pkg-config libsecret-1-dev libkrb5-dev; do
+  # python3-venv: the managed-environment test builds a venv from Debian's python3.
+  for pkg in chromium build-essential python3 python3-venv pkg-config libsecret-1-dev libkrb5-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
