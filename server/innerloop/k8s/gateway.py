@@ -104,23 +104,13 @@ class _HttpError(Exception):
         self.body = body
 
 
-def _path(
-    group_version: str,
-    namespace: str | None,
-    plural: str,
-    name: str | None = None,
-    sub: str | None = None,
-) -> str:
+def _path(group_version: str, namespace: str | None, plural: str, name: str | None = None) -> str:
     prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
     path = prefix + (f"/namespaces/{quote(namespace)}" if namespace else "") + f"/{plural}"
-    if name:
-        path += f"/{quote(name)}"
-    if sub:
-        path += f"/{sub}"
-    return path
+    return path + (f"/{quote(name)}" if name else "")
 
 
-def _workload_path(kind: str, namespace: str, name: str | None = None) -> str:
+def _workload_path(kind: str, namespace: str, name: str) -> str:
     return _path("apps/v1", namespace, _WORKLOADS[kind], name)
 
 
@@ -527,6 +517,42 @@ class Gateway:
                     f"see `kubectl -n {ref.namespace} describe {ref}`"
                 )
             await asyncio.sleep(POLL_SECONDS)
+
+    async def wait_service_port(
+        self,
+        namespace: str,
+        service: str,
+        port_name: str | None,
+        target: int,
+        timeout: float = 15.0,
+    ) -> bool:
+        """Until the Service's EndpointSlices send port `port_name` to `target`.
+
+        kube-proxy programs its rules from the slices, so this is the last change the API can
+        show before traffic follows. False when it did not happen in time, or we may not look.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        selector = f"kubernetes.io/service-name={service}"
+        while True:
+            try:
+                slices = await self._list(
+                    "discovery.k8s.io/v1", "EndpointSlice", "endpointslices", namespace, selector
+                )
+            except InnerloopError:
+                return False
+            ports = [
+                p
+                for es in slices
+                if es.get("endpoints")
+                for p in es.get("ports") or []
+                if (p.get("name") or None) == port_name
+            ]
+            if ports and all(p.get("port") == target for p in ports):
+                return True
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.1)
 
     # --- env -------------------------------------------------------------------------------
 
