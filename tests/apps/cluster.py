@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterable
@@ -19,6 +20,19 @@ from typing import Any
 from tests.apps import manifests
 
 Record = dict[str, Any]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_testbed(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `python -m tools.testbed ARGS` from the repo (its progress goes to our stderr)."""
+    return subprocess.run(
+        [sys.executable, "-m", "tools.testbed", *args],
+        cwd=REPO_ROOT,
+        check=check,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=1800,
+    )
 
 
 def parse_answer(body: str) -> dict[str, str]:

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.apps.cluster import Cluster
+from tests.apps.cluster import Cluster, run_testbed
 from tools.testbed import pids
 from tools.testbed.config import BIN_DIR, KUBECONFIG
 
-REPO = Path(__file__).resolve().parents[2]
 LAST_MARKER = "testbed_cycle"
 
 
@@ -36,18 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker(LAST_MARKER) is not None)
 
 
-def testbed(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `python -m tools.testbed ARGS` from the repo (its progress goes to our stderr)."""
-    return subprocess.run(
-        [sys.executable, "-m", "tools.testbed", *args],
-        cwd=REPO,
-        check=check,
-        stdout=subprocess.PIPE,
-        text=True,
-        timeout=1800,
-    )
-
-
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     foreign = os.environ.get("INNERLOOP_TEST_KUBECONFIG")
@@ -59,10 +44,10 @@ def cluster() -> Iterator[Cluster]:
     # Someone else's testbed (scripts/test, another session) is never ours to stop, even if a
     # health probe is slow right now: decide by whether its daemons run at all.
     started = not any(record.alive() for record in pids.records())
-    testbed("up")  # a no-op when healthy
+    run_testbed("up")  # a no-op when healthy
     yield Cluster(KUBECONFIG, started=started, testbed=True, kubectl_bin=str(BIN_DIR / "kubectl"))
     if started and not os.environ.get("INNERLOOP_KEEP_TESTBED"):
-        testbed("down")
+        run_testbed("down")
 
 
 @pytest.fixture

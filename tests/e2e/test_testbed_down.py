@@ -13,15 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.cluster import Cluster
-from tests.e2e.conftest import testbed
+from tests.apps.cluster import Cluster, run_testbed
 from tools.testbed import pids
-from tools.testbed.config import BIN_DIR, POLICY_TABLE, STATE_DIR
+from tools.testbed.config import BIN_DIR, K8S_COMPONENTS, POLICY_TABLE, STATE_DIR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.testbed_cycle]
 
 DAEMON_EXES = {
-    *(str(p) for p in BIN_DIR.iterdir()),
+    *(str(BIN_DIR / name) for name in K8S_COMPONENTS if name != "kubectl"),  # clients come and go
     "/usr/bin/containerd",
     "/usr/bin/containerd-shim-runc-v2",
     "/usr/bin/etcd",
@@ -50,10 +49,12 @@ def host_state() -> dict[str, list[str]]:
         try:
             exe = os.readlink(proc / "exe")
             cgroups = (proc / "cgroup").read_text()
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if exe in DAEMON_EXES or "kubepods" in cgroups:
-            processes.append(f"{proc.name} {exe}")
+        dns_feeder = b"tools.testbed" in argv and b"dns-feed" in argv
+        if exe in DAEMON_EXES or "kubepods" in cgroups or dns_feeder:
+            processes.append(f"{proc.name} {exe} {b' '.join(argv)[:80]!r}")
     links = json.loads(_sh("ip", "-j", "link", "show"))
     routes = json.loads(_sh("ip", "-j", "route", "show", "table", "all"))
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -98,7 +99,7 @@ def running_workload(cluster: Cluster, namespace: str) -> Iterator[str]:
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
     yield namespace
-    assert testbed("status", check=False).returncode == 0, "the testbed must be left up"
+    assert run_testbed("status", check=False).returncode == 0, "the testbed must be left up"
 
 
 def _kill_daemons(names: set[str]) -> list[int]:
@@ -116,18 +117,18 @@ def test_down_leaves_nothing_behind(running_workload: str) -> None:
     state = host_state()
     for kind in ("processes", "links", "routes", "rules", "iptables", "netns", "mounts", "cgroups"):
         assert state[kind], f"nothing of kind {kind} while up: the listing would prove nothing"
-    testbed("down")
+    run_testbed("down")
     assert_clean()
     for path, value in forward_before.items():
         assert Path(path).read_text().strip() == value
-    testbed("up")
+    run_testbed("up")
 
 
 def test_down_on_a_half_dead_testbed(running_workload: str) -> None:
     assert len(_kill_daemons({"containerd", "kube-apiserver", "kubelet"})) == 3
-    testbed("down")
+    run_testbed("down")
     assert_clean()
-    testbed("up")
+    run_testbed("up")
 
 
 def test_up_clears_a_killed_run(cluster: Cluster, running_workload: str) -> None:
@@ -136,8 +137,9 @@ def test_up_clears_a_killed_run(cluster: Cluster, running_workload: str) -> None
     assert any("containerd-shim" in p for p in host_state()["processes"]), (
         "pods outlive their daemons: up must clear them"
     )
-    testbed("up")
+    run_testbed("up")
     namespaces = cluster.kubectl("get", "namespaces", "-o", "name").stdout.split()
     assert f"namespace/{running_workload}" not in namespaces, "a fresh cluster, not the old one"
-    assert not stale & {p.split()[0] for p in host_state()["processes"]}, "stale processes remain"
-    assert testbed("status", check=False).returncode == 0
+    remaining = [p for p in host_state()["processes"] if p.split()[0] in stale]
+    assert remaining == [], "stale processes remain"
+    assert run_testbed("status", check=False).returncode == 0
