@@ -148,7 +148,10 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
     try:
         env: dict[str, str] = {}
         if args.env_file or args.env_json or cmd:
-            env = (await mgr.environment(intercept)).env
+            resolved = await mgr.environment(intercept)
+            env = resolved.values
+            for warning in resolved.warnings:
+                say(warning)
         if args.env_file:
             _write_private(args.env_file, render_dotenv(
                 env, header=f"# env of {t.workload} container {t.container} (innerloop)"))

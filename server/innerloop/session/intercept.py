@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from innerloop.core import intercept as machine
 from innerloop.core.errors import ClusterError, InnerloopError
@@ -29,12 +30,16 @@ from innerloop.core.patches import (
     take_over_service,
 )
 from innerloop.core.targets import PortSpec, Target, service_ports, workload_selector
-from innerloop.k8s.gateway import Gateway, Resolution
+from innerloop.k8s.gateway import Gateway, Resolution, intercept_permissions
 from innerloop.session.tunnels import Desired, TunnelSet
 
 log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
+
+KUBE_PROXY_SETTLE = 0.5
+"""kube-proxy rewrites its rules a moment after the EndpointSlices change; the API cannot show
+when, so an intercept reports itself active only after this pause (measured ~0.3 s)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,14 @@ class Snapshot:
     message: str | None = None
     env_file: str | None = None
     started: float = field(default_factory=time.time)
+
+
+def _manual_rollout(workload: dict[str, Any]) -> bool:
+    """No controller replaces the pods, so the rollout deletes them (needs `delete pods`)."""
+    strategy = workload.get("spec", {}).get("updateStrategy", {}).get("type")
+    return workload["kind"] == "ReplicaSet" or (
+        workload["kind"] == "StatefulSet" and strategy == "OnDelete"
+    )
 
 
 class Intercept:
@@ -185,8 +198,10 @@ class Intercept:
 
     async def _Resolve(self, _e: machine.Resolve) -> Event:
         req = self.request
-        await self.gw.check_permissions(req.namespace)
         self.resolution = res = await self.gw.resolve(req.namespace, req.service, req.port)
+        await self.gw.check_permissions(
+            req.namespace, intercept_permissions(res.target.workload, _manual_rollout(res.workload))
+        )
         self.report(
             f"{req.service}.{req.namespace}:{res.target.service_port.label()} → "
             f"{res.target.workload} container {res.target.container!r} port "
@@ -258,6 +273,10 @@ class Intercept:
         await self.gw.update_service(
             t.namespace, t.service, lambda s: take_over_service(s, t.service_port.label(), listen)
         )
+        if not await self.gw.wait_service_port(t.namespace, t.service, t.service_port.name, listen):
+            self.report("the Service's endpoints have not picked up the change yet; "
+                        "traffic follows as soon as they do")
+        await asyncio.sleep(KUBE_PROXY_SETTLE)
         return Event.SERVICE_TAKEN_OVER
 
     async def _SetPaused(self, e: machine.SetPaused) -> None:
@@ -268,7 +287,7 @@ class Intercept:
         if self.tunnels is not None and self.tunnels.desired is not None:
             _, listen = self._layout_ports()
             try:
-                await self.tunnels.apply(Desired(listen, None), timeout=5.0)
+                await self.tunnels.apply(Desired(listen, None), timeout=8.0)
             except InnerloopError as exc:
                 # The agents drop a silent client's routes by themselves; closing is enough.
                 log.warning("%s: release not confirmed (%s); closing the tunnels", self.id, exc)

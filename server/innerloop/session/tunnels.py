@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 RETRY_FIRST = 0.2
 RETRY_MAX = 2.0
+DRAIN_SECONDS = 3.0
+"""How long connections already on the laptop may take to finish when an intercept ends."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class _Worker:
                 delay = min(delay * 2, RETRY_MAX)
                 continue
             self.client, self.applied = client, None
+            self.owner.changed()
             if was_up:
                 self.owner.report(f"reconnected to {self.pod}; intercept resumed")
             was_up = True
@@ -110,6 +113,7 @@ class _Worker:
         if want is None or want.local_port is None:
             if claimed and before is not None:
                 await client.release(before.route_port)
+                await client.drain(DRAIN_SECONDS)
             return
         if not claimed:
             await client.claim(want.route_port, want.local_port)

@@ -106,6 +106,20 @@ class TunnelClient:
         else:
             await self._request(lambda c: c.resume())
 
+    async def drain(self, timeout: float) -> bool:
+        """Wait (up to `timeout`) until no stream is relayed here; True when none is left.
+
+        Called after `release`, so connections already on the laptop finish instead of being
+        reset when the tunnel closes.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._link is not None and (self._link.relays or self._tasks):
+            if self._link.closed or loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
+
     async def aclose(self, reason: str = "the client left") -> None:
         """Say goodbye: the agent drops our routes and resets streams still on this side."""
         if self._link is not None and self._run is not None:
