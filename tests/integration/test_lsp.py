@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
 import innerloop
@@ -94,3 +95,48 @@ async def test_invalid_setting_gives_one_warning_and_the_default(client: Languag
         ),
         "settings with the default namespace",
     )
+
+
+async def dap_request(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    seq: int,
+    command: str,
+    **args: object,
+) -> dict[str, object]:
+    body = json.dumps({"seq": seq, "type": "request", "command": command, "arguments": args})
+    writer.write(f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    await writer.drain()
+    while True:
+        header = await reader.readuntil(b"\r\n\r\n")
+        length = int(header.split(b"Content-Length:")[1].split(b"\r\n")[0])
+        message: dict[str, object] = json.loads(await reader.readexactly(length))
+        if message.get("type") == "response" and message.get("request_seq") == seq:
+            return message
+
+
+async def test_hosted_debug_adapter_refuses_a_launch_without_the_token(
+    client: LanguageClient,
+) -> None:
+    endpoint = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="innerloop.debugAdapterEndpoint")
+    )
+    assert endpoint["host"] == "127.0.0.1" and isinstance(endpoint["token"], str)
+    reader, writer = await asyncio.open_connection(endpoint["host"], endpoint["port"])
+    try:
+        init = await dap_request(reader, writer, 1, "initialize", adapterID="innerloop")
+        assert init["success"] is True
+        launch = await dap_request(
+            reader,
+            writer,
+            2,
+            "launch",
+            service="orders",
+            port=8080,
+            program="app.py",
+            innerloopToken="not-the-token",
+        )
+        assert launch["success"] is False
+        assert "no valid innerloopToken" in str(launch["message"])
+    finally:
+        writer.close()

@@ -20,9 +20,8 @@ import pytest
 import pytest_lsp
 from innerloop.core.errors import UserError
 from innerloop.dap.controller import InterceptConfig, Report
-from innerloop.dap.server import DapEndpoint, start_dap_server
+from innerloop.lsp.dap_host import HostedDebugAdapter
 from innerloop.lsp.deps import (
-    AdapterEndpoint,
     Deps,
     InterceptInfo,
     InterceptSpec,
@@ -46,7 +45,6 @@ class MemorySessions:
         self.intercepts: dict[str, InterceptInfo] = {}
         self.listeners: list[Callable[[SessionStatus], None]] = []
         self.settings = Settings()
-        self.dap: DapEndpoint | None = None
 
     def configure(self, settings: Settings) -> None:
         self.settings = settings
@@ -113,14 +111,8 @@ class MemorySessions:
         self.listeners.append(callback)
         return lambda: self.listeners.remove(callback)
 
-    async def endpoint(self) -> AdapterEndpoint:
-        if self.dap is None:
-            self.dap = await start_dap_server(lambda: MemoryController(self))
-        return {"host": self.dap.host, "port": self.dap.port, "token": self.dap.new_token()}
-
     async def aclose(self) -> None:
-        if self.dap is not None:
-            await self.dap.aclose()
+        log.info("memory sessions closed with %d intercepts", len(self.intercepts))
 
 
 class MemoryHandle:
@@ -318,4 +310,6 @@ if __name__ == "__main__":
     from innerloop.lsp.server import serve_stdio
 
     memory = MemorySessions()
-    serve_stdio(Deps(sessions=memory, debug_adapter=memory))
+    serve_stdio(
+        Deps(sessions=memory, debug_adapter=HostedDebugAdapter(lambda: MemoryController(memory)))
+    )

@@ -1,0 +1,116 @@
+"""The session manager (innerloop.session) as the language server's `SessionManager`.
+
+Translates between the manager's Python objects and the JSON the editor reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from innerloop.core.errors import UserError
+from innerloop.core.targets import PortSpec, ServiceSummary
+from innerloop.lsp.deps import (
+    InterceptInfo,
+    InterceptSpec,
+    InterceptState,
+    Progress,
+    ServiceInfo,
+    SessionStatus,
+    TargetList,
+)
+from innerloop.lsp.settings import Settings
+from innerloop.session.intercept import Snapshot
+from innerloop.session.manager import DEFAULT_AGENT_IMAGE, SessionConfig, SessionManager
+
+_STATES: dict[str, InterceptState] = {
+    "active": "active",
+    "paused": "paused",
+    "error": "error",
+    "leaving": "stopping",
+    "uninstalling": "stopping",
+}
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    """Empty settings mean "the kubeconfig's / the default"."""
+    return SessionConfig(
+        kubeconfig=settings.kubeconfig or None,
+        context=settings.context or None,
+        namespace=settings.namespace or None,
+        agent_image=settings.agentImage or DEFAULT_AGENT_IMAGE,
+    )
+
+
+def intercept_info(snapshot: Snapshot) -> InterceptInfo:
+    """Every phase on the way to active (resolving, installing, …, reconnecting) is "connecting"."""
+    return {
+        "id": snapshot.id,
+        "namespace": snapshot.namespace,
+        "service": snapshot.service,
+        "servicePort": snapshot.service_port,
+        "localPort": snapshot.local_port,
+        "state": _STATES.get(snapshot.phase.value, "connecting"),
+        "replicas": snapshot.replicas,
+        "envFile": snapshot.env_file,
+        "message": snapshot.message,
+    }
+
+
+def service_info(namespace: str, summary: ServiceSummary) -> ServiceInfo:
+    return {
+        "namespace": namespace,
+        "name": summary.name,
+        "ports": [
+            {"name": p.name, "port": p.port, "targetPort": p.target_port} for p in summary.ports
+        ],
+        "hasAgent": summary.agent,
+    }
+
+
+def _status(snapshots: list[Snapshot]) -> SessionStatus:
+    return {"intercepts": [intercept_info(s) for s in snapshots]}
+
+
+class ManagedSessions:
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager = manager
+
+    def configure(self, settings: Settings) -> None:
+        self.manager.configure(session_config(settings))
+
+    async def status(self) -> SessionStatus:
+        return _status(self.manager.snapshots())
+
+    async def list_targets(self, namespace: str | None) -> TargetList:
+        # The gateway lists one namespace's Services; the namespace list is that namespace.
+        resolved, services = await self.manager.list_services(namespace)
+        return {
+            "namespaces": [resolved],
+            "namespace": resolved,
+            "services": [service_info(resolved, s) for s in services],
+        }
+
+    async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo:
+        intercept = await self.manager.start(
+            spec.service,
+            spec.namespace,
+            PortSpec(spec.service_port, spec.local_port),
+            spec.while_paused,
+            report=progress,
+        )
+        return intercept_info(intercept.snapshot())
+
+    async def stop(self, intercept_id: str) -> None:
+        intercept = self.manager.intercepts.get(intercept_id)
+        if intercept is None:
+            raise UserError(f"there is no intercept {intercept_id!r} in this session")
+        await self.manager.leave(intercept)
+
+    async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
+        await self.manager.uninstall(service, namespace, progress)
+
+    def subscribe(self, callback: Callable[[SessionStatus], None]) -> Callable[[], None]:
+        return self.manager.subscribe(lambda snapshots: callback(_status(snapshots)))
+
+    async def aclose(self) -> None:
+        await self.manager.close()
