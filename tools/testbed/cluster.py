@@ -53,9 +53,10 @@ def _tail(name: str, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _start(name: str, argv: list[str], ready: Callable[[], bool]) -> pids.Record:
+def _start(daemon: daemons.Daemon, ready: Callable[[], bool]) -> pids.Record:
     """Spawn one daemon and wait until ``ready``; fail fast, with its log, if it dies."""
-    record = pids.spawn(name, argv, daemons.daemon_env({}))
+    name = daemon.name
+    record = pids.spawn(name, daemon.argv(), daemons.daemon_env())
     deadline = time.monotonic() + START_TIMEOUT
     while not ready():
         if not record.alive():
@@ -113,30 +114,16 @@ def up() -> Path:
         started = time.monotonic()
         certs.ensure_pki()
         network.setup()
-        _start("containerd", daemons.CONTAINERD.argv(), _containerd_ready)
+        _start(daemons.CONTAINERD, _containerd_ready)
         images.import_images()
-        _start("etcd", daemons.ETCD.argv(), lambda: _http_ok(f"{daemons.ETCD_CLIENT}/health"))
-        _start("kube-apiserver", daemons.APISERVER.argv(), lambda: api.probe("readyz"))
-        _start(
-            "kube-controller-manager",
-            daemons.CONTROLLER_MANAGER.argv(),
-            lambda: _http_ok("https://127.0.0.1:10257/healthz"),
-        )
-        _start(
-            "kube-scheduler",
-            daemons.SCHEDULER.argv(),
-            lambda: _http_ok("https://127.0.0.1:10259/healthz"),
-        )
-        _start(
-            "kubelet", daemons.KUBELET.argv(), lambda: _http_ok("http://127.0.0.1:10248/healthz")
-        )
-        _start(
-            "kube-proxy",
-            daemons.KUBE_PROXY.argv(),
-            lambda: _http_ok("http://127.0.0.1:10256/healthz"),
-        )
-        dnsmasq = _start("dnsmasq", daemons.DNSMASQ.argv(), lambda: True)
-        _start(daemons.DNS_FEEDER_NAME, daemons.dns_feeder_argv(dnsmasq.pid), _dns_ready)
+        _start(daemons.ETCD, lambda: _http_ok(f"{daemons.ETCD_CLIENT}/health"))
+        _start(daemons.APISERVER, lambda: api.probe("readyz"))
+        _start(daemons.CONTROLLER_MANAGER, lambda: _http_ok("https://127.0.0.1:10257/healthz"))
+        _start(daemons.SCHEDULER, lambda: _http_ok("https://127.0.0.1:10259/healthz"))
+        _start(daemons.KUBELET, lambda: _http_ok("http://127.0.0.1:10248/healthz"))
+        _start(daemons.KUBE_PROXY, lambda: _http_ok("http://127.0.0.1:10256/healthz"))
+        dnsmasq = _start(daemons.DNSMASQ, lambda: True)
+        _start(daemons.dns_feeder(dnsmasq.pid), _dns_ready)
         netns.ensure()
         wait_for("node Ready", lambda: api.probe("node-ready"), START_TIMEOUT)
         wait_for("the default ServiceAccount", lambda: api.probe("default-sa"), START_TIMEOUT)

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools.testbed import certs, dns
@@ -285,22 +285,17 @@ def _dnsmasq() -> list[str]:
     return dns.dnsmasq_argv()
 
 
-def dns_feeder_argv(dnsmasq_pid: int) -> list[str]:
-    """The feeder is our own code, run from this checkout."""
-    return [sys.executable, "-m", "tools.testbed", "dns-feed", "--dnsmasq-pid", str(dnsmasq_pid)]
-
-
 @dataclass(frozen=True)
 class Daemon:
     name: str
     argv: Callable[[], list[str]]
-    env: dict[str, str] = field(default_factory=dict)
+    """Writes the daemon's config files and returns its command line."""
 
 
-def daemon_env(extra: dict[str, str]) -> dict[str, str]:
+def daemon_env() -> dict[str, str]:
     """The machine's PATH plus the sbin dirs (iptables, ip); the repo on PYTHONPATH (DNS feeder)."""
     path = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
-    return {**os.environ, "PATH": path, "PYTHONPATH": str(REPO_ROOT), **extra}
+    return {**os.environ, "PATH": path, "PYTHONPATH": str(REPO_ROOT)}
 
 
 CONTAINERD = Daemon("containerd", _containerd)
@@ -312,6 +307,22 @@ KUBELET = Daemon("kubelet", _kubelet)
 KUBE_PROXY = Daemon("kube-proxy", _kube_proxy)
 DNSMASQ = Daemon("dnsmasq", _dnsmasq)
 DNS_FEEDER_NAME = "dns-feeder"
+
+
+def dns_feeder(dnsmasq_pid: int) -> Daemon:
+    """The feeder is our own code, run from this checkout; it signals dnsmasq by PID."""
+    return Daemon(
+        DNS_FEEDER_NAME,
+        lambda: [
+            sys.executable,
+            "-m",
+            "tools.testbed",
+            "dns-feed",
+            "--dnsmasq-pid",
+            str(dnsmasq_pid),
+        ],
+    )
+
 
 STOP_ORDER = (
     DNS_FEEDER_NAME,
