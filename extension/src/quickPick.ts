@@ -35,19 +35,51 @@ function preferFirst<T>(items: Item<T>[], preferred: (T | undefined)[]): Item<T>
   return [...items].sort((a, b) => rank(a) - rank(b));
 }
 
+/** A quick pick that also accepts a typed value that is not in the list. */
+function pickOrType(title: string, placeholder: string, load: Promise<Item<string>[]>): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const pick = vscode.window.createQuickPick<Item<string>>();
+    pick.title = title;
+    pick.placeholder = placeholder;
+    pick.busy = true;
+    pick.ignoreFocusOut = true;
+    load.then(
+      (items) => {
+        pick.items = items;
+        pick.busy = false;
+      },
+      (err: unknown) => {
+        pick.hide();
+        void vscode.window.showErrorMessage(`innerloop: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+    let answer: string | undefined;
+    pick.onDidAccept(() => {
+      const typed = pick.value.trim();
+      answer = pick.selectedItems[0]?.value ?? (typed === '' ? undefined : typed);
+      pick.hide();
+    });
+    pick.onDidHide(() => {
+      pick.dispose();
+      resolve(answer);
+    });
+    pick.show();
+  });
+}
+
 async function pickNamespace(server: InnerloopServer, title: string, last: string | undefined): Promise<string | undefined> {
   const setting = readSettings().namespace || undefined;
   const load = async (): Promise<Item<string>[]> => {
     const targets = await listTargets(server, null);
-    const items = targets.namespaces.map((ns) => ({
+    const names = new Set([...targets.namespaces, ...[last, setting].filter((n): n is string => n !== undefined)]);
+    const items = [...names].map((ns) => ({
       label: ns,
       value: ns,
       description: [ns === last ? 'last used' : '', ns === targets.namespace ? 'current' : ''].filter(Boolean).join(', '),
     }));
     return preferFirst(items, [last, setting, targets.namespace ?? undefined]);
   };
-  const picked = await vscode.window.showQuickPick(load(), { title: `${title} (1/3): namespace`, placeHolder: 'Namespace' });
-  return picked?.value;
+  return pickOrType(`${title} (1/3): namespace`, 'Namespace (pick, or type another)', load());
 }
 
 async function pickService(
