@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
 import { InterceptRequest, InterceptStatus, parseIntercept, ServerCommand } from './protocol';
 import { LastChoice, pickAgentService, pickIntercept } from './quickPick';
 import { InnerloopServer } from './server';
@@ -89,6 +90,11 @@ function guarded(d: Deps, name: string, body: (d: Deps) => Promise<void>): () =>
       await body(d);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof ResponseError && err.code === LSPErrorCodes.RequestCancelled) {
+        d.log.info(`${name}: ${message}`);
+        void vscode.window.showInformationMessage(`innerloop: ${message}`);
+        return;
+      }
       d.log.error(`${name}: ${message}`);
       const logs = 'Show Logs';
       if ((await vscode.window.showErrorMessage(`innerloop: ${message}`, logs)) === logs) d.log.show(true);
