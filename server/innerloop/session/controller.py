@@ -1,4 +1,8 @@
-"""The debug adapter's intercept controller (innerloop.dap.controller), over the session manager."""
+"""The debug adapter's intercept controller (innerloop.dap.controller), over the session manager.
+
+The adapter itself tells the user when the intercept starts, pauses and ends; this side adds
+only what the adapter cannot know (progress of the start, how many replicas, the env's fate).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,11 @@ from innerloop.session.manager import SessionConfig, SessionManager
 
 
 class _Handle:
-    def __init__(self, manager: SessionManager, intercept: Intercept, env: Mapping[str, str],
-                 report: Report) -> None:
+    def __init__(self, manager: SessionManager, intercept: Intercept, env: Mapping[str, str]
+                 ) -> None:
         self._manager = manager
         self._intercept = intercept
         self._env = dict(env)
-        self._report = report
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -25,18 +28,12 @@ class _Handle:
 
     async def set_paused(self, paused: bool) -> None:
         await self._intercept.set_paused(paused)
-        self._report("paused: new requests go to " +
-                     ("the cluster" if self._intercept.request.while_paused == "cluster"
-                      else "a queue until you continue") if paused
-                     else "running: requests come to this process again")
 
     async def stop(self, keep: bool) -> None:
         if keep:
             await self._intercept.set_paused(False)
-            self._report("keeping the intercept (keepIntercept)")
             return
         await self._manager.leave(self._intercept)
-        self._report("left the intercept; the cluster serves the traffic again")
 
 
 class SessionController:
@@ -46,7 +43,6 @@ class SessionController:
         self._manager = manager
 
     async def start(self, config: InterceptConfig, report: Report) -> _Handle:
-        report(f"intercepting {config.describe()}")
         intercept = await self._manager.start(
             config.service,
             config.namespace,
@@ -55,14 +51,16 @@ class SessionController:
             report=report,
         )
         try:
-            env = (await self._manager.environment(intercept)).env
+            resolved = await self._manager.environment(intercept)
         except BaseException:
             await self._manager.leave(intercept)
             raise
-        report(f"intercept active: {intercept.tunnels.connected if intercept.tunnels else 0} "
-               f"replica(s) route to localhost:{config.port}; the program gets "
-               f"{len(env)} variables of the workload's env")
-        return _Handle(self._manager, intercept, env, report)
+        for warning in resolved.warnings:
+            report(warning)
+        replicas = intercept.tunnels.connected if intercept.tunnels else 0
+        report(f"{replicas} replica(s) route to localhost:{config.port}; the program gets "
+               f"{len(resolved.values)} variables of the workload's env")
+        return _Handle(self._manager, intercept, resolved.values)
 
 
 _standalone: SessionManager | None = None

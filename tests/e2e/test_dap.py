@@ -1,0 +1,315 @@
+"""`innerloop dap` on the testbed: a breakpoint fires on a request a pod sent (issue 4, DAP e2e).
+
+The debug adapter (and so the debuggee it launches) runs in the developer netns, which reaches
+only the API server: a request that stops at the breakpoint can only have come through the
+tunnel. A test DAP client drives it over stdio, as nvim-dap or Emacs would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.apps.cluster import Cluster, LoadResult, parse_answer
+from tests.apps.manifests import CONFIG_VALUE, SECRET_VALUE
+from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP, REPO
+from tests.helpers.dap_client import DapClient, Message, marked_line
+from tools.testbed.netns import dev_netns_argv, ensure
+
+pytestmark = pytest.mark.e2e
+
+LOCAL_PORT = 18081
+BREAK_LINE = marked_line(ECHO_APP, "# breakpoint")
+START_TIMEOUT = 180.0
+"""A cold launch injects the agent: one rollout of the workload."""
+
+
+class Laptop:
+    """`innerloop dap` over stdio in the developer netns, and what it launched."""
+
+    def __init__(self, client: DapClient, log: Path) -> None:
+        self.client = client
+        self.log = log
+        self.debuggee: int | None = None
+
+    def adapter_log(self) -> str:
+        """The adapter's log without the wire chatter of websockets and urllib3."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        ours = [line for line in lines if " websockets." not in line and " urllib3." not in line]
+        return "\n".join(ours[-60:])
+
+
+@pytest.fixture
+async def laptop(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Laptop]:
+    ensure()
+    log = tmp_path / "innerloop-dap.log"
+    with log.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            *dev_netns_argv([sys.executable, "-m", "innerloop", "-v", "dap"]),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+            env={
+                **os.environ,
+                "KUBECONFIG": str(cluster.kubeconfig),
+                "INNERLOOP_AGENT_IMAGE": AGENT_IMAGE,
+                "PYTHONUNBUFFERED": "1",
+            },
+            start_new_session=True,
+        )
+    assert proc.stdin is not None and proc.stdout is not None
+    client = DapClient(proc.stdout, proc.stdin)
+    client.process = proc
+    lap = Laptop(client, log)
+    try:
+        yield lap
+    finally:
+        # Closing stdin ends the session the graceful way (intercept left, debuggee stopped).
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if lap.debuggee is not None and alive(lap.debuggee):
+            os.kill(lap.debuggee, signal.SIGKILL)
+        await client.aclose()
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        assert time.monotonic() < deadline, f"pid {pid} still running after {timeout:.0f}s"
+        await asyncio.sleep(0.05)
+
+
+def launch_config(namespace: str, while_paused: str) -> Message:
+    return {
+        "type": "innerloop",
+        "request": "launch",
+        "name": "echo (innerloop)",
+        "service": "echo",
+        "namespace": namespace,
+        "servicePort": 80,
+        "port": LOCAL_PORT,
+        "whilePaused": while_paused,
+        "program": str(ECHO_APP),
+        "cwd": str(REPO),
+        # The workload's env comes along; these win over it. POD_NAME (downward API: the pod's
+        # name) is unset, so the local process answers pod=local.
+        "env": {"PORT": str(LOCAL_PORT), "HOST": "127.0.0.1", "POD_NAME": None},
+        "justMyCode": True,
+    }
+
+
+async def launch(lap: Laptop, namespace: str, while_paused: str) -> float:
+    """initialize → launch → breakpoints → configurationDone; returns when the debuggee listens.
+
+    Returns how long the launch took (intercept, rollout, debugpy start)."""
+    client = lap.client
+    await client.initialize()
+    t0 = time.monotonic()
+    launched = client.request_nowait("launch", launch_config(namespace, while_paused))
+    initialized = asyncio.ensure_future(client.event("initialized", timeout=START_TIMEOUT))
+    done, _ = await asyncio.wait(
+        {launched, initialized}, return_when=asyncio.FIRST_COMPLETED, timeout=START_TIMEOUT
+    )
+    if launched in done:
+        initialized.cancel()
+        raise AssertionError(f"launch ended early: {launched.result()}\n{lap.adapter_log()}")
+    assert initialized in done, f"no initialized event\n{lap.adapter_log()}"
+    body = await client.ok(
+        "setBreakpoints",
+        {"source": {"path": str(ECHO_APP)}, "breakpoints": [{"line": BREAK_LINE}]},
+    )
+    assert [b["verified"] for b in body["breakpoints"]] == [True], body
+    await client.ok("configurationDone")
+    reply = await asyncio.wait_for(launched, 30)
+    assert reply["success"], reply
+    process = await client.event("process", timeout=30)
+    lap.debuggee = int(process["body"]["systemProcessId"])
+    await client.wait_for(lambda: stdout_has(client, "echo listening on"), timeout=30)
+    return time.monotonic() - t0
+
+
+def stdout_has(client: DapClient, needle: str) -> bool:
+    return any(
+        e["event"] == "output"
+        and e["body"].get("category") == "stdout"
+        and needle in e["body"]["output"]
+        for e in client.events
+    )
+
+
+async def console_line(client: DapClient, prefix: str, after: int = 0) -> str:
+    def match() -> str | None:
+        return next((line for line in client.console()[after:] if line.startswith(prefix)), None)
+
+    line: str = await client.wait_for(match, timeout=15)
+    return line
+
+
+def one_get(cluster: Cluster, namespace: str, url: str, timeout: float) -> asyncio.Future[Any]:
+    """One GET from the client pod, in a thread (`kubectl exec` blocks)."""
+    return asyncio.ensure_future(
+        asyncio.to_thread(cluster.load_via_exec, namespace, url, count=1, timeout=timeout)
+    )
+
+
+def answer(result: LoadResult) -> tuple[dict[str, str], float]:
+    [record] = result.records
+    assert record.get("status") == 200, record
+    return parse_answer(record["body"]), float(record["ms"])
+
+
+async def stop_at_breakpoint(lap: Laptop, path: str, after: int = 0) -> int:
+    """The debuggee stopped at the `# breakpoint` line handling `path`; returns the thread."""
+    client = lap.client
+    stopped = await client.event("stopped", timeout=30, after=after, reason="breakpoint")
+    thread = int(stopped["body"]["threadId"])
+    frame = await client.top_frame_locals(thread)
+    assert frame["__line__"] == str(BREAK_LINE), frame
+    assert frame["path"] == repr(path), frame
+    return thread
+
+
+async def test_breakpoint_on_a_pod_request_while_the_cluster_serves_the_rest(
+    cluster: Cluster, namespace: str, laptop: Laptop
+) -> None:
+    await asyncio.to_thread(cluster.deploy_echo, namespace)
+    await asyncio.to_thread(cluster.start_client, namespace)
+    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    client = laptop.client
+
+    launched = await launch(laptop, namespace, "cluster")
+    pods = set(await asyncio.to_thread(cluster.pods, namespace, "echo"))  # rolled with the agent
+    t_request = time.monotonic()
+    paused_request = one_get(cluster, namespace, f"http://{ip}/paused", timeout=120)
+    thread = await stop_at_breakpoint(laptop, "/paused")
+    to_breakpoint = time.monotonic() - t_request
+    assert not paused_request.done()
+
+    # While paused, a new request is served by the cluster app, at once.
+    await console_line(client, "paused: new requests are served by the cluster")
+    other, ms = answer(await one_get(cluster, namespace, f"http://{ip}/while-paused", timeout=5))
+    assert other["pod"] in pods and other["path"] == "/while-paused", other
+    assert ms < 1000, f"the cluster answered after {ms} ms"
+    assert not paused_request.done(), "the paused request must wait as long as the user does"
+
+    # continue: the paused request is answered by the local process, with the workload's env.
+    await client.ok("continue", {"threadId": thread})
+    local, _ = answer(await asyncio.wait_for(paused_request, 30))
+    assert local == {
+        "pod": "local",
+        "pid": str(laptop.debuggee),
+        "path": "/paused",
+        "secret": SECRET_VALUE,
+        "config": CONFIG_VALUE,
+    }
+    await console_line(client, "resumed: new requests reach this process again")
+
+    # disconnect: the intercept is left, the debuggee stopped, the cluster serves everything.
+    assert laptop.debuggee is not None
+    await client.ok("disconnect", {"terminateDebuggee": True}, timeout=60)
+    await console_line(client, "left intercept")
+    await wait_gone(laptop.debuggee, 15)
+    after = await asyncio.to_thread(
+        cluster.load_via_exec, namespace, f"http://{ip}/after", count=20, rate=40
+    )
+    assert after.failures == [], after.failures
+    assert after.pods <= pods, after.pods
+    print(
+        f"\nlaunch (cold: agent injected) {launched:.2f} s; "
+        f"pod request -> stopped at the breakpoint {to_breakpoint:.2f} s; "
+        f"cluster answer while paused {ms:.0f} ms"
+    )
+
+
+async def test_hold_keeps_new_requests_until_continue_then_the_laptop_answers(
+    cluster: Cluster, namespace: str, laptop: Laptop
+) -> None:
+    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
+    await asyncio.to_thread(cluster.start_client, namespace)
+    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    client = laptop.client
+
+    await launch(laptop, namespace, "hold")
+    pods = set(await asyncio.to_thread(cluster.pods, namespace, "echo"))
+    first = one_get(cluster, namespace, f"http://{ip}/first", timeout=120)
+    thread = await stop_at_breakpoint(laptop, "/first")
+    await console_line(client, "paused: new requests are held until you continue")
+
+    held = await asyncio.to_thread(start_raw_get, cluster, namespace, ip, "/held")
+    try:
+        assert held.stdout is not None
+        sent = await asyncio.wait_for(asyncio.to_thread(held.stdout.readline), 30)
+        assert sent.strip() == "sent", sent
+        # Held, not answered by the cluster: nothing comes back while the debuggee is paused.
+        waiting = asyncio.ensure_future(asyncio.to_thread(held.stdout.read))
+        done, _ = await asyncio.wait({waiting}, timeout=2.0)
+        assert not done, f"answered while paused: {waiting.result()!r}"
+
+        stops = len(client.events)
+        await client.ok("continue", {"threadId": thread})
+        local, _ = answer(await asyncio.wait_for(first, 30))
+        assert local["pod"] == "local" and local["path"] == "/first", local
+        # On continue the held request reaches the laptop, and stops at the breakpoint again.
+        thread = await stop_at_breakpoint(laptop, "/held", after=stops)
+        await client.ok("continue", {"threadId": thread})
+        reply = await asyncio.wait_for(waiting, 30)
+        assert reply.startswith("HTTP/1.0 200"), reply
+        assert f"pod=local pid={laptop.debuggee} path=/held" in reply, reply
+    finally:
+        if held.poll() is None:
+            held.kill()
+        held.wait(10)
+
+    await client.ok("disconnect", {"terminateDebuggee": True}, timeout=60)
+    await console_line(client, "left intercept")
+    after = await asyncio.to_thread(
+        cluster.load_via_exec, namespace, f"http://{ip}/after", count=10, rate=40
+    )
+    assert after.failures == [] and after.pods <= pods, after.records
+
+
+RAW_GET = """
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=120)
+s.sendall(b"GET " + sys.argv[2].encode() + b" HTTP/1.0\\r\\nHost: echo\\r\\n\\r\\n")
+print("sent", flush=True)
+data = b""
+while chunk := s.recv(65536):
+    data += chunk
+sys.stdout.write(data.decode())
+"""
+
+
+def start_raw_get(cluster: Cluster, namespace: str, ip: str, path: str) -> subprocess.Popen[str]:
+    """A GET from the client pod that says `sent` once its request is on the wire."""
+    return subprocess.Popen(
+        [cluster.kubectl_bin, "-n", namespace, "exec", "client", "--",
+         "python3", "-c", RAW_GET, ip, path],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=cluster.env(),
+    )
