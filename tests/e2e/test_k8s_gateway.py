@@ -236,8 +236,12 @@ async def test_update_retries_on_a_concurrent_edit(
     updated = await gateway.update_workload(ref, change)
     assert calls >= 2, "the first replace must have met a 409 and started over"
     assert {"other": "edit", "ours": "yes"}.items() <= updated["metadata"]["annotations"].items()
-    unchanged = await gateway.update_workload(ref, lambda w: w)
-    assert unchanged["metadata"]["resourceVersion"] == updated["metadata"]["resourceVersion"]
+    # A change that changes nothing writes nothing (a Service: no controller writes its status).
+    before = await gateway.get_service(namespace, "echo")
+    unchanged = await gateway.update_service(namespace, "echo", lambda s: s)
+    after = await gateway.get_service(namespace, "echo")
+    assert before["metadata"]["resourceVersion"] == unchanged["metadata"]["resourceVersion"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
 async def test_environment_of_the_workload(
