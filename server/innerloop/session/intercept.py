@@ -164,6 +164,9 @@ class Intercept:
             await self._feed(event)
             if event is Event.LEAVE and self.state.phase is Phase.LEAVING:
                 await self._feed(Event.LEFT)
+        except InnerloopError as exc:
+            self.report(f"could not undo everything: {exc.user_line()}; once that is fixed, run "
+                        f"`innerloop uninstall {self.request.service} -n {self.request.namespace}`")
         except Exception:  # noqa: BLE001 - report and keep the original error
             log.exception("%s: undoing the start failed", self.id)
 

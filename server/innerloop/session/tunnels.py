@@ -39,9 +39,11 @@ class Desired:
 class _Worker:
     """Keeps one tunnel to one pod's agent converged to the set's desired state."""
 
-    def __init__(self, owner: TunnelSet, pod: str) -> None:
+    def __init__(self, owner: TunnelSet, pod: str, returning: bool) -> None:
         self.owner = owner
         self.pod = pod
+        self.returning = returning
+        """This pod had a tunnel before (its agent restarted, or it was briefly not Ready)."""
         self.client: TunnelClient | None = None
         self.applied: Desired | None = None
         self.synced = asyncio.Event()
@@ -50,7 +52,7 @@ class _Worker:
 
     async def _run(self) -> None:
         delay = RETRY_FIRST
-        was_up = False
+        was_up = self.returning
         while True:
             try:
                 transport = await self.owner.gateway.port_forward(
@@ -67,6 +69,8 @@ class _Worker:
             self.owner.changed()
             if was_up:
                 self.owner.report(f"reconnected to {self.pod}; intercept resumed")
+            elif self.owner.opened:
+                self.owner.report(f"new replica {self.pod} joined the intercept")
             was_up = True
             delay = RETRY_FIRST
             try:
@@ -160,6 +164,9 @@ class TunnelSet:
         self._watch: ReadyPods | None = None
         self._follow: asyncio.Task[None] | None = None
         self._first = asyncio.Event()
+        self._seen: set[str] = set()
+        self.opened = False
+        """The first set of tunnels is up: later ones are reconnects or new replicas."""
         self.on_change: Callable[[], None] = lambda: None
 
     # -- state seen by the session ----------------------------------------------------------
@@ -189,6 +196,7 @@ class TunnelSet:
         await self._until(lambda: self._first.is_set() and self.replicas > 0
                           and self.connected == self.replicas, timeout,
                           "no Ready replica with the agent answered")
+        self.opened = True
 
     async def _follow_pods(self, pods: ReadyPods) -> None:
         try:
@@ -205,7 +213,8 @@ class TunnelSet:
             asyncio.create_task(worker.close())
             log.info("pod %s left; closing its tunnel", gone)
         for new in sorted(ready - set(self.workers)):
-            self.workers[new] = _Worker(self, new)
+            self.workers[new] = _Worker(self, new, returning=new in self._seen)
+            self._seen.add(new)
             log.info("pod %s is Ready; opening a tunnel", new)
         self.changed()
 
