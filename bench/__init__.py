@@ -1,0 +1,1 @@
+"""Benchmarks (docs/benchmarks.md): loopback tunnel numbers and the real system on the testbed."""

@@ -1,0 +1,556 @@
+"""The real system on the testbed: latency, throughput and intercept start/leave, in one run.
+
+    .venv/bin/python -m bench.cluster_bench [--requests 300] [--rate 50] [--json out.json]
+
+The machine is shared and noisy, so every number is meant to be read against another number of
+the SAME run: each table row is measured interleaved with its baseline (request by request for
+two pod-side targets; block by block between pod-side and laptop-side clients).
+
+Setup (its own namespace, deleted at the end): the bench app (bench/app.py) as a 1-replica
+Deployment behind two Services that select the same pod — ``bench`` (the one innerloop
+intercepts) and ``bench-direct`` (targetPort 8080: always straight to the app) — plus a client
+pod running bench/probe.py. The laptop side (the `innerloop` CLI, a local copy of the bench
+app, and bench/laptop_probe.py for the raw port-forward baselines) runs in the developer netns,
+which reaches only the API server.
+
+Rows:
+  a  pod → ClusterIP → app                               (bench-direct; baseline of every phase)
+  b  pod → ClusterIP → agent → app                       (agent injected, not intercepted)
+  c  pod → ClusterIP → agent → tunnel → laptop app       (intercepted)
+  d  laptop → one long-lived port-forward → app pod      (HTTP keep-alive on one connection)
+  e  laptop → a new port-forward WebSocket per request   (TLS + upgrade + kubelet dial)
+  f  laptop → `kubectl port-forward`, new TCP connection per request
+"new" rows open a TCP connection per request (as most Service callers do), "keep-alive" rows
+reuse one HTTP/1.1 connection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import queue
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from tests.apps import manifests
+from tests.apps.cluster import Cluster
+from tests.e2e.laptop import Laptop, Lines
+from tools.testbed.config import BIN_DIR, KUBECONFIG
+from tools.testbed.netns import dev_netns_popen
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+APP_PORT = 8080
+LOCAL_PORT = 18090
+KUBECTL_PF_PORT = 18091
+Json = dict[str, Any]
+
+
+# --- statistics ------------------------------------------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+@dataclass
+class Row:
+    key: str
+    path: str
+    samples: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    late: int = 0
+
+    def add(self, samples: list[float], errors: list[str], late: int = 0) -> None:
+        self.samples += samples
+        self.errors += errors
+        self.late += late
+
+    def p(self, q: float) -> float:
+        return percentile(self.samples, q) if self.samples else float("nan")
+
+    def summary(self) -> Json:
+        return {"key": self.key, "path": self.path, "n": len(self.samples),
+                "p50": self.p(50), "p90": self.p(90), "p99": self.p(99),
+                "errors": len(self.errors), "first_errors": self.errors[:3], "late": self.late}
+
+
+@dataclass
+class Results:
+    meta: Json = field(default_factory=dict)
+    latency: list[Json] = field(default_factory=list)
+    ratios: list[Json] = field(default_factory=list)
+    bulk: list[Json] = field(default_factory=list)
+    lifecycle: list[Json] = field(default_factory=list)
+    loopback: list[str] = field(default_factory=list)
+
+
+# --- processes that answer JSON lines -------------------------------------------------------
+
+
+class JsonPipe:
+    """A probe process (bench/probe.py protocol): one JSON command in, one JSON line out."""
+
+    def __init__(self, proc: subprocess.Popen[str], name: str) -> None:
+        self.proc, self.name = proc, name
+        self._answers: queue.Queue[Json | None] = queue.Queue()
+        self._noise: list[str] = []
+        assert proc.stdout is not None
+        threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True).start()
+        self.answer(timeout=60)  # {"ready": true}
+
+    def _pump(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            if line.startswith("{"):
+                self._answers.put(json.loads(line))
+            else:
+                self._noise.append(line.rstrip())
+        self._answers.put(None)
+
+    def send(self, command: Json) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command) + "\n")
+        self.proc.stdin.flush()
+
+    def answer(self, timeout: float) -> Json:
+        try:
+            reply = self._answers.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"{self.name}: no answer in {timeout:.0f} s") from None
+        if reply is None:
+            raise RuntimeError(f"{self.name} exited:\n" + "\n".join(self._noise[-20:]))
+        if "failed" in reply:
+            raise RuntimeError(f"{self.name}: {reply['failed']}")
+        return reply
+
+    def ask(self, command: Json, timeout: float = 300) -> Json:
+        self.send(command)
+        return self.answer(timeout)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+# --- the cluster side ------------------------------------------------------------------------
+
+
+def bench_objects() -> list[manifests.Manifest]:
+    code = manifests.configmap("bench-code", {
+        "app.py": (BENCH / "app.py").read_text(), "probe.py": (BENCH / "probe.py").read_text()})
+    mount = [{"name": "code", "mountPath": "/bench", "readOnly": True}]
+    volumes = [{"name": "code", "configMap": {"name": "bench-code"}}]
+    app = {
+        "name": "app", "image": manifests.PYTHON_IMAGE, "imagePullPolicy": "Never",
+        "command": ["python3", "-u", "/bench/app.py"],
+        "ports": [{"name": "http", "containerPort": APP_PORT}],
+        "env": [{"name": "PORT", "value": str(APP_PORT)},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
+                           "periodSeconds": 1, "failureThreshold": 1},
+        "volumeMounts": mount,
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "bench", "labels": {"app": "bench"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bench"}},
+                 "template": {"metadata": {"labels": {"app": "bench"}},
+                              "spec": {"terminationGracePeriodSeconds": 5,
+                                       "containers": [app], "volumes": volumes}}},
+    }
+    idle = ("import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); "
+            "signal.pause()")
+    probe = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "probe"},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{
+            "name": "probe", "image": manifests.PYTHON_IMAGE, "imagePullPolicy": "Never",
+            "command": ["python3", "-c", idle], "volumeMounts": mount}], "volumes": volumes},
+    }
+    return [code, deployment, probe,
+            manifests.echo_service("bench", APP_PORT, app="bench"),
+            manifests.echo_service("bench-direct", APP_PORT, app="bench")]
+
+
+def wait_for_testbed(cluster: Cluster, timeout: float = 900) -> None:
+    """Someone may be cycling the shared testbed: wait until the API answers and the node is
+    Ready (never start or stop it from here)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+        if ready.returncode == 0:
+            nodes = cluster.kubectl("get", "nodes", "-o", "json", check=False, timeout=10)
+            if nodes.returncode == 0 and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for n in json.loads(nodes.stdout)["items"]
+                for c in n["status"].get("conditions", [])
+            ):
+                return
+        if time.monotonic() > deadline:
+            raise SystemExit("the testbed is not up (python -m tools.testbed status)")
+        print("waiting for the testbed to be up ...", file=sys.stderr)
+        time.sleep(10)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.cluster = Cluster(KUBECONFIG, started=False, testbed=True,
+                               kubectl_bin=str(BIN_DIR / "kubectl"))
+        self.laptop = Laptop(self.cluster)
+        self.ns = f"bench-{uuid.uuid4().hex[:6]}"
+        self.results = Results()
+        self.rows: dict[str, Row] = {}
+        self.pipes: list[JsonPipe] = []
+        self.intercept: tuple[subprocess.Popen[str], Lines] | None = None
+        self._ips: dict[str, str] = {}
+
+    def log(self, text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    def row(self, key: str, path: str) -> Row:
+        return self.rows.setdefault(key, Row(key, path))
+
+    def url(self, service: str) -> str:
+        """By ClusterIP: a DNS lookup per new connection would be measured too."""
+        if service not in self._ips:
+            self._ips[service] = self.cluster.cluster_ip(self.ns, service)
+        return f"http://{self._ips[service]}/"
+
+    def pod(self) -> str:
+        [pod] = self.cluster.pods(self.ns, "bench")
+        return pod
+
+    # -- setup and teardown --
+
+    def setup(self) -> None:
+        wait_for_testbed(self.cluster)
+        self.cluster.kubectl("create", "namespace", self.ns)
+        self.cluster.kubectl("wait", "serviceaccount/default", "-n", self.ns, "--for=create",
+                             "--timeout=30s")
+        self.cluster.apply(self.ns, bench_objects())
+        self.cluster.wait_rollout(self.ns, "deployment/bench")
+        self.cluster.wait_endpoints(self.ns, "bench", 1)
+        self.cluster.wait_endpoints(self.ns, "bench-direct", 1)
+        self.cluster.kubectl("-n", self.ns, "wait", "pod/probe", "--for=condition=Ready",
+                             "--timeout=90s", timeout=100)
+        local_app = self.laptop.popen([sys.executable, str(BENCH / "app.py")],
+                                      PORT=str(LOCAL_PORT), HOST="127.0.0.1")
+        local_app[1].wait_for("listening", 15)
+        self.pod_probe = self._pipe("pod probe", subprocess.Popen(
+            [self.cluster.kubectl_bin, "-n", self.ns, "exec", "-i", "probe", "--",
+             "python3", "-u", "/bench/probe.py"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.cluster.env()))
+        self.laptop_probe = self._pipe("laptop probe", dev_netns_popen(
+            [sys.executable, "-m", "bench.laptop_probe", "--kubeconfig",
+             str(self.cluster.kubeconfig), "--namespace", self.ns],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO))
+        # kube-proxy's rules are in place once both Services answer.
+        for service in ("bench", "bench-direct"):
+            self.pod_probe.ask({"op": "until", "url": self.url(service), "contains": "pod=",
+                                "timeout": 30})
+
+    def _pipe(self, name: str, proc: subprocess.Popen[str]) -> JsonPipe:
+        pipe = JsonPipe(proc, name)
+        self.pipes.append(pipe)
+        return pipe
+
+    def teardown(self) -> None:
+        if self.intercept is not None:
+            self.laptop.stop(self.intercept[0])
+        for pipe in self.pipes:
+            pipe.close()
+        self.laptop.close()
+        self.cluster.kubectl("delete", "namespace", self.ns, "--wait=false", check=False)
+
+    # -- measurements --
+
+    def pod_latency(self, keys: tuple[str, str], keepalive: bool, count: int) -> None:
+        """Two pod-side rows, request by request interleaved: the first through bench-direct,
+        the second through bench."""
+        urls = [self.url("bench-direct"), self.url("bench")]
+        reply = self.pod_probe.ask({"op": "latency", "targets": urls, "count": count,
+                                    "rate": self.args.rate, "keepalive": keepalive})
+        for key, url in zip(keys, urls):
+            self.rows[key].add(reply["ms"][url], reply["errors"][url], reply["late"][url])
+
+    def laptop_latency(self, key: str, mode: str, count: int, rate: float | None = None) -> None:
+        reply = self.laptop_probe.ask({
+            "op": "latency", "mode": mode, "pod": self.pod(), "port": APP_PORT, "count": count,
+            "rate": rate or self.args.rate, "tcp_port": KUBECTL_PF_PORT})
+        self.rows[key].add(reply["ms"], reply["errors"], reply["late"])
+
+    def blocks(self, steps: list[Callable[[int], None]]) -> None:
+        """Run every step once per block: slow drift of the machine spreads over all rows."""
+        per_block = math.ceil(self.args.requests / self.args.blocks)
+        for block in range(self.args.blocks):
+            self.log(f"  block {block + 1}/{self.args.blocks}")
+            for step in steps:
+                step(per_block)
+
+    def bulk(self, label: str, direction: str, run: Any) -> None:
+        rates = []
+        for _ in range(self.args.bulk_reps):
+            reply = run()
+            rates.append(reply["bytes"] / reply["seconds"] / 1e6)
+        self.results.bulk.append({"path": label, "direction": direction,
+                                  "MB/s": statistics.median(rates), "runs": rates})
+        self.log(f"  {label}: {statistics.median(rates):.1f} MB/s")
+
+    def pod_bulk(self, service: str, method: str) -> Json:
+        return self.pod_probe.ask({"op": "bulk", "url": self.url(service),
+                                   "bytes": self.args.bulk_bytes, "method": method})
+
+    def laptop_bulk(self, method: str) -> Json:
+        return self.laptop_probe.ask({"op": "bulk", "pod": self.pod(), "port": APP_PORT,
+                                      "bytes": self.args.bulk_bytes, "method": method})
+
+    def start_intercept(self, kind: str) -> None:
+        """Command → active line, and → the first request the client pod saw answered by the
+        laptop (it polls every 20 ms from the moment the command starts)."""
+        t0 = time.time()
+        proc, lines = self.laptop.innerloop("intercept", "bench", "-n", self.ns,
+                                            "--port", f"{LOCAL_PORT}:80")
+        self.intercept = (proc, lines)
+        self.pod_probe.send({"op": "until", "url": self.url("bench"), "contains": "pod=local",
+                             "timeout": 180})
+        line = lines.wait_for("innerloop: intercepting", 180)
+        active = time.time() - t0
+        routed = self.pod_probe.answer(200)
+        ready = re.search(r"ready in ([0-9.]+) s", line)
+        self.results.lifecycle.append({
+            "what": f"{kind} intercept start", "to_active_s": active,
+            "cli_ready_s": float(ready.group(1)) if ready else None,
+            "to_first_routed_s": routed["t"] - t0, "failed_polls": routed["errors"],
+            "polls": routed["tries"], "rollout": "injecting the agent" in lines.text()})
+        self.log(f"  {kind} start: active {active:.2f} s, first routed {routed['t'] - t0:.2f} s,"
+                 f" {routed['errors']} failed polls")
+
+    def leave(self, kind: str) -> None:
+        """Ctrl-C → the CLI exits, and → the first request the cluster answers again."""
+        assert self.intercept is not None
+        proc, lines = self.intercept
+        self.pod_probe.send({"op": "until", "url": self.url("bench"), "contains": "pod=local",
+                             "present": False, "timeout": 60})
+        time.sleep(0.2)  # the probe is polling (and seeing the laptop) before we leave
+        t0 = time.time()
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(60)
+        exited = time.time() - t0
+        back = self.pod_probe.answer(60)
+        self.intercept = None
+        if rc != 0:
+            raise RuntimeError(f"innerloop intercept exited {rc}:\n{lines.text()[-3000:]}")
+        self.results.lifecycle.append({
+            "what": f"leave ({kind})", "cli_exit_s": exited, "to_cluster_s": back["t"] - t0,
+            "failed_polls": back["errors"], "polls": back["tries"]})
+        self.log(f"  leave: CLI exit {exited:.2f} s, cluster serves again "
+                 f"{back['t'] - t0:.2f} s, {back['errors']} failed polls")
+
+    def kubectl_port_forward(self) -> subprocess.Popen[str]:
+        proc, lines = self.laptop.popen([self.cluster.kubectl_bin, "port-forward", "-n", self.ns,
+                                         f"pod/{self.pod()}", f"{KUBECTL_PF_PORT}:{APP_PORT}"])
+        lines.wait_for("Forwarding from", 30)
+        return proc
+
+    def loopback(self) -> None:
+        out = subprocess.run([sys.executable, str(BENCH / "tunnel_bench.py"), "--requests",
+                              str(self.args.loopback_requests)], cwd=REPO, check=True,
+                             capture_output=True, text=True, timeout=300).stdout
+        self.results.loopback = out.splitlines()
+
+    def run(self) -> Results:
+        rows = [
+            ("a1", "phase 1 (no agent): pod → ClusterIP → app, new connection"),
+            ("a'", "phase 1: pod → 2nd ClusterIP → app, new connection (A/A check)"),
+            ("a2", "phase 2 (intercepted): pod → ClusterIP → app, new connection"),
+            ("c", "phase 2: pod → ClusterIP → agent → tunnel → laptop, new connection"),
+            ("a2/ka", "phase 2: pod → ClusterIP → app, keep-alive"),
+            ("c/ka", "phase 2: pod → ClusterIP → agent → tunnel → laptop, keep-alive"),
+            ("d", "phase 2: laptop → one port-forward → app, keep-alive"),
+            ("e", "phase 2: laptop → new port-forward WebSocket per request → app"),
+            ("f", "phase 2: laptop → kubectl port-forward, new TCP connection per request"),
+            ("a3", "phase 3 (agent, no intercept): pod → ClusterIP → app, new connection"),
+            ("b", "phase 3: pod → ClusterIP → agent → app, new connection"),
+            ("a3/ka", "phase 3: pod → ClusterIP → app, keep-alive"),
+            ("b/ka", "phase 3: pod → ClusterIP → agent → app, keep-alive"),
+        ]
+        for key, path in rows:
+            self.row(key, path)
+        started = time.time()
+        self.setup()
+        self.log(f"namespace {self.ns} ready in {time.time() - started:.1f} s; pod {self.pod()}")
+        # Phase 1, no agent: two Services in front of the same app should measure the same.
+        self.log("phase 1: no agent (A/A)")
+        self.pod_latency(("a1", "a'"), False, self.args.requests)
+        self.log("cold intercept")
+        self.start_intercept("cold")
+        self.log(f"phase 2: intercepted; pod {self.pod()}")
+        kubectl_pf = self.kubectl_port_forward()
+        self.blocks([
+            lambda n: self.pod_latency(("a2", "c"), False, n),
+            lambda n: self.pod_latency(("a2/ka", "c/ka"), True, n),
+            lambda n: self.laptop_latency("d", "pf_keepalive", n),
+            # A new WebSocket per request often takes longer than 1/rate: half the rate.
+            lambda n: self.laptop_latency("e", "pf_new", n, self.args.rate / 2),
+            lambda n: self.laptop_latency("f", "tcp_new", n),
+        ])
+        self.laptop.stop(kubectl_pf)
+        self.log("bulk")
+        self.bulk("pod → app (in cluster)", "pod ← app", lambda: self.pod_bulk("bench-direct",
+                                                                               "GET"))
+        self.bulk("intercepted: response from the laptop", "laptop → cluster",
+                  lambda: self.pod_bulk("bench", "GET"))
+        self.bulk("raw port-forward: request body to the pod", "laptop → cluster",
+                  lambda: self.laptop_bulk("POST"))
+        self.bulk("intercepted: request body to the laptop", "cluster → laptop",
+                  lambda: self.pod_bulk("bench", "POST"))
+        self.bulk("raw port-forward: response from the pod", "cluster → laptop",
+                  lambda: self.laptop_bulk("GET"))
+        self.leave("after cold start")
+        self.log("phase 3: agent present, not intercepted")
+        self.blocks([
+            lambda n: self.pod_latency(("a3", "b"), False, n),
+            lambda n: self.pod_latency(("a3/ka", "b/ka"), True, n),
+        ])
+        self.bulk("pod → agent → app", "pod ← app", lambda: self.pod_bulk("bench", "GET"))
+        self.log("warm intercept")
+        self.start_intercept("warm")
+        self.leave("after warm start")
+        self.log("loopback tunnel bench")
+        self.loopback()
+        self.results.latency = [r.summary() for r in self.rows.values()]
+        self.results.ratios = ratios(self.rows, self.results.bulk)
+        self.results.meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": time.time() - started,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+            "python": platform.python_version(), "requests": self.args.requests,
+            "rate": self.args.rate, "blocks": self.args.blocks,
+            "bulk_bytes": self.args.bulk_bytes, "bulk_reps": self.args.bulk_reps,
+            "load": _loadavg()}
+        return self.results
+
+
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def ratios(rows: dict[str, Row], bulk: list[Json]) -> list[Json]:
+    """The comparisons the run is for: each a ratio of two rows measured together."""
+    pairs = [
+        ("b", "a3", "agent hop (not intercepted) vs straight to the app"),
+        ("b/ka", "a3/ka", "agent hop, keep-alive"),
+        ("c", "a2", "intercepted vs straight to the app"),
+        ("c/ka", "a2/ka", "intercepted vs straight to the app, keep-alive"),
+        ("c/ka", "d", "intercepted keep-alive vs raw port-forward keep-alive"),
+        ("c", "d", "intercepted new connection vs a request on a warm port-forward"),
+        ("c", "f", "intercepted new connection vs kubectl port-forward, new connection"),
+        ("e", "d", "new port-forward per request vs a warm one"),
+        ("a'", "a1", "A/A: two Services, same app (noise floor)"),
+    ]
+    out = []
+    for top, bottom, meaning in pairs:
+        t, b = rows[top], rows[bottom]
+        if t.samples and b.samples:
+            out.append({"ratio": f"{top} / {b.key}", "meaning": meaning,
+                        "p50": t.p(50) / b.p(50), "p90": t.p(90) / b.p(90),
+                        "p99": t.p(99) / b.p(99)})
+    by_path = {b["path"]: b["MB/s"] for b in bulk}
+    for top, bottom, meaning in [
+        ("intercepted: response from the laptop", "raw port-forward: request body to the pod",
+         "bulk laptop → cluster: intercepted vs raw port-forward"),
+        ("intercepted: request body to the laptop", "raw port-forward: response from the pod",
+         "bulk cluster → laptop: intercepted vs raw port-forward"),
+    ]:
+        if top in by_path and bottom in by_path:
+            out.append({"ratio": "MB/s", "meaning": meaning,
+                        "throughput": by_path[top] / by_path[bottom]})
+    return out
+
+
+def render(results: Results) -> str:
+    """Markdown tables (the run's part of docs/benchmarks.md)."""
+    m = results.meta
+    lines = [(f"Run {m['date']} ({m['seconds']:.0f} s; {m['machine']}; load {m['load']}); "
+             f"{m['requests']} requests per row at {m['rate']:g}/s in {m['blocks']} blocks"),
+             "", "| row | path | n | p50 ms | p90 ms | p99 ms | errors | late |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results.latency:
+        if r["n"] or r["errors"]:
+            lines.append(f"| {r['key']} | {r['path']} | {r['n']} | {r['p50']:.2f} | "
+                         f"{r['p90']:.2f} | {r['p99']:.2f} | {r['errors']} | {r['late']} |")
+    lines += ["", "| ratio | meaning | p50 | p90 | p99 |", "|---|---|---:|---:|---:|"]
+    for r in results.ratios:
+        if "throughput" in r:
+            lines.append(f"| {r['ratio']} | {r['meaning']} | {r['throughput']:.2f} | | |")
+        else:
+            lines.append(f"| {r['ratio']} | {r['meaning']} | {r['p50']:.2f} | {r['p90']:.2f} | "
+                         f"{r['p99']:.2f} |")
+    mb = m["bulk_bytes"] / 1e6
+    lines += ["", f"| bulk ({mb:.0f} MB, median of {m['bulk_reps']}) | direction | MB/s |",
+              "|---|---|---:|"]
+    for b in results.bulk:
+        lines.append(f"| {b['path']} | {b['direction']} | {b['MB/s']:.1f} |")
+    lines += ["", "| lifecycle | s | detail |", "|---|---:|---|"]
+    for e in results.lifecycle:
+        if "to_active_s" in e:
+            lines.append(f"| {e['what']}: command → active | {e['to_active_s']:.2f} | "
+                         f"CLI says ready in {e['cli_ready_s']} s; rollout: {e['rollout']} |")
+            lines.append(f"| {e['what']}: command → first routed request | "
+                         f"{e['to_first_routed_s']:.2f} | {e['failed_polls']} of {e['polls']} "
+                         "polls failed |")
+        else:
+            lines.append(f"| {e['what']}: Ctrl-C → CLI exited | {e['cli_exit_s']:.2f} | |")
+            lines.append(f"| {e['what']}: Ctrl-C → cluster answers again | "
+                         f"{e['to_cluster_s']:.2f} | {e['failed_polls']} of {e['polls']} "
+                         "polls failed |")
+    lines += ["", "Loopback tunnel (bench/tunnel_bench.py, same run):", "", "```",
+              *results.loopback, "```"]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="per latency row (>= 300)")
+    parser.add_argument("--rate", type=float, default=50, help="requests per second per client")
+    parser.add_argument("--blocks", type=int, default=3, help="interleaving blocks per phase")
+    parser.add_argument("--bulk-bytes", type=int, default=32 * 1024 * 1024)
+    parser.add_argument("--bulk-reps", type=int, default=3)
+    parser.add_argument("--loopback-requests", type=int, default=1000)
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args()
+    bench = Bench(args)
+    try:
+        results = bench.run()
+    finally:
+        bench.teardown()
+    print(render(results))
+    if args.json:
+        args.json.write_text(json.dumps(asdict(results), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
