@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from innerloop import __version__
 from innerloop.lsp.deps import Deps
 from innerloop.lsp.features import debug, intercepts, log, settings, status
+from innerloop.lsp.protocol import InnerloopProtocol
 from innerloop.lsp.settings import Settings
 from innerloop.lsp.wiring import default_deps
 
@@ -34,8 +35,10 @@ class InnerloopServer(LanguageServer):
     to the hooks features add, in the order they were added.
     """
 
+    protocol: InnerloopProtocol
+
     def __init__(self, deps: Deps) -> None:
-        super().__init__("innerloop", __version__)
+        super().__init__("innerloop", __version__, protocol_cls=InnerloopProtocol)
         self.deps = deps
         self.settings = Settings()
         self.on_initialized: list[Hook] = []
