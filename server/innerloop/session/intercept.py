@@ -37,9 +37,10 @@ log = logging.getLogger(__name__)
 
 Report = Callable[[str], None]
 
-KUBE_PROXY_SETTLE = 0.5
-"""kube-proxy rewrites its rules a moment after the EndpointSlices change; the API cannot show
-when, so an intercept reports itself active only after this pause (measured ~0.3 s)."""
+KUBE_PROXY_SETTLE = 2.0
+"""kube-proxy rewrites its rules after the EndpointSlices change, at most once per its
+minSyncPeriod (1 s by default) and later on a loaded node; the API cannot show when. Only the
+first intercept of a Service pays this: later ones find the Service already taken over."""
 
 
 @dataclass(frozen=True)
@@ -273,13 +274,22 @@ class Intercept:
     async def _TakeOverService(self, _e: machine.TakeOverService) -> Event:
         t = self.target
         _, listen = self._layout_ports()
-        await self.gw.update_service(
-            t.namespace, t.service, lambda s: take_over_service(s, t.service_port.label(), listen)
-        )
-        if not await self.gw.wait_service_port(t.namespace, t.service, t.service_port.name, listen):
-            self.report("the Service's endpoints have not picked up the change yet; "
-                        "traffic follows as soon as they do")
-        await asyncio.sleep(KUBE_PROXY_SETTLE)
+        changed = False
+
+        def take_over(svc: dict[str, Any]) -> dict[str, Any]:
+            nonlocal changed
+            desired = take_over_service(svc, t.service_port.label(), listen)
+            changed = desired != svc
+            return desired
+
+        await self.gw.update_service(t.namespace, t.service, take_over)
+        if changed:  # a warm start finds the Service already pointing at the agents
+            if not await self.gw.wait_service_port(
+                t.namespace, t.service, t.service_port.name, listen
+            ):
+                self.report("the Service's endpoints have not picked up the change yet; "
+                            "traffic follows as soon as they do")
+            await asyncio.sleep(KUBE_PROXY_SETTLE)
         return Event.SERVICE_TAKEN_OVER
 
     async def _SetPaused(self, e: machine.SetPaused) -> None:
