@@ -248,10 +248,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[: len(argv) - len(cmd) - (1 if "--" in argv else 0)])
     args.cmd = cmd
+    # Libraries' retry chatter (urllib3, websockets) is for -v only; ours warns by default.
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose else logging.ERROR,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("innerloop").setLevel(logging.WARNING)
     if args.command == "lsp":
         from innerloop.lsp.server import serve_stdio
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -78,6 +80,8 @@ class Laptop:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.procs: list[subprocess.Popen[str]] = []
+        # Its own registry of held intercepts: `innerloop status` sees only this laptop's.
+        self.runtime_dir = tempfile.mkdtemp(prefix="innerloop-laptop-")
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -85,6 +89,7 @@ class Laptop:
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "INNERLOOP_AGENT_IMAGE": AGENT_IMAGE,
             "PYTHONUNBUFFERED": "1",
+            "XDG_RUNTIME_DIR": self.runtime_dir,
             **extra,
         }
 
@@ -136,6 +141,10 @@ class Laptop:
         return proc.wait(timeout)
 
     def close(self) -> None:
+        self._stop_all()
+        shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def _stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 try:

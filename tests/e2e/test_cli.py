@@ -1,0 +1,120 @@
+"""The CLI on the testbed: bad input is one actionable line and changes nothing; `uninstall`
+puts the workload and Service specs back exactly; `list`, `status` and `leave` tell the truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.apps import manifests
+from tests.apps.cluster import Cluster
+from tests.e2e.laptop import Laptop
+from tests.e2e.test_k8s_gateway import restricted_kubeconfig
+
+pytestmark = pytest.mark.e2e
+LOCAL_PORT = 18080
+
+
+@pytest.fixture
+def laptop(cluster: Cluster) -> Iterator[Laptop]:
+    lap = Laptop(cluster)
+    yield lap
+    lap.close()
+
+
+def snapshot(cluster: Cluster, namespace: str) -> list[tuple[str, str, Any, Any]]:
+    """What an intercept could change: workloads, Services, ConfigMaps (specs + annotations)."""
+    listing = cluster.kubectl_json("-n", namespace, "get", "deploy,sts,svc,cm")
+    return sorted(
+        (o["kind"], o["metadata"]["name"], o.get("spec") or o.get("data"),
+         {k: v for k, v in (o["metadata"].get("annotations") or {}).items()
+          if k.startswith("innerloop")})
+        for o in listing["items"]
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 1, result.stdout
+    lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("innerloop: "), lines[0]
+    return lines[0].removeprefix("innerloop: ")
+
+
+def test_bad_input_is_one_line_and_changes_nothing(
+    cluster: Cluster, namespace: str, laptop: Laptop, tmp_path: Path
+) -> None:
+    cluster.deploy_echo(namespace, replicas=1)
+    bare = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "bare", "labels": {"app": "bare"}},
+            "spec": manifests.echo_pod_template("bare")["spec"]}
+    manual = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "manual"},
+              "spec": {"ports": [{"port": 80}]}}
+    cluster.apply(namespace, [bare, manifests.echo_service("bare"), manual])
+    before = snapshot(cluster, namespace)
+    dead = json.loads(cluster.kubectl("config", "view", "--raw", "-o", "json").stdout)
+    dead["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
+    (tmp_path / "dead").write_text(json.dumps(dead))
+    viewer = restricted_kubeconfig(cluster, namespace, tmp_path)
+
+    cases = [
+        (["-n", "no-such-ns", "--port", "8080"], "namespace 'no-such-ns' not found"),
+        (["nope", "--port", "8080"], "service 'nope' not found in namespace"),
+        (["echo", "--port", "8080:8081"], "service 'echo' has no port 8081; its ports are 80/http"),
+        (["bare", "--port", "8080"], "pod 'bare' has no controller (a bare Pod)"),
+        (["manual", "--port", "80"], "service 'manual' has no selector"),
+        (["echo", "--port", "8080", "--kubeconfig", str(tmp_path / "dead")],
+         "cannot reach the API server at https://127.0.0.1:1"),
+        (["echo", "--port", "8080", "--kubeconfig", str(viewer)],
+         "forbidden: your kubeconfig user may not "),
+        (["echo", "--port", "http:x"], "bad --port 'http:x'"),
+    ]
+    for args, expected in cases:
+        argv = ["intercept", *(["echo"] if args[0].startswith("-") else []), *args]
+        if "-n" not in args:
+            argv += ["-n", namespace]
+        message = one_line_error(laptop.run(*argv))
+        assert expected in message, (argv, message)
+        assert "Traceback" not in message and "see the log" not in message
+    assert snapshot(cluster, namespace) == before, "a refused intercept changes nothing"
+
+
+@pytest.mark.parametrize("statefulset", [False, True], ids=["deployment", "statefulset"])
+def test_uninstall_restores_the_exact_specs(
+    cluster: Cluster, namespace: str, laptop: Laptop, statefulset: bool
+) -> None:
+    pods = cluster.deploy_echo(namespace, replicas=2, statefulset=statefulset)
+    name = "echo-sts" if statefulset else "echo"
+    workload = f"statefulset/{name}" if statefulset else f"deployment/{name}"
+    specs_before = {ref: cluster.kubectl_json("-n", namespace, "get", ref)["spec"]
+                    for ref in (workload, f"service/{name}")}
+
+    proc, lines, _ = laptop.intercept(namespace, name, f"{LOCAL_PORT}:http")
+    status = laptop.run("status")
+    assert f"{name}.{namespace}:80/http → 127.0.0.1:{LOCAL_PORT}" in status.stdout
+    listed = laptop.run("list", "-n", namespace)
+    [row] = [ln for ln in listed.stdout.splitlines() if ln.startswith(name + " ")]
+    assert row.split()[3:] == ["yes", "80/http"], row
+    left = laptop.run("leave", name, "-n", namespace)
+    assert left.returncode == 0, left.stdout
+    assert proc.wait(30) == 0
+    assert "no intercepts" in laptop.run("status").stdout
+
+    # Leaving keeps the agent (sticky); uninstall removes it and restores the Service.
+    service = cluster.kubectl_json("-n", namespace, "get", f"service/{name}")
+    assert service["spec"] != specs_before[f"service/{name}"]
+    result = laptop.run("uninstall", name, "-n", namespace, timeout=240)
+    assert result.returncode == 0, result.stdout
+    for ref, spec in specs_before.items():
+        now = cluster.kubectl_json("-n", namespace, "get", ref)
+        assert now["spec"] == spec, ref
+        assert "innerloop.dev/restore" not in (now["metadata"].get("annotations") or {})
+    containers = {c["name"] for p in cluster.pods(namespace, name) for c in
+                  cluster.kubectl_json("-n", namespace, "get", "pod", p)["spec"]["containers"]}
+    assert containers == {"echo"}
+    assert len(cluster.pods(namespace, name)) == len(pods)
