@@ -22,7 +22,7 @@ import pytest
 
 from tests.apps.cluster import Cluster, LoadResult, parse_answer
 from tests.apps.manifests import CONFIG_VALUE, SECRET_VALUE
-from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP, REPO
+from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP, REPO, Laptop
 from tests.helpers.dap_client import DapClient, Message, marked_line
 from tools.testbed.netns import dev_netns_argv, ensure
 
@@ -34,7 +34,7 @@ START_TIMEOUT = 180.0
 """A cold launch injects the agent: one rollout of the workload."""
 
 
-class Laptop:
+class DapLaptop:
     """`innerloop dap` over stdio in the developer netns, and what it launched."""
 
     def __init__(self, client: DapClient, log: Path) -> None:
@@ -50,7 +50,7 @@ class Laptop:
 
 
 @pytest.fixture
-async def laptop(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Laptop]:
+async def laptop(cluster: Cluster, tmp_path: Path) -> AsyncIterator[DapLaptop]:
     ensure()
     log = tmp_path / "innerloop-dap.log"
     with log.open("wb") as stderr:
@@ -71,7 +71,7 @@ async def laptop(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Laptop]:
     assert proc.stdin is not None and proc.stdout is not None
     client = DapClient(proc.stdout, proc.stdin)
     client.process = proc
-    lap = Laptop(client, log)
+    lap = DapLaptop(client, log)
     try:
         yield lap
     finally:
@@ -122,7 +122,7 @@ def launch_config(namespace: str, while_paused: str) -> Message:
     }
 
 
-async def launch(lap: Laptop, namespace: str, while_paused: str) -> float:
+async def launch(lap: DapLaptop, namespace: str, while_paused: str) -> float:
     """initialize → launch → breakpoints → configurationDone; returns when the debuggee listens.
 
     Returns how long the launch took (intercept, rollout, debugpy start)."""
@@ -182,7 +182,7 @@ def answer(result: LoadResult) -> tuple[dict[str, str], float]:
     return parse_answer(record["body"]), float(record["ms"])
 
 
-async def stop_at_breakpoint(lap: Laptop, path: str, after: int = 0) -> int:
+async def stop_at_breakpoint(lap: DapLaptop, path: str, after: int = 0) -> int:
     """The debuggee stopped at the `# breakpoint` line handling `path`; returns the thread."""
     client = lap.client
     stopped = await client.event("stopped", timeout=30, after=after, reason="breakpoint")
@@ -194,7 +194,7 @@ async def stop_at_breakpoint(lap: Laptop, path: str, after: int = 0) -> int:
 
 
 async def test_breakpoint_on_a_pod_request_while_the_cluster_serves_the_rest(
-    cluster: Cluster, namespace: str, laptop: Laptop
+    cluster: Cluster, namespace: str, laptop: DapLaptop
 ) -> None:
     await asyncio.to_thread(cluster.deploy_echo, namespace)
     await asyncio.to_thread(cluster.start_client, namespace)
@@ -251,7 +251,7 @@ async def test_breakpoint_on_a_pod_request_while_the_cluster_serves_the_rest(
 
 
 async def test_hold_keeps_new_requests_until_continue_then_the_laptop_answers(
-    cluster: Cluster, namespace: str, laptop: Laptop
+    cluster: Cluster, namespace: str, laptop: DapLaptop
 ) -> None:
     await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
     await asyncio.to_thread(cluster.start_client, namespace)
@@ -297,6 +297,86 @@ async def test_hold_keeps_new_requests_until_continue_then_the_laptop_answers(
     assert after.failures == [] and after.pods <= pods, after.records
 
 
+@pytest.mark.parametrize("how", ["disconnect", "vanish"])
+async def test_ending_the_session_while_paused_hands_held_requests_to_the_cluster(
+    cluster: Cluster, namespace: str, laptop: DapLaptop, how: str
+) -> None:
+    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
+    await asyncio.to_thread(cluster.start_client, namespace)
+    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    client = laptop.client
+
+    await launch(laptop, namespace, "hold")
+    [pod] = await asyncio.to_thread(cluster.pods, namespace, "echo")
+    first = one_get(cluster, namespace, f"http://{ip}/first", timeout=120)
+    await stop_at_breakpoint(laptop, "/first")
+    await console_line(client, "paused: new requests are held until you continue")
+    held = await asyncio.to_thread(start_raw_get, cluster, namespace, ip, "/held")
+    try:
+        assert held.stdout is not None
+        sent = await asyncio.wait_for(asyncio.to_thread(held.stdout.readline), 30)
+        assert sent.strip() == "sent", sent
+
+        # The user stops debugging without continuing, or the editor goes away: the held
+        # request is served by the cluster app, never handed to the paused or dying debuggee.
+        t0 = time.monotonic()
+        if how == "disconnect":
+            await client.ok("disconnect", {"terminateDebuggee": True}, timeout=60)
+        else:
+            assert client.process is not None and client.process.stdin is not None
+            client.process.stdin.close()
+        reply = await asyncio.wait_for(asyncio.to_thread(held.stdout.read), 30)
+        handed_over = time.monotonic() - t0
+        assert reply.startswith("HTTP/1.0 200"), reply
+        assert f"pod={pod} pid=1 path=/held" in reply, reply
+    finally:
+        if held.poll() is None:
+            held.kill()
+        held.wait(10)
+    # The paused request was already on the laptop: it ends with the debuggee, unanswered.
+    [record] = (await asyncio.wait_for(first, 30)).records
+    assert record.get("error", "").startswith(("RemoteDisconnected", "ConnectionResetError")), (
+        record
+    )
+    assert laptop.debuggee is not None
+    await wait_gone(laptop.debuggee, 15)
+    print(f"\n{how} while paused: held request answered by the cluster {handed_over:.2f} s later")
+
+
+async def test_disconnect_with_restart_keeps_the_intercept_for_the_next_run(
+    cluster: Cluster, namespace: str, laptop: DapLaptop
+) -> None:
+    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
+    await asyncio.to_thread(cluster.start_client, namespace)
+    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    client = laptop.client
+    await launch(laptop, namespace, "cluster")
+    [pod] = await asyncio.to_thread(cluster.pods, namespace, "echo")
+
+    # An editor's restart: disconnect asking for a restart, then a new run of the program.
+    await client.ok("disconnect", {"restart": True, "terminateDebuggee": True}, timeout=60)
+    await console_line(client, "intercept kept")
+    assert laptop.debuggee is not None
+    await wait_gone(laptop.debuggee, 15)
+    local = Laptop(cluster)
+    try:
+        app = await asyncio.to_thread(local.start_app, LOCAL_PORT)
+        again, _ = answer(await one_get(cluster, namespace, f"http://{ip}/next-run", timeout=5))
+        assert again["pod"] == "local" and again["pid"] == str(app.pid), again
+    finally:
+        await asyncio.to_thread(local.close)
+
+    # The intercept lives as long as `innerloop dap` does.
+    proc = client.process
+    assert proc is not None and proc.stdin is not None
+    proc.stdin.close()
+    assert await asyncio.wait_for(proc.wait(), 30) == 0, laptop.adapter_log()
+    after = await asyncio.to_thread(
+        cluster.load_via_exec, namespace, f"http://{ip}/after", count=10, rate=40
+    )
+    assert after.failures == [] and after.pods == {pod}, after.records
+
+
 RAW_GET = """
 import socket, sys
 s = socket.create_connection((sys.argv[1], 80), timeout=120)
@@ -312,8 +392,19 @@ sys.stdout.write(data.decode())
 def start_raw_get(cluster: Cluster, namespace: str, ip: str, path: str) -> subprocess.Popen[str]:
     """A GET from the client pod that says `sent` once its request is on the wire."""
     return subprocess.Popen(
-        [cluster.kubectl_bin, "-n", namespace, "exec", "client", "--",
-         "python3", "-c", RAW_GET, ip, path],
+        [
+            cluster.kubectl_bin,
+            "-n",
+            namespace,
+            "exec",
+            "client",
+            "--",
+            "python3",
+            "-c",
+            RAW_GET,
+            ip,
+            path,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=cluster.env(),
@@ -321,7 +412,7 @@ def start_raw_get(cluster: Cluster, namespace: str, ip: str, path: str) -> subpr
 
 
 async def test_disconnect_during_the_rollout_leaves_the_cluster_as_it_was(
-    cluster: Cluster, namespace: str, laptop: Laptop
+    cluster: Cluster, namespace: str, laptop: DapLaptop
 ) -> None:
     await asyncio.to_thread(cluster.deploy_echo, namespace)
     before = await asyncio.to_thread(cluster_state, cluster, namespace)

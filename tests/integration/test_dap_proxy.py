@@ -258,7 +258,7 @@ async def test_client_vanishing_while_paused_cleans_up(
     client, port, answer = await launch_and_pause(endpoint, controller)
     await client.aclose()  # the editor window closed: no disconnect request
     await wait_until(lambda: controller.calls[-1] == ("stop", False), what="the intercept to stop")
-    assert controller.calls[-2] == ("set_paused", False)
+    assert controller.calls[-2] == ("set_paused", True)  # left while paused: no resume first
     await wait_until(lambda: not debugpy_adapters(os.getpid()), what="the adapter to exit")
     await wait_until(lambda: not port_open(port), what="the debuggee to exit")
     with pytest.raises(OSError):
@@ -272,7 +272,7 @@ async def test_adapter_crash_ends_the_session_for_the_client(
     [adapter] = debugpy_adapters(os.getpid())
     os.kill(adapter, 9)  # our own child: the proxy started it for this test's session
     await client.event("terminated")
-    assert controller.calls[-2:] == [("set_paused", False), ("stop", False)]
+    assert controller.calls[-2:] == [("set_paused", True), ("stop", False)]
     assert client.console()[-1] == "left intercept"
     assert (await client.request("disconnect"))["success"]
     await client.closed()

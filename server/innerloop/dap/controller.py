@@ -42,7 +42,9 @@ class InterceptHandle(Protocol):
         ...
 
     async def stop(self, keep: bool) -> None:
-        """The debug session ended. keep=True: leave the intercept running (not paused)."""
+        """The debug session ended. keep=True: leave the intercept running (resumed first).
+
+        keep=False may come while paused: leaving hands new and held requests to the app."""
         ...
 
 

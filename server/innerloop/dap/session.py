@@ -299,16 +299,18 @@ class ProxySession:
                 if not waiter.done():
                     waiter.set_result(msg)
                 return
+            if pending.command == "disconnect":
+                await self._leave_intercept()
             self._observe(MAIN, msg, to_adapter=False)
-            if pending.command == "disconnect" and self._plan and self._plan.intercept:
-                keep = keep_on_disconnect(self._plan.intercept, self._disconnect_args or {})
-                await self._leave_intercept(keep)
             self._to_client(out)
         elif msg["type"] == "event":
+            if msg["event"] in ("exited", "terminated"):
+                # The debuggee is gone: leave before the pause counter would resume routing
+                # to it, so that new and held requests go to the cluster app.
+                await self._leave_intercept()
             self._observe(MAIN, msg, to_adapter=False)
             if msg["event"] == "terminated":
                 self._terminated = True
-                await self._leave_intercept()
             elif subprocess_target(msg) is not None:
                 msg = await self._redirect(msg)
             self._to_client(msg)
@@ -361,20 +363,26 @@ class ProxySession:
     # ---------------------------------------------------------------- ending
 
     async def _leave_intercept(self, keep: bool | None = None) -> None:
-        """Stop the intercept once, however many paths end the session at the same time."""
+        """Stop the intercept once, however many paths end the session at the same time.
+
+        Unless told, kept with keepIntercept or when the client's disconnect asked for a
+        restart (the debuggee's exited/terminated events come before its response)."""
         if self._leaving is None:
             if self._handle is None:
                 return
             assert self._plan is not None and self._plan.intercept is not None
             if keep is None:
-                keep = self._plan.intercept.keep_intercept
+                keep = keep_on_disconnect(self._plan.intercept, self._disconnect_args or {})
             self._leaving = asyncio.create_task(self._leave(self._handle, keep))
         await asyncio.shield(self._leaving)
 
     async def _leave(self, handle: InterceptHandle, keep: bool) -> None:
         pauser, self._pauser = self._pauser, None  # later stops no longer pause anything
         if pauser is not None:
-            await pauser.settle()
+            # Kept: traffic comes back here. Left while paused: stay paused until the release
+            # hands new and held requests to the cluster app; resuming first would send them
+            # to a debuggee that is stopped at a breakpoint or already terminated.
+            await (pauser.settle() if keep else pauser.idle())
         try:
             await handle.stop(keep)
         except Exception as exc:
@@ -421,10 +429,14 @@ class _Pauser:
             self._task = asyncio.create_task(self._converge())
 
     async def settle(self) -> None:
-        """Resume routing before the intercept stops or is kept."""
+        """Resume routing before the intercept is kept."""
         self.want(False)
-        assert self._task is not None
-        await self._task
+        await self.idle()
+
+    async def idle(self) -> None:
+        """Wait for the controller call in flight, so that none overlaps `stop`."""
+        if self._task is not None:
+            await self._task
 
     async def _converge(self) -> None:
         while self._applied != self._wanted:

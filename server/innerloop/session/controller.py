@@ -16,8 +16,9 @@ from innerloop.session.manager import SessionConfig, SessionManager
 
 
 class _Handle:
-    def __init__(self, manager: SessionManager, intercept: Intercept, env: Mapping[str, str]
-                 ) -> None:
+    def __init__(
+        self, manager: SessionManager, intercept: Intercept, env: Mapping[str, str]
+    ) -> None:
         self._manager = manager
         self._intercept = intercept
         self._env = dict(env)
@@ -30,10 +31,10 @@ class _Handle:
         await self._intercept.set_paused(paused)
 
     async def stop(self, keep: bool) -> None:
-        if keep:
-            await self._intercept.set_paused(False)
-            return
-        await self._manager.leave(self._intercept)
+        """Kept: nothing to do, the adapter resumed routing first (and the state machine
+        refuses a second resume)."""
+        if not keep:
+            await self._manager.leave(self._intercept)
 
 
 class SessionController:
@@ -58,8 +59,10 @@ class SessionController:
         for warning in resolved.warnings:
             report(warning)
         replicas = intercept.tunnels.connected if intercept.tunnels else 0
-        report(f"{replicas} replica(s) route to localhost:{config.port}; the program gets "
-               f"{len(resolved.values)} variables of the workload's env")
+        report(
+            f"{replicas} replica(s) route to localhost:{config.port}; the program gets "
+            f"{len(resolved.values)} variables of the workload's env"
+        )
         return _Handle(self._manager, intercept, resolved.values)
 
 
@@ -70,10 +73,12 @@ def controller_factory() -> InterceptController:
     """For `innerloop dap` over stdio: one manager per process, configured from the environment."""
     global _standalone
     if _standalone is None:
-        _standalone = SessionManager(SessionConfig(
-            kubeconfig=os.environ.get("KUBECONFIG") or None,
-            context=os.environ.get("INNERLOOP_CONTEXT") or None,
-            namespace=os.environ.get("INNERLOOP_NAMESPACE") or None,
-            agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or SessionConfig.agent_image,
-        ))
+        _standalone = SessionManager(
+            SessionConfig(
+                kubeconfig=os.environ.get("KUBECONFIG") or None,
+                context=os.environ.get("INNERLOOP_CONTEXT") or None,
+                namespace=os.environ.get("INNERLOOP_NAMESPACE") or None,
+                agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or SessionConfig.agent_image,
+            )
+        )
     return SessionController(_standalone)
