@@ -97,6 +97,18 @@ class SessionManager:
             except Exception:  # noqa: BLE001 - one bad listener must not stop an intercept
                 log.exception("status listener failed")
 
+    async def _intercept(self, request: InterceptRequest, report: Report | None) -> Intercept:
+        key = f"{request.namespace}/{request.service}"
+        return Intercept(
+            await self.gateway(),
+            request,
+            self.config.agent_image,
+            self._agent(),
+            self.client_id,
+            self._changed,
+            report or (lambda line: log.info("%s: %s", key, line)),
+        )
+
     # -- operations -------------------------------------------------------------------------
 
     async def list_services(self, namespace: str | None) -> tuple[str, list[ServiceSummary]]:
@@ -122,15 +134,7 @@ class SessionManager:
             raise UserError(
                 f"{service}.{ns} is already intercepted by this session; leave it first"
             )
-        intercept = Intercept(
-            await self.gateway(),
-            request,
-            self.config.agent_image,
-            self._agent(),
-            self.client_id,
-            self._changed,
-            report or (lambda line: log.info("%s: %s", key, line)),
-        )
+        intercept = await self._intercept(request, report)
         self.intercepts[key] = intercept
         try:
             await intercept.start()
@@ -173,15 +177,8 @@ class SessionManager:
         held = self.intercepts.get(f"{ns}/{service}")
         if held is not None:
             await self.leave(held)
-        intercept = Intercept(
-            await self.gateway(),
-            InterceptRequest(service, ns, PortSpec(None, None)),
-            self.config.agent_image,
-            self._agent(),
-            self.client_id,
-            self._changed,
-            report or (lambda line: log.info("%s/%s: %s", ns, service, line)),
-        )
+        intercept = await self._intercept(InterceptRequest(service, ns, PortSpec(None, None)),
+                                          report)
         await intercept.uninstall()
 
     async def uninstall_all(self, namespace: str | None, report: Report | None = None
