@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from lsprotocol import types
@@ -88,7 +88,7 @@ async def lsp(cluster: Cluster) -> AsyncIterator[Lsp]:
         client = make_test_lsp_client()
         heard.append(Heard(client))
 
-        @client.feature(STATUS)
+        @client.feature(STATUS)  # type: ignore[untyped-decorator]
         def on_status(params: Any) -> None:
             heard[0].on_status(params)
 
@@ -99,7 +99,7 @@ async def lsp(cluster: Cluster) -> AsyncIterator[Lsp]:
         client_factory=make_client,
         server_env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    client = await config.start()
+    client = cast(LanguageClient, await config.start())
     try:
         await client.initialize_session(
             types.InitializeParams(
@@ -114,7 +114,7 @@ async def lsp(cluster: Cluster) -> AsyncIterator[Lsp]:
         yield Lsp(client, heard[0])
         await asyncio.wait_for(client.shutdown_session(), 60)
     finally:
-        await client.stop()
+        await client.stop()  # type: ignore[no-untyped-call]
 
 
 async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
@@ -237,7 +237,7 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
 
     request_id = f"start-{how}"
     start = asyncio.ensure_future(
-        lsp.client.protocol.send_request_async(
+        lsp.client.protocol.send_request_async(  # type: ignore[no-untyped-call]
             types.WORKSPACE_EXECUTE_COMMAND,
             types.ExecuteCommandParams(
                 command="innerloop.startIntercept",

@@ -1,0 +1,334 @@
+"""The built VSIX in a real VS Code (code-server) against the testbed (issue 4, VS Code e2e).
+
+code-server, and so the extension host, the language server and the debuggee, run on the host,
+which reaches pod and Service IPs directly: unlike tests/e2e, the laptop side is not fenced into
+the developer netns here. The local process still only sees a pod's request if the tunnel
+brought it (the Service's targetPort points at the agent, which forwards to the laptop), and
+every answer says who gave it (pod=local / a pod name).
+
+A scenario (tests/vscode/scenarios/cluster_*.mjs) drives the UI; where it needs the cluster
+(a pod's request, a check of what the cluster serves) it logs "HOST <step>" and waits, and this
+file does that step and answers through a file (scenarios/host_sync.mjs).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from tests.apps import manifests
+from tests.apps.cluster import Cluster, LoadResult, parse_answer
+from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
+from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP
+from tests.helpers.dap_client import marked_line
+from tests.vscode.codeserver import HERE, CodeServer, Runtime, free_port, kill_group
+
+pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
+
+ITEM_TIMEOUT_MS = 180_000
+"""A cold start injects the agent: one rollout of the workload."""
+REQUEST_PATH = "/from-a-pod"
+
+
+def settings(kube: Cluster) -> dict[str, str]:
+    return {
+        "innerloop.python": sys.executable,
+        "innerloop.kubeconfig": str(kube.kubeconfig),
+        "innerloop.agentImage": AGENT_IMAGE,
+    }
+
+
+def make_workspace(root: Path, launch: list[dict[str, Any]]) -> Path:
+    """A folder with a copy of the echo app and a launch.json (which activates the extension)."""
+    folder = root / "workspace"
+    (folder / ".vscode").mkdir(parents=True)
+    shutil.copy(ECHO_APP, folder / "app.py")
+    (folder / ".vscode" / "launch.json").write_text(
+        json.dumps({"version": "0.2.0", "configurations": launch}, indent=2)
+    )
+    return folder
+
+
+class Scenario:
+    """A running scenario whose "HOST <step>" lines this side answers."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        server: CodeServer,
+        name: str,
+        artifacts: Path,
+        params: Mapping[str, Any],
+    ) -> None:
+        self.name = name
+        self.artifacts = artifacts
+        self.sync = server.run_dir / "sync"
+        self.sync.mkdir()
+        config = {
+            "url": server.url,
+            "chromium": runtime.chromium,
+            "artifacts": str(artifacts),
+            "chromiumHome": str(server.run_dir / "chromium-home"),
+            "syncDir": str(self.sync),
+            **params,
+        }
+        self.process = subprocess.Popen(
+            [runtime.node, str(HERE / "scenarios" / f"{name}.mjs"), json.dumps(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PLAYWRIGHT_CORE": runtime.playwright_core},
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._eof = False
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert self.process.stdout is not None
+        threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
+
+    def _pump(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def step(self, step: str, timeout: float, action: Callable[[], None]) -> None:
+        """Waits for the scenario to ask for `step`, runs `action`, and lets it go on (or, if
+        the action failed, tells it why and re-raises)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(
+                    f"no HOST {step} after {timeout:.0f}s:\n{self.log()}"
+                ) from None
+            if line is None:
+                self._eof = True
+                raise AssertionError(f"scenario ended before HOST {step}:\n{self.log()}")
+            self.lines.append(line)
+            if line.endswith(f"HOST {step}"):
+                break
+        try:
+            action()
+        except BaseException as exc:
+            (self.sync / step).write_text(f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        (self.sync / step).write_text("ok")
+
+    def finish(self, timeout: float = 120) -> int:
+        try:
+            self.process.wait(timeout)
+        finally:
+            self.close()
+        return self.process.returncode
+
+    def close(self) -> None:
+        """Ends the scenario (and Chromium) and saves its log."""
+        kill_group(self.process, grace=2)
+        while not self._eof:
+            try:
+                line = self._queue.get(timeout=5)
+            except queue.Empty:
+                break
+            if line is None:
+                self._eof = True
+            else:
+                self.lines.append(line)
+        (self.artifacts / f"{self.name}.log").write_text(self.log() + "\n")
+
+
+@pytest.fixture
+def ui(
+    vscode_runtime: Runtime, vsix: Path, artifacts: Path
+) -> Iterator[Callable[[CodeServer, str, dict[str, Any]], Scenario]]:
+    """Starts code-server + a scenario; stops both and collects the logs at the end."""
+    started: list[tuple[CodeServer, Scenario | None]] = []
+
+    def start(server: CodeServer, name: str, params: dict[str, Any]) -> Scenario:
+        started.append((server, None))
+        server.prepare(vsix)
+        server.start()
+        scenario = Scenario(vscode_runtime, server, name, artifacts, params)
+        started[-1] = (server, scenario)
+        return scenario
+
+    yield start
+    for server, scenario in started:
+        if scenario is not None and scenario.process.returncode is None:
+            scenario.close()
+        server.stop()
+        server.collect_logs(artifacts / "logs")
+        server.cleanup()
+
+
+def answers(result: LoadResult) -> list[dict[str, str]]:
+    assert result.failures == [], result.failures[:5]
+    return [parse_answer(r["body"]) for r in result.records]
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
+    cluster: Cluster,  # noqa: F811
+    namespace: str,  # noqa: F811
+    tmp_path: Path,
+    artifacts: Path,
+    ui: Callable[[CodeServer, str, dict[str, Any]], Scenario],
+    vscode_runtime: Runtime,
+) -> None:
+    t0 = time.monotonic()
+    # echo with a second Service port, so that the quick pick asks which one.
+    service = manifests.echo_service()
+    service["spec"]["ports"].append({"name": "alt", "port": 8081, "targetPort": 8080})
+    cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
+    cluster.deploy_echo(namespace)
+    cluster.apply(namespace, [service])
+    cluster.start_client(namespace)
+    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+
+    local_port = free_port()
+    app = subprocess.Popen(
+        [sys.executable, str(ECHO_APP)],
+        env={**os.environ, "PORT": str(local_port), "HOST": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        workspace = make_workspace(tmp_path, [])
+        server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
+        scenario = ui(
+            server,
+            "cluster_intercept",
+            {
+                "activationTimeoutMs": 90_000,
+                "interceptTimeoutMs": ITEM_TIMEOUT_MS,
+                "namespace": namespace,
+                "localPort": local_port,
+            },
+        )
+
+        def routed() -> None:
+            got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
+            assert {(a["pod"], a["pid"], a["path"]) for a in got} == {
+                ("local", str(app.pid), REQUEST_PATH)
+            }, got
+
+        def restored() -> None:
+            got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
+            # The agent stays (sticky) and forwards to the app: the cluster's pods answer.
+            assert {a["pod"] for a in got} <= set(cluster.pods(namespace, "echo")), got
+
+        scenario.step("routed", 240, routed)
+        scenario.step("restored", 90, restored)
+        assert scenario.finish() == 0, scenario.log()
+    finally:
+        app.terminate()
+        app.wait(10)
+    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+        "01-intercepting.png",
+        "02-stopped.png",
+    ]
+    print(f"\npalette intercept scenario: {time.monotonic() - t0:.1f} s")
+
+
+def test_f5_stops_at_a_breakpoint_on_a_pods_request(
+    cluster: Cluster,  # noqa: F811
+    namespace: str,  # noqa: F811
+    tmp_path: Path,
+    artifacts: Path,
+    ui: Callable[[CodeServer, str, dict[str, Any]], Scenario],
+    vscode_runtime: Runtime,
+) -> None:
+    t0 = time.monotonic()
+    cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
+    cluster.deploy_echo(namespace)
+    cluster.start_client(namespace)
+    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+
+    local_port = free_port()
+    workspace = make_workspace(
+        tmp_path,
+        [
+            {
+                "type": "innerloop",
+                "request": "launch",
+                "name": "innerloop: echo",
+                "service": "echo",
+                "namespace": namespace,
+                "servicePort": 80,
+                "port": local_port,
+                "program": "${workspaceFolder}/app.py",
+                # The workload's env comes along (SECRET_VALUE, CONFIG_VALUE, POD_NAME, ...);
+                # these win. Without POD_NAME the app answers pod=local.
+                "env": {"PORT": str(local_port), "HOST": "127.0.0.1", "POD_NAME": None},
+            }
+        ],
+    )
+    server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
+    scenario = ui(
+        server,
+        "cluster_debug",
+        {
+            "activationTimeoutMs": 90_000,
+            "interceptTimeoutMs": ITEM_TIMEOUT_MS,
+            "localPort": local_port,
+            "breakpointLine": marked_line(ECHO_APP, "# breakpoint"),
+            "requestPath": REQUEST_PATH,
+            "configValue": manifests.CONFIG_VALUE,
+        },
+    )
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pending: list[concurrent.futures.Future[LoadResult]] = []
+
+    def request() -> None:
+        # The intercept is active; the debuggee may still be starting.
+        deadline = time.monotonic() + 60
+        while not listening(local_port):
+            assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{local_port}"
+            time.sleep(0.1)
+        pending.append(pool.submit(cluster.load_via_exec, namespace, url, count=1, timeout=120))
+
+    def paused() -> None:
+        assert not pending[0].done(), "the paused request was answered"
+
+    def answered() -> None:
+        [got] = answers(pending[0].result(timeout=30))
+        assert (got["pod"], got["path"]) == ("local", REQUEST_PATH), got
+        assert (got["secret"], got["config"]) == (manifests.SECRET_VALUE, manifests.CONFIG_VALUE)
+
+    def restored() -> None:
+        got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
+        assert {a["pod"] for a in got} <= set(cluster.pods(namespace, "echo")), got
+
+    try:
+        scenario.step("request", 240, request)
+        scenario.step("paused", 120, paused)
+        scenario.step("answered", 60, answered)
+        scenario.step("restored", 90, restored)
+        assert scenario.finish() == 0, scenario.log()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+        "01-paused-on-pod-request.png",
+        "02-continued.png",
+    ]
+    print(f"\nF5 breakpoint scenario: {time.monotonic() - t0:.1f} s")
