@@ -180,7 +180,8 @@ class Intercept:
 
     async def set_paused(self, paused: bool) -> None:
         self.paused = paused
-        if self.state.phase in (Phase.ACTIVE, Phase.PAUSED):
+        # Only a flip is an event; the same state again (e.g. after a reconnect) is a no-op.
+        if (self.state.phase, paused) in ((Phase.ACTIVE, True), (Phase.PAUSED, False)):
             await self._feed(Event.PAUSE if paused else Event.RESUME)
 
     async def uninstall(self) -> None:

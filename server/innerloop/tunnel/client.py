@@ -31,6 +31,9 @@ from innerloop.tunnel.transport import Transport
 
 log = logging.getLogger(__name__)
 
+REFUSED_LOG_INTERVAL = 10.0
+"""Seconds between warnings that the local port refuses connections."""
+
 
 class TunnelClient:
     def __init__(self, transport: Transport, client_id: str, name: str = "agent", *,
@@ -51,6 +54,7 @@ class TunnelClient:
         self._link: Link | None = None
         self._run: asyncio.Future[str] | None = None
         self._handshake: asyncio.Future[None] | None = None
+        self._refused_logged = float("-inf")
 
     @property
     def routes(self) -> dict[int, int]:
@@ -178,21 +182,31 @@ class TunnelClient:
         assert link is not None and conn is not None
         local_port = self._routes.get(opened.route_port)
         if local_port is None:
-            link.reset(opened.stream_id, f"port {opened.route_port} is not claimed by this client")
+            self._decline(opened, f"port {opened.route_port} is not claimed by this client")
             return
         try:
             reader, writer = await asyncio.open_connection(self._local_host, local_port)
         except OSError as exc:
-            log.warning("%s: %s:%d refused the connection from %s (%s); the app in the pod "
-                        "serves it", self.name, self._local_host, local_port, opened.peer, exc)
-            link.reset(opened.stream_id,
-                       f"{self._local_host}:{local_port} refused the connection: {exc}")
+            now = asyncio.get_running_loop().time()
+            if now - self._refused_logged >= REFUSED_LOG_INTERVAL:  # once, not per request
+                self._refused_logged = now
+                log.warning("%s: %s:%d refused a connection (%s); the app in the pod serves "
+                            "such requests until your process listens", self.name,
+                            self._local_host, local_port, exc.strerror or exc)
+            self._decline(opened, f"{self._local_host}:{local_port} refused the connection: {exc}")
             return
         if not link.conn.is_active(opened.stream_id) or link.closed:
             writer.close()  # the agent gave up waiting and served it from the app
+            link.relays.pop(opened.stream_id, None)
             return
         conn.accept(opened.stream_id)
         link.changed()
         relay.attach(reader, writer)
         log.debug("%s: stream %d from %s → %s:%d", self.name, opened.stream_id, opened.peer,
                   self._local_host, local_port)
+
+    def _decline(self, opened: StreamOpened, reason: str) -> None:
+        """RESET before ACCEPT: the agent serves the connection from the app instead."""
+        assert self._link is not None
+        self._link.reset(opened.stream_id, reason)
+        self._link.relays.pop(opened.stream_id, None)
