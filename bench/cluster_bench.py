@@ -214,12 +214,25 @@ def wait_for_testbed(cluster: Cluster, timeout: float = 900) -> None:
 # --- the run ---------------------------------------------------------------------------------
 
 
+class TreeLaptop(Laptop):
+    """The laptop, optionally running innerloop from another source tree (``--tree``)."""
+
+    def __init__(self, cluster: Cluster, tree: Path | None) -> None:
+        super().__init__(cluster)
+        self.tree = tree
+
+    def env(self, **extra: str) -> dict[str, str]:
+        if self.tree is not None:
+            extra = {"PYTHONPATH": str(self.tree), **extra}
+        return super().env(**extra)
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.cluster = Cluster(KUBECONFIG, started=False, testbed=True,
                                kubectl_bin=str(BIN_DIR / "kubectl"))
-        self.laptop = Laptop(self.cluster)
+        self.laptop = TreeLaptop(self.cluster, args.tree)
         self.ns = f"bench-{uuid.uuid4().hex[:6]}"
         self.results = Results()
         self.rows: dict[str, Row] = {}
@@ -449,8 +462,16 @@ class Bench:
             "python": platform.python_version(), "requests": self.args.requests,
             "rate": self.args.rate, "blocks": self.args.blocks,
             "bulk_bytes": self.args.bulk_bytes, "bulk_reps": self.args.bulk_reps,
-            "load": _loadavg()}
+            "load": _loadavg(), "commit": _commit(), "tree": str(self.args.tree) if self.args.tree else None}
         return self.results
+
+
+def _commit() -> str:
+    """The commit measured, marked when server/ has uncommitted changes."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+                          capture_output=True).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "server"], cwd=REPO).returncode
+    return head + (" + uncommitted changes in server/" if dirty else "")
 
 
 def _loadavg() -> str:
@@ -531,6 +552,46 @@ def render(results: Results) -> str:
     return "\n".join(lines)
 
 
+def spread(runs: list[Json]) -> str:
+    """Markdown: each row's p50/p99 and each ratio, per run and as min–max over the runs."""
+    def cells(values: list[float], fmt: str) -> str:
+        each = " / ".join(format(v, fmt) for v in values)
+        return f"{each} | {format(min(values), fmt)}–{format(max(values), fmt)}"
+
+    lines = [f"{len(runs)} runs: " + ", ".join(r["meta"]["date"] for r in runs), "",
+             "| row | p50 ms per run | p50 range | p99 ms per run | p99 range |",
+             "|---|---|---|---|---|"]
+    for i, row in enumerate(runs[0]["latency"]):
+        if row["n"]:
+            p50 = [r["latency"][i]["p50"] for r in runs]
+            p99 = [r["latency"][i]["p99"] for r in runs]
+            lines.append(f"| {row['key']} | {cells(p50, '.2f')} | {cells(p99, '.1f')} |")
+    lines += ["", "| ratio | meaning | per run | range |", "|---|---|---|---|"]
+    for i, ratio in enumerate(runs[0]["ratios"]):
+        name = "throughput" if "throughput" in ratio else "p50"
+        values = [r["ratios"][i][name] for r in runs]
+        lines.append(f"| {ratio['ratio']} ({name}) | {ratio['meaning']} | "
+                     f"{cells(values, '.2f')} |")
+    lines += ["", "| bulk MB/s | per run | range |", "|---|---|---|"]
+    for i, bulk in enumerate(runs[0]["bulk"]):
+        lines.append(f"| {bulk['path']} | {cells([r['bulk'][i]['MB/s'] for r in runs], '.0f')} |")
+    lines += ["", "| loopback (tunnel_bench.py) | per run | range |", "|---|---|---|"]
+    for i, text in enumerate(runs[0]["loopback"]):
+        name = text[:36].strip()
+        values = [float(m.group(1)) for r in runs
+                  if (m := re.search(r"(?:p50|^.{36})\s+([0-9.]+)", r["loopback"][i]))]
+        unit = "MB/s" if "MB/s" in text else "ms p50"
+        lines.append(f"| {name} ({unit}) | {cells(values, '.3g')} |")
+    lines += ["", "| lifecycle (s) | per run | range |", "|---|---|---|"]
+    for i, event in enumerate(runs[0]["lifecycle"]):
+        for key in ("to_active_s", "to_first_routed_s", "cli_exit_s", "to_cluster_s"):
+            if key in event:
+                values = [r["lifecycle"][i][key] for r in runs]
+                lines.append(f"| {event['what']}: {key[:-2].replace('_', ' ')} | "
+                             f"{cells(values, '.2f')} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="per latency row (>= 300)")
@@ -540,7 +601,15 @@ def main() -> int:
     parser.add_argument("--bulk-reps", type=int, default=3)
     parser.add_argument("--loopback-requests", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--tree", type=Path, metavar="DIR",
+                        help="run the laptop's innerloop (and so the agent it ships) from DIR/"
+                        "innerloop instead of the installed one: A/B a change before making it")
+    parser.add_argument("--spread", type=Path, nargs="+", metavar="JSON",
+                        help="no run: compare the JSON results of earlier runs")
     args = parser.parse_args()
+    if args.spread:
+        print(spread([json.loads(path.read_text()) for path in args.spread]))
+        return 0
     bench = Bench(args)
     try:
         results = bench.run()
