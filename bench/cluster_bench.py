@@ -469,8 +469,9 @@ class Bench:
 def _commit() -> str:
     """The commit measured, marked when server/ has uncommitted changes."""
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                          capture_output=True).stdout.strip()
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "server"], cwd=REPO).returncode
+                          capture_output=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "server"], cwd=REPO,
+                           check=False).returncode
     return head + (" + uncommitted changes in server/" if dirty else "")
 
 
