@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -228,9 +229,19 @@ async def test_list_start_route_locally_and_stop_restores(
     print(f"\nstartIntercept (cold, one rollout) {started:.2f} s")
 
 
-@pytest.mark.parametrize("how", ["progress", "request"])
+ROLLOUT_BEGUN = "controller to see the change"
+"""The first rollout report: the Deployment carries the sidecar, no pod was replaced yet."""
+PODS_ROLLING = re.compile(r"\d+ of \d+ (updated )?replicas|old replicas pending")
+"""Later rollout reports: the controller is replacing pods (some already run the agent)."""
+
+
+@pytest.mark.parametrize(
+    ("how", "when"),
+    [("progress", ROLLOUT_BEGUN), ("request", PODS_ROLLING.pattern)],
+    ids=["progress-cancel-as-the-rollout-begins", "request-cancel-while-pods-roll"],
+)
 async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchanged(
-    cluster: Cluster, namespace: str, lsp: Lsp, how: str
+    cluster: Cluster, namespace: str, lsp: Lsp, how: str, when: str
 ) -> None:
     await asyncio.to_thread(cluster.deploy_echo, namespace)
     before = await asyncio.to_thread(cluster_state, cluster, namespace)
@@ -246,18 +257,13 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
             msg_id=request_id,
         )
     )
-    # Cancel once the Deployment carries the sidecar and the start waits for its rollout.
     await wait_for(
         lambda: any(
-            "replicas" in (r.message or "") or "controller to see the change" in (r.message or "")
-            for r in lsp.heard.progress("intercepting echo")[1][1:]
+            re.search(when, r.message or "") for r in lsp.heard.progress("intercepting echo")[1][1:]
         ),
-        "the start to wait for the rollout",
+        f"a progress report matching {when!r}",
         timeout=60,
     )
-    during = await asyncio.to_thread(cluster_state, cluster, namespace)
-    containers = during["deployment spec"]["template"]["spec"]["containers"]
-    assert "innerloop-agent" in [c["name"] for c in containers]
     assert not start.done()
     t0 = time.monotonic()
     if how == "progress":
@@ -276,6 +282,12 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
     _, reports = lsp.heard.progress("intercepting echo")
     await wait_for(lambda: reports[-1].kind == "end", "the progress end")
     assert reports[-1].message == "cancelled"
+    messages = [r.message or "" for r in reports[1:-1]]
+    assert any(m.startswith("injecting the agent") for m in messages), messages
+    assert not any("tunnels open" in m for m in messages), (
+        f"cancelled after the rollout: {messages}"
+    )
+    assert any(m.startswith("removing the agent") for m in messages), messages
 
     # Nothing of innerloop is left in the pods either.
     await asyncio.to_thread(cluster.wait_rollout, namespace, "deployment/echo")
@@ -286,7 +298,7 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
     assert running and all(
         [c["name"] for c in p["spec"]["containers"]] == ["echo"] for p in running
     ), [[c["name"] for c in p["spec"]["containers"]] for p in running]
-    print(f"\ncancelled by {how}: undone in {undone:.2f} s")
+    print(f"\ncancelled by {how} at {when!r}: undone in {undone:.2f} s")
 
 
 def cluster_state(cluster: Cluster, namespace: str) -> dict[str, Any]:
