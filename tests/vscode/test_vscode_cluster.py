@@ -182,6 +182,20 @@ def answers(result: LoadResult) -> list[dict[str, str]]:
     return [parse_answer(r["body"]) for r in result.records]
 
 
+def channel_errors(server: CodeServer, artifacts: Path) -> list[str]:
+    """[error] lines of the extension's "innerloop" output channel (the server's stderr lands
+    there as errors too), once code-server has stopped and written its logs."""
+    server.stop()
+    server.collect_logs(artifacts / "logs")
+    lines = [
+        line
+        for log in (artifacts / "logs").rglob("innerloop.log")
+        for line in log.read_text().splitlines()
+    ]
+    assert any("starting the server" in line for line in lines), "no innerloop channel log"
+    return [line for line in lines if "[error]" in line]
+
+
 def listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -243,6 +257,7 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
     finally:
         app.terminate()
         app.wait(10)
+    assert channel_errors(server, artifacts) == []
     assert sorted(p.name for p in artifacts.glob("*.png")) == [
         "01-intercepting.png",
         "02-stopped.png",
@@ -327,6 +342,7 @@ def test_f5_stops_at_a_breakpoint_on_a_pods_request(
         assert scenario.finish() == 0, scenario.log()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+    assert channel_errors(server, artifacts) == []
     assert sorted(p.name for p in artifacts.glob("*.png")) == [
         "01-paused-on-pod-request.png",
         "02-continued.png",

@@ -55,17 +55,20 @@ def setup(server: InnerloopServer, _deps: Deps) -> None:
     handlers: list[ClientLogHandler] = []
 
     def attach() -> None:
-        # Only after `initialized` may the server talk freely to the client.
+        # Only after `initialized` may the server talk freely to the client. From then on the
+        # client has the log: not also stderr, which editors show again, as errors.
         handler = ClientLogHandler(server, asyncio.get_running_loop())
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+        root.propagate = False
         handlers.append(handler)
 
     async def detach() -> None:
         for handler in handlers:
             root.removeHandler(handler)
         handlers.clear()
+        root.propagate = True
 
     server.on_initialized.append(attach)
     server.on_shutdown.append(detach)
