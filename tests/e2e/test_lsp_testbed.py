@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -60,6 +62,8 @@ class Heard:
 class Lsp:
     client: LanguageClient
     heard: Heard
+    runtime_dir: Path
+    """The server's XDG_RUNTIME_DIR (where it writes env files)."""
 
     async def run(self, command: str, argument: dict[str, Any] | None = None) -> Any:
         args = [] if argument is None else [argument]
@@ -76,7 +80,7 @@ def laptop(cluster: Cluster) -> Iterator[Laptop]:
 
 
 @pytest.fixture
-async def lsp(cluster: Cluster) -> AsyncIterator[Lsp]:
+async def lsp(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Lsp]:
     """The server with the settings an editor would send; shut down the LSP way at the end
     (which leaves every intercept)."""
     argv = [sys.executable, "-m", "innerloop.lsp"]
@@ -98,7 +102,11 @@ async def lsp(cluster: Cluster) -> AsyncIterator[Lsp]:
     config = ClientServerConfig(
         server_command=argv,
         client_factory=make_client,
-        server_env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        server_env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "XDG_RUNTIME_DIR": str(tmp_path / "runtime"),
+        },
     )
     client = cast(LanguageClient, await config.start())
     try:
@@ -112,7 +120,7 @@ async def lsp(cluster: Cluster) -> AsyncIterator[Lsp]:
                 },
             )
         )
-        yield Lsp(client, heard[0])
+        yield Lsp(client, heard[0], tmp_path / "runtime")
         await asyncio.wait_for(client.shutdown_session(), 60)
     finally:
         await client.stop()  # type: ignore[no-untyped-call]
@@ -187,6 +195,14 @@ async def test_list_start_route_locally_and_stop_restores(
         "state": "active",
     }, info
     assert info["replicas"] == 2, info
+    # The workload's env, for the user's own program: a private file, named in the status.
+    env_file = Path(info["envFile"])
+    assert env_file == lsp.runtime_dir / "innerloop-env" / f"{namespace}.echo.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(env_file.parent.stat().st_mode) == 0o700
+    env_lines = env_file.read_text().splitlines()
+    assert f"SECRET_VALUE={manifests.SECRET_VALUE}" in env_lines, env_lines
+    assert f"CONFIG_VALUE={manifests.CONFIG_VALUE}" in env_lines, env_lines
 
     # $/progress: begin (cancellable), what is being done, end "done".
     token, reports = lsp.heard.progress("intercepting echo")
@@ -195,6 +211,7 @@ async def test_list_start_route_locally_and_stop_restores(
     messages = [r.message for r in reports[1:-1]]
     assert any(m.startswith("injecting the agent into deployment/echo") for m in messages), messages
     assert any("tunnels open to 2 replica(s)" in m for m in messages), messages
+    assert messages[-1].endswith(f"to {env_file} (0600)"), messages
     assert reports[-1].message == "done"
     # ... and, after the progress had begun and reported, `innerloop/status` said active.
     active = [
@@ -215,8 +232,11 @@ async def test_list_start_route_locally_and_stop_restores(
     assert {(a["pod"], a["pid"]) for a in routed} == {("local", str(app.pid))}, routed
     assert [i["state"] for i in (await lsp.run("innerloop.status"))["intercepts"]] == ["active"]
 
+    last = intercepts(lsp.heard.statuses[-1][0])
+    assert [(i["state"], i["envFile"]) for i in last] == [("active", str(env_file))], last
     stopped = len(lsp.heard.statuses)
     assert await lsp.run("innerloop.stopIntercept", {"id": key}) is None
+    assert not env_file.exists(), "the env file (it holds Secrets) outlived the intercept"
     await wait_for(
         lambda: any(intercepts(s) == [] for s, _ in lsp.heard.statuses[stopped:]),
         "an innerloop/status without intercepts",

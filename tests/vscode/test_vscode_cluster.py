@@ -19,6 +19,7 @@ import os
 import queue
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -229,6 +230,9 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
     try:
         workspace = make_workspace(tmp_path, [])
         server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
+        # The server writes the workload's env for the user's program (XDG_RUNTIME_DIR is
+        # code-server's own, see CodeServer).
+        env_file = server.run_dir / "xdg-runtime" / "innerloop-env" / f"{namespace}.echo.env"
         scenario = ui(
             server,
             "cluster_intercept",
@@ -237,6 +241,7 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
                 "interceptTimeoutMs": ITEM_TIMEOUT_MS,
                 "namespace": namespace,
                 "localPort": local_port,
+                "envFile": str(env_file),
             },
         )
 
@@ -245,11 +250,14 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
             assert {(a["pod"], a["pid"], a["path"]) for a in got} == {
                 ("local", str(app.pid), REQUEST_PATH)
             }, got
+            assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+            assert f"SECRET_VALUE={manifests.SECRET_VALUE}" in env_file.read_text().splitlines()
 
         def restored() -> None:
             got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
             # The agent stays (sticky) and forwards to the app: the cluster's pods answer.
             assert {a["pod"] for a in got} <= set(cluster.pods(namespace, "echo")), got
+            assert not env_file.exists(), "the env file (it holds Secrets) outlived the intercept"
 
         scenario.step("routed", 240, routed)
         scenario.step("restored", 90, restored)

@@ -5,9 +5,12 @@ Translates between the manager's Python objects and the JSON the editor reads.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from collections.abc import Callable
 
-from innerloop.core.errors import UserError
+from innerloop.core.errors import InnerloopError, UserError
 from innerloop.core.targets import PortSpec, ServiceSummary
 from innerloop.lsp.deps import (
     InterceptInfo,
@@ -18,9 +21,12 @@ from innerloop.lsp.deps import (
     SessionStatus,
     TargetList,
 )
+from innerloop.lsp.envfile import write_env_file
 from innerloop.lsp.settings import Settings
-from innerloop.session.intercept import Snapshot
+from innerloop.session.intercept import Intercept, Snapshot
 from innerloop.session.manager import DEFAULT_AGENT_IMAGE, SessionConfig, SessionManager
+
+log = logging.getLogger(__name__)
 
 _STATES: dict[str, InterceptState] = {
     "active": "active",
@@ -98,13 +104,46 @@ class ManagedSessions:
             spec.while_paused,
             report=progress,
         )
+        if intercept.env_file is None:
+            write = asyncio.ensure_future(self._write_env(intercept, progress))
+            try:
+                await asyncio.shield(write)
+            except asyncio.CancelledError:
+                # The intercept is active: too late to cancel the start; answer it as started.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                await write
         return intercept_info(intercept.snapshot())
+
+    async def _write_env(self, intercept: Intercept, progress: Progress) -> None:
+        """The user's own program needs the workload's env; without it the intercept still
+        works (e.g. no permission to read its Secrets), so that is only a warning."""
+        try:
+            env = await self.manager.environment(intercept)
+        except InnerloopError as err:
+            log.warning("%s: no env file: %s", intercept.id, err.user_line())
+            return
+        t = intercept.target
+        path = await asyncio.to_thread(
+            write_env_file,
+            t.namespace,
+            t.service,
+            env.values,
+            f"env of {t.workload} container {t.container} (innerloop)",
+        )
+        intercept.env_file = str(path)
+        intercept.on_change(intercept)
+        progress(f"wrote {len(env.values)} variables of the workload's env to {path} (0600)")
 
     async def stop(self, intercept_id: str) -> None:
         intercept = self.manager.intercepts.get(intercept_id)
         if intercept is None:
             raise UserError(f"there is no intercept {intercept_id!r} in this session")
-        await self.manager.leave(intercept)
+        try:
+            await self.manager.leave(intercept)
+        finally:
+            await _remove(intercept.env_file)
 
     async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
         await self.manager.uninstall(service, namespace, progress)
@@ -113,4 +152,22 @@ class ManagedSessions:
         return self.manager.subscribe(lambda snapshots: callback(_status(snapshots)))
 
     async def aclose(self) -> None:
-        await self.manager.close()
+        env_files = [i.env_file for i in self.manager.intercepts.values()]
+        try:
+            await self.manager.close()
+        finally:
+            for path in env_files:
+                await _remove(path)
+
+
+async def _remove(path: str | None) -> None:
+    """Removes an env file this server wrote (it holds Secrets)."""
+    if path is not None:
+        await asyncio.to_thread(_unlink, path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,8 +1,8 @@
 // Innerloop: Intercept Service… against the testbed: a typed namespace → the echo Service → its
 // port 80 (of two) → the local port. The status bar turns to the active intercept; the host then
-// checks that a pod's request reaches the local echo app. Its tooltip names the namespace and
-// the replicas. Stop Intercept → idle, and the host
-// checks that the cluster serves again.
+// checks that a pod's request reaches the local echo app. The tooltip names the namespace, the
+// replicas and the env file. Stop Intercept → idle, and the host checks that the cluster serves
+// again.
 import { log, runScenario } from '../lib/workbench.mjs';
 import { hostStep } from './host_sync.mjs';
 
@@ -32,7 +32,9 @@ await runScenario(async (wb, params) => {
   await tooltip.waitFor({ state: 'visible', timeout: 30_000 });
   const tip = (await tooltip.innerText()).replace(/\s+/g, ' ');
   log(`tooltip: ${tip}`);
-  if (!tip.includes(`namespace: ${params.namespace}`)) throw new Error(`tooltip without the namespace: ${tip}`);
+  for (const part of [`namespace: ${params.namespace}`, `env file: ${params.envFile}`]) {
+    if (!tip.includes(part)) throw new Error(`tooltip without "${part}": ${tip}`);
+  }
   await wb.screenshot('intercepting');
   await wb.page.mouse.move(700, 400);
   await hostStep(params, 'routed');
