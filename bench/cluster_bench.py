@@ -412,7 +412,7 @@ class Bench:
         ]
         for key, path in rows:
             self.row(key, path)
-        started = time.time()
+        started, commit = time.time(), _commit()
         self.setup()
         self.log(f"namespace {self.ns} ready in {time.time() - started:.1f} s; pod {self.pod()}")
         # Phase 1, no agent: two Services in front of the same app should measure the same.
@@ -462,7 +462,7 @@ class Bench:
             "python": platform.python_version(), "requests": self.args.requests,
             "rate": self.args.rate, "blocks": self.args.blocks,
             "bulk_bytes": self.args.bulk_bytes, "bulk_reps": self.args.bulk_reps,
-            "load": _loadavg(), "commit": _commit(), "tree": str(self.args.tree) if self.args.tree else None}
+            "load": _loadavg(), "commit": commit, "tree": str(self.args.tree) if self.args.tree else None}
         return self.results
 
 
@@ -530,8 +530,8 @@ def render(results: Results) -> str:
         else:
             lines.append(f"| {r['ratio']} | {r['meaning']} | {r['p50']:.2f} | {r['p90']:.2f} | "
                          f"{r['p99']:.2f} |")
-    mb = m["bulk_bytes"] / 1e6
-    lines += ["", f"| bulk ({mb:.0f} MB, median of {m['bulk_reps']}) | direction | MB/s |",
+    mib = m["bulk_bytes"] / 2**20
+    lines += ["", f"| bulk ({mib:g} MiB, median of {m['bulk_reps']}) | direction | MB/s |",
               "|---|---|---:|"]
     for b in results.bulk:
         lines.append(f"| {b['path']} | {b['direction']} | {b['MB/s']:.1f} |")
