@@ -20,6 +20,7 @@ from pathlib import Path
 from innerloop import __version__
 from innerloop.core.env import render_dotenv
 from innerloop.core.errors import InnerloopError, UserError
+from innerloop.paths import write_private
 
 log = logging.getLogger("innerloop")
 
@@ -98,16 +99,6 @@ async def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Env files hold Secrets: created 0600, replaced atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-
-
 async def cmd_intercept(args: argparse.Namespace) -> int:
     from innerloop.core.targets import PortSpec
     from innerloop.session import registry
@@ -153,11 +144,11 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
             for warning in resolved.warnings:
                 say(warning)
         if args.env_file:
-            _write_private(args.env_file, render_dotenv(
+            write_private(args.env_file, render_dotenv(
                 env, header=f"# env of {t.workload} container {t.container} (innerloop)"))
             say(f"wrote {len(env)} variables to {args.env_file} (0600)")
         if args.env_json:
-            _write_private(args.env_json, json.dumps(env, indent=2, sort_keys=True) + "\n")
+            write_private(args.env_json, json.dumps(env, indent=2, sort_keys=True) + "\n")
             say(f"wrote {len(env)} variables to {args.env_json} (0600)")
         if cmd:
             rc = await _run_command(cmd, env, stop)
@@ -281,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - a bug: one line, details with -v
+    except Exception as exc:
         log.debug("unexpected failure", exc_info=True)
         print(f"innerloop: unexpected error: {exc!r} (run with -v for the log)", file=sys.stderr)
         return 1

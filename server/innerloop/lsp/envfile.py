@@ -8,28 +8,18 @@ intercept is stopped.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from innerloop.core.env import render_dotenv
+from innerloop.paths import runtime_dir, write_private
 
 
 def env_dir() -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "innerloop"
-    )
-    return Path(base) / "innerloop-env"
+    return runtime_dir("innerloop-env")
 
 
 def write_env_file(namespace: str, service: str, values: dict[str, str], about: str) -> Path:
     """Writes `<env_dir>/<namespace>.<service>.env` (0600, replaced atomically); blocking."""
-    folder = env_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = folder / f"{namespace}.{service}.env"
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(render_dotenv(values, header=about))
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
+    path = env_dir() / f"{namespace}.{service}.env"
+    write_private(path, render_dotenv(values, header=about))
     return path

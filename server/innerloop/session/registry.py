@@ -13,14 +13,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from innerloop.paths import runtime_dir, write_private
+
 
 def registry_dir() -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "innerloop"
-    )
-    path = Path(base) / "innerloop-sessions"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    return runtime_dir("innerloop-sessions")
 
 
 @dataclass(frozen=True)
@@ -49,12 +46,7 @@ def _path(namespace: str, service: str) -> Path:
 
 
 def record(entry: Entry) -> None:
-    path = _path(entry.namespace, entry.service)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(asdict(entry), f)
-    tmp.replace(path)
+    write_private(_path(entry.namespace, entry.service), json.dumps(asdict(entry)))
 
 
 def forget(namespace: str, service: str) -> None:
