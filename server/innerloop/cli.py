@@ -15,12 +15,16 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from innerloop import __version__
 from innerloop.core.env import render_dotenv
 from innerloop.core.errors import InnerloopError, UserError
 from innerloop.paths import write_private
+
+if TYPE_CHECKING:
+    from innerloop.session.manager import SessionManager
 
 log = logging.getLogger("innerloop")
 
@@ -68,7 +72,7 @@ def say(line: str) -> None:
     print(f"innerloop: {line}", file=sys.stderr, flush=True)
 
 
-def _manager(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _manager(args: argparse.Namespace) -> SessionManager:
     from innerloop.session.manager import SessionConfig, SessionManager
 
     config = SessionConfig(

@@ -118,3 +118,26 @@ def test_uninstall_restores_the_exact_specs(
                   cluster.kubectl_json("-n", namespace, "get", "pod", p)["spec"]["containers"]}
     assert containers == {"echo"}
     assert len(cluster.pods(namespace, name)) == len(pods)
+
+
+def test_second_intercept_of_the_same_traffic_is_refused_naming_the_holder(
+    cluster: Cluster, namespace: str, laptop: Laptop
+) -> None:
+    cluster.deploy_echo(namespace)
+    cluster.start_client(namespace)
+    laptop.start_app(LOCAL_PORT)
+    first, _, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    before = snapshot(cluster, namespace)
+
+    other = Laptop(cluster)  # another developer: another process, another client id
+    try:
+        message = one_line_error(other.run("intercept", "echo", "-n", namespace,
+                                           "--port", f"{LOCAL_PORT + 1}:80"))
+    finally:
+        other.close()
+    assert message.startswith(f"echo.{namespace}:80/http is already intercepted by "), message
+    assert f":{first.pid}; ask them to leave" in message, "the holder is the first CLI"
+    assert snapshot(cluster, namespace) == before
+    url = f"http://{cluster.cluster_ip(namespace, 'echo')}/still-mine"
+    bodies = [r["body"] for r in cluster.load_via_exec(namespace, url, count=10).records]
+    assert all("pod=local" in b for b in bodies), bodies

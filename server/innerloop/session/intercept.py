@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from innerloop.core import intercept as machine
-from innerloop.core.errors import ClusterError, InnerloopError
+from innerloop.core.errors import ClusterError, InnerloopError, UserError
 from innerloop.core.intercept import Event, Phase
 from innerloop.core.patches import (
     AgentConfig,
@@ -24,6 +24,7 @@ from innerloop.core.patches import (
     agent_layout,
     agent_status,
     install_agent,
+    manual_rollout,
     remove_agent,
     restore_service,
     service_takeover,
@@ -32,6 +33,7 @@ from innerloop.core.patches import (
 from innerloop.core.targets import PortSpec, Target, service_ports, workload_selector
 from innerloop.k8s.gateway import Gateway, Resolution, intercept_permissions
 from innerloop.session.tunnels import Desired, TunnelSet
+from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +70,6 @@ class Snapshot:
     started: float = field(default_factory=time.time)
 
 
-def _manual_rollout(workload: dict[str, Any]) -> bool:
-    """No controller replaces the pods, so the rollout deletes them (needs `delete pods`)."""
-    strategy = workload.get("spec", {}).get("updateStrategy", {}).get("type")
-    return workload["kind"] == "ReplicaSet" or (
-        workload["kind"] == "StatefulSet" and strategy == "OnDelete"
-    )
-
-
 class Intercept:
     def __init__(
         self,
@@ -105,6 +99,10 @@ class Intercept:
     @property
     def id(self) -> str:
         return f"{self.request.namespace}/{self.request.service}"
+
+    def _phase(self) -> Phase:
+        """Read afresh: awaiting `_feed` moves it (a narrowed attribute would be stale)."""
+        return self.state.phase
 
     @property
     def target(self) -> Target:
@@ -163,12 +161,12 @@ class Intercept:
             return
         try:
             await self._feed(event)
-            if event is Event.LEAVE and self.state.phase is Phase.LEAVING:
+            if event is Event.LEAVE and self._phase() is Phase.LEAVING:
                 await self._feed(Event.LEFT)
         except InnerloopError as exc:
             self.report(f"could not undo everything: {exc.user_line()}; once that is fixed, run "
                         f"`innerloop uninstall {self.request.service} -n {self.request.namespace}`")
-        except Exception:  # noqa: BLE001 - report and keep the original error
+        except Exception:
             log.exception("%s: undoing the start failed", self.id)
 
     async def leave(self) -> None:
@@ -205,7 +203,7 @@ class Intercept:
         req = self.request
         self.resolution = res = await self.gw.resolve(req.namespace, req.service, req.port)
         await self.gw.check_permissions(
-            req.namespace, intercept_permissions(res.target.workload, _manual_rollout(res.workload))
+            req.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )
         self.report(
             f"{req.service}.{req.namespace}:{res.target.service_port.label()} → "
@@ -269,7 +267,14 @@ class Intercept:
 
     async def _Claim(self, _e: machine.Claim) -> Event:
         assert self.tunnels is not None
-        await self.tunnels.apply(self._desired())
+        try:
+            await self.tunnels.apply(self._desired())
+        except InterceptConflict as exc:
+            t = self.target
+            raise UserError(
+                f"{t.service}.{t.namespace}:{t.service_port.label()} is already intercepted by "
+                f"{exc.holder}; ask them to leave, or wait until their intercept ends"
+            ) from exc
         return Event.CLAIMED
 
     async def _TakeOverService(self, _e: machine.TakeOverService) -> Event:
