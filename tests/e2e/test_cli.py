@@ -38,9 +38,13 @@ def snapshot(cluster: Cluster, namespace: str) -> list[tuple[str, str, Any, Any]
     )
 
 
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+def one_line_error(result: subprocess.CompletedProcess[str], after_progress: bool = False) -> str:
+    """The error line; nothing else is printed unless the start got far enough to report."""
     assert result.returncode == 1, result.stdout
     lines = [ln for ln in result.stdout.splitlines() if ln.strip()]
+    assert "Traceback" not in result.stdout
+    if after_progress:
+        lines = lines[-1:]
     assert len(lines) == 1, lines
     assert lines[0].startswith("innerloop: "), lines[0]
     return lines[0].removeprefix("innerloop: ")
@@ -132,7 +136,8 @@ def test_second_intercept_of_the_same_traffic_is_refused_naming_the_holder(
     other = Laptop(cluster)  # another developer: another process, another client id
     try:
         message = one_line_error(other.run("intercept", "echo", "-n", namespace,
-                                           "--port", f"{LOCAL_PORT + 1}:80"))
+                                           "--port", f"{LOCAL_PORT + 1}:80"),
+                                 after_progress=True)
     finally:
         other.close()
     assert message.startswith(f"echo.{namespace}:80/http is already intercepted by "), message
