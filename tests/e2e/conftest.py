@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.apps.cluster import Cluster, run_testbed
+from tests.e2e.laptop import Laptop
 from tools.testbed import pids
 from tools.testbed.config import BIN_DIR, KUBECONFIG
 
@@ -60,3 +61,11 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     cluster.kubectl("wait", "serviceaccount/default", "-n", name, "--for=create", "--timeout=30s")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def laptop(cluster: Cluster) -> Iterator[Laptop]:
+    """The developer's machine: processes in the netns that reaches only the API server."""
+    lap = Laptop(cluster)
+    yield lap
+    lap.close()

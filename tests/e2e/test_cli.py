@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,6 @@ from tests.e2e.test_k8s_gateway import restricted_kubeconfig
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18080
-
-
-@pytest.fixture
-def laptop(cluster: Cluster) -> Iterator[Laptop]:
-    lap = Laptop(cluster)
-    yield lap
-    lap.close()
 
 
 def snapshot(cluster: Cluster, namespace: str) -> list[tuple[str, str, Any, Any]]:
@@ -98,7 +90,7 @@ def test_uninstall_restores_the_exact_specs(
     specs_before = {ref: cluster.kubectl_json("-n", namespace, "get", ref)["spec"]
                     for ref in (workload, f"service/{name}")}
 
-    proc, lines, _ = laptop.intercept(namespace, name, f"{LOCAL_PORT}:http")
+    proc, _lines, _ = laptop.intercept(namespace, name, f"{LOCAL_PORT}:http")
     status = laptop.run("status")
     assert f"{name}.{namespace}:80/http → 127.0.0.1:{LOCAL_PORT}" in status.stdout
     listed = laptop.run("list", "-n", namespace)

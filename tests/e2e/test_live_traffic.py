@@ -12,7 +12,7 @@ import signal
 import stat
 import sys
 import time
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,13 +21,6 @@ from tests.e2e.laptop import Laptop
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18080
-
-
-@pytest.fixture
-def laptop(cluster: Cluster) -> Iterator[Laptop]:
-    lap = Laptop(cluster)
-    yield lap
-    lap.close()
 
 
 def sources(result: LoadResult) -> list[str]:
@@ -121,8 +114,8 @@ def test_command_gets_the_workload_env_and_env_file_is_private(
     }
     for path in (env_file, env_json):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert "SECRET_VALUE=s3cr3t-from-secret" in open(env_file).read()
-    assert json.load(open(env_json))["CONFIG_VALUE"] == "from-configmap"
+    assert "SECRET_VALUE=s3cr3t-from-secret" in Path(env_file).read_text()
+    assert json.loads(Path(env_json).read_text())["CONFIG_VALUE"] == "from-configmap"
     assert "leaving" in result.stdout
 
 
@@ -166,7 +159,7 @@ def test_agent_restart_client_reconnects_within_5s(
     cluster.start_client(namespace)
     laptop.start_app(LOCAL_PORT)
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    _proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
     [pod] = cluster.pods(namespace, "echo")
     cluster.start_load_pod(namespace, "steady", target, duration=15, rate=50)
     time.sleep(3)
