@@ -40,7 +40,7 @@ def show(cluster: Cluster, url: str, title: str, count: int = 6) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", 0)),
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("DEMO_SECONDS", "0")),
                         help="end the intercept after this long (default: wait for Ctrl-C)")
     args = parser.parse_args()
     cluster = Cluster(Path(KUBECONFIG), started=False, testbed=True)

@@ -15,8 +15,8 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from innerloop import __version__
 from innerloop.core.env import render_dotenv

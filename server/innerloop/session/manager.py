@@ -94,7 +94,7 @@ class SessionManager:
         for callback in list(self._listeners):
             try:
                 callback(snaps)
-            except Exception:  # noqa: BLE001 - one bad listener must not stop an intercept
+            except Exception:
                 log.exception("status listener failed")
 
     async def _intercept(self, request: InterceptRequest, report: Report | None) -> Intercept:

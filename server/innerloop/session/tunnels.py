@@ -121,10 +121,11 @@ class _Worker:
             return
         if not claimed:
             await client.claim(want.route_port, want.local_port)
-            before = Desired(want.route_port, want.local_port)
-        if before is None or (before.paused, before.policy) != (want.paused, want.policy):
-            if want.paused or (before is not None and before.paused):
-                await client.set_paused(want.paused, want.policy)
+        # A fresh claim starts unpaused; tell the agent only what differs.
+        paused_before = claimed and before is not None and before.paused
+        policy_changed = before is not None and before.policy != want.policy
+        if want.paused != paused_before or (want.paused and policy_changed):
+            await client.set_paused(want.paused, want.policy)
 
     async def close(self) -> None:
         self.task.cancel()
@@ -132,7 +133,7 @@ class _Worker:
             await self.task
         except asyncio.CancelledError:
             pass
-        except Exception:  # noqa: BLE001 - a dying worker must not stop the others closing
+        except Exception:
             log.exception("%s: tunnel worker failed", self.pod)
         if self.client is not None:
             await self.client.aclose()
