@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from innerloop.paths import runtime_dir, write_private
 
 
