@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from innerloop.core.errors import ClusterError, UserError
@@ -210,3 +213,35 @@ async def test_a_deleted_pod_ends_the_forward(
         pass  # ended with the reason, which is as good as EOF here
     print(f"\nforward to a deleted pod ended after {time.monotonic() - started:.1f} s")
     await transport.close()
+
+
+async def test_debug_logs_never_show_the_bearer_token(
+    cluster: Cluster, namespace: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """websockets logs handshake headers at DEBUG; the Authorization header must not appear."""
+    from tests.e2e.test_k8s_gateway import restricted_kubeconfig
+
+    pods = cluster.deploy_echo(namespace, replicas=1)
+    kubeconfig = restricted_kubeconfig(cluster, namespace, tmp_path)
+    cluster.kubectl("-n", namespace, "create", "role", "forwarder", "--verb=get,create",
+                    "--resource=pods/portforward")
+    cluster.kubectl("-n", namespace, "create", "rolebinding", "forwarder", "--role=forwarder",
+                    f"--serviceaccount={namespace}:viewer")
+    token = json.loads(kubeconfig.read_text())["users"][0]["user"]["token"]
+    caplog.set_level(logging.DEBUG)
+    gw = await Gateway.connect(str(kubeconfig))
+    try:
+        deadline = time.monotonic() + 10  # RBAC caches take a moment to see the new binding
+        while True:
+            try:
+                forward = await gw.port_forward(namespace, pods[0], 8080)
+                break
+            except ClusterError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        await forward.close()
+    finally:
+        await gw.close()
+    assert "port-forward open" in caplog.text, "the handshake was logged at DEBUG"
+    assert token not in caplog.text

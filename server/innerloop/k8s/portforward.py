@@ -34,6 +34,9 @@ from innerloop.core.errors import ClusterError
 from innerloop.k8s.errors import from_status, unreachable
 
 log = logging.getLogger(__name__)
+_ws_log = logging.getLogger(__name__ + ".websocket")
+# websockets logs every handshake header at DEBUG, the bearer token among them: never below INFO.
+_ws_log.setLevel(logging.INFO)
 
 SUBPROTOCOL = Subprotocol("v4.channel.k8s.io")
 DATA, ERROR = 0, 1
@@ -114,6 +117,7 @@ class PortForward:
                 ping_interval=None,  # liveness is our tunnel's keepalive, with its own deadline
                 open_timeout=open_timeout,
                 proxy=cfg.proxy or None,
+                logger=_ws_log,
             )
         except InvalidStatus as exc:
             raise from_status(
