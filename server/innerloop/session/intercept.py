@@ -30,9 +30,10 @@ from innerloop.core.patches import (
     service_takeover,
     take_over_service,
 )
+from innerloop.core.routing_plan import FRESH, Claim, Routing
 from innerloop.core.targets import PortSpec, Target, service_ports, workload_selector
 from innerloop.k8s.gateway import Gateway, Resolution, intercept_permissions
-from innerloop.session.tunnels import Desired, TunnelSet
+from innerloop.session.tunnels import TunnelSet
 from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
@@ -261,9 +262,10 @@ class Intercept:
         self.report(f"tunnels open to {self.tunnels.connected} replica(s)")
         return Event.TUNNELS_OPEN
 
-    def _desired(self) -> Desired:
+    def _desired(self) -> Routing:
         _, listen = self._layout_ports()
-        return Desired(listen, self.target.local_port, self.paused, self.request.while_paused)
+        return Routing(Claim(listen, self.target.local_port), self.paused,
+                       "hold" if self.request.while_paused == "hold" else "cluster")
 
     async def _Claim(self, _e: machine.Claim) -> Event:
         assert self.tunnels is not None
@@ -303,10 +305,9 @@ class Intercept:
             await self.tunnels.apply(self._desired())
 
     async def _Release(self, _e: machine.Release) -> None:
-        if self.tunnels is not None and self.tunnels.desired is not None:
-            _, listen = self._layout_ports()
+        if self.tunnels is not None and self.tunnels.desired != FRESH:
             try:
-                await self.tunnels.apply(Desired(listen, None), timeout=8.0)
+                await self.tunnels.apply(FRESH, timeout=8.0)
             except InnerloopError as exc:
                 # The agents drop a silent client's routes by themselves; closing is enough.
                 log.warning("%s: release not confirmed (%s); closing the tunnels", self.id, exc)

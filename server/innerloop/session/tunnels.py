@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from innerloop.core.errors import ClusterError, InnerloopError
 from innerloop.core.patches import Manifest, pod_has_agent
+from innerloop.core.routing_plan import FRESH, ReleaseRoute, Routing, SetPaused, plan
 from innerloop.k8s.gateway import Gateway, ReadyPods
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict
@@ -28,14 +28,6 @@ DRAIN_SECONDS = 3.0
 """How long connections already on the laptop may take to finish when an intercept ends."""
 
 
-@dataclass(frozen=True)
-class Desired:
-    route_port: int
-    local_port: int | None  # None: released
-    paused: bool = False
-    policy: str = "cluster"
-
-
 class _Worker:
     """Keeps one tunnel to one pod's agent converged to the set's desired state."""
 
@@ -45,7 +37,7 @@ class _Worker:
         self.returning = returning
         """This pod had a tunnel before (its agent restarted, or it was briefly not Ready)."""
         self.client: TunnelClient | None = None
-        self.applied: Desired | None = None
+        self.applied: Routing = FRESH
         self.synced = asyncio.Event()
         self.wake = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"tunnel-{pod}")
@@ -65,7 +57,7 @@ class _Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
-            self.client, self.applied = client, None
+            self.client, self.applied = client, FRESH
             self.owner.changed()
             if was_up:
                 self.owner.report(f"reconnected to {self.pod}; intercept resumed")
@@ -111,21 +103,15 @@ class _Worker:
             if not closed.done():
                 closed.cancel()
 
-    async def _apply(self, client: TunnelClient, want: Desired | None) -> None:
-        before = self.applied
-        claimed = before is not None and before.local_port is not None
-        if want is None or want.local_port is None:
-            if claimed and before is not None:
-                await client.release(before.route_port)
+    async def _apply(self, client: TunnelClient, want: Routing) -> None:
+        for step in plan(self.applied, want):
+            if isinstance(step, ReleaseRoute):
+                await client.release(step.route_port)
                 await client.drain(DRAIN_SECONDS)
-            return
-        if not claimed:
-            await client.claim(want.route_port, want.local_port)
-        # A fresh claim starts unpaused; tell the agent only what differs.
-        paused_before = claimed and before is not None and before.paused
-        policy_changed = before is not None and before.policy != want.policy
-        if want.paused != paused_before or (want.paused and policy_changed):
-            await client.set_paused(want.paused, want.policy)
+            elif isinstance(step, SetPaused):
+                await client.set_paused(step.paused, step.policy)
+            else:
+                await client.claim(step.claim.route_port, step.claim.local_port)
 
     async def close(self) -> None:
         self.task.cancel()
@@ -158,7 +144,7 @@ class TunnelSet:
         self.tunnel_port = tunnel_port
         self.client_id = client_id
         self.report = report
-        self.desired: Desired | None = None
+        self.desired: Routing = FRESH
         self.workers: dict[str, _Worker] = {}
         self._failure: InnerloopError | None = None
         self._changed = asyncio.Event()
@@ -219,7 +205,7 @@ class TunnelSet:
             log.info("pod %s is Ready; opening a tunnel", new)
         self.changed()
 
-    async def apply(self, desired: Desired | None, timeout: float = 30.0) -> None:
+    async def apply(self, desired: Routing, timeout: float = 30.0) -> None:
         """Converge every tunnel to `desired`; raises the conflict if a claim was refused."""
         self.desired = desired
         for w in self.workers.values():
