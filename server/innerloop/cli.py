@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TOOLS = {"cli": "innerloop intercept", "editor": "the editor", "dap": "innerloop dap"}
+"""How `status` and `leave` name the program that holds an intercept."""
+
+
 def say(line: str) -> None:
     print(f"innerloop: {line}", file=sys.stderr, flush=True)
 
@@ -105,7 +109,6 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 async def cmd_intercept(args: argparse.Namespace) -> int:
     from innerloop.core.targets import PortSpec
-    from innerloop.session import registry
 
     cmd: list[str] = args.cmd
     spec = PortSpec.parse(args.port) if args.port else PortSpec(None, None)
@@ -137,8 +140,6 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
     say(f"intercepting {t.service}.{t.namespace}:{t.service_port.label()} → "
         f"127.0.0.1:{t.local_port} ({intercept.tunnels.connected if intercept.tunnels else 0} "
         f"replica(s), ready in {time.monotonic() - t0:.2f} s)")
-    registry.record(registry.Entry(t.namespace, t.service, t.service_port.label(), t.local_port,
-                                   os.getpid(), mgr.client_id, time.time()))
     rc = 0
     try:
         env: dict[str, str] = {}
@@ -163,7 +164,6 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
         stopped.cancel()
         say("leaving; the cluster serves the traffic again")
         await mgr.close()
-        registry.forget(t.namespace, t.service)
     return rc
 
 
@@ -200,6 +200,9 @@ async def cmd_leave(args: argparse.Namespace) -> int:
     if entry is None:
         raise UserError(f"{args.service}.{ns} is not intercepted from this machine; "
                         "`innerloop status` lists what is")
+    if entry.tool != "cli":
+        raise UserError(f"{args.service}.{ns} is held by {TOOLS.get(entry.tool, entry.tool)} "
+                        f"(pid {entry.pid}); stop it there")
     if not registry.ask_to_leave(entry):
         raise UserError(f"innerloop (pid {entry.pid}) did not leave within 30 s; "
                         f"stop it with Ctrl-C in its terminal")
@@ -216,7 +219,8 @@ def cmd_status() -> int:
         return 0
     for e in found:
         print(f"{e.service}.{e.namespace}:{e.service_port} → 127.0.0.1:{e.local_port}  "
-              f"pid {e.pid}  since {time.strftime('%H:%M:%S', time.localtime(e.started))}")
+              f"{TOOLS.get(e.tool, e.tool)} pid {e.pid}  "
+              f"since {time.strftime('%H:%M:%S', time.localtime(e.started))}")
     return 0
 
 

@@ -11,7 +11,7 @@ from innerloop.session import SessionController, SessionManager
 
 
 def default_deps() -> Deps:
-    manager = SessionManager()
+    manager = SessionManager(tool="editor")
     return Deps(
         sessions=ManagedSessions(manager),
         debug_adapter=HostedDebugAdapter(lambda: SessionController(manager)),

@@ -79,6 +79,7 @@ def controller_factory() -> InterceptController:
                 context=os.environ.get("INNERLOOP_CONTEXT") or None,
                 namespace=os.environ.get("INNERLOOP_NAMESPACE") or None,
                 agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or SessionConfig.agent_image,
-            )
+            ),
+            tool="dap",
         )
     return SessionController(_standalone)

@@ -11,6 +11,7 @@ import getpass
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -20,6 +21,7 @@ from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.patches import pod_ready
 from innerloop.core.targets import PortSpec, ServiceSummary
 from innerloop.k8s.gateway import Gateway
+from innerloop.session import registry
 from innerloop.session.intercept import Intercept, InterceptRequest, Report, Snapshot
 
 log = logging.getLogger(__name__)
@@ -45,9 +47,12 @@ def default_client_id() -> str:
 
 
 class SessionManager:
-    def __init__(self, config: SessionConfig | None = None, client_id: str | None = None) -> None:
+    def __init__(self, config: SessionConfig | None = None, client_id: str | None = None,
+                 tool: str = "cli") -> None:
         self.config = config or SessionConfig()
         self.client_id = client_id or default_client_id()
+        self.tool = tool
+        """Named in this machine's record of held intercepts (`innerloop status`)."""
         self.intercepts: dict[str, Intercept] = {}
         self._gateway: Gateway | None = None
         self._listeners: list[Callable[[list[Snapshot]], None]] = []
@@ -142,6 +147,10 @@ class SessionManager:
             self.intercepts.pop(key, None)
             self._changed()
             raise
+        t = intercept.target
+        registry.record(registry.Entry(
+            t.namespace, t.service, t.service_port.label(), t.local_port, os.getpid(),
+            self.client_id, time.time(), self.tool))
         return intercept
 
     def get(self, service: str, namespace: str) -> Intercept:
@@ -155,6 +164,7 @@ class SessionManager:
             await intercept.leave()
         finally:
             self.intercepts.pop(intercept.id, None)
+            registry.forget(intercept.request.namespace, intercept.request.service)
             self._changed()
 
     async def leave_all(self) -> None:

@@ -29,6 +29,8 @@ class Entry:
     pid: int
     holder: str
     started: float
+    tool: str = "cli"
+    """Which program holds it: "cli" leaves on SIGTERM; "editor" and "dap" are stopped there."""
 
     @property
     def alive(self) -> bool:
