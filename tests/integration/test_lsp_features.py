@@ -313,3 +313,22 @@ if __name__ == "__main__":
     serve_stdio(
         Deps(sessions=memory, debug_adapter=HostedDebugAdapter(lambda: MemoryController(memory)))
     )
+
+
+async def test_toggle_starts_then_stops_the_named_intercept(client: LanguageClient) -> None:
+    started = await run(client, "innerloop.toggleIntercept", {"service": "orders"})
+    assert started["service"] == "orders" and started["state"] == "active"
+    assert [i["id"] for i in (await run(client, "innerloop.status"))["intercepts"]] == [
+        started["id"]
+    ]
+    assert await run(client, "innerloop.toggleIntercept", {"service": "orders"}) is None
+    assert (await run(client, "innerloop.status"))["intercepts"] == []
+
+
+async def test_toggle_without_arguments_stops_the_only_intercept(client: LanguageClient) -> None:
+    with pytest.raises(JsonRpcException) as failure:
+        await run(client, "innerloop.toggleIntercept")
+    assert failure.value.message.startswith("toggleIntercept: no intercept runs")
+    await run(client, "innerloop.startIntercept", {"service": "orders"})
+    assert await run(client, "innerloop.toggleIntercept") is None
+    assert (await run(client, "innerloop.status"))["intercepts"] == []

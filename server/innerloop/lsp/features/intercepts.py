@@ -1,4 +1,4 @@
-"""Intercept commands: listTargets, startIntercept, stopIntercept, uninstall.
+"""Intercept commands: listTargets, startIntercept, stopIntercept, toggleIntercept, uninstall.
 
 Each takes one JSON object argument (shapes in extension/src/protocol.ts) and translates it
 to one session-manager call.
@@ -101,6 +101,30 @@ def setup(server: InnerloopServer, deps: Deps) -> None:
     @user_errors
     async def stop_intercept(*args: Any) -> None:
         await sessions.stop(_req_str("stopIntercept", _object_arg("stopIntercept", args), "id"))
+
+    @server.command("innerloop.toggleIntercept")
+    @user_errors
+    async def toggle_intercept(*args: Any) -> InterceptInfo | None:
+        """Stop the named (or the only) intercept if one runs, else start it: the status bar's
+        click for clients that keep no state of their own. Returns the started intercept."""
+        obj = _object_arg("toggleIntercept", args)
+        running = (await sessions.status())["intercepts"]
+        if obj:
+            spec = parse_spec(obj)
+            namespace = spec.namespace or server.settings.namespace or None
+            match = [i for i in running if i["service"] == spec.service
+                     and (namespace is None or i["namespace"] == namespace)]
+        else:
+            match = running
+        if len(match) == 1:
+            await sessions.stop(match[0]["id"])
+            return None
+        if not obj:
+            raise UserError("toggleIntercept: " + (
+                "no intercept runs; pass {\"service\": …} to start one" if not running else
+                "several intercepts run; name the service to toggle"))
+        result: InterceptInfo = await start_intercept(obj)
+        return result
 
     @server.command("innerloop.uninstall")
     @user_errors
