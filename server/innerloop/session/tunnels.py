@@ -38,13 +38,13 @@ class _Worker:
         """This pod had a tunnel before (its agent restarted, or it was briefly not Ready)."""
         self.client: TunnelClient | None = None
         self.applied: Routing = FRESH
-        self.synced = asyncio.Event()
         self.wake = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name=f"tunnel-{pod}")
 
     async def _run(self) -> None:
         delay = RETRY_FIRST
         was_up = self.returning
+        failing = False
         while True:
             try:
                 transport = await self.owner.gateway.port_forward(
@@ -53,10 +53,16 @@ class _Worker:
                 client = TunnelClient(transport, self.owner.client_id, name=self.pod)
                 await client.start()
             except InnerloopError as exc:
-                self.owner.report(f"tunnel to {self.pod} failed: {exc}; retrying")
+                why = str(exc) if self.pod in str(exc) else f"tunnel to {self.pod} failed: {exc}"
+                if failing:  # the user heard it once; retries go to the log
+                    log.info("%s; retrying", why)
+                else:
+                    self.owner.report(f"{why}; retrying")
+                failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
+            failing = False
             self.client, self.applied = client, FRESH
             self.owner.changed()
             if was_up:
@@ -72,7 +78,6 @@ class _Worker:
                 await client.aclose("claim refused")
                 return
             self.client = None
-            self.synced.clear()
             self.owner.report(f"tunnel to {self.pod} lost ({reason}); reconnecting")
             self.owner.changed()
 
@@ -92,7 +97,6 @@ class _Worker:
                         return await closed
                     self.applied = want
                     self.owner.changed()
-                self.synced.set()
                 self.wake.clear()
                 waker = asyncio.ensure_future(self.wake.wait())
                 await asyncio.wait([closed, waker], return_when=asyncio.FIRST_COMPLETED)
@@ -152,6 +156,7 @@ class TunnelSet:
         self._follow: asyncio.Task[None] | None = None
         self._first = asyncio.Event()
         self._seen: set[str] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.opened = False
         """The first set of tunnels is up: later ones are reconnects or new replicas."""
         self.on_change: Callable[[], None] = lambda: None
@@ -196,8 +201,9 @@ class TunnelSet:
     def _sync_workers(self, snapshot: dict[str, Manifest]) -> None:
         ready = {name for name, pod in snapshot.items() if pod_has_agent(pod)}
         for gone in set(self.workers) - ready:
-            worker = self.workers.pop(gone)
-            asyncio.create_task(worker.close())
+            closing = asyncio.create_task(self.workers.pop(gone).close())
+            self._closing.add(closing)  # referenced until done, and awaited by close()
+            closing.add_done_callback(self._closing.discard)
             log.info("pod %s left; closing its tunnel", gone)
         for new in sorted(ready - set(self.workers)):
             self.workers[new] = _Worker(self, new, returning=new in self._seen)
@@ -209,7 +215,6 @@ class TunnelSet:
         """Converge every tunnel to `desired`; raises the conflict if a claim was refused."""
         self.desired = desired
         for w in self.workers.values():
-            w.synced.clear()
             w.wake.set()
         await self._until(
             lambda: all(w.client is None or w.applied == desired for w in self.workers.values()),
@@ -244,4 +249,4 @@ class TunnelSet:
             except (asyncio.CancelledError, InnerloopError):
                 pass
         workers, self.workers = list(self.workers.values()), {}
-        await asyncio.gather(*(w.close() for w in workers))
+        await asyncio.gather(*(w.close() for w in workers), *self._closing)
