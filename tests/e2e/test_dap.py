@@ -250,12 +250,17 @@ async def test_breakpoint_on_a_pod_request_while_the_cluster_serves_the_rest(
     )
 
 
+async def one_replica_and_a_client(cluster: Cluster, namespace: str) -> str:
+    """The echo sample with one replica and a client pod; returns the Service's ClusterIP."""
+    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
+    await asyncio.to_thread(cluster.start_client, namespace)
+    return await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+
+
 async def test_hold_keeps_new_requests_until_continue_then_the_laptop_answers(
     cluster: Cluster, namespace: str, laptop: DapLaptop
 ) -> None:
-    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
-    await asyncio.to_thread(cluster.start_client, namespace)
-    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    ip = await one_replica_and_a_client(cluster, namespace)
     client = laptop.client
 
     await launch(laptop, namespace, "hold")
@@ -301,9 +306,7 @@ async def test_hold_keeps_new_requests_until_continue_then_the_laptop_answers(
 async def test_ending_the_session_while_paused_hands_held_requests_to_the_cluster(
     cluster: Cluster, namespace: str, laptop: DapLaptop, how: str
 ) -> None:
-    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
-    await asyncio.to_thread(cluster.start_client, namespace)
-    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    ip = await one_replica_and_a_client(cluster, namespace)
     client = laptop.client
 
     await launch(laptop, namespace, "hold")
@@ -346,9 +349,7 @@ async def test_ending_the_session_while_paused_hands_held_requests_to_the_cluste
 async def test_disconnect_with_restart_keeps_the_intercept_for_the_next_run(
     cluster: Cluster, namespace: str, laptop: DapLaptop
 ) -> None:
-    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
-    await asyncio.to_thread(cluster.start_client, namespace)
-    ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
+    ip = await one_replica_and_a_client(cluster, namespace)
     client = laptop.client
     await launch(laptop, namespace, "cluster")
     [pod] = await asyncio.to_thread(cluster.pods, namespace, "echo")

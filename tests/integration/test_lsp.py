@@ -19,6 +19,7 @@ SERVER_COMMANDS = {
     "innerloop.listTargets",
     "innerloop.startIntercept",
     "innerloop.stopIntercept",
+    "innerloop.toggleIntercept",
     "innerloop.uninstall",
     "innerloop.debugAdapterEndpoint",
 }
