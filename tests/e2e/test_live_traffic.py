@@ -161,7 +161,9 @@ def test_agent_restart_client_reconnects_within_5s(
     target = url(cluster, namespace)
     _proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
     [pod] = cluster.pods(namespace, "echo")
-    cluster.start_load_pod(namespace, "steady", target, duration=15, rate=50)
+    # Requests time out after 5 s, as in the vanished-laptop test: on this shared 2-core machine
+    # a single request now and then takes over 2 s, restart or not.
+    cluster.start_load_pod(namespace, "steady", target, duration=15, rate=50, timeout=5)
     time.sleep(3)
     killed = time.time()
     cluster.kubectl(
@@ -191,5 +193,6 @@ def test_agent_restart_client_reconnects_within_5s(
         f"\nagent restart: {len(steady.failures)} failed requests; "
         f"intercept resumed {resumed[0] - killed:.2f} s after the kill"
     )
-    assert resumed[0] - killed < 5.0
+    timeline = [(round(f["t"] - killed, 2), f.get("error")) for f in steady.failures]
+    assert resumed[0] - killed < 5.0, f"{lines.text()}\nfailures (s after the kill): {timeline}"
     assert all(abs(f["t"] - killed) < 5.0 for f in steady.failures), steady.failures

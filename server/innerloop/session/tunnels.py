@@ -22,8 +22,10 @@ from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST = 0.2
-RETRY_MAX = 2.0
+RETRY_FIRST = 0.1
+RETRY_MAX = 0.5
+"""A port-forward attempt costs ~15 ms: retry often, so a restarted agent is back in use within
+half a second of listening again."""
 DRAIN_SECONDS = 3.0
 """How long connections already on the laptop may take to finish when an intercept ends."""
 
