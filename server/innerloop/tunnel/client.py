@@ -174,7 +174,8 @@ class TunnelClient:
                 self._handshake.set_exception(error)
                 self._handshake.exception()  # start() reports it; do not warn as unretrieved
             for reply in self._replies.values():
-                reply.set_exception(error)
+                if not reply.done():  # a caller that was cancelled meanwhile left it done
+                    reply.set_exception(error)
             self._replies.clear()
 
     async def _serve_stream(self, opened: StreamOpened, relay: Relay) -> None:
