@@ -24,7 +24,7 @@ from innerloop.core.errors import InnerloopError, UserError
 from innerloop.paths import write_private
 
 if TYPE_CHECKING:
-    from innerloop.session.manager import SessionManager
+    from innerloop.intercepts.manager import InterceptManager
 
 log = logging.getLogger("innerloop")
 
@@ -76,17 +76,17 @@ def say(line: str) -> None:
     print(f"innerloop: {line}", file=sys.stderr, flush=True)
 
 
-def _manager(args: argparse.Namespace) -> SessionManager:
-    from innerloop.session.manager import SessionConfig, SessionManager
+def _manager(args: argparse.Namespace) -> InterceptManager:
+    from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 
-    config = SessionConfig(
+    config = ManagerConfig(
         kubeconfig=args.kubeconfig,
         context=args.context,
         namespace=args.namespace,
         agent_image=(getattr(args, "agent_image", None) or os.environ.get("INNERLOOP_AGENT_IMAGE")
-                     or SessionConfig.agent_image),
+                     or ManagerConfig.agent_image),
     )
-    return SessionManager(config)
+    return InterceptManager(config)
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
@@ -108,10 +108,15 @@ async def cmd_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_intercept(args: argparse.Namespace) -> int:
-    from innerloop.core.targets import PortSpec
+    from innerloop.core.request import InterceptRequest, PortSpec, WhilePaused
 
     cmd: list[str] = args.cmd
-    spec = PortSpec.parse(args.port) if args.port else PortSpec(None, None)
+    request = InterceptRequest(
+        service=args.service,
+        namespace=args.namespace,
+        port=PortSpec.parse(args.port) if args.port else PortSpec(None, None),
+        while_paused=WhilePaused.parse(args.while_paused, "--while-paused"),
+    )
     mgr = _manager(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -119,7 +124,7 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     t0 = time.monotonic()
     starting = asyncio.ensure_future(
-        mgr.start(args.service, args.namespace, spec, args.while_paused, report=say))
+        mgr.start(request, report=say))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
@@ -189,7 +194,7 @@ async def _run_command(cmd: list[str], env: dict[str, str], stop: asyncio.Event)
 
 
 async def cmd_leave(args: argparse.Namespace) -> int:
-    from innerloop.session import registry
+    from innerloop.intercepts import registry
 
     mgr = _manager(args)
     try:
@@ -211,7 +216,7 @@ async def cmd_leave(args: argparse.Namespace) -> int:
 
 
 def cmd_status() -> int:
-    from innerloop.session import registry
+    from innerloop.intercepts import registry
 
     found = registry.entries()
     if not found:

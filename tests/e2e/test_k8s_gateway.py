@@ -17,7 +17,8 @@ import pytest
 from innerloop.agent.zipapp import build_zipapp
 from innerloop.core import patches
 from innerloop.core.errors import ClusterError, ConfigError, UserError
-from innerloop.core.targets import PortSpec, WorkloadRef
+from innerloop.core.request import PortSpec
+from innerloop.core.targets import WorkloadRef
 from innerloop.k8s.gateway import ENV_PERMISSIONS, Gateway, intercept_permissions
 
 from tests.apps import manifests
@@ -464,7 +465,7 @@ def test_gateway_answers_from_the_developer_netns(cluster: Cluster, namespace: s
     pods = cluster.deploy_echo(namespace, replicas=1)
     script = f"""
 import asyncio
-from innerloop.core.targets import PortSpec
+from innerloop.core.request import PortSpec
 from innerloop.k8s.gateway import ENV_PERMISSIONS, Gateway, intercept_permissions
 
 async def main():

@@ -16,12 +16,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from innerloop.core.errors import ClusterError, UserError
-from innerloop.dap.controller import InterceptConfig, Report
+from innerloop.core.request import InterceptRequest
+from innerloop.dap.controller import Report
 
 Message = dict[str, Any]
 ReverseHandler = Callable[[Message], Awaitable[Message | None]]
@@ -283,8 +284,14 @@ class RecordingController:
             with self.log_path.open("a") as f:
                 f.write(json.dumps([name, arg]) + "\n")
 
-    async def start(self, config: InterceptConfig, report: Report) -> RecordingHandle:
-        self.record("start", asdict(config))
+    async def start(self, request: InterceptRequest, report: Report) -> RecordingHandle:
+        self.record("start", {
+            "service": request.service,
+            "namespace": request.namespace,
+            "service_port": request.port.service_port,
+            "port": request.port.local_port,
+            "while_paused": request.while_paused.value,
+        })
         try:
             await asyncio.sleep(self.start_delay)
         except asyncio.CancelledError:

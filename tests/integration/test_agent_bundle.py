@@ -34,7 +34,7 @@ def test_bundle_holds_the_agent_core_and_h11_but_no_laptop_code() -> None:
     roots = {name.split("/")[0] for name in names}
     assert roots == {"__main__.py", "innerloop", "h11"}
     assert not any(n.startswith(("innerloop/k8s", "innerloop/lsp", "innerloop/dap",
-                                 "innerloop/session")) for n in names)
+                                 "innerloop/intercepts")) for n in names)
     assert "innerloop/tunnel/client.py" not in names
 
 

@@ -86,7 +86,6 @@ async def test_breakpoint_on_a_request_pauses_and_resumes_the_intercept(
             "service_port": 80,
             "port": port,
             "while_paused": "cluster",
-            "keep_intercept": False,
         },
     )
     await wait_until(lambda: port_open(port), what="the debuggee to listen")

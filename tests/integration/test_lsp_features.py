@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 import pytest_lsp
 from innerloop.core.errors import UserError
-from innerloop.dap.controller import InterceptConfig, Report
+from innerloop.core.request import InterceptRequest
+from innerloop.dap.controller import Report
 from innerloop.lsp.dap_host import HostedDebugAdapter
 from innerloop.lsp.deps import (
     Deps,
     InterceptInfo,
-    InterceptSpec,
-    InterceptState,
+    InterceptStateName,
     Progress,
-    SessionStatus,
+    StatusInfo,
     TargetList,
 )
 from innerloop.lsp.settings import Settings
@@ -43,17 +43,17 @@ class MemorySessions:
 
     def __init__(self) -> None:
         self.intercepts: dict[str, InterceptInfo] = {}
-        self.listeners: list[Callable[[SessionStatus], None]] = []
+        self.listeners: list[Callable[[StatusInfo], None]] = []
         self.settings = Settings()
 
     def configure(self, settings: Settings) -> None:
         self.settings = settings
 
-    async def status(self) -> SessionStatus:
+    async def status(self) -> StatusInfo:
         return {"intercepts": list(self.intercepts.values())}
 
     def _changed(self) -> None:
-        status: SessionStatus = {"intercepts": list(self.intercepts.values())}
+        status: StatusInfo = {"intercepts": list(self.intercepts.values())}
         for listener in list(self.listeners):
             listener(status)
 
@@ -71,11 +71,11 @@ class MemorySessions:
             ],
         }
 
-    def set_state(self, intercept_id: str, state: InterceptState) -> None:
+    def set_state(self, intercept_id: str, state: InterceptStateName) -> None:
         self.intercepts[intercept_id]["state"] = state
         self._changed()
 
-    async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo:
+    async def start(self, spec: InterceptRequest, progress: Progress) -> InterceptInfo:
         progress(f"resolving {spec.service}")
         if spec.service == "slow":
             try:
@@ -88,12 +88,12 @@ class MemorySessions:
             "id": f"{namespace}/{spec.service}",
             "namespace": namespace,
             "service": spec.service,
-            "servicePort": spec.service_port or 80,
-            "localPort": spec.local_port or 8080,
+            "servicePort": spec.port.service_port or 80,
+            "localPort": spec.port.local_port or 8080,
             "state": "active",
             "replicas": 2,
             "envFile": None,
-            "message": f"whilePaused={spec.while_paused} image={self.settings.agentImage or 'default'}",
+            "message": f"whilePaused={spec.while_paused.value} image={self.settings.agentImage or 'default'}",
         }
         self.intercepts[info["id"]] = info
         self._changed()
@@ -107,7 +107,7 @@ class MemorySessions:
     async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
         progress(f"removing the agent behind {namespace}/{service}")
 
-    def subscribe(self, callback: Callable[[SessionStatus], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:
         self.listeners.append(callback)
         return lambda: self.listeners.remove(callback)
 
@@ -139,15 +139,8 @@ class MemoryController:
     def __init__(self, sessions: MemorySessions) -> None:
         self.sessions = sessions
 
-    async def start(self, config: InterceptConfig, report: Report) -> MemoryHandle:
-        spec = InterceptSpec(
-            service=config.service,
-            namespace=config.namespace,
-            service_port=config.service_port,
-            local_port=config.port,
-            while_paused=config.while_paused,
-        )
-        info = await self.sessions.start(spec, report)
+    async def start(self, request: InterceptRequest, report: Report) -> MemoryHandle:
+        info = await self.sessions.start(request, report)
         return MemoryHandle(self.sessions, info["id"])
 
 
@@ -254,16 +247,16 @@ async def test_cancelling_the_progress_cancels_the_start(client: LanguageClient)
 @pytest.mark.parametrize(
     ("command", "argument", "message"),
     [
-        ("innerloop.startIntercept", {"namespace": "shop"}, "startIntercept: service is required"),
+        ("innerloop.startIntercept", {"namespace": "shop"}, 'startIntercept needs "service": the Kubernetes Service to intercept'),
         (
             "innerloop.startIntercept",
             {"service": "orders", "localPort": 70000},
-            "startIntercept: localPort must be a port number (1-65535), got 70000",
+            'startIntercept: "localPort" must be a port number (1-65535), got 70000',
         ),
         (
             "innerloop.startIntercept",
             {"service": "orders", "whilePaused": "drop"},
-            'startIntercept: whilePaused must be "cluster" or "hold", got \'drop\'',
+            'startIntercept: "whilePaused" must be "cluster" or "hold", got \'drop\'',
         ),
         ("innerloop.stopIntercept", {"id": "shop/nothing"}, "there is no intercept 'shop/nothing'"),
         ("innerloop.listTargets", "shop", "listTargets takes one object argument, got ['shop']"),
@@ -311,7 +304,7 @@ if __name__ == "__main__":
 
     memory = MemorySessions()
     serve_stdio(
-        Deps(sessions=memory, debug_adapter=HostedDebugAdapter(lambda: MemoryController(memory)))
+        Deps(intercepts=memory, debug_adapter=HostedDebugAdapter(lambda: MemoryController(memory)))
     )
 
 

@@ -23,6 +23,7 @@ import pytest
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.frames import Hello, decode_all, encode
 from innerloop.core.mux import ClientConnection, DataReceived, StreamOpened, StreamReset
+from innerloop.core.request import WhilePaused
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict, TunnelError
 from innerloop.tunnel.transport import TcpTransport
@@ -351,7 +352,7 @@ async def test_client_notices_a_frozen_agent(stack: Stack) -> None:
 
 async def test_pause_cluster_sends_new_callers_to_the_app(stack: Stack) -> None:
     client = await stack.client()
-    await client.set_paused(True, "cluster")
+    await client.set_paused(True, WhilePaused.CLUSTER)
     assert (await http(stack.route, "/p")).startswith(b"app ")
     await client.set_paused(False)
     assert (await http(stack.route, "/p")).startswith(b"local ")
@@ -359,7 +360,7 @@ async def test_pause_cluster_sends_new_callers_to_the_app(stack: Stack) -> None:
 
 async def test_pause_hold_keeps_new_callers_waiting_until_resume(stack: Stack) -> None:
     client = await stack.client()
-    await client.set_paused(True, "hold")
+    await client.set_paused(True, WhilePaused.HOLD)
     held = asyncio.ensure_future(http(stack.route, "/held"))
     await asyncio.sleep(2.5)  # longer than any tunnel timeout: still waiting, nobody gave up
     assert not held.done()
@@ -369,7 +370,7 @@ async def test_pause_hold_keeps_new_callers_waiting_until_resume(stack: Stack) -
 
 async def test_held_callers_go_to_the_app_when_the_holder_leaves(stack: Stack) -> None:
     client = await stack.client()
-    await client.set_paused(True, "hold")
+    await client.set_paused(True, WhilePaused.HOLD)
     held = asyncio.ensure_future(http(stack.route, "/held"))
     await asyncio.sleep(0.3)
     assert not held.done()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from innerloop.cli import main
-from innerloop.session import registry
+from innerloop.intercepts import registry
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from innerloop.core import dap_rules as r
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError, UserError
+from innerloop.core.request import InterceptRequest, PortSpec, WhilePaused
 
 
 def frame(obj: object) -> bytes:
@@ -256,7 +257,8 @@ def plan(command: str, **arguments: Any) -> r.StartPlan:
 def test_launch_plan_splits_innerloop_and_debugpy_arguments() -> None:
     p = plan("launch", **LAUNCH)
     assert p.command == "launch" and p.connect is None
-    assert p.intercept == r.InterceptConfig("orders", "shop", 80, 8080, "hold", True)
+    assert p.intercept == InterceptRequest("orders", "shop", PortSpec(80, 8080), WhilePaused.HOLD)
+    assert p.keep_intercept
     assert p.env_file == "/src/.env"
     assert p.env == {"A": "1", "B": None}
     assert p.arguments == {
@@ -276,7 +278,7 @@ def test_launch_plan_splits_innerloop_and_debugpy_arguments() -> None:
 
 def test_launch_plan_defaults() -> None:
     p = plan("launch", service="orders", port="8080", module="app", console="integratedTerminal")
-    assert p.intercept == r.InterceptConfig("orders", None, None, 8080)
+    assert p.intercept == InterceptRequest("orders", None, PortSpec(None, 8080))
     assert p.env_file is None and p.env == {}
     assert p.arguments["console"] == "integratedTerminal"
 
@@ -287,7 +289,7 @@ def test_env_file_paths() -> None:
     )
     assert plan("launch", service="s", port=1, module="m", envFile="rel.env").env_file == "rel.env"
     assert plan("launch", service="s", port=1, module="m", servicePort="http").intercept == (
-        r.InterceptConfig("s", None, "http", 1)
+        InterceptRequest("s", None, PortSpec("http", 1))
     )
 
 
@@ -352,7 +354,7 @@ def test_attach_plan_connects_to_a_running_debugpy() -> None:
     )
     assert p.connect == r.Endpoint("127.0.0.1", 5678) and str(p.connect) == "127.0.0.1:5678"
     assert p.connect_timeout == 2.0
-    assert p.intercept == r.InterceptConfig("s", None, None, 8080)
+    assert p.intercept == InterceptRequest("s", None, PortSpec(None, 8080))
     assert p.arguments == {"type": "python", "connect": {"port": 5678}, "justMyCode": True}
     assert plan("attach", service="s", port=1, connect={"port": 1}).connect_timeout == (
         r.DEFAULT_CONNECT_TIMEOUT
@@ -376,20 +378,20 @@ def test_start_token() -> None:
 @pytest.mark.parametrize(
     ("config", "text"),
     [
-        (r.InterceptConfig("orders", "shop", 80, 8080), "orders.shop:80 → localhost:8080"),
-        (r.InterceptConfig("orders", None, "http", 8080), "orders:http → localhost:8080"),
-        (r.InterceptConfig("orders", None, None, 3000), "orders → localhost:3000"),
+        (InterceptRequest("orders", "shop", PortSpec(80, 8080)), "orders.shop:80 → localhost:8080"),
+        (InterceptRequest("orders", None, PortSpec("http", 8080)), "orders:http → localhost:8080"),
+        (InterceptRequest("orders", None, PortSpec(None, 3000)), "orders → localhost:3000"),
     ],
 )
-def test_describe(config: r.InterceptConfig, text: str) -> None:
+def test_describe(config: InterceptRequest, text: str) -> None:
     assert config.describe() == text
     assert r.say_intercepting(config) == f"intercepting {text}"
     assert text in r.say_active(config)
 
 
 def test_user_messages() -> None:
-    cluster = r.InterceptConfig("s", None, None, 1)
-    hold = r.InterceptConfig("s", None, None, 1, while_paused="hold")
+    cluster = InterceptRequest("s", None, PortSpec(None, 1))
+    hold = InterceptRequest("s", None, PortSpec(None, 1), WhilePaused.HOLD)
     assert "cluster" in r.say_paused(cluster, True)
     assert "held" in r.say_paused(hold, True)
     assert "resumed" in r.say_paused(hold, False)
@@ -407,8 +409,7 @@ def test_user_messages() -> None:
     ],
 )
 def test_keep_on_disconnect(keep: bool, disconnect: r.Message, result: bool) -> None:
-    config = r.InterceptConfig("s", None, None, 1, keep_intercept=keep)
-    assert r.keep_on_disconnect(config, disconnect) is result
+    assert r.keep_on_disconnect(keep, disconnect) is result
 
 
 # ---------------------------------------------------------------------------------- env

@@ -20,7 +20,6 @@ from innerloop.core.frames import (
     Open,
     Pause,
     Ping,
-    Policy,
     Pong,
     Release,
     Reply,
@@ -32,6 +31,7 @@ from innerloop.core.frames import (
     decode_all,
     encode,
 )
+from innerloop.core.request import WhilePaused
 
 u16 = st.integers(0, 2**16 - 1)
 u32 = st.integers(0, 2**32 - 1)
@@ -46,7 +46,7 @@ frames: st.SearchStrategy[Frame] = st.one_of(
     st.builds(Pong, st.integers(0, 2**64 - 1)),
     st.builds(Claim, u32, u16, text),
     st.builds(Release, u32, u16),
-    st.builds(Pause, u32, st.sampled_from(Policy)),
+    st.builds(Pause, u32, st.sampled_from(WhilePaused)),
     st.builds(Resume, u32),
     st.builds(Reply, u32, st.sampled_from(Status), text, text),
     st.builds(Open, sid, u16, text),
@@ -119,7 +119,7 @@ def header(length: int, code: int, stream: int) -> bytes:
     (header(1, 0x03, 0) + b"\x00", "GOODBYE frame truncated"),
     (header(4, 0x03, 0) + b"\x00\x05ab", "GOODBYE frame truncated"),
     (header(4, 0x03, 0) + b"\x00\x02\xff\xfe", "not UTF-8"),
-    (header(5, 0x12, 0) + bytes(4) + b"\x07", "PAUSE frame: 7 is not a valid Policy"),
+    (header(5, 0x12, 0) + bytes(4) + b"\x07", "PAUSE frame: 7 is not a valid whilePaused code"),
     (header(9, 0x14, 0) + bytes(4) + b"\x09" + bytes(4), "REPLY frame: 9 is not a valid Status"),
 ])
 def test_malformed_frames_are_named_precisely(wire: bytes, message: str) -> None:

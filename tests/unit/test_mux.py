@@ -18,7 +18,6 @@ from innerloop.core.frames import (
     Hello,
     Open,
     Ping,
-    Policy,
     Pong,
     Reply,
     Reset,
@@ -33,21 +32,22 @@ from innerloop.core.mux import (
     ClaimRequested,
     ClientConnection,
     Closed,
+    ConnectionState,
     CreditAvailable,
     DataReceived,
-    Event,
     HandshakeDone,
+    MuxEvent,
     PauseRequested,
     ReleaseRequested,
     RequestDone,
     ResumeRequested,
-    State,
     StreamAccepted,
     StreamEnded,
     StreamNotAccepted,
     StreamOpened,
     StreamReset,
 )
+from innerloop.core.request import WhilePaused
 
 WINDOW = 4096
 
@@ -64,10 +64,10 @@ class Pair:
         self.client = ClientConnection("alice@laptop:1", now=self.now, window=WINDOW)
         self.agent = AgentConnection("pod-a", now=self.now, window=WINDOW)
 
-    def pump(self) -> tuple[list[Event], list[Event]]:
+    def pump(self) -> tuple[list[MuxEvent], list[MuxEvent]]:
         """Deliver bytes both ways until both are quiet; (client events, agent events)."""
-        client_events: list[Event] = []
-        agent_events: list[Event] = []
+        client_events: list[MuxEvent] = []
+        agent_events: list[MuxEvent] = []
         while True:
             to_agent, to_client = self.client.data_to_send(), self.agent.data_to_send()
             if not to_agent and not to_client:
@@ -99,7 +99,7 @@ def test_handshake_names_both_ends() -> None:
     assert client_events == [HandshakeDone("pod-a")]
     assert agent_events == [HandshakeDone("alice@laptop:1")]
     assert p.agent.client_id == "alice@laptop:1"
-    assert p.client.state is p.agent.state is State.OPEN
+    assert p.client.state is p.agent.state is ConnectionState.OPEN
 
 
 def test_agent_refuses_another_version_with_a_reason() -> None:
@@ -143,10 +143,10 @@ def test_window_must_be_positive() -> None:
 def test_requests_reach_the_agent_and_replies_come_back(pair: Pair) -> None:
     claim = pair.client.claim(15401, "127.0.0.1:8080")
     release = pair.client.release(15401)
-    pause = pair.client.pause(Policy.HOLD)
+    pause = pair.client.pause(WhilePaused.HOLD)
     resume = pair.client.resume()
     assert pair.pump()[1] == [ClaimRequested(claim, 15401, "127.0.0.1:8080"),
-                              ReleaseRequested(release, 15401), PauseRequested(pause, Policy.HOLD),
+                              ReleaseRequested(release, 15401), PauseRequested(pause, WhilePaused.HOLD),
                               ResumeRequested(resume)]
     pair.agent.reply(claim, Status.CONFLICT, holder="bob@desk:9", reason="taken")
     pair.agent.reply(release)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from innerloop.agent.routing import Hold, Outcome, RouteTable, ToApp, ToClient
-from innerloop.core.frames import Policy, Status
+from innerloop.core.frames import Status
+from innerloop.core.request import WhilePaused
 
 ALICE, BOB, ALICE_AGAIN = "tunnel-1", "tunnel-2", "tunnel-3"
 
@@ -62,12 +63,12 @@ def test_release_only_frees_the_callers_own_claim(table: RouteTable[str]) -> Non
     assert table.release(15401, ALICE) == Outcome()
 
 
-@pytest.mark.parametrize(("policy", "decision"), [(Policy.CLUSTER, ToApp(8080)),
-                                                  (Policy.HOLD, Hold())])
-def test_pause_policies(table: RouteTable[str], policy: Policy,
+@pytest.mark.parametrize(("policy", "decision"), [(WhilePaused.CLUSTER, ToApp(8080)),
+                                                  (WhilePaused.HOLD, Hold())])
+def test_pause_policies(table: RouteTable[str], policy: WhilePaused,
                         decision: ToApp | Hold) -> None:
     table.claim(15401, ALICE, "alice@laptop:1")
-    table.pause(BOB, Policy.HOLD)  # someone else's pause does not matter
+    table.pause(BOB, WhilePaused.HOLD)  # someone else's pause does not matter
     assert table.pause(ALICE, policy) == Outcome()
     assert table.decide(15401) == decision
     assert table.resume(ALICE) == Outcome()
@@ -78,7 +79,7 @@ def test_dropping_a_client_frees_its_routes_and_forgets_its_pause(
         table: RouteTable[str]) -> None:
     table.claim(15401, ALICE, "alice@laptop:1")
     table.claim(15402, ALICE, "alice@laptop:1")
-    table.pause(ALICE, Policy.HOLD)
+    table.pause(ALICE, WhilePaused.HOLD)
     assert table.drop(ALICE) == [15401, 15402]
     assert table.decide(15401) == ToApp(8080)
     table.claim(15401, ALICE, "alice@laptop:1")

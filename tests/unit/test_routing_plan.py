@@ -5,38 +5,41 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from innerloop.core.request import WhilePaused
 from innerloop.core.routing_plan import (
     FRESH,
-    Claim,
-    ClaimRoute,
-    ReleaseRoute,
+    Route,
     Routing,
-    SetPaused,
+    SendClaim,
+    SendPause,
+    SendRelease,
     Step,
     plan,
 )
 
-A = Claim(15401, 8080)
-B = Claim(15401, 9090)
+CLUSTER, HOLD = WhilePaused.CLUSTER, WhilePaused.HOLD
+
+A = Route(15401, 8080)
+B = Route(15401, 9090)
 
 CASES: list[tuple[str, Routing, Routing, list[Step]]] = [
-    ("fresh tunnel, intercept", FRESH, Routing(A), [ClaimRoute(A)]),
+    ("fresh tunnel, intercept", FRESH, Routing(A), [SendClaim(A)]),
     ("nothing changes", Routing(A), Routing(A), []),
     ("fresh tunnel while paused: pause before the claim", FRESH,
-     Routing(A, paused=True), [SetPaused(True, "cluster"), ClaimRoute(A)]),
-    ("fresh tunnel while paused, hold", FRESH, Routing(A, True, "hold"),
-     [SetPaused(True, "hold"), ClaimRoute(A)]),
-    ("breakpoint hit", Routing(A), Routing(A, paused=True), [SetPaused(True, "cluster")]),
-    ("continued", Routing(A, paused=True), Routing(A), [SetPaused(False, "cluster")]),
-    ("policy changes while paused", Routing(A, True, "cluster"), Routing(A, True, "hold"),
-     [SetPaused(True, "hold")]),
-    ("policy changes while running: nothing to tell", Routing(A), Routing(A, policy="hold"), []),
-    ("leave", Routing(A), FRESH, [ReleaseRoute(15401)]),
+     Routing(A, paused=True), [SendPause(True, CLUSTER), SendClaim(A)]),
+    ("fresh tunnel while paused, hold", FRESH, Routing(A, True, HOLD),
+     [SendPause(True, HOLD), SendClaim(A)]),
+    ("breakpoint hit", Routing(A), Routing(A, paused=True), [SendPause(True, CLUSTER)]),
+    ("continued", Routing(A, paused=True), Routing(A), [SendPause(False, CLUSTER)]),
+    ("whilePaused changes while paused", Routing(A, True, CLUSTER), Routing(A, True, HOLD),
+     [SendPause(True, HOLD)]),
+    ("whilePaused changes while running: nothing to tell", Routing(A), Routing(A, while_paused=HOLD), []),
+    ("leave", Routing(A), FRESH, [SendRelease(15401)]),
     ("leave while paused: release first, then resume", Routing(A, paused=True), FRESH,
-     [ReleaseRoute(15401), SetPaused(False, "cluster")]),
-    ("local port changes", Routing(A), Routing(B), [ReleaseRoute(15401), ClaimRoute(B)]),
+     [SendRelease(15401), SendPause(False, CLUSTER)]),
+    ("local port changes", Routing(A), Routing(B), [SendRelease(15401), SendClaim(B)]),
     ("released tunnel stays paused until told", Routing(None, paused=True), Routing(A, True),
-     [ClaimRoute(A)]),
+     [SendClaim(A)]),
 ]
 
 
@@ -48,31 +51,31 @@ def test_plan(have: Routing, want: Routing, steps: list[Step]) -> None:
 
 def apply(have: Routing, steps: list[Step]) -> Routing:
     """What the agent holds after the steps (its semantics, written out independently)."""
-    claim, paused, policy = have.claim, have.paused, have.policy
+    route, paused, while_paused = have.route, have.paused, have.while_paused
     for step in steps:
-        if isinstance(step, ReleaseRoute):
-            assert claim is not None and claim.route_port == step.route_port
-            claim = None
-        elif isinstance(step, SetPaused):
-            paused, policy = step.paused, step.policy
+        if isinstance(step, SendRelease):
+            assert route is not None and route.listen_port == step.listen_port
+            route = None
+        elif isinstance(step, SendPause):
+            paused, while_paused = step.paused, step.while_paused
         else:
-            assert claim is None, "never two claims at once"
-            claim = step.claim
-    return Routing(claim, paused, policy)
+            assert route is None, "never two routes at once"
+            route = step.route
+    return Routing(route, paused, while_paused)
 
 
 routings = st.builds(
     Routing,
     st.none() | st.sampled_from([A, B]),
     st.booleans(),
-    st.sampled_from(["cluster", "hold"]),
+    st.sampled_from(WhilePaused),
 )
 
 
 @given(routings, routings)
 def test_plan_converges(have: Routing, want: Routing) -> None:
     after = apply(have, plan(have, want))
-    assert (after.claim, after.paused) == (want.claim, want.paused)
+    assert (after.route, after.paused) == (want.route, want.paused)
     if want.paused:
-        assert after.policy == want.policy
+        assert after.while_paused == want.while_paused
     assert plan(after, want) == [], "converged: nothing more to say"

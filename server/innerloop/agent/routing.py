@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from innerloop.core.frames import Policy, Status
+from innerloop.core.frames import Status
+from innerloop.core.request import WhilePaused
 
 Owner = TypeVar("Owner")
 
@@ -36,7 +37,7 @@ class ToClient(Generic[Owner]):
 
 @dataclass(frozen=True)
 class Hold:
-    """The holder is paused with policy ``hold``: wait until it resumes or goes away."""
+    """The holder is paused with whilePaused ``hold``: wait until it resumes or goes away."""
 
 
 Decision = ToApp | ToClient[Owner] | Hold
@@ -52,7 +53,7 @@ class RouteTable(Generic[Owner]):
     def __init__(self, routes: dict[int, int]) -> None:
         self.routes = dict(routes)  # listen port → app port
         self._claims: dict[int, _Claim[Owner]] = {}
-        self._paused: dict[Owner, Policy] = {}
+        self._paused: dict[Owner, WhilePaused] = {}
 
     def claim(self, listen_port: int, owner: Owner, client_id: str) -> Outcome:
         if listen_port not in self.routes:
@@ -73,8 +74,8 @@ class RouteTable(Generic[Owner]):
             del self._claims[listen_port]
         return Outcome()
 
-    def pause(self, owner: Owner, policy: Policy) -> Outcome:
-        self._paused[owner] = policy
+    def pause(self, owner: Owner, while_paused: WhilePaused) -> Outcome:
+        self._paused[owner] = while_paused
         return Outcome()
 
     def resume(self, owner: Owner) -> Outcome:
@@ -98,8 +99,8 @@ class RouteTable(Generic[Owner]):
         if held is None:
             return ToApp(self.routes[listen_port])
         policy = self._paused.get(held.owner)
-        if policy is Policy.CLUSTER:
+        if policy is WhilePaused.CLUSTER:
             return ToApp(self.routes[listen_port])
-        if policy is Policy.HOLD:
+        if policy is WhilePaused.HOLD:
             return Hold()
         return ToClient(held.owner)

@@ -1,7 +1,7 @@
 """The agent: listeners on the routes, the tunnel endpoint, the health endpoint.
 
 Every caller connection is decided once, when it arrives: to the app (no live claim, or the
-holder is paused with policy ``cluster``), held (paused with ``hold``: decided again on every
+holder is paused with whilePaused ``cluster``), held (paused with ``hold``: decided again on every
 change), or offered to the holder's tunnel. An offered stream the client does not accept in
 time is served by the app with the bytes already read, so nothing is lost.
 """
@@ -25,8 +25,8 @@ from innerloop.core.mux import (
     AgentConnection,
     ClaimRequested,
     Closed,
-    Event,
     HandshakeDone,
+    MuxEvent,
     PauseRequested,
     ReleaseRequested,
     ResumeRequested,
@@ -47,7 +47,7 @@ class Agent:
                  accept_timeout: float = ACCEPT_TIMEOUT, peer_timeout: float = PEER_TIMEOUT,
                  ping_interval: float = PING_INTERVAL, window: int = DEFAULT_WINDOW) -> None:
         self.name = name
-        self.table: RouteTable[TunnelSession] = RouteTable(routes)
+        self.table: RouteTable[AgentTunnel] = RouteTable(routes)
         self._tunnel_port = tunnel_port
         self._health_port = health_port
         self._listen_host = listen_host
@@ -59,7 +59,7 @@ class Agent:
         self._servers: list[asyncio.Server] = []
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sessions: set[TunnelSession] = set()
+        self._sessions: set[AgentTunnel] = set()
 
     async def start(self) -> None:
         """Bind every port; raises OSError if one is taken."""
@@ -110,7 +110,7 @@ class Agent:
 
     async def _on_tunnel(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
-        session = TunnelSession(self, reader, writer)
+        session = AgentTunnel(self, reader, writer)
         self._sessions.add(session)
         try:
             await session.run()
@@ -120,7 +120,7 @@ class Agent:
             self._sessions.discard(session)
 
 
-class TunnelSession:
+class AgentTunnel:
     """One tunnel connection from one client (several may come and go over time)."""
 
     def __init__(self, agent: Agent, reader: asyncio.StreamReader,
@@ -148,7 +148,7 @@ class TunnelSession:
         relay.attach(reader, writer)
         self.link.changed()
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: MuxEvent) -> None:
         table = self.agent.table
         if isinstance(event, HandshakeDone):
             self.client_id = event.peer_name
@@ -161,8 +161,8 @@ class TunnelSession:
             self._reply(event.request_id, table.release(event.route_port, self),
                         f"release {event.route_port}")
         elif isinstance(event, PauseRequested):
-            self._reply(event.request_id, table.pause(self, event.policy),
-                        f"pause (new connections: {event.policy.name.lower()})")
+            self._reply(event.request_id, table.pause(self, event.while_paused),
+                        f"pause (new connections: {event.while_paused.value})")
         elif isinstance(event, ResumeRequested):
             self._reply(event.request_id, table.resume(self), "resume")
         elif isinstance(event, StreamNotAccepted):

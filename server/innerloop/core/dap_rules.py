@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError, UserError
+from innerloop.core.request import InterceptRequest, WhilePaused, port_number, request_from_json
 
 Message = dict[str, Any]
 """One decoded DAP message (request, response or event)."""
@@ -327,8 +328,6 @@ def capabilities_update(announced: Mapping[str, Any], actual: Mapping[str, Any])
 # --------------------------------------------------------------------------------------------
 # Launch / attach configurations.
 
-WhilePaused = Literal["cluster", "hold"]
-
 INNERLOOP_KEYS = frozenset(
     {
         "service",
@@ -349,25 +348,6 @@ SUBPROCESS_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
-class InterceptConfig:
-    """What the intercept controller needs, taken from a launch/attach configuration."""
-
-    service: str
-    namespace: str | None
-    service_port: int | str | None
-    port: int
-    while_paused: WhilePaused = "cluster"
-    keep_intercept: bool = False
-
-    def describe(self) -> str:
-        """`orders.shop:80 → localhost:8080`: how the user names what is intercepted."""
-        name = self.service if self.namespace is None else f"{self.service}.{self.namespace}"
-        if self.service_port is not None:
-            name = f"{name}:{self.service_port}"
-        return f"{name} → localhost:{self.port}"
-
-
-@dataclass(frozen=True)
 class Endpoint:
     host: str
     port: int
@@ -381,7 +361,7 @@ class StartPlan:
     """How to start one debug session, decided from its launch/attach request alone."""
 
     command: Literal["launch", "attach"]
-    intercept: InterceptConfig | None
+    intercept: InterceptRequest | None
     """None for a debugpy subprocess session: it joins its parent's intercept."""
     connect: Endpoint | None
     """Where a debugpy adapter already listens; None: spawn our own."""
@@ -390,6 +370,8 @@ class StartPlan:
     """The debugpy launch/attach arguments (launch: before the env is merged in)."""
     env_file: str | None = None
     env: Mapping[str, str | None] = field(default_factory=dict)
+    keep_intercept: bool = False
+    """`keepIntercept`: the intercept outlives the debug session."""
 
 
 def start_token(arguments: Mapping[str, Any]) -> str | None:
@@ -432,6 +414,7 @@ def _plan_launch(args: Mapping[str, Any]) -> StartPlan:
     return StartPlan(
         command="launch",
         intercept=_intercept(args, "launch"),
+        keep_intercept=_keep_intercept(args),
         connect=None,
         connect_timeout=0.0,
         arguments=arguments,
@@ -444,6 +427,7 @@ def _plan_attach(args: Mapping[str, Any]) -> StartPlan:
     return StartPlan(
         command="attach",
         intercept=_intercept(args, "attach"),
+        keep_intercept=_keep_intercept(args),
         connect=_connect(args, 'attach configuration needs "connect": {"host", "port"} of debugpy'),
         connect_timeout=_timeout(args, DEFAULT_CONNECT_TIMEOUT),
         arguments=_debugpy_arguments(args),
@@ -462,39 +446,15 @@ def _plan_subprocess(args: Mapping[str, Any]) -> StartPlan:
     )
 
 
-def _intercept(args: Mapping[str, Any], command: str) -> InterceptConfig:
-    service = args.get("service")
-    if not isinstance(service, str) or not service:
-        raise UserError(
-            f'{command} configuration needs "service": the Kubernetes Service to intercept'
-        )
-    while_paused = args.get("whilePaused", "cluster")
-    if while_paused not in ("cluster", "hold"):
-        raise UserError('"whilePaused" must be "cluster" or "hold"')
+def _intercept(args: Mapping[str, Any], command: str) -> InterceptRequest:
+    return request_from_json(args, f"{command} configuration", "port", local_port_required=True)
+
+
+def _keep_intercept(args: Mapping[str, Any]) -> bool:
     keep = args.get("keepIntercept", False)
     if not isinstance(keep, bool):
         raise UserError('"keepIntercept" must be true or false')
-    service_port = args.get("servicePort")
-    if service_port is not None and not (isinstance(service_port, str) and service_port):
-        service_port = _port(service_port, '"servicePort" must be a port number or name')
-    if "port" not in args:
-        raise UserError(f'{command} configuration needs "port": where your program listens locally')
-    return InterceptConfig(
-        service=service,
-        namespace=_optional_str(args, "namespace"),
-        service_port=service_port,
-        port=_port(args["port"], '"port" must be a port number (1-65535)'),
-        while_paused=while_paused,
-        keep_intercept=keep,
-    )
-
-
-def _port(value: object, problem: str) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
-        return value
-    raise UserError(problem)
+    return keep
 
 
 def _optional_str(args: Mapping[str, Any], key: str) -> str | None:
@@ -516,7 +476,7 @@ def _endpoint(connect: object) -> Endpoint:
     host = connect.get("host", "127.0.0.1")
     if not isinstance(host, str) or not host:
         raise UserError('"connect.host" must be a host name or address')
-    return Endpoint(host, _port(connect.get("port"), '"connect.port" must be a port number'))
+    return Endpoint(host, port_number(connect.get("port"), '"connect.port"'))
 
 
 def _timeout(args: Mapping[str, Any], default: float) -> float:
@@ -599,9 +559,9 @@ def launch_arguments(plan: StartPlan, env: Mapping[str, str | None]) -> Message:
     return {**plan.arguments, "env": dict(env)}
 
 
-def keep_on_disconnect(intercept: InterceptConfig, disconnect_args: Mapping[str, Any]) -> bool:
+def keep_on_disconnect(keep_intercept: bool, disconnect_args: Mapping[str, Any]) -> bool:
     """Keep the intercept if asked to, or when the client restarts the session right away."""
-    return intercept.keep_intercept or disconnect_args.get("restart") is True
+    return keep_intercept or disconnect_args.get("restart") is True
 
 
 # --------------------------------------------------------------------------------------------
@@ -760,18 +720,18 @@ def _apply_response(proc: _Process, msg: Message) -> None:
 # What the user reads in the debug console.
 
 
-def say_intercepting(config: InterceptConfig) -> str:
-    return f"intercepting {config.describe()}"
+def say_intercepting(request: InterceptRequest) -> str:
+    return f"intercepting {request.describe()}"
 
 
-def say_active(config: InterceptConfig) -> str:
-    return f"intercept active: live traffic for {config.describe()}"
+def say_active(request: InterceptRequest) -> str:
+    return f"intercept active: live traffic for {request.describe()}"
 
 
-def say_paused(config: InterceptConfig, paused: bool) -> str:
+def say_paused(request: InterceptRequest, paused: bool) -> str:
     if not paused:
         return "resumed: new requests reach this process again"
-    if config.while_paused == "hold":
+    if request.while_paused is WhilePaused.HOLD:
         return "paused: new requests are held until you continue"
     return "paused: new requests are served by the cluster until you continue"
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.request import WhilePaused
 
 VERSION = 1
 HEADER = struct.Struct("!IBI")
@@ -23,11 +24,16 @@ _INTS = {"B": struct.Struct("!B"), "H": struct.Struct("!H"), "I": struct.Struct(
          "Q": struct.Struct("!Q")}
 
 
-class Policy(enum.IntEnum):
-    """What the agent does with new connections while the debuggee is paused."""
+WHILE_PAUSED_CODES = {WhilePaused.CLUSTER: 0, WhilePaused.HOLD: 1}
+"""PAUSE's wire byte: the only place WhilePaused becomes a number."""
+_WHILE_PAUSED_BY_CODE = {code: value for value, code in WHILE_PAUSED_CODES.items()}
 
-    CLUSTER = 0  # serve them from the app in the pod
-    HOLD = 1  # keep them waiting until the client resumes
+
+def _while_paused(code: int) -> WhilePaused:
+    try:
+        return _WHILE_PAUSED_BY_CODE[code]
+    except KeyError:
+        raise ValueError(f"{code} is not a valid whilePaused code") from None
 
 
 class Status(enum.IntEnum):
@@ -91,7 +97,7 @@ class Release:
 @dataclass(frozen=True, slots=True)
 class Pause:
     request_id: int
-    policy: Policy
+    while_paused: WhilePaused
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +176,7 @@ _SPECS: dict[type, _Spec] = {
     Pong: _Spec(0x05, Pong, "Q", False),
     Claim: _Spec(0x10, Claim, "IHs", False),
     Release: _Spec(0x11, Release, "IH", False),
-    Pause: _Spec(0x12, lambda rid, p: Pause(rid, Policy(p)), "IB", False),
+    Pause: _Spec(0x12, lambda rid, p: Pause(rid, _while_paused(p)), "IB", False),
     Resume: _Spec(0x13, Resume, "I", False),
     Reply: _Spec(0x14, lambda rid, st, h, r: Reply(rid, Status(st), h, r), "IBss", False),
     Open: _Spec(0x20, Open, "Hs", True),
@@ -199,6 +205,8 @@ def encode(frame: Frame) -> bytes:
                 parts += [_STR_LEN.pack(len(raw)), raw]
             elif kind == "b":
                 parts.append(bytes(value))
+            elif isinstance(value, WhilePaused):
+                parts.append(_INTS[kind].pack(WHILE_PAUSED_CODES[value]))
             else:
                 parts.append(_INTS[kind].pack(value))
         payload = b"".join(parts)

@@ -45,7 +45,7 @@ class Phase(enum.Enum):
     ERROR = "error"
 
 
-class Event(enum.Enum):
+class InterceptEvent(enum.Enum):
     START = "start"
     AGENT_MISSING = "agent-missing"  # resolved; sidecar absent or outdated
     AGENT_CURRENT = "agent-current"  # resolved; sidecar present and current (warm path)
@@ -65,74 +65,74 @@ class Event(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Effect:
-    """Something the session manager must do; subclasses name what."""
-
-
-@dataclass(frozen=True)
-class Resolve(Effect):
+class Resolve:
     """Resolve the target and check the agent: answer AGENT_MISSING or AGENT_CURRENT."""
 
 
 @dataclass(frozen=True)
-class InstallAgent(Effect):
+class InstallAgent:
     """Ensure the agent ConfigMap and patch the sidecar into the workload."""
 
 
 @dataclass(frozen=True)
-class WaitRollout(Effect):
+class WaitRollout:
     pass
 
 
 @dataclass(frozen=True)
-class OpenTunnels(Effect):
+class OpenTunnels:
     """One tunnel per Ready replica (and keep following pod churn)."""
 
 
 @dataclass(frozen=True)
-class Claim(Effect):
-    """Claim the route on every tunnel; a holder elsewhere makes it FAILED."""
+class RouteTraffic:
+    """Claim the route on every tunnel (a CLAIM frame each); a holder elsewhere makes it FAILED."""
 
 
 @dataclass(frozen=True)
-class TakeOverService(Effect):
+class TakeOverService:
     pass
 
 
 @dataclass(frozen=True)
-class SetPaused(Effect):
+class UpdatePause:
     paused: bool
 
 
 @dataclass(frozen=True)
-class Release(Effect):
+class ReleaseTraffic:
     pass
 
 
 @dataclass(frozen=True)
-class CloseTunnels(Effect):
+class CloseTunnels:
     pass
 
 
 @dataclass(frozen=True)
-class RestoreService(Effect):
+class RestoreService:
     pass
 
 
 @dataclass(frozen=True)
-class RemoveAgent(Effect):
+class RemoveAgent:
     """Remove the sidecar and wait for its rollout."""
 
 
 @dataclass(frozen=True)
-class Notify(Effect):
+class Notify:
     """Tell the user (CLI line, LSP status notification) the phase changed."""
 
     phase: Phase
 
 
+Effect = (Resolve | InstallAgent | WaitRollout | OpenTunnels | RouteTraffic | TakeOverService
+          | UpdatePause | ReleaseTraffic | CloseTunnels | RestoreService | RemoveAgent | Notify)
+"""Something the intercept runner must do; each class names what."""
+
+
 @dataclass(frozen=True)
-class State:
+class InterceptState:
     phase: Phase = Phase.IDLE
     installed_agent: bool = False
     """This start added the sidecar, so unwinding the start must remove it."""
@@ -146,10 +146,10 @@ class Rule:
     """Appended when the start being unwound added the sidecar."""
 
 
-P, E = Phase, Event
+P, E = Phase, InterceptEvent
 _STARTING = {P.INSTALLING, P.ROLLING_OUT, P.CONNECTING, P.CLAIMING, P.TAKING_OVER}
 """Phases in which a cold start's sidecar is still this start's to undo."""
-_UNWIND_TUNNELS = (Release(), CloseTunnels())
+_UNWIND_TUNNELS = (ReleaseTraffic(), CloseTunnels())
 _UNDO_AGENT = (RemoveAgent(),)
 _UNDO_TAKEOVER = (RestoreService(), RemoveAgent())
 
@@ -169,21 +169,21 @@ def _unwind(to: Phase) -> dict[Phase, Rule]:
     }
 
 
-TABLE: dict[tuple[Phase, Event], Rule] = {
+TABLE: dict[tuple[Phase, InterceptEvent], Rule] = {
     (P.IDLE, E.START): Rule(P.RESOLVING, (Resolve(),)),
     (P.ERROR, E.START): Rule(P.RESOLVING, (Resolve(),)),
     (P.RESOLVING, E.AGENT_MISSING): Rule(P.INSTALLING, (InstallAgent(),)),
     (P.RESOLVING, E.AGENT_CURRENT): Rule(P.CONNECTING, (OpenTunnels(),)),
     (P.INSTALLING, E.AGENT_INSTALLED): Rule(P.ROLLING_OUT, (WaitRollout(),)),
     (P.ROLLING_OUT, E.ROLLED_OUT): Rule(P.CONNECTING, (OpenTunnels(),)),
-    (P.CONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (Claim(),)),
+    (P.CONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (RouteTraffic(),)),
     (P.CLAIMING, E.CLAIMED): Rule(P.TAKING_OVER, (TakeOverService(),)),
     (P.TAKING_OVER, E.SERVICE_TAKEN_OVER): Rule(P.ACTIVE),
-    (P.ACTIVE, E.PAUSE): Rule(P.PAUSED, (SetPaused(True),)),
-    (P.PAUSED, E.RESUME): Rule(P.ACTIVE, (SetPaused(False),)),
+    (P.ACTIVE, E.PAUSE): Rule(P.PAUSED, (UpdatePause(True),)),
+    (P.PAUSED, E.RESUME): Rule(P.ACTIVE, (UpdatePause(False),)),
     (P.ACTIVE, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
     (P.PAUSED, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
-    (P.RECONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (Claim(),)),
+    (P.RECONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (RouteTraffic(),)),
     (P.RECONNECTING, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
     # A breakpoint may come and go while the tunnels are down; the session re-sends PAUSE
     # once ACTIVE again if the debuggee is still stopped.
@@ -205,7 +205,7 @@ TABLE: dict[tuple[Phase, Event], Rule] = {
 }
 
 
-def step(state: State, event: Event) -> tuple[State, list[Effect]]:
+def step(state: InterceptState, event: InterceptEvent) -> tuple[InterceptState, list[Effect]]:
     """Apply one event; the effects end with Notify when the phase changed."""
     rule = TABLE.get((state.phase, event))
     if rule is None:

@@ -32,7 +32,6 @@ from innerloop.core.frames import (
     Open,
     Pause,
     Ping,
-    Policy,
     Pong,
     Release,
     Reply,
@@ -43,6 +42,7 @@ from innerloop.core.frames import (
     Window,
     encode,
 )
+from innerloop.core.request import WhilePaused
 from innerloop.core.streams import MAX_CREDIT, Stream
 
 DEFAULT_WINDOW = 1024 * 1024
@@ -76,7 +76,7 @@ class ReleaseRequested:
 @dataclass(frozen=True)
 class PauseRequested:
     request_id: int
-    policy: Policy
+    while_paused: WhilePaused
 
 
 @dataclass(frozen=True)
@@ -147,12 +147,12 @@ class Closed:
     reason: str
 
 
-Event = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
+MuxEvent = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
          | RequestDone | StreamOpened | StreamAccepted | StreamNotAccepted | DataReceived
          | CreditAvailable | StreamEnded | StreamReset | Closed)
 
 
-class State(enum.Enum):
+class ConnectionState(enum.Enum):
     HANDSHAKE = "handshake"
     OPEN = "open"
     CLOSED = "closed"
@@ -177,7 +177,7 @@ class Connection(abc.ABC):
         if not _valid_window(window):
             raise LocalProtocolError(f"window {window} out of range")
         self.window = window
-        self.state = State.HANDSHAKE
+        self.state = ConnectionState.HANDSHAKE
         self.close_reason: str | None = None
         self.rtt: float | None = None  # seconds, from the latest PING/PONG
         self._ping_interval = ping_interval
@@ -185,7 +185,7 @@ class Connection(abc.ABC):
         self._max_payload = max_payload
         self._decoder = FrameDecoder(max_payload)
         self._out: list[bytes] = []
-        self._events: list[Event] = []
+        self._events: list[MuxEvent] = []
         self._streams: dict[int, Stream] = {}
         self._highest_stream = 0
         self._peer_window = 0
@@ -196,13 +196,13 @@ class Connection(abc.ABC):
 
     @property
     def closed(self) -> bool:
-        return self.state is State.CLOSED
+        return self.state is ConnectionState.CLOSED
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[Event]:
+    def receive_data(self, data: bytes, now: float) -> list[MuxEvent]:
         """Feed bytes from the peer; raises RemoteProtocolError on anything malformed."""
-        if self.state is State.CLOSED:
+        if self.state is ConnectionState.CLOSED:
             return []
         self._last_received = now
         self._decoder.feed(data)
@@ -210,15 +210,15 @@ class Connection(abc.ABC):
             self._handle(frame, now)
         return self._take_events()
 
-    def receive_eof(self) -> list[Event]:
+    def receive_eof(self) -> list[MuxEvent]:
         """The byte pipe ended (without a GOODBYE if the connection is still open)."""
-        if self.state is not State.CLOSED:
+        if self.state is not ConnectionState.CLOSED:
             self._shut(f"the {self.peer_role} went away without saying goodbye")
         return self._take_events()
 
-    def handle_timeout(self, now: float) -> list[Event]:
+    def handle_timeout(self, now: float) -> list[MuxEvent]:
         """Act on every deadline that has passed: peer silence, pings, accept deadlines."""
-        if self.state is State.CLOSED:
+        if self.state is ConnectionState.CLOSED:
             return []
         if now >= self._last_received + self._peer_timeout:
             self._shut(f"the {self.peer_role} was silent for {self._peer_timeout:g} s")
@@ -234,7 +234,7 @@ class Connection(abc.ABC):
 
     def next_deadline(self) -> float | None:
         """When ``handle_timeout`` must run next; None once closed."""
-        if self.state is State.CLOSED:
+        if self.state is ConnectionState.CLOSED:
             return None
         deadlines = [self._last_received + self._peer_timeout, *self._stream_deadlines()]
         if self._next_ping is not None:
@@ -290,9 +290,9 @@ class Connection(abc.ABC):
         if self._streams.pop(stream_id, None) is not None:
             self._send(Reset(stream_id, _short(reason)))
 
-    def close(self, reason: str) -> list[Event]:
+    def close(self, reason: str) -> list[MuxEvent]:
         """Say goodbye with ``reason``; every stream ends. Idempotent."""
-        if self.state is not State.CLOSED:
+        if self.state is not ConnectionState.CLOSED:
             self._shut(reason)
             self._send(Goodbye(_short(reason)))
         return self._take_events()
@@ -300,7 +300,7 @@ class Connection(abc.ABC):
     # -- internals ----------------------------------------------------------------------------
 
     def _handle(self, frame: Frame, now: float) -> None:
-        if self.state is State.HANDSHAKE and not isinstance(frame, Goodbye):
+        if self.state is ConnectionState.HANDSHAKE and not isinstance(frame, Goodbye):
             self._handle_handshake(frame, now)
         elif isinstance(frame, Goodbye):
             self._shut(f"the {self.peer_role} closed the tunnel: {frame.reason}")
@@ -361,20 +361,20 @@ class Connection(abc.ABC):
         """Role-specific deadlines."""
 
     def _established(self, peer_window: int, peer_name: str, now: float) -> None:
-        self.state = State.OPEN
+        self.state = ConnectionState.OPEN
         self._peer_window = peer_window
         self._next_ping = now + self._ping_interval
         self._events.append(HandshakeDone(peer_name))
 
     def _shut(self, reason: str) -> None:
-        self.state = State.CLOSED
+        self.state = ConnectionState.CLOSED
         self.close_reason = reason
         for stream_id in sorted(self._streams):
             self._events.append(self._stream_lost(self._streams[stream_id], reason))
         self._streams.clear()
         self._events.append(Closed(reason))
 
-    def _stream_lost(self, stream: Stream, reason: str) -> Event:
+    def _stream_lost(self, stream: Stream, reason: str) -> MuxEvent:
         return StreamReset(stream.stream_id, reason)
 
     def _sendable(self, stream_id: int) -> Stream:
@@ -385,13 +385,13 @@ class Connection(abc.ABC):
         return stream
 
     def _check_open(self) -> None:
-        if self.state is not State.OPEN:
+        if self.state is not ConnectionState.OPEN:
             raise LocalProtocolError(f"the tunnel is {self.state.value}")
 
     def _send(self, frame: Frame) -> None:
         self._out.append(encode(frame))
 
-    def _take_events(self) -> list[Event]:
+    def _take_events(self) -> list[MuxEvent]:
         events, self._events = self._events, []
         return events
 
@@ -422,8 +422,8 @@ class ClientConnection(Connection):
     def release(self, route_port: int) -> int:
         return self._request(lambda rid: Release(rid, route_port))
 
-    def pause(self, policy: Policy) -> int:
-        return self._request(lambda rid: Pause(rid, policy))
+    def pause(self, while_paused: WhilePaused) -> int:
+        return self._request(lambda rid: Pause(rid, while_paused))
 
     def resume(self) -> int:
         return self._request(Resume)
@@ -534,7 +534,7 @@ class AgentConnection(Connection):
                 self._send(Reset(stream_id, reason))
                 self._events.append(self._stream_lost(stream, reason))
 
-    def _stream_lost(self, stream: Stream, reason: str) -> Event:
+    def _stream_lost(self, stream: Stream, reason: str) -> MuxEvent:
         if stream.replay is None:
             return StreamReset(stream.stream_id, reason)
         self._accept_deadlines.pop(stream.stream_id, None)
@@ -583,7 +583,7 @@ class AgentConnection(Connection):
             super()._handle_reset(frame)
 
     def _handle(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, (Data, Fin)) and self.state is State.OPEN:
+        if isinstance(frame, (Data, Fin)) and self.state is ConnectionState.OPEN:
             stream = self._stream_for(frame)
             if stream is not None and not stream.accepted:
                 raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream "
@@ -591,11 +591,11 @@ class AgentConnection(Connection):
         super()._handle(frame, now)
 
 
-def _request_event(frame: Claim | Release | Pause | Resume) -> Event:
+def _request_event(frame: Claim | Release | Pause | Resume) -> MuxEvent:
     if isinstance(frame, Claim):
         return ClaimRequested(frame.request_id, frame.route_port, frame.local)
     if isinstance(frame, Release):
         return ReleaseRequested(frame.request_id, frame.route_port)
     if isinstance(frame, Pause):
-        return PauseRequested(frame.request_id, frame.policy)
+        return PauseRequested(frame.request_id, frame.while_paused)
     return ResumeRequested(frame.request_id)

@@ -1,7 +1,7 @@
 """What one tunnel must be told to go from the routing an agent has to the routing we want.
 
-The session keeps a *wanted* routing for all of an intercept's tunnels; each tunnel converges to
-it on connect, on reconnect and on every change, by the steps `plan` returns. Facts about the
+The intercept keeps a *wanted* routing for all of its tunnels; each tunnel converges to it on
+connect, on reconnect and on every change, by sending the frames `plan` returns. Facts about the
 agent this relies on: a fresh tunnel holds no route and is not paused; pause is per tunnel, not
 per route, so it survives a release and a new claim on the same tunnel.
 """
@@ -9,23 +9,24 @@ per route, so it survives a release and a new claim on the same tunnel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Policy = Literal["cluster", "hold"]
+from innerloop.core.request import WhilePaused
 
 
 @dataclass(frozen=True)
-class Claim:
-    route_port: int
+class Route:
+    """The agent sends new connections on `listen_port` to this client's `local_port`."""
+
+    listen_port: int
     """The agent's listen port (the Service's targetPort once taken over)."""
     local_port: int
 
 
 @dataclass(frozen=True)
 class Routing:
-    claim: Claim | None = None
+    route: Route | None = None
     paused: bool = False
-    policy: Policy = "cluster"
+    while_paused: WhilePaused = WhilePaused.CLUSTER
 
 
 FRESH = Routing()
@@ -33,35 +34,37 @@ FRESH = Routing()
 
 
 @dataclass(frozen=True)
-class ReleaseRoute:
-    route_port: int
+class SendRelease:
+    listen_port: int
 
 
 @dataclass(frozen=True)
-class SetPaused:
+class SendPause:
+    """A PAUSE frame (with where new connections go) when `paused`, else a RESUME."""
+
     paused: bool
-    policy: Policy
+    while_paused: WhilePaused
 
 
 @dataclass(frozen=True)
-class ClaimRoute:
-    claim: Claim
+class SendClaim:
+    route: Route
 
 
-Step = ReleaseRoute | SetPaused | ClaimRoute
+Step = SendRelease | SendPause | SendClaim
 
 
 def plan(have: Routing, want: Routing) -> list[Step]:
-    """The requests that turn `have` into `want`, in the order to send them.
+    """The frames that turn `have` into `want`, in the order to send them.
 
     A pause goes before a claim, so a tunnel that reconnects while the debuggee is stopped never
-    routes a new connection to it; a release goes first, so a changed claim never holds two.
+    routes a new connection to it; a release goes first, so a changed route never holds two.
     """
     steps: list[Step] = []
-    if have.claim is not None and have.claim != want.claim:
-        steps.append(ReleaseRoute(have.claim.route_port))
-    if want.paused != have.paused or (want.paused and want.policy != have.policy):
-        steps.append(SetPaused(want.paused, want.policy))
-    if want.claim is not None and want.claim != have.claim:
-        steps.append(ClaimRoute(want.claim))
+    if have.route is not None and have.route != want.route:
+        steps.append(SendRelease(have.route.listen_port))
+    if want.paused != have.paused or (want.paused and want.while_paused != have.while_paused):
+        steps.append(SendPause(want.paused, want.while_paused))
+    if want.route is not None and want.route != have.route:
+        steps.append(SendClaim(want.route))
     return steps

@@ -26,32 +26,9 @@ from innerloop.core.patches import (
     port_label,
     service_takeover,
 )
+from innerloop.core.request import PortSpec
 
 SUPPORTED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
-
-
-@dataclass(frozen=True)
-class PortSpec:
-    """What the user asked for: which service port, and where the local process listens."""
-
-    service_port: str | int | None
-    local_port: int | None
-
-    @classmethod
-    def parse(cls, text: str) -> PortSpec:
-        local, sep, svc = text.strip().partition(":")
-        if sep:
-            if not local.isdigit() or not svc:
-                raise UserError(
-                    f"bad --port {text!r}: expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http"
-                )
-            return cls(service_port=_number_or_name(svc), local_port=_port_number(local, text))
-        if not local:
-            raise UserError("bad --port '': expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http")
-        if local.isdigit():
-            number = _port_number(local, text)
-            return cls(service_port=number, local_port=number)
-        return cls(service_port=local, local_port=None)
 
 
 @dataclass(frozen=True)
@@ -88,17 +65,6 @@ class Target:
     container: str
     container_port: int
     local_port: int
-
-
-def _port_number(text: str, spec: str) -> int:
-    number = int(text)
-    if not 0 < number < 65536:
-        raise UserError(f"bad --port {spec!r}: {number} is not a TCP port (1-65535)")
-    return number
-
-
-def _number_or_name(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
 
 
 def service_ports(service: Manifest) -> list[ServicePort]:

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from innerloop.core.dap_rules import InterceptConfig, WhilePaused
+from innerloop.core.request import InterceptRequest
 
 __all__ = [
     "ControllerFactory",
-    "InterceptConfig",
     "InterceptController",
     "InterceptHandle",
     "Report",
-    "WhilePaused",
 ]
 
 Report = Callable[[str], None]
@@ -37,7 +35,7 @@ class InterceptHandle(Protocol):
         """A process of the session stopped (True) or all of them run again (False).
 
         While paused, new requests go to the cluster app or are held, per
-        `InterceptConfig.while_paused`. Called only when the state flips, never concurrently.
+        `InterceptRequest.while_paused`. Called only when the state flips, never concurrently.
         """
         ...
 
@@ -49,8 +47,8 @@ class InterceptHandle(Protocol):
 
 
 class InterceptController(Protocol):
-    async def start(self, config: InterceptConfig, report: Report) -> InterceptHandle:
-        """Start (or reuse) the intercept; return once live traffic reaches `config.port`.
+    async def start(self, request: InterceptRequest, report: Report) -> InterceptHandle:
+        """Start (or reuse) the intercept; return once live traffic reaches `request.port.local_port`.
 
         Raise `innerloop.core.errors.InnerloopError` with one actionable line on failure. If the
         debug client disconnects meanwhile, the call is cancelled and must undo what it did.

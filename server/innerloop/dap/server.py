@@ -19,12 +19,12 @@ from typing import BinaryIO
 
 from innerloop.core.errors import ConfigError
 from innerloop.dap.controller import ControllerFactory, InterceptController
-from innerloop.dap.session import ProxySession
+from innerloop.dap.proxy import DebugSessionProxy
 from innerloop.dap.wire import DapStream
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONTROLLER = "innerloop.session:controller_factory"
+DEFAULT_CONTROLLER = "innerloop.intercepts:controller_factory"
 """`module:attribute` of the ControllerFactory `innerloop dap` uses unless told otherwise."""
 
 
@@ -58,7 +58,7 @@ class DapEndpoint:
     port: int
     _tokens: TokenBook
     _server: asyncio.Server
-    _sessions: dict[asyncio.Task[None], ProxySession] = field(default_factory=dict)
+    _sessions: dict[asyncio.Task[None], DebugSessionProxy] = field(default_factory=dict)
 
     def new_token(self) -> str:
         return self._tokens.issue()
@@ -81,13 +81,13 @@ async def start_dap_server(
 ) -> DapEndpoint:
     tokens = TokenBook()
     ids = itertools.count(1)
-    sessions: dict[asyncio.Task[None], ProxySession] = {}
+    sessions: dict[asyncio.Task[None], DebugSessionProxy] = {}
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         name = f"dap-{next(ids)}"
-        session = ProxySession(
+        session = DebugSessionProxy(
             DapStream(reader, writer, f"{name}/client"), controller_factory, tokens, name
         )
         sessions[task] = session
@@ -118,7 +118,7 @@ async def serve_stdio(
     )
     writer = asyncio.StreamWriter(transport, protocol, None, loop)
     client = DapStream(reader, writer, "stdio/client")
-    await ProxySession(client, controller_factory, None, "stdio").run()
+    await DebugSessionProxy(client, controller_factory, None, "stdio").run()
 
 
 def take_stdio() -> tuple[BinaryIO, BinaryIO]:

@@ -39,8 +39,8 @@ from innerloop.core.patches import (
     rollout_problem,
     rollout_status,
 )
+from innerloop.core.request import PortSpec
 from innerloop.core.targets import (
-    PortSpec,
     ServiceSummary,
     Target,
     WorkloadRef,

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
+from innerloop.core.request import InterceptRequest
 from innerloop.lsp.settings import Settings
 
-InterceptState = Literal["connecting", "active", "paused", "error", "stopping"]
-WhilePaused = Literal["cluster", "hold"]
+InterceptStateName = Literal["connecting", "active", "paused", "error", "stopping"]
 
 
 class InterceptInfo(TypedDict):
@@ -24,13 +24,13 @@ class InterceptInfo(TypedDict):
     servicePort: int | str | None
     """None until the Service's port is resolved."""
     localPort: int | None
-    state: InterceptState
+    state: InterceptStateName
     replicas: int | None
     envFile: str | None
     message: str | None
 
 
-class SessionStatus(TypedDict):
+class StatusInfo(TypedDict):
     intercepts: list[InterceptInfo]
 
 
@@ -63,23 +63,12 @@ class AdapterEndpoint(TypedDict, total=False):
     token: str
 
 
-@dataclass(frozen=True)
-class InterceptSpec:
-    """An intercept to start, as the user asked for it (unset fields are resolved by the manager)."""
-
-    service: str
-    namespace: str | None = None
-    service_port: int | str | None = None
-    local_port: int | None = None
-    while_paused: WhilePaused = "cluster"
-
-
 Progress = Callable[[str], None]
 """Reports one step of a long operation to the user (sent as $/progress)."""
 
 
-class SessionManager(Protocol):
-    """The intercept manager (innerloop.session) as the language server uses it.
+class InterceptService(Protocol):
+    """The intercept manager (innerloop.intercepts) as the language server uses it.
 
     Long operations are cancelled with `Task.cancel()`; they must undo what they did before
     re-raising CancelledError.
@@ -88,17 +77,17 @@ class SessionManager(Protocol):
     def configure(self, settings: Settings) -> None:
         """New kubeconfig/context/namespace/agent image; used by operations started afterwards."""
 
-    async def status(self) -> SessionStatus: ...
+    async def status(self) -> StatusInfo: ...
 
     async def list_targets(self, namespace: str | None) -> TargetList: ...
 
-    async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo: ...
+    async def start(self, request: InterceptRequest, progress: Progress) -> InterceptInfo: ...
 
     async def stop(self, intercept_id: str) -> None: ...
 
     async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None: ...
 
-    def subscribe(self, callback: Callable[[SessionStatus], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:
         """Calls `callback` on every state change; returns a function that unsubscribes."""
         ...
 
@@ -119,5 +108,5 @@ class DebugAdapterHost(Protocol):
 
 @dataclass(frozen=True)
 class Deps:
-    sessions: SessionManager
+    intercepts: InterceptService
     debug_adapter: DebugAdapterHost

@@ -48,7 +48,7 @@ class InnerloopServer(LanguageServer):
 def create_server(deps: Deps) -> InnerloopServer:
     server = InnerloopServer(deps)
     # On shutdown, debug sessions end first (each stops its intercept), then the rest leave.
-    server.on_shutdown += [deps.debug_adapter.aclose, deps.sessions.aclose]
+    server.on_shutdown += [deps.debug_adapter.aclose, deps.intercepts.aclose]
     for setup in FEATURES:
         setup(server, deps)
 

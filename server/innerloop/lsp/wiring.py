@@ -4,15 +4,15 @@ show in the status bar like any other."""
 
 from __future__ import annotations
 
+from innerloop.intercepts import DebugInterceptController, InterceptManager
 from innerloop.lsp.dap_host import HostedDebugAdapter
 from innerloop.lsp.deps import Deps
-from innerloop.lsp.sessions import ManagedSessions
-from innerloop.session import SessionController, SessionManager
+from innerloop.lsp.intercept_service import EditorIntercepts
 
 
 def default_deps() -> Deps:
-    manager = SessionManager(tool="editor")
+    manager = InterceptManager(tool="editor")
     return Deps(
-        sessions=ManagedSessions(manager),
-        debug_adapter=HostedDebugAdapter(lambda: SessionController(manager)),
+        intercepts=EditorIntercepts(manager),
+        debug_adapter=HostedDebugAdapter(lambda: DebugInterceptController(manager)),
     )

@@ -12,18 +12,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from innerloop.core.frames import Policy, Status
+from innerloop.core.frames import Status
 from innerloop.core.mux import (
     DEFAULT_WINDOW,
     PEER_TIMEOUT,
     PING_INTERVAL,
     ClientConnection,
     Closed,
-    Event,
     HandshakeDone,
+    MuxEvent,
     RequestDone,
     StreamOpened,
 )
+from innerloop.core.request import WhilePaused
 from innerloop.tunnel.errors import InterceptConflict, TunnelError
 from innerloop.tunnel.link import Link
 from innerloop.tunnel.relay import Relay
@@ -100,13 +101,11 @@ class TunnelClient:
         await self._request(lambda c: c.release(route_port))
         self._routes.pop(route_port, None)
 
-    async def set_paused(self, paused: bool, policy: str = "cluster") -> None:
+    async def set_paused(self, paused: bool,
+                         while_paused: WhilePaused = WhilePaused.CLUSTER) -> None:
         """While paused the agent serves new connections from the app (cluster) or holds them."""
         if paused:
-            if policy not in ("cluster", "hold"):
-                raise ValueError(f"policy must be 'cluster' or 'hold', not {policy!r}")
-            chosen = Policy[policy.upper()]
-            await self._request(lambda c: c.pause(chosen))
+            await self._request(lambda c: c.pause(while_paused))
         else:
             await self._request(lambda c: c.resume())
 
@@ -155,7 +154,7 @@ class TunnelClient:
             raise TunnelError(f"agent {self.agent_name} refused: {done.reason}")
         return done
 
-    def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: MuxEvent) -> None:
         assert self._link is not None and self._handshake is not None
         if isinstance(event, HandshakeDone):
             self.agent_name = event.peer_name

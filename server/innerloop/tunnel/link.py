@@ -18,7 +18,7 @@ from innerloop.core.mux import (
     Connection,
     CreditAvailable,
     DataReceived,
-    Event,
+    MuxEvent,
     StreamEnded,
     StreamReset,
 )
@@ -31,7 +31,7 @@ MAX_SEND = 1024 * 1024  # per Transport.send: port-forward drops a single messag
 
 
 class Link:
-    def __init__(self, conn: Connection, transport: Transport, on_event: Callable[[Event], None],
+    def __init__(self, conn: Connection, transport: Transport, on_event: Callable[[MuxEvent], None],
                  label: str) -> None:
         self.conn = conn
         self.label = label
@@ -83,7 +83,7 @@ class Link:
         self._timer_at = deadline
         self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
 
-    def dispatch(self, events: list[Event]) -> None:
+    def dispatch(self, events: list[MuxEvent]) -> None:
         for event in events:
             relay = self.relays.get(getattr(event, "stream_id", 0))
             if relay is not None and isinstance(event, DataReceived):

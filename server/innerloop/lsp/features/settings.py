@@ -26,7 +26,7 @@ def setup(server: InnerloopServer, deps: Deps) -> None:
         if settings != server.settings:
             log.info("settings: %s", settings)
         server.settings = settings
-        deps.sessions.configure(settings)
+        deps.intercepts.configure(settings)
 
     @server.feature(types.INITIALIZE)
     async def initialize(ls: InnerloopServer, params: types.InitializeParams) -> None:

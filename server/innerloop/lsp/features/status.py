@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from innerloop import __version__
-from innerloop.lsp.deps import InterceptInfo, SessionStatus
+from innerloop.lsp.deps import InterceptInfo, StatusInfo
 
 if TYPE_CHECKING:
     from innerloop.lsp.deps import Deps
@@ -24,7 +24,7 @@ class StatusPayload(TypedDict):
     intercepts: list[InterceptInfo]
 
 
-def payload(status: SessionStatus) -> StatusPayload:
+def payload(status: StatusInfo) -> StatusPayload:
     return {"version": __version__, "python": sys.executable, "intercepts": status["intercepts"]}
 
 
@@ -33,13 +33,13 @@ def setup(server: InnerloopServer, deps: Deps) -> None:
 
     @server.command(STATUS_COMMAND)
     async def status(*_args: Any) -> StatusPayload:
-        return payload(await deps.sessions.status())
+        return payload(await deps.intercepts.status())
 
-    def push(status: SessionStatus) -> None:
+    def push(status: StatusInfo) -> None:
         server.protocol.notify(STATUS_NOTIFICATION, payload(status))
 
     def subscribe() -> None:
-        subscriptions.append(deps.sessions.subscribe(push))
+        subscriptions.append(deps.intercepts.subscribe(push))
 
     async def unsubscribe() -> None:
         while subscriptions:

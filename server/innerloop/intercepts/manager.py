@@ -19,10 +19,11 @@ from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.patches import pod_ready
-from innerloop.core.targets import PortSpec, ServiceSummary
+from innerloop.core.request import InterceptRequest
+from innerloop.core.targets import ServiceSummary
+from innerloop.intercepts import registry
+from innerloop.intercepts.intercept import Intercept, Report, Snapshot
 from innerloop.k8s.gateway import Gateway
-from innerloop.session import registry
-from innerloop.session.intercept import Intercept, InterceptRequest, Report, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ DEFAULT_AGENT_IMAGE = "python:3.12-slim"
 
 
 @dataclass(frozen=True)
-class SessionConfig:
+class ManagerConfig:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str | None = None
@@ -46,10 +47,10 @@ def default_client_id() -> str:
     return f"{user}@{socket.gethostname()}:{os.getpid()}"
 
 
-class SessionManager:
-    def __init__(self, config: SessionConfig | None = None, client_id: str | None = None,
+class InterceptManager:
+    def __init__(self, config: ManagerConfig | None = None, client_id: str | None = None,
                  tool: str = "cli") -> None:
-        self.config = config or SessionConfig()
+        self.config = config or ManagerConfig()
         self.client_id = client_id or default_client_id()
         self.tool = tool
         """Named in this machine's record of held intercepts (`innerloop status`)."""
@@ -60,7 +61,7 @@ class SessionManager:
 
     # -- configuration and connection -------------------------------------------------------
 
-    def configure(self, config: SessionConfig) -> None:
+    def configure(self, config: ManagerConfig) -> None:
         """New settings apply to operations started afterwards (a new cluster connection)."""
         if config != self.config:
             self.config = config
@@ -103,7 +104,7 @@ class SessionManager:
                 log.exception("status listener failed")
 
     async def _intercept(self, request: InterceptRequest, report: Report | None) -> Intercept:
-        key = f"{request.namespace}/{request.service}"
+        key = request.key
         return Intercept(
             await self.gateway(),
             request,
@@ -120,18 +121,11 @@ class SessionManager:
         ns = await self.namespace(namespace)
         return ns, await (await self.gateway()).list_services(ns)
 
-    async def start(
-        self,
-        service: str,
-        namespace: str | None,
-        port: PortSpec,
-        while_paused: str = "cluster",
-        report: Report | None = None,
-    ) -> Intercept:
-        """Intercept `service` until `leave`; cancelling unwinds everything this start did."""
-        ns = await self.namespace(namespace)
-        request = InterceptRequest(service, ns, port, while_paused)
-        key = f"{ns}/{service}"
+    async def start(self, request: InterceptRequest, report: Report | None = None) -> Intercept:
+        """Intercept until `leave`; cancelling unwinds everything this start did."""
+        request = replace(request, namespace=await self.namespace(request.namespace))
+        service, ns = request.service, request.namespace
+        key = request.key
         existing = self.intercepts.get(key)
         if existing is not None:
             if existing.request == request:
@@ -164,7 +158,7 @@ class SessionManager:
             await intercept.leave()
         finally:
             self.intercepts.pop(intercept.id, None)
-            registry.forget(intercept.request.namespace, intercept.request.service)
+            registry.forget(intercept.namespace, intercept.request.service)
             self._changed()
 
     async def leave_all(self) -> None:
@@ -187,8 +181,7 @@ class SessionManager:
         held = self.intercepts.get(f"{ns}/{service}")
         if held is not None:
             await self.leave(held)
-        intercept = await self._intercept(InterceptRequest(service, ns, PortSpec(None, None)),
-                                          report)
+        intercept = await self._intercept(InterceptRequest(service, ns), report)
         await intercept.uninstall()
 
     async def uninstall_all(self, namespace: str | None, report: Report | None = None
@@ -207,6 +200,6 @@ class SessionManager:
             self._gateway = None
 
 
-def with_overrides(config: SessionConfig, **changes: str | None) -> SessionConfig:
+def with_overrides(config: ManagerConfig, **changes: str | None) -> ManagerConfig:
     """The config with every non-empty override applied (CLI flags over settings)."""
     return replace(config, **{k: v for k, v in changes.items() if v})

@@ -1,23 +1,23 @@
-"""The language server's view of the real session manager (innerloop.lsp.sessions), no cluster."""
+"""The language server's view of the real session manager (innerloop.lsp.intercept_service), no cluster."""
 
 from __future__ import annotations
 
 import pytest
 from innerloop.core.errors import UserError
 from innerloop.core.intercept import Phase
-from innerloop.lsp.sessions import ManagedSessions, intercept_info, session_config
+from innerloop.intercepts.intercept import Snapshot
+from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
+from innerloop.lsp.intercept_service import EditorIntercepts, intercept_info, manager_config
 from innerloop.lsp.settings import Settings
-from innerloop.session.intercept import Snapshot
-from innerloop.session.manager import DEFAULT_AGENT_IMAGE, SessionConfig, SessionManager
 
 pytestmark = pytest.mark.integration
 
 
 def test_empty_settings_mean_the_kubeconfigs_own_values_and_the_default_image() -> None:
-    assert session_config(Settings()) == SessionConfig(None, None, None, DEFAULT_AGENT_IMAGE)
-    assert session_config(
+    assert manager_config(Settings()) == ManagerConfig(None, None, None, DEFAULT_AGENT_IMAGE)
+    assert manager_config(
         Settings(kubeconfig="/k", context="kind", namespace="shop", agentImage="py:3.12")
-    ) == SessionConfig("/k", "kind", "shop", "py:3.12")
+    ) == ManagerConfig("/k", "kind", "shop", "py:3.12")
 
 
 @pytest.mark.parametrize(
@@ -58,10 +58,10 @@ def test_phases_map_to_the_states_the_editor_shows(phase: Phase, state: str) -> 
 
 
 async def test_a_fresh_manager_has_no_intercepts_and_takes_settings() -> None:
-    manager = SessionManager()
-    sessions = ManagedSessions(manager)
+    manager = InterceptManager()
+    sessions = EditorIntercepts(manager)
     sessions.configure(Settings(namespace="shop", agentImage="local/python:3.12"))
-    assert manager.config == SessionConfig(None, None, "shop", "local/python:3.12")
+    assert manager.config == ManagerConfig(None, None, "shop", "local/python:3.12")
     assert await sessions.status() == {"intercepts": []}
     with pytest.raises(UserError, match="there is no intercept 'shop/orders' in this session"):
         await sessions.stop("shop/orders")

@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from innerloop.core.targets import PortSpec
-from innerloop.dap.controller import InterceptConfig, InterceptController, Report
-from innerloop.session.intercept import Intercept
-from innerloop.session.manager import SessionConfig, SessionManager
+from innerloop.core.request import InterceptRequest
+from innerloop.dap.controller import InterceptController, Report
+from innerloop.intercepts.intercept import Intercept
+from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 
 
 class _Handle:
     def __init__(
-        self, manager: SessionManager, intercept: Intercept, env: Mapping[str, str]
+        self, manager: InterceptManager, intercept: Intercept, env: Mapping[str, str]
     ) -> None:
         self._manager = manager
         self._intercept = intercept
@@ -37,20 +37,14 @@ class _Handle:
             await self._manager.leave(self._intercept)
 
 
-class SessionController:
+class DebugInterceptController:
     """Starts (or reuses) the session manager's intercept for one debug session."""
 
-    def __init__(self, manager: SessionManager) -> None:
+    def __init__(self, manager: InterceptManager) -> None:
         self._manager = manager
 
-    async def start(self, config: InterceptConfig, report: Report) -> _Handle:
-        intercept = await self._manager.start(
-            config.service,
-            config.namespace,
-            PortSpec(config.service_port, config.port),
-            config.while_paused,
-            report=report,
-        )
+    async def start(self, request: InterceptRequest, report: Report) -> _Handle:
+        intercept = await self._manager.start(request, report=report)
         try:
             resolved = await self._manager.environment(intercept)
         except BaseException:
@@ -60,26 +54,26 @@ class SessionController:
             report(warning)
         replicas = intercept.tunnels.connected if intercept.tunnels else 0
         report(
-            f"{replicas} replica(s) route to localhost:{config.port}; the program gets "
+            f"{replicas} replica(s) route to localhost:{request.port.local_port}; the program gets "
             f"{len(resolved.values)} variables of the workload's env"
         )
         return _Handle(self._manager, intercept, resolved.values)
 
 
-_standalone: SessionManager | None = None
+_standalone: InterceptManager | None = None
 
 
 def controller_factory() -> InterceptController:
     """For `innerloop dap` over stdio: one manager per process, configured from the environment."""
     global _standalone
     if _standalone is None:
-        _standalone = SessionManager(
-            SessionConfig(
+        _standalone = InterceptManager(
+            ManagerConfig(
                 kubeconfig=os.environ.get("KUBECONFIG") or None,
                 context=os.environ.get("INNERLOOP_CONTEXT") or None,
                 namespace=os.environ.get("INNERLOOP_NAMESPACE") or None,
-                agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or SessionConfig.agent_image,
+                agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or ManagerConfig.agent_image,
             ),
             tool="dap",
         )
-    return SessionController(_standalone)
+    return DebugInterceptController(_standalone)

@@ -12,11 +12,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from innerloop.core import intercept as machine
 from innerloop.core.errors import ClusterError, InnerloopError, UserError
-from innerloop.core.intercept import Event, Phase
+from innerloop.core.intercept import InterceptEvent, Phase
 from innerloop.core.patches import (
     AgentConfig,
     AgentStatus,
@@ -30,10 +30,11 @@ from innerloop.core.patches import (
     service_takeover,
     take_over_service,
 )
-from innerloop.core.routing_plan import FRESH, Claim, Routing
-from innerloop.core.targets import PortSpec, Target, service_ports, workload_selector
+from innerloop.core.request import InterceptRequest, PortSpec
+from innerloop.core.routing_plan import FRESH, Route, Routing
+from innerloop.core.targets import Target, service_ports, workload_selector
+from innerloop.intercepts.tunnels import TunnelSet
 from innerloop.k8s.gateway import Gateway, Resolution, intercept_permissions
-from innerloop.session.tunnels import TunnelSet
 from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,6 @@ KUBE_PROXY_SETTLE = 2.0
 """kube-proxy rewrites its rules after the EndpointSlices change, at most once per its
 minSyncPeriod (1 s by default) and later on a loaded node; the API cannot show when. Only the
 first intercept of a Service pays this: later ones find the Service already taken over."""
-
-
-@dataclass(frozen=True)
-class InterceptRequest:
-    service: str
-    namespace: str
-    port: PortSpec
-    while_paused: str = "cluster"  # "cluster" | "hold"
 
 
 @dataclass
@@ -82,14 +75,17 @@ class Intercept:
         on_change: Callable[[Intercept], None],
         report: Report,
     ) -> None:
+        if request.namespace is None:
+            raise ValueError("an Intercept needs its namespace resolved")
         self.gw = gateway
         self.request = request
+        self.namespace: str = request.namespace
         self.agent_image = agent_image
         self.agent_bundle = agent_bundle
         self.client_id = client_id
         self.on_change = on_change
         self.report = report
-        self.state = machine.State()
+        self.state = machine.InterceptState()
         self.resolution: Resolution | None = None
         self.tunnels: TunnelSet | None = None
         self.paused = False
@@ -99,7 +95,7 @@ class Intercept:
 
     @property
     def id(self) -> str:
-        return f"{self.request.namespace}/{self.request.service}"
+        return self.request.key
 
     def _phase(self) -> Phase:
         """Read afresh: awaiting `_feed` moves it (a narrowed attribute would be stale)."""
@@ -114,7 +110,7 @@ class Intercept:
         t = self.resolution.target if self.resolution else None
         return Snapshot(
             id=self.id,
-            namespace=self.request.namespace,
+            namespace=self.namespace,
             service=self.request.service,
             service_port=t.service_port.label() if t else self.request.port.service_port,
             local_port=t.local_port if t else self.request.port.local_port,
@@ -127,7 +123,7 @@ class Intercept:
 
     # -- driving the machine ----------------------------------------------------------------
 
-    async def _feed(self, event: Event) -> None:
+    async def _feed(self, event: InterceptEvent) -> None:
         """Apply one event and every effect (and follow-up event) it leads to."""
         pending = [event]
         while pending:
@@ -137,36 +133,57 @@ class Intercept:
                 if follow is not None:
                     pending.append(follow)
 
-    async def _do(self, effect: machine.Effect) -> Event | None:
-        if isinstance(effect, machine.Notify):
-            log.info("%s: %s", self.id, effect.phase.value)
-            self.on_change(self)
-            return None
-        handler = getattr(self, "_" + type(effect).__name__)
-        result: Event | None = await handler(effect)
-        return result
+    async def _do(self, effect: machine.Effect) -> InterceptEvent | None:
+        """Run one effect; the event it returns (if any) is fed to the machine next."""
+        match effect:
+            case machine.Resolve():
+                return await self._resolve()
+            case machine.InstallAgent():
+                return await self._install_agent()
+            case machine.WaitRollout():
+                return await self._wait_rollout()
+            case machine.OpenTunnels():
+                return await self._open_tunnels()
+            case machine.RouteTraffic():
+                return await self._route_traffic()
+            case machine.TakeOverService():
+                return await self._take_over_service()
+            case machine.UpdatePause() | machine.ReleaseTraffic():
+                await self._apply_routing(effect)
+            case machine.CloseTunnels():
+                await self._close_tunnels()
+            case machine.RestoreService():
+                await self._restore_service()
+            case machine.RemoveAgent():
+                await self._remove_agent()
+            case machine.Notify(phase):
+                log.info("%s: %s", self.id, phase.value)
+                self.on_change(self)
+            case _:
+                assert_never(effect)
+        return None
 
     async def start(self) -> None:
         """Run until ACTIVE; on failure or cancellation unwind and re-raise."""
         async with self._lock:
             try:
-                await self._feed(Event.START)
+                await self._feed(InterceptEvent.START)
             except BaseException as exc:
                 self.message = exc.user_line() if isinstance(exc, InnerloopError) else None
-                await asyncio.shield(self._unwind(Event.FAILED if isinstance(exc, Exception)
-                                                  else Event.LEAVE))
+                await asyncio.shield(self._unwind(InterceptEvent.FAILED if isinstance(exc, Exception)
+                                                  else InterceptEvent.LEAVE))
                 raise
 
-    async def _unwind(self, event: Event) -> None:
+    async def _unwind(self, event: InterceptEvent) -> None:
         if self.state.phase in (Phase.IDLE, Phase.ERROR, Phase.LEAVING, Phase.UNINSTALLING):
             return
         try:
             await self._feed(event)
-            if event is Event.LEAVE and self._phase() is Phase.LEAVING:
-                await self._feed(Event.LEFT)
+            if event is InterceptEvent.LEAVE and self._phase() is Phase.LEAVING:
+                await self._feed(InterceptEvent.LEFT)
         except InnerloopError as exc:
             self.report(f"could not undo everything: {exc.user_line()}; once that is fixed, run "
-                        f"`innerloop uninstall {self.request.service} -n {self.request.namespace}`")
+                        f"`innerloop uninstall {self.request.service} -n {self.namespace}`")
         except Exception:
             log.exception("%s: undoing the start failed", self.id)
 
@@ -174,51 +191,51 @@ class Intercept:
         async with self._lock:
             if self.state.phase in (Phase.IDLE, Phase.ERROR):
                 return
-            await self._feed(Event.LEAVE)
-            await self._feed(Event.LEFT)
+            await self._feed(InterceptEvent.LEAVE)
+            await self._feed(InterceptEvent.LEFT)
 
     async def set_paused(self, paused: bool) -> None:
         self.paused = paused
         # Only a flip is an event; the same state again (e.g. after a reconnect) is a no-op.
         if (self.state.phase, paused) in ((Phase.ACTIVE, True), (Phase.PAUSED, False)):
-            await self._feed(Event.PAUSE if paused else Event.RESUME)
+            await self._feed(InterceptEvent.PAUSE if paused else InterceptEvent.RESUME)
 
     async def uninstall(self) -> None:
         """Service first, then the sidecar; leaves the specs as they were before innerloop."""
         async with self._lock:
             req = self.request
-            svc = await self.gw.get_service(req.namespace, req.service)
+            svc = await self.gw.get_service(self.namespace, req.service)
             ports = service_ports(svc)
             taken = [p for p in ports if p.label() in service_takeover(svc)] or ports
             spec = PortSpec(taken[0].port if taken else None, None)
-            self.resolution = await self.gw.resolve(req.namespace, req.service, spec)
-            await self._feed(Event.UNINSTALL)
-            await self._feed(Event.UNINSTALLED)
+            self.resolution = await self.gw.resolve(self.namespace, req.service, spec)
+            await self._feed(InterceptEvent.UNINSTALL)
+            await self._feed(InterceptEvent.UNINSTALLED)
 
     # -- effects ----------------------------------------------------------------------------
 
     def _agent_config(self, config_map: str) -> AgentConfig:
         return AgentConfig(image=self.agent_image, config_map=config_map)
 
-    async def _Resolve(self, _e: machine.Resolve) -> Event:
+    async def _resolve(self) -> InterceptEvent:
         req = self.request
-        self.resolution = res = await self.gw.resolve(req.namespace, req.service, req.port)
+        self.resolution = res = await self.gw.resolve(self.namespace, req.service, req.port)
         await self.gw.check_permissions(
-            req.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
+            self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )
         self.report(
-            f"{req.service}.{req.namespace}:{res.target.service_port.label()} → "
+            f"{req.service}.{self.namespace}:{res.target.service_port.label()} → "
             f"{res.target.workload} container {res.target.container!r} port "
             f"{res.target.container_port}"
         )
         config = self._agent_config(agent_config_map_name(self.agent_bundle))
         status = agent_status(res.workload, config, [res.target.container_port])
         if status is AgentStatus.CURRENT:
-            return Event.AGENT_CURRENT
+            return InterceptEvent.AGENT_CURRENT
         self.report(f"injecting the agent into {res.target.workload} (one rollout)")
-        return Event.AGENT_MISSING
+        return InterceptEvent.AGENT_MISSING
 
-    async def _InstallAgent(self, _e: machine.InstallAgent) -> Event:
+    async def _install_agent(self) -> InterceptEvent:
         t = self.target
         name = await self.gw.ensure_agent_config_map(t.namespace, self.agent_bundle)
         config = self._agent_config(name)
@@ -226,16 +243,16 @@ class Intercept:
             t.workload, lambda w: install_agent(w, config, [t.container_port])
         )
         self._set_workload(workload)
-        return Event.AGENT_INSTALLED
+        return InterceptEvent.AGENT_INSTALLED
 
     def _set_workload(self, workload: dict[str, object]) -> None:
         assert self.resolution is not None
         self.resolution = Resolution(self.resolution.target, self.resolution.service, workload)
 
-    async def _WaitRollout(self, _e: machine.WaitRollout) -> Event:
+    async def _wait_rollout(self) -> InterceptEvent:
         await self.gw.wait_rollout(self.target.workload, progress=self.report)
         self._set_workload(await self.gw.get_workload(self.target.workload))
-        return Event.ROLLED_OUT
+        return InterceptEvent.ROLLED_OUT
 
     def _layout_ports(self) -> tuple[int, int]:
         assert self.resolution is not None
@@ -246,7 +263,7 @@ class Intercept:
             )
         return layout.tunnel_port, layout.listen_port(self.target.container_port)
 
-    async def _OpenTunnels(self, _e: machine.OpenTunnels) -> Event:
+    async def _open_tunnels(self) -> InterceptEvent:
         assert self.resolution is not None
         tunnel_port, _ = self._layout_ports()
         self.tunnels = TunnelSet(
@@ -260,14 +277,14 @@ class Intercept:
         self.tunnels.on_change = lambda: self.on_change(self)
         await self.tunnels.open()
         self.report(f"tunnels open to {self.tunnels.connected} replica(s)")
-        return Event.TUNNELS_OPEN
+        return InterceptEvent.TUNNELS_OPEN
 
     def _desired(self) -> Routing:
         _, listen = self._layout_ports()
-        return Routing(Claim(listen, self.target.local_port), self.paused,
-                       "hold" if self.request.while_paused == "hold" else "cluster")
+        return Routing(Route(listen, self.target.local_port), self.paused,
+                       self.request.while_paused)
 
-    async def _Claim(self, _e: machine.Claim) -> Event:
+    async def _route_traffic(self) -> InterceptEvent:
         assert self.tunnels is not None
         try:
             await self.tunnels.apply(self._desired())
@@ -277,9 +294,9 @@ class Intercept:
                 f"{t.service}.{t.namespace}:{t.service_port.label()} is already intercepted by "
                 f"{exc.holder}; ask them to leave, or wait until their intercept ends"
             ) from exc
-        return Event.CLAIMED
+        return InterceptEvent.CLAIMED
 
-    async def _TakeOverService(self, _e: machine.TakeOverService) -> Event:
+    async def _take_over_service(self) -> InterceptEvent:
         t = self.target
         _, listen = self._layout_ports()
         changed = False
@@ -298,30 +315,30 @@ class Intercept:
                 self.report("the Service's endpoints have not picked up the change yet; "
                             "traffic follows as soon as they do")
             await asyncio.sleep(KUBE_PROXY_SETTLE)
-        return Event.SERVICE_TAKEN_OVER
+        return InterceptEvent.SERVICE_TAKEN_OVER
 
-    async def _SetPaused(self, e: machine.SetPaused) -> None:
-        if self.tunnels is not None:
+    async def _apply_routing(self, effect: machine.UpdatePause | machine.ReleaseTraffic) -> None:
+        if self.tunnels is None:
+            return
+        if isinstance(effect, machine.UpdatePause):
             await self.tunnels.apply(self._desired())
-
-    async def _Release(self, _e: machine.Release) -> None:
-        if self.tunnels is not None and self.tunnels.desired != FRESH:
+        elif self.tunnels.desired != FRESH:
             try:
                 await self.tunnels.apply(FRESH, timeout=8.0)
             except InnerloopError as exc:
                 # The agents drop a silent client's routes by themselves; closing is enough.
                 log.warning("%s: release not confirmed (%s); closing the tunnels", self.id, exc)
 
-    async def _CloseTunnels(self, _e: machine.CloseTunnels) -> None:
+    async def _close_tunnels(self) -> None:
         if self.tunnels is not None:
             tunnels, self.tunnels = self.tunnels, None
             await tunnels.close()
 
-    async def _RestoreService(self, _e: machine.RestoreService) -> None:
+    async def _restore_service(self) -> None:
         t = self.target
         await self.gw.update_service(t.namespace, t.service, restore_service)
 
-    async def _RemoveAgent(self, _e: machine.RemoveAgent) -> None:
+    async def _remove_agent(self) -> None:
         t = self.target
         # Never leave the Service pointing at a sidecar that is going away.
         await self.gw.update_service(t.namespace, t.service, restore_service)

@@ -1,4 +1,4 @@
-"""The session manager (innerloop.session) as the language server's `SessionManager`.
+"""The session manager (innerloop.intercepts) as the language server's `InterceptManager`.
 
 Translates between the manager's Python objects and the JSON the editor reads.
 """
@@ -11,24 +11,24 @@ import os
 from collections.abc import Callable
 
 from innerloop.core.errors import InnerloopError, UserError
-from innerloop.core.targets import PortSpec, ServiceSummary
+from innerloop.core.request import InterceptRequest
+from innerloop.core.targets import ServiceSummary
+from innerloop.intercepts.intercept import Intercept, Snapshot
+from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
 from innerloop.lsp.deps import (
     InterceptInfo,
-    InterceptSpec,
-    InterceptState,
+    InterceptStateName,
     Progress,
     ServiceInfo,
-    SessionStatus,
+    StatusInfo,
     TargetList,
 )
 from innerloop.lsp.envfile import write_env_file
 from innerloop.lsp.settings import Settings
-from innerloop.session.intercept import Intercept, Snapshot
-from innerloop.session.manager import DEFAULT_AGENT_IMAGE, SessionConfig, SessionManager
 
 log = logging.getLogger(__name__)
 
-_STATES: dict[str, InterceptState] = {
+_STATES: dict[str, InterceptStateName] = {
     "active": "active",
     "paused": "paused",
     "error": "error",
@@ -37,9 +37,9 @@ _STATES: dict[str, InterceptState] = {
 }
 
 
-def session_config(settings: Settings) -> SessionConfig:
+def manager_config(settings: Settings) -> ManagerConfig:
     """Empty settings mean "the kubeconfig's / the default"."""
-    return SessionConfig(
+    return ManagerConfig(
         kubeconfig=settings.kubeconfig or None,
         context=settings.context or None,
         namespace=settings.namespace or None,
@@ -73,18 +73,18 @@ def service_info(namespace: str, summary: ServiceSummary) -> ServiceInfo:
     }
 
 
-def _status(snapshots: list[Snapshot]) -> SessionStatus:
+def _status(snapshots: list[Snapshot]) -> StatusInfo:
     return {"intercepts": [intercept_info(s) for s in snapshots]}
 
 
-class ManagedSessions:
-    def __init__(self, manager: SessionManager) -> None:
+class EditorIntercepts:
+    def __init__(self, manager: InterceptManager) -> None:
         self.manager = manager
 
     def configure(self, settings: Settings) -> None:
-        self.manager.configure(session_config(settings))
+        self.manager.configure(manager_config(settings))
 
-    async def status(self) -> SessionStatus:
+    async def status(self) -> StatusInfo:
         return _status(self.manager.snapshots())
 
     async def list_targets(self, namespace: str | None) -> TargetList:
@@ -96,14 +96,8 @@ class ManagedSessions:
             "services": [service_info(resolved, s) for s in services],
         }
 
-    async def start(self, spec: InterceptSpec, progress: Progress) -> InterceptInfo:
-        intercept = await self.manager.start(
-            spec.service,
-            spec.namespace,
-            PortSpec(spec.service_port, spec.local_port),
-            spec.while_paused,
-            report=progress,
-        )
+    async def start(self, request: InterceptRequest, progress: Progress) -> InterceptInfo:
+        intercept = await self.manager.start(request, report=progress)
         if intercept.env_file is None:
             write = asyncio.ensure_future(self._write_env(intercept, progress))
             try:
@@ -148,7 +142,7 @@ class ManagedSessions:
     async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
         await self.manager.uninstall(service, namespace, progress)
 
-    def subscribe(self, callback: Callable[[SessionStatus], None]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:
         return self.manager.subscribe(lambda snapshots: callback(_status(snapshots)))
 
     async def aclose(self) -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import assert_never
 
 from innerloop.core.errors import ClusterError, InnerloopError
 from innerloop.core.patches import Manifest, pod_has_agent
-from innerloop.core.routing_plan import FRESH, ReleaseRoute, Routing, SetPaused, plan
+from innerloop.core.routing_plan import FRESH, Routing, SendClaim, SendPause, SendRelease, plan
 from innerloop.k8s.gateway import Gateway, ReadyPods
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict
@@ -111,13 +112,16 @@ class _Worker:
 
     async def _apply(self, client: TunnelClient, want: Routing) -> None:
         for step in plan(self.applied, want):
-            if isinstance(step, ReleaseRoute):
-                await client.release(step.route_port)
-                await client.drain(DRAIN_SECONDS)
-            elif isinstance(step, SetPaused):
-                await client.set_paused(step.paused, step.policy)
-            else:
-                await client.claim(step.claim.route_port, step.claim.local_port)
+            match step:
+                case SendRelease(listen_port):
+                    await client.release(listen_port)
+                    await client.drain(DRAIN_SECONDS)
+                case SendPause(paused, while_paused):
+                    await client.set_paused(paused, while_paused)
+                case SendClaim(route):
+                    await client.claim(route.listen_port, route.local_port)
+                case _:
+                    assert_never(step)
 
     async def close(self) -> None:
         self.task.cancel()

@@ -18,7 +18,6 @@ from innerloop.core.dap_rules import (
     PROXY_CAPABILITIES,
     ClientRoute,
     Endpoint,
-    InterceptConfig,
     Message,
     PauseCounter,
     SeqMap,
@@ -46,6 +45,7 @@ from innerloop.core.dap_rules import (
     subprocess_target,
 )
 from innerloop.core.errors import InnerloopError, ProtocolError, RemoteProtocolError, UserError
+from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import ControllerFactory, InterceptHandle, Report
 from innerloop.dap.relay import ChildRelay
 from innerloop.dap.upstream import connect_with_retry, spawn_adapter, stop_process
@@ -66,7 +66,7 @@ class Tokens(Protocol):
     def redeem(self, token: str | None) -> bool: ...
 
 
-class ProxySession:
+class DebugSessionProxy:
     def __init__(
         self,
         client: DapStream,
@@ -249,7 +249,7 @@ class ProxySession:
             await self._intercept(plan.intercept)
         return plan.arguments
 
-    async def _intercept(self, config: InterceptConfig) -> InterceptHandle:
+    async def _intercept(self, config: InterceptRequest) -> InterceptHandle:
         controller = self._controllers()
         self.say(say_intercepting(config))
         handle = await controller.start(config, self.say)
@@ -372,7 +372,7 @@ class ProxySession:
                 return
             assert self._plan is not None and self._plan.intercept is not None
             if keep is None:
-                keep = keep_on_disconnect(self._plan.intercept, self._disconnect_args or {})
+                keep = keep_on_disconnect(self._plan.keep_intercept, self._disconnect_args or {})
             self._leaving = asyncio.create_task(self._leave(self._handle, keep))
         await asyncio.shield(self._leaving)
 
@@ -414,7 +414,7 @@ class _Pauser:
     """Applies the latest wanted paused state to the intercept, one controller call at a time,
     skipping states that were already superseded."""
 
-    def __init__(self, handle: InterceptHandle, config: InterceptConfig, say: Report, name: str):
+    def __init__(self, handle: InterceptHandle, config: InterceptRequest, say: Report, name: str):
         self._handle = handle
         self._config = config
         self._say = say

@@ -1,0 +1,142 @@
+"""What a user asks for when they intercept: one type and one validator for every surface.
+
+The CLI builds an `InterceptRequest` from its flags, the language server from a command's JSON
+argument, the debug adapter from a launch/attach configuration; all of them end up here, so a
+bad value gets the same one-line answer wherever it was typed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from innerloop.core.errors import UserError
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """What the user asked for: which service port, and where the local process listens."""
+
+    service_port: str | int | None
+    local_port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> PortSpec:
+        local, sep, svc = text.strip().partition(":")
+        if sep:
+            if not local.isdigit() or not svc:
+                raise UserError(
+                    f"bad --port {text!r}: expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http"
+                )
+            return cls(service_port=_number_or_name(svc), local_port=_flag_port(local, text))
+        if not local:
+            raise UserError("bad --port '': expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http")
+        if local.isdigit():
+            number = _flag_port(local, text)
+            return cls(service_port=number, local_port=number)
+        return cls(service_port=local, local_port=None)
+
+
+def _flag_port(text: str, spec: str) -> int:
+    number = int(text)
+    if not 0 < number < 65536:
+        raise UserError(f"bad --port {spec!r}: {number} is not a TCP port (1-65535)")
+    return number
+
+
+def _number_or_name(text: str) -> int | str:
+    return int(text) if text.isdigit() else text
+
+
+class WhilePaused(enum.Enum):
+    """Where new requests go while the local debuggee is stopped at a breakpoint."""
+
+    CLUSTER = "cluster"
+    """Served by the app in the pod, as if there were no intercept."""
+    HOLD = "hold"
+    """Kept waiting until the debuggee runs again (or the intercept ends)."""
+
+    @classmethod
+    def parse(cls, value: object, where: str = "whilePaused") -> WhilePaused:
+        for member in cls:
+            if value == member.value or value is member:
+                return member
+        raise UserError(f'{where} must be "cluster" or "hold", got {value!r}')
+
+
+@dataclass(frozen=True)
+class InterceptRequest:
+    """An intercept as the user asked for it; unset fields are resolved against the cluster."""
+
+    service: str
+    namespace: str | None = None
+    """None: the namespace of the kubeconfig context (or the configured default)."""
+    port: PortSpec = field(default_factory=lambda: PortSpec(None, None))
+    while_paused: WhilePaused = WhilePaused.CLUSTER
+
+    @property
+    def key(self) -> str:
+        """`namespace/service`: one intercept per Service and namespace in a process."""
+        return f"{self.namespace}/{self.service}"
+
+    def describe(self) -> str:
+        """`orders.shop:80 → localhost:8080`: how the user names what is intercepted."""
+        name = self.service if self.namespace is None else f"{self.service}.{self.namespace}"
+        if self.port.service_port is not None:
+            name = f"{name}:{self.port.service_port}"
+        if self.port.local_port is None:
+            return name
+        return f"{name} → localhost:{self.port.local_port}"
+
+
+def request_from_json(
+    obj: Mapping[str, Any], what: str, local_port_key: str, local_port_required: bool = False
+) -> InterceptRequest:
+    """Validate the camelCase keys `service`, `namespace`, `servicePort`, the local port and
+    `whilePaused`; raises UserError naming `what` (a command or configuration) and the key."""
+    service = obj.get("service")
+    if not isinstance(service, str) or not service:
+        raise UserError(f'{what} needs "service": the Kubernetes Service to intercept')
+    if local_port_required and obj.get(local_port_key) is None:
+        raise UserError(f'{what} needs "{local_port_key}": where your program listens locally')
+    local = obj.get(local_port_key)
+    return InterceptRequest(
+        service=service,
+        namespace=optional_str(obj, "namespace", what),
+        port=PortSpec(
+            service_port=_port_ref(obj.get("servicePort"), what),
+            local_port=None if local is None else port_number(local, f'{what}: "{local_port_key}"'),
+        ),
+        while_paused=WhilePaused.parse(obj.get("whilePaused", "cluster"),
+                                       f'{what}: "whilePaused"'),
+    )
+
+
+def port_number(value: object, where: str) -> int:
+    """A TCP port given as a number (or a string of digits, as editors sometimes send)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
+        return value
+    raise UserError(f"{where} must be a port number (1-65535), got {value!r}")
+
+
+def optional_str(obj: Mapping[str, Any], key: str, what: str) -> str | None:
+    """A string setting; absent, null and "" all mean unset."""
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise UserError(f'{what}: "{key}" must be a string, got {value!r}')
+    return value
+
+
+def _port_ref(value: object, what: str) -> int | str | None:
+    """A service port, by number or by name."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value and not value.isdigit():
+        return value
+    return port_number(value, f'{what}: "servicePort"')
