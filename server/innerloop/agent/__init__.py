@@ -1,1 +1,1 @@
-"""The in-cluster traffic agent: stdlib + websockets + h11 only, shipped as a zipapp."""
+"""The in-cluster traffic agent: stdlib + h11 only, shipped as a zipapp."""
