@@ -143,9 +143,7 @@ class AgentTunnel:
               writer: asyncio.StreamWriter) -> None:
         """Open a stream for this caller; the client accepts it or the app serves it."""
         stream_id = self.conn.open_stream(listen_port, peer, self.link.now())
-        relay = Relay(self.link, stream_id)
-        self.link.relays[stream_id] = relay
-        relay.attach(reader, writer)
+        self.link.open_relay(stream_id).attach(reader, writer)
         self.link.changed()
 
     def _on_event(self, event: MuxEvent) -> None:
@@ -168,10 +166,9 @@ class AgentTunnel:
         elif isinstance(event, StreamNotAccepted):
             log.info("%s: stream %d served by the app: %s", self.link.label, event.stream_id,
                      event.reason)
-            relay = self.link.relays.get(event.stream_id)
-            caller = None if relay is None else relay.detach()
-            if relay is not None and caller is not None:
-                self.agent.spawn(self._fall_back(relay, *caller, event))
+            detached = self.link.detach_relay(event.stream_id)
+            if detached is not None:
+                self.agent.spawn(self._fall_back(*detached, event))
         elif isinstance(event, Closed):
             dropped = table.drop(self)
             if dropped:

@@ -117,7 +117,7 @@ class TunnelClient:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._link is not None and (self._link.relays or self._tasks):
+        while self._link is not None and (self._link.relaying or self._tasks):
             if self._link.closed or loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.02)
@@ -162,8 +162,7 @@ class TunnelClient:
         elif isinstance(event, RequestDone):
             self._replies.pop(event.request_id).set_result(event)
         elif isinstance(event, StreamOpened):
-            relay = Relay(self._link, event.stream_id)
-            self._link.relays[event.stream_id] = relay
+            relay = self._link.open_relay(event.stream_id)
             task = asyncio.ensure_future(self._serve_stream(event, relay))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -197,7 +196,7 @@ class TunnelClient:
             return
         if not link.conn.is_active(opened.stream_id) or link.closed:
             writer.close()  # the agent gave up waiting and served it from the app
-            link.relays.pop(opened.stream_id, None)
+            link.drop_relay(opened.stream_id)
             return
         conn.accept(opened.stream_id)
         link.changed()
@@ -209,4 +208,4 @@ class TunnelClient:
         """RESET before ACCEPT: the agent serves the connection from the app instead."""
         assert self._link is not None
         self._link.reset(opened.stream_id, reason)
-        self._link.relays.pop(opened.stream_id, None)
+        self._link.drop_relay(opened.stream_id)

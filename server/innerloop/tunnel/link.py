@@ -35,7 +35,8 @@ class Link:
                  label: str) -> None:
         self.conn = conn
         self.label = label
-        self.relays: dict[int, Relay] = {}
+        self._relays: dict[int, Relay] = {}
+        """The only table of this tunnel's relays: written here and nowhere else."""
         self._transport = transport
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
@@ -83,9 +84,34 @@ class Link:
         self._timer_at = deadline
         self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
 
+    # -- relays: one per stream carried to a local socket ------------------------------------
+
+    def open_relay(self, stream_id: int) -> Relay:
+        relay = Relay(self, stream_id, self._forget)
+        self._relays[stream_id] = relay
+        return relay
+
+    def detach_relay(self, stream_id: int) -> tuple[Relay, asyncio.StreamReader,
+                                                     asyncio.StreamWriter] | None:
+        """Stop relaying `stream_id` and hand its socket back (see `Relay.detach`)."""
+        relay = self._relays.pop(stream_id, None)
+        caller = None if relay is None else relay.detach()
+        return None if relay is None or caller is None else (relay, *caller)
+
+    def drop_relay(self, stream_id: int) -> None:
+        """The stream never reached a socket (declined, or the agent gave up on it)."""
+        self._relays.pop(stream_id, None)
+
+    @property
+    def relaying(self) -> bool:
+        return bool(self._relays)
+
+    def _forget(self, stream_id: int) -> None:
+        self._relays.pop(stream_id, None)
+
     def dispatch(self, events: list[MuxEvent]) -> None:
         for event in events:
-            relay = self.relays.get(getattr(event, "stream_id", 0))
+            relay = self._relays.get(getattr(event, "stream_id", 0))
             if relay is not None and isinstance(event, DataReceived):
                 relay.on_data(event.data)
             elif relay is not None and isinstance(event, StreamEnded):
@@ -93,6 +119,7 @@ class Link:
             elif relay is not None and isinstance(event, CreditAvailable):
                 relay.on_credit()
             elif relay is not None and isinstance(event, StreamReset):
+                self._forget(event.stream_id)
                 relay.on_reset(event.reason)
             else:
                 self._on_event(event)
@@ -105,7 +132,13 @@ class Link:
     def close(self, reason: str) -> None:
         self.dispatch(self.conn.close(reason))
 
-    # -- stream commands used by relays: safe to call after the stream or tunnel ended --------
+    # -- StreamIO: the commands relays use; safe after the stream or tunnel ended -----------
+
+    def credit(self, stream_id: int) -> int:
+        return self.conn.credit(stream_id)
+
+    def is_active(self, stream_id: int) -> bool:
+        return self.conn.is_active(stream_id)
 
     def send(self, stream_id: int, data: bytes) -> bool:
         if not self.conn.is_active(stream_id) or self.closed:

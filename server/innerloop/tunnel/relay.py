@@ -4,6 +4,10 @@ Socket → tunnel: read only as many bytes as the peer granted, so backpressure 
 socket (TCP) instead of piling up in memory. Tunnel → socket: queue what the peer sends (never
 more than our window), write it, and grant the credit back only once the socket took it.
 Either side's FIN becomes a half-close on the other; a reset aborts the socket with RST.
+
+A relay knows its tunnel only through `StreamIO` and never touches the tunnel's table of
+relays: the `Link` that created it owns that table (as h2's connection owns its streams) and is
+told through `on_finished` when this relay is done with its socket.
 """
 
 from __future__ import annotations
@@ -11,21 +15,38 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 from innerloop.tunnel.sockets import abort, tune
-
-if TYPE_CHECKING:
-    from innerloop.tunnel.link import Link
 
 log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
 
 
+class StreamIO(Protocol):
+    """The stream commands of a tunnel; safe to call after the stream or the tunnel ended."""
+
+    label: str
+
+    def credit(self, stream_id: int) -> int: ...
+
+    def is_active(self, stream_id: int) -> bool: ...
+
+    def send(self, stream_id: int, data: bytes) -> bool: ...
+
+    def send_fin(self, stream_id: int) -> None: ...
+
+    def acknowledge(self, stream_id: int, size: int) -> None: ...
+
+    def reset(self, stream_id: int, reason: str) -> None: ...
+
+
 class Relay:
-    def __init__(self, link: Link, stream_id: int) -> None:
+    def __init__(self, io: StreamIO, stream_id: int, on_finished: Callable[[int], None]) -> None:
         self.stream_id = stream_id
-        self._link = link
+        self._link = io
+        self._on_finished = on_finished
         self._inbound: deque[bytes] = deque()
         self._inbound_eof = False
         self._inbound_ready = asyncio.Event()
@@ -45,11 +66,10 @@ class Relay:
     def detach(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         """Stop relaying now and hand the socket back (the agent then serves it itself).
 
-        Call it synchronously from the event handler, then await ``stopped()`` before reading:
-        a ``StreamReader.read`` cancelled before it resumed consumes nothing, so no caller byte
-        is lost between the event and the new reader.
+        Only the link calls it (`Link.detach_relay`), synchronously from the event handler; then
+        await ``stopped()`` before reading: a ``StreamReader.read`` cancelled before it resumed
+        consumes nothing, so no caller byte is lost between the event and the new reader.
         """
-        self._link.relays.pop(self.stream_id, None)
         reader, writer = self._reader, self._writer
         self._writer = None
         for task in self._tasks:
@@ -76,7 +96,6 @@ class Relay:
 
     def on_reset(self, reason: str) -> None:
         log.debug("%s: stream %d reset: %s", self._link.label, self.stream_id, reason)
-        self._link.relays.pop(self.stream_id, None)
         for task in self._tasks:
             task.cancel()
         if self._writer is not None:
@@ -88,9 +107,9 @@ class Relay:
     async def _to_tunnel(self, reader: asyncio.StreamReader) -> None:
         link, stream_id = self._link, self.stream_id
         while True:
-            credit = link.conn.credit(stream_id)
+            credit = link.credit(stream_id)
             if credit == 0:
-                if not link.conn.is_active(stream_id):
+                if not link.is_active(stream_id):
                     return
                 self._credit.clear()
                 await self._credit.wait()
@@ -126,7 +145,7 @@ class Relay:
         if writer is None:
             return  # reset or detached: whoever did that owns the socket now
         self._writer = None
-        self._link.relays.pop(self.stream_id, None)
+        self._on_finished(self.stream_id)
         if failed:
             for task in pending:
                 task.cancel()
