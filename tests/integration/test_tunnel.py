@@ -22,7 +22,8 @@ import h11
 import pytest
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.frames import Hello, decode_all, encode
-from innerloop.core.mux import ClientConnection, DataReceived, StreamOpened, StreamReset
+from innerloop.core.mux_client import ClientConnection
+from innerloop.core.mux_events import DataReceived, StreamOpened, StreamReset
 from innerloop.core.request import WhilePaused
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict, TunnelError

@@ -27,12 +27,12 @@ from innerloop.core.frames import (
     decode_all,
     encode,
 )
-from innerloop.core.mux import (
-    AgentConnection,
+from innerloop.core.mux import ConnectionState
+from innerloop.core.mux_agent import AgentConnection
+from innerloop.core.mux_client import ClientConnection
+from innerloop.core.mux_events import (
     ClaimRequested,
-    ClientConnection,
     Closed,
-    ConnectionState,
     CreditAvailable,
     DataReceived,
     HandshakeDone,

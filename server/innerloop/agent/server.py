@@ -17,12 +17,9 @@ from typing import Any
 from innerloop.agent.forward import forward_to_app
 from innerloop.agent.health import serve_health
 from innerloop.agent.routing import Hold, Outcome, RouteTable, ToApp
-from innerloop.core.mux import (
-    ACCEPT_TIMEOUT,
-    DEFAULT_WINDOW,
-    PEER_TIMEOUT,
-    PING_INTERVAL,
-    AgentConnection,
+from innerloop.core.mux import ACCEPT_TIMEOUT, DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
+from innerloop.core.mux_agent import AgentConnection
+from innerloop.core.mux_events import (
     ClaimRequested,
     Closed,
     HandshakeDone,

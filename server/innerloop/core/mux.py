@@ -14,35 +14,31 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.frames import (
     MAX_PAYLOAD,
-    VERSION,
     Accept,
-    Claim,
     Data,
     Fin,
     Frame,
     FrameDecoder,
     Goodbye,
-    Hello,
-    Open,
-    Pause,
     Ping,
     Pong,
-    Release,
-    Reply,
     Reset,
-    Resume,
-    Status,
-    Welcome,
     Window,
     encode,
 )
-from innerloop.core.request import WhilePaused
+from innerloop.core.mux_events import (
+    Closed,
+    CreditAvailable,
+    DataReceived,
+    HandshakeDone,
+    MuxEvent,
+    StreamEnded,
+    StreamReset,
+)
 from innerloop.core.streams import MAX_CREDIT, Stream
 
 DEFAULT_WINDOW = 1024 * 1024
@@ -55,114 +51,17 @@ ACCEPT_TIMEOUT = 0.3
 _MAX_REASON = 1024
 
 
-@dataclass(frozen=True)
-class HandshakeDone:
-    peer_name: str  # the client's id (agent side) or the agent's name (client side)
-
-
-@dataclass(frozen=True)
-class ClaimRequested:
-    request_id: int
-    route_port: int
-    local: str
-
-
-@dataclass(frozen=True)
-class ReleaseRequested:
-    request_id: int
-    route_port: int
-
-
-@dataclass(frozen=True)
-class PauseRequested:
-    request_id: int
-    while_paused: WhilePaused
-
-
-@dataclass(frozen=True)
-class ResumeRequested:
-    request_id: int
-
-
-@dataclass(frozen=True)
-class RequestDone:
-    request_id: int
-    status: Status
-    holder: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class StreamOpened:
-    stream_id: int
-    route_port: int
-    peer: str
-
-
-@dataclass(frozen=True)
-class StreamAccepted:
-    stream_id: int
-
-
-@dataclass(frozen=True)
-class StreamNotAccepted:
-    """Agent side: the client declined or never accepted; serve the caller from the app.
-
-    ``replay`` is every byte already taken from the caller: write it to the app first and
-    nothing is lost.
-    """
-
-    stream_id: int
-    route_port: int
-    reason: str
-    replay: bytes
-
-
-@dataclass(frozen=True)
-class DataReceived:
-    stream_id: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class CreditAvailable:
-    stream_id: int
-
-
-@dataclass(frozen=True)
-class StreamEnded:
-    """The peer half-closed the stream (FIN)."""
-
-    stream_id: int
-
-
-@dataclass(frozen=True)
-class StreamReset:
-    stream_id: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class Closed:
-    reason: str
-
-
-MuxEvent = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
-         | RequestDone | StreamOpened | StreamAccepted | StreamNotAccepted | DataReceived
-         | CreditAvailable | StreamEnded | StreamReset | Closed)
-
-
 class ConnectionState(enum.Enum):
     HANDSHAKE = "handshake"
     OPEN = "open"
     CLOSED = "closed"
 
 
-def _valid_window(window: int) -> bool:
+def valid_window(window: int) -> bool:
     return 0 < window <= MAX_CREDIT
 
 
-def _short(reason: str) -> str:
+def short_reason(reason: str) -> str:
     return reason if len(reason) <= _MAX_REASON else reason[:_MAX_REASON - 1] + "…"
 
 
@@ -174,7 +73,7 @@ class Connection(abc.ABC):
     def __init__(self, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
                  max_payload: int = MAX_PAYLOAD) -> None:
-        if not _valid_window(window):
+        if not valid_window(window):
             raise LocalProtocolError(f"window {window} out of range")
         self.window = window
         self.state = ConnectionState.HANDSHAKE
@@ -222,7 +121,7 @@ class Connection(abc.ABC):
             return []
         if now >= self._last_received + self._peer_timeout:
             self._shut(f"the {self.peer_role} was silent for {self._peer_timeout:g} s")
-            self._send(Goodbye(_short(self.close_reason or "")))
+            self._send(Goodbye(short_reason(self.close_reason or "")))
             return self._take_events()
         if self._next_ping is not None and now >= self._next_ping:
             self._ping_token += 1
@@ -288,13 +187,13 @@ class Connection(abc.ABC):
         """Abort the stream in both directions (before ACCEPT, on the client: decline it)."""
         self._check_open()
         if self._streams.pop(stream_id, None) is not None:
-            self._send(Reset(stream_id, _short(reason)))
+            self._send(Reset(stream_id, short_reason(reason)))
 
     def close(self, reason: str) -> list[MuxEvent]:
         """Say goodbye with ``reason``; every stream ends. Idempotent."""
         if self.state is not ConnectionState.CLOSED:
             self._shut(reason)
-            self._send(Goodbye(_short(reason)))
+            self._send(Goodbye(short_reason(reason)))
         return self._take_events()
 
     # -- internals ----------------------------------------------------------------------------
@@ -401,201 +300,3 @@ class Connection(abc.ABC):
                                    f"while the tunnel is {self.state.value}")
 
 
-class ClientConnection(Connection):
-    """The laptop end: says HELLO, claims routes, accepts the streams the agent opens."""
-
-    peer_role = "agent"
-
-    def __init__(self, client_id: str, *, now: float, window: int = DEFAULT_WINDOW,
-                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
-                 max_payload: int = MAX_PAYLOAD) -> None:
-        super().__init__(now=now, window=window, ping_interval=ping_interval,
-                         peer_timeout=peer_timeout, max_payload=max_payload)
-        self._next_request = 0
-        self._pending: set[int] = set()
-        self._send(Hello(VERSION, client_id, window))
-
-    def claim(self, route_port: int, local: str) -> int:
-        """Ask for new connections on ``route_port``; the RequestDone event carries the id."""
-        return self._request(lambda rid: Claim(rid, route_port, _short(local)))
-
-    def release(self, route_port: int) -> int:
-        return self._request(lambda rid: Release(rid, route_port))
-
-    def pause(self, while_paused: WhilePaused) -> int:
-        return self._request(lambda rid: Pause(rid, while_paused))
-
-    def resume(self) -> int:
-        return self._request(Resume)
-
-    def accept(self, stream_id: int) -> None:
-        stream = self._sendable(stream_id)
-        if stream.accepted:
-            raise LocalProtocolError(f"stream {stream_id} accepted twice")
-        stream.accepted = True
-        self._send(Accept(stream_id))
-
-    def send_data(self, stream_id: int, data: bytes) -> None:
-        self._require_accepted(stream_id)
-        super().send_data(stream_id, data)
-
-    def send_fin(self, stream_id: int) -> None:
-        self._require_accepted(stream_id)
-        super().send_fin(stream_id)
-
-    def _require_accepted(self, stream_id: int) -> None:
-        stream = self._sendable(stream_id)
-        if not stream.accepted:
-            raise LocalProtocolError(f"stream {stream_id} must be accepted before sending")
-
-    def _request(self, make: Callable[[int], Frame]) -> int:
-        self._check_open()
-        self._next_request += 1
-        self._pending.add(self._next_request)
-        self._send(make(self._next_request))
-        return self._next_request
-
-    def _handle_handshake(self, frame: Frame, now: float) -> None:
-        if not isinstance(frame, Welcome):
-            raise self._unexpected(frame)
-        if frame.version != VERSION:
-            raise RemoteProtocolError(f"the agent answered with protocol version "
-                                      f"{frame.version}, not {VERSION}")
-        if not _valid_window(frame.window):
-            raise RemoteProtocolError(f"WELCOME window {frame.window} out of range")
-        self._established(frame.window, frame.agent_name, now)
-
-    def _handle_role_frame(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, Reply):
-            if frame.request_id not in self._pending:
-                raise RemoteProtocolError(f"REPLY to unknown request {frame.request_id}")
-            self._pending.discard(frame.request_id)
-            self._events.append(RequestDone(frame.request_id, frame.status, frame.holder,
-                                            frame.reason))
-        elif isinstance(frame, Open):
-            if frame.stream_id <= self._highest_stream:
-                raise RemoteProtocolError(f"OPEN reuses stream id {frame.stream_id}")
-            self._highest_stream = frame.stream_id
-            self._streams[frame.stream_id] = Stream(frame.stream_id, frame.route_port,
-                                                    self.window, self._peer_window)
-            self._events.append(StreamOpened(frame.stream_id, frame.route_port, frame.peer))
-        else:
-            raise self._unexpected(frame)
-
-
-class AgentConnection(Connection):
-    """The pod end: answers HELLO, reports requests, opens a stream per routed caller."""
-
-    peer_role = "client"
-
-    def __init__(self, agent_name: str, *, now: float, window: int = DEFAULT_WINDOW,
-                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
-                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD) -> None:
-        super().__init__(now=now, window=window, ping_interval=ping_interval,
-                         peer_timeout=peer_timeout, max_payload=max_payload)
-        self.client_id: str | None = None
-        self._agent_name = agent_name
-        self._accept_timeout = accept_timeout
-        self._accept_deadlines: dict[int, float] = {}
-        self._requests: set[int] = set()
-
-    def open_stream(self, route_port: int, peer: str, now: float) -> int:
-        """Offer a new caller connection to the client; returns the stream id."""
-        self._check_open()
-        self._highest_stream += 1
-        stream_id = self._highest_stream
-        self._streams[stream_id] = Stream(stream_id, route_port, self.window, self._peer_window,
-                                          replay=bytearray())
-        self._accept_deadlines[stream_id] = now + self._accept_timeout
-        self._send(Open(stream_id, route_port, _short(peer)))
-        return stream_id
-
-    def reply(self, request_id: int, status: Status = Status.OK, *, holder: str = "",
-              reason: str = "") -> None:
-        self._check_open()
-        if request_id not in self._requests:
-            raise LocalProtocolError(f"no pending request {request_id}")
-        self._requests.discard(request_id)
-        self._send(Reply(request_id, status, _short(holder), _short(reason)))
-
-    def reset(self, stream_id: int, reason: str) -> None:
-        self._accept_deadlines.pop(stream_id, None)
-        super().reset(stream_id, reason)
-
-    def _stream_deadlines(self) -> list[float]:
-        return list(self._accept_deadlines.values())
-
-    def _expire(self, now: float) -> None:
-        for stream_id, deadline in list(self._accept_deadlines.items()):
-            if now >= deadline:
-                stream = self._streams.pop(stream_id)
-                del self._accept_deadlines[stream_id]
-                reason = f"not accepted within {self._accept_timeout * 1000:g} ms"
-                self._send(Reset(stream_id, reason))
-                self._events.append(self._stream_lost(stream, reason))
-
-    def _stream_lost(self, stream: Stream, reason: str) -> MuxEvent:
-        if stream.replay is None:
-            return StreamReset(stream.stream_id, reason)
-        self._accept_deadlines.pop(stream.stream_id, None)
-        return StreamNotAccepted(stream.stream_id, stream.route_port, reason, bytes(stream.replay))
-
-    def _handle_handshake(self, frame: Frame, now: float) -> None:
-        if not isinstance(frame, Hello):
-            raise self._unexpected(frame)
-        if frame.version != VERSION:
-            reason = (f"unsupported protocol version {frame.version}; "
-                      f"this agent speaks {VERSION}")
-            self._shut(reason)
-            self._send(Goodbye(reason))
-            return
-        if not _valid_window(frame.window):
-            raise RemoteProtocolError(f"HELLO window {frame.window} out of range")
-        self.client_id = frame.client_id
-        self._send(Welcome(VERSION, _short(self._agent_name), self.window))
-        self._established(frame.window, frame.client_id, now)
-
-    def _handle_role_frame(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, Accept):
-            stream = self._stream_for(frame)
-            if stream is None:
-                return  # we gave up on it already; the RESET is on its way
-            if stream.replay is None:
-                raise RemoteProtocolError(f"stream {frame.stream_id} accepted twice")
-            stream.accepted = True
-            stream.replay = None
-            del self._accept_deadlines[frame.stream_id]
-            self._events.append(StreamAccepted(frame.stream_id))
-        elif isinstance(frame, (Claim, Release, Pause, Resume)):
-            if frame.request_id in self._requests:
-                raise RemoteProtocolError(f"request id {frame.request_id} reused")
-            self._requests.add(frame.request_id)
-            self._events.append(_request_event(frame))
-        else:
-            raise self._unexpected(frame)
-
-    def _handle_reset(self, frame: Reset) -> None:
-        stream = self._stream_for(frame)
-        if stream is not None and stream.replay is not None:
-            del self._streams[frame.stream_id]
-            self._events.append(self._stream_lost(stream, f"client declined: {frame.reason}"))
-        else:
-            super()._handle_reset(frame)
-
-    def _handle(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, (Data, Fin)) and self.state is ConnectionState.OPEN:
-            stream = self._stream_for(frame)
-            if stream is not None and not stream.accepted:
-                raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream "
-                                          f"{frame.stream_id} before ACCEPT")
-        super()._handle(frame, now)
-
-
-def _request_event(frame: Claim | Release | Pause | Resume) -> MuxEvent:
-    if isinstance(frame, Claim):
-        return ClaimRequested(frame.request_id, frame.route_port, frame.local)
-    if isinstance(frame, Release):
-        return ReleaseRequested(frame.request_id, frame.route_port)
-    if isinstance(frame, Pause):
-        return PauseRequested(frame.request_id, frame.while_paused)
-    return ResumeRequested(frame.request_id)

@@ -4,7 +4,8 @@ show in the status bar like any other."""
 
 from __future__ import annotations
 
-from innerloop.intercepts import DebugInterceptController, InterceptManager
+from innerloop.intercepts.debug_controller import DebugInterceptController
+from innerloop.intercepts.manager import InterceptManager
 from innerloop.lsp.dap_host import HostedDebugAdapter
 from innerloop.lsp.deps import Deps
 from innerloop.lsp.intercept_service import EditorIntercepts

@@ -13,17 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from innerloop.core.frames import Status
-from innerloop.core.mux import (
-    DEFAULT_WINDOW,
-    PEER_TIMEOUT,
-    PING_INTERVAL,
-    ClientConnection,
-    Closed,
-    HandshakeDone,
-    MuxEvent,
-    RequestDone,
-    StreamOpened,
-)
+from innerloop.core.mux import DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
+from innerloop.core.mux_client import ClientConnection
+from innerloop.core.mux_events import Closed, HandshakeDone, MuxEvent, RequestDone, StreamOpened
 from innerloop.core.request import WhilePaused
 from innerloop.tunnel.errors import InterceptConflict, TunnelError
 from innerloop.tunnel.link import Link

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Callable
 
 from innerloop.core.errors import RemoteProtocolError
-from innerloop.core.mux import (
+from innerloop.core.mux import Connection
+from innerloop.core.mux_events import (
     Closed,
-    Connection,
     CreditAvailable,
     DataReceived,
     MuxEvent,

@@ -1,0 +1,165 @@
+"""The pod end of a tunnel connection (sans-I/O); the rules shared with the laptop end are in
+`innerloop.core.mux`.
+"""
+
+from __future__ import annotations
+
+from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.frames import (
+    MAX_PAYLOAD,
+    VERSION,
+    Accept,
+    Claim,
+    Data,
+    Fin,
+    Frame,
+    Goodbye,
+    Hello,
+    Open,
+    Pause,
+    Release,
+    Reply,
+    Reset,
+    Resume,
+    Status,
+    Welcome,
+)
+from innerloop.core.mux import (
+    ACCEPT_TIMEOUT,
+    DEFAULT_WINDOW,
+    PEER_TIMEOUT,
+    PING_INTERVAL,
+    Connection,
+    ConnectionState,
+    short_reason,
+    valid_window,
+)
+from innerloop.core.mux_events import (
+    ClaimRequested,
+    MuxEvent,
+    PauseRequested,
+    ReleaseRequested,
+    ResumeRequested,
+    StreamAccepted,
+    StreamNotAccepted,
+    StreamReset,
+)
+from innerloop.core.streams import Stream
+
+
+class AgentConnection(Connection):
+    """The pod end: answers HELLO, reports requests, opens a stream per routed caller."""
+
+    peer_role = "client"
+
+    def __init__(self, agent_name: str, *, now: float, window: int = DEFAULT_WINDOW,
+                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
+                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD) -> None:
+        super().__init__(now=now, window=window, ping_interval=ping_interval,
+                         peer_timeout=peer_timeout, max_payload=max_payload)
+        self.client_id: str | None = None
+        self._agent_name = agent_name
+        self._accept_timeout = accept_timeout
+        self._accept_deadlines: dict[int, float] = {}
+        self._requests: set[int] = set()
+
+    def open_stream(self, route_port: int, peer: str, now: float) -> int:
+        """Offer a new caller connection to the client; returns the stream id."""
+        self._check_open()
+        self._highest_stream += 1
+        stream_id = self._highest_stream
+        self._streams[stream_id] = Stream(stream_id, route_port, self.window, self._peer_window,
+                                          replay=bytearray())
+        self._accept_deadlines[stream_id] = now + self._accept_timeout
+        self._send(Open(stream_id, route_port, short_reason(peer)))
+        return stream_id
+
+    def reply(self, request_id: int, status: Status = Status.OK, *, holder: str = "",
+              reason: str = "") -> None:
+        self._check_open()
+        if request_id not in self._requests:
+            raise LocalProtocolError(f"no pending request {request_id}")
+        self._requests.discard(request_id)
+        self._send(Reply(request_id, status, short_reason(holder), short_reason(reason)))
+
+    def reset(self, stream_id: int, reason: str) -> None:
+        self._accept_deadlines.pop(stream_id, None)
+        super().reset(stream_id, reason)
+
+    def _stream_deadlines(self) -> list[float]:
+        return list(self._accept_deadlines.values())
+
+    def _expire(self, now: float) -> None:
+        for stream_id, deadline in list(self._accept_deadlines.items()):
+            if now >= deadline:
+                stream = self._streams.pop(stream_id)
+                del self._accept_deadlines[stream_id]
+                reason = f"not accepted within {self._accept_timeout * 1000:g} ms"
+                self._send(Reset(stream_id, reason))
+                self._events.append(self._stream_lost(stream, reason))
+
+    def _stream_lost(self, stream: Stream, reason: str) -> MuxEvent:
+        if stream.replay is None:
+            return StreamReset(stream.stream_id, reason)
+        self._accept_deadlines.pop(stream.stream_id, None)
+        return StreamNotAccepted(stream.stream_id, stream.route_port, reason, bytes(stream.replay))
+
+    def _handle_handshake(self, frame: Frame, now: float) -> None:
+        if not isinstance(frame, Hello):
+            raise self._unexpected(frame)
+        if frame.version != VERSION:
+            reason = (f"unsupported protocol version {frame.version}; "
+                      f"this agent speaks {VERSION}")
+            self._shut(reason)
+            self._send(Goodbye(reason))
+            return
+        if not valid_window(frame.window):
+            raise RemoteProtocolError(f"HELLO window {frame.window} out of range")
+        self.client_id = frame.client_id
+        self._send(Welcome(VERSION, short_reason(self._agent_name), self.window))
+        self._established(frame.window, frame.client_id, now)
+
+    def _handle_role_frame(self, frame: Frame, now: float) -> None:
+        if isinstance(frame, Accept):
+            stream = self._stream_for(frame)
+            if stream is None:
+                return  # we gave up on it already; the RESET is on its way
+            if stream.replay is None:
+                raise RemoteProtocolError(f"stream {frame.stream_id} accepted twice")
+            stream.accepted = True
+            stream.replay = None
+            del self._accept_deadlines[frame.stream_id]
+            self._events.append(StreamAccepted(frame.stream_id))
+        elif isinstance(frame, (Claim, Release, Pause, Resume)):
+            if frame.request_id in self._requests:
+                raise RemoteProtocolError(f"request id {frame.request_id} reused")
+            self._requests.add(frame.request_id)
+            self._events.append(_request_event(frame))
+        else:
+            raise self._unexpected(frame)
+
+    def _handle_reset(self, frame: Reset) -> None:
+        stream = self._stream_for(frame)
+        if stream is not None and stream.replay is not None:
+            del self._streams[frame.stream_id]
+            self._events.append(self._stream_lost(stream, f"client declined: {frame.reason}"))
+        else:
+            super()._handle_reset(frame)
+
+    def _handle(self, frame: Frame, now: float) -> None:
+        if isinstance(frame, (Data, Fin)) and self.state is ConnectionState.OPEN:
+            stream = self._stream_for(frame)
+            if stream is not None and not stream.accepted:
+                raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream "
+                                          f"{frame.stream_id} before ACCEPT")
+        super()._handle(frame, now)
+
+
+def _request_event(frame: Claim | Release | Pause | Resume) -> MuxEvent:
+    if isinstance(frame, Claim):
+        return ClaimRequested(frame.request_id, frame.route_port, frame.local)
+    if isinstance(frame, Release):
+        return ReleaseRequested(frame.request_id, frame.route_port)
+    if isinstance(frame, Pause):
+        return PauseRequested(frame.request_id, frame.while_paused)
+    return ResumeRequested(frame.request_id)

@@ -1,0 +1,119 @@
+"""The laptop end of a tunnel connection (sans-I/O); the rules shared with the agent end are in
+`innerloop.core.mux`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.frames import (
+    MAX_PAYLOAD,
+    VERSION,
+    Accept,
+    Claim,
+    Frame,
+    Hello,
+    Open,
+    Pause,
+    Release,
+    Reply,
+    Resume,
+    Welcome,
+)
+from innerloop.core.mux import (
+    DEFAULT_WINDOW,
+    PEER_TIMEOUT,
+    PING_INTERVAL,
+    Connection,
+    short_reason,
+    valid_window,
+)
+from innerloop.core.mux_events import (
+    RequestDone,
+    StreamOpened,
+)
+from innerloop.core.request import WhilePaused
+from innerloop.core.streams import Stream
+
+
+class ClientConnection(Connection):
+    """The laptop end: says HELLO, claims routes, accepts the streams the agent opens."""
+
+    peer_role = "agent"
+
+    def __init__(self, client_id: str, *, now: float, window: int = DEFAULT_WINDOW,
+                 ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
+                 max_payload: int = MAX_PAYLOAD) -> None:
+        super().__init__(now=now, window=window, ping_interval=ping_interval,
+                         peer_timeout=peer_timeout, max_payload=max_payload)
+        self._next_request = 0
+        self._pending: set[int] = set()
+        self._send(Hello(VERSION, client_id, window))
+
+    def claim(self, route_port: int, local: str) -> int:
+        """Ask for new connections on ``route_port``; the RequestDone event carries the id."""
+        return self._request(lambda rid: Claim(rid, route_port, short_reason(local)))
+
+    def release(self, route_port: int) -> int:
+        return self._request(lambda rid: Release(rid, route_port))
+
+    def pause(self, while_paused: WhilePaused) -> int:
+        return self._request(lambda rid: Pause(rid, while_paused))
+
+    def resume(self) -> int:
+        return self._request(Resume)
+
+    def accept(self, stream_id: int) -> None:
+        stream = self._sendable(stream_id)
+        if stream.accepted:
+            raise LocalProtocolError(f"stream {stream_id} accepted twice")
+        stream.accepted = True
+        self._send(Accept(stream_id))
+
+    def send_data(self, stream_id: int, data: bytes) -> None:
+        self._require_accepted(stream_id)
+        super().send_data(stream_id, data)
+
+    def send_fin(self, stream_id: int) -> None:
+        self._require_accepted(stream_id)
+        super().send_fin(stream_id)
+
+    def _require_accepted(self, stream_id: int) -> None:
+        stream = self._sendable(stream_id)
+        if not stream.accepted:
+            raise LocalProtocolError(f"stream {stream_id} must be accepted before sending")
+
+    def _request(self, make: Callable[[int], Frame]) -> int:
+        self._check_open()
+        self._next_request += 1
+        self._pending.add(self._next_request)
+        self._send(make(self._next_request))
+        return self._next_request
+
+    def _handle_handshake(self, frame: Frame, now: float) -> None:
+        if not isinstance(frame, Welcome):
+            raise self._unexpected(frame)
+        if frame.version != VERSION:
+            raise RemoteProtocolError(f"the agent answered with protocol version "
+                                      f"{frame.version}, not {VERSION}")
+        if not valid_window(frame.window):
+            raise RemoteProtocolError(f"WELCOME window {frame.window} out of range")
+        self._established(frame.window, frame.agent_name, now)
+
+    def _handle_role_frame(self, frame: Frame, now: float) -> None:
+        if isinstance(frame, Reply):
+            if frame.request_id not in self._pending:
+                raise RemoteProtocolError(f"REPLY to unknown request {frame.request_id}")
+            self._pending.discard(frame.request_id)
+            self._events.append(RequestDone(frame.request_id, frame.status, frame.holder,
+                                            frame.reason))
+        elif isinstance(frame, Open):
+            if frame.stream_id <= self._highest_stream:
+                raise RemoteProtocolError(f"OPEN reuses stream id {frame.stream_id}")
+            self._highest_stream = frame.stream_id
+            self._streams[frame.stream_id] = Stream(frame.stream_id, frame.route_port,
+                                                    self.window, self._peer_window)
+            self._events.append(StreamOpened(frame.stream_id, frame.route_port, frame.peer))
+        else:
+            raise self._unexpected(frame)

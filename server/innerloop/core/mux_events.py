@@ -1,0 +1,105 @@
+"""What a tunnel connection reports: the events `Connection` calls return, one class each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from innerloop.core.frames import Status
+from innerloop.core.request import WhilePaused
+
+
+@dataclass(frozen=True)
+class HandshakeDone:
+    peer_name: str  # the client's id (agent side) or the agent's name (client side)
+
+
+@dataclass(frozen=True)
+class ClaimRequested:
+    request_id: int
+    route_port: int
+    local: str
+
+
+@dataclass(frozen=True)
+class ReleaseRequested:
+    request_id: int
+    route_port: int
+
+
+@dataclass(frozen=True)
+class PauseRequested:
+    request_id: int
+    while_paused: WhilePaused
+
+
+@dataclass(frozen=True)
+class ResumeRequested:
+    request_id: int
+
+
+@dataclass(frozen=True)
+class RequestDone:
+    request_id: int
+    status: Status
+    holder: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class StreamOpened:
+    stream_id: int
+    route_port: int
+    peer: str
+
+
+@dataclass(frozen=True)
+class StreamAccepted:
+    stream_id: int
+
+
+@dataclass(frozen=True)
+class StreamNotAccepted:
+    """Agent side: the client declined or never accepted; serve the caller from the app.
+
+    ``replay`` is every byte already taken from the caller: write it to the app first and
+    nothing is lost.
+    """
+
+    stream_id: int
+    route_port: int
+    reason: str
+    replay: bytes
+
+
+@dataclass(frozen=True)
+class DataReceived:
+    stream_id: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CreditAvailable:
+    stream_id: int
+
+
+@dataclass(frozen=True)
+class StreamEnded:
+    """The peer half-closed the stream (FIN)."""
+
+    stream_id: int
+
+
+@dataclass(frozen=True)
+class StreamReset:
+    stream_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    reason: str
+
+
+MuxEvent = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
+         | RequestDone | StreamOpened | StreamAccepted | StreamNotAccepted | DataReceived
+         | CreditAvailable | StreamEnded | StreamReset | Closed)

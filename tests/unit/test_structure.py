@@ -1,0 +1,118 @@
+"""The shape of the server package: one meaning per class name, imports that never run in a
+circle (type-only ones included), and grab-bag modules kept from growing back."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import innerloop
+
+PACKAGE = Path(innerloop.__file__).parent
+MAX_LINES = 420
+"""A module longer than this is doing more than one thing (issue 7: none over ~400 lines)."""
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = ["innerloop", *path.relative_to(PACKAGE).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imported(path: Path, known: set[str]) -> set[str]:
+    """innerloop modules that `path` imports anywhere: top level, functions, TYPE_CHECKING."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names if alias.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module in known:
+                out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names} & known
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    found = modules()
+    known = set(found)
+    return {name: imported(path, known) - {name} for name, path in found.items()}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for succ in sorted(graph[node]):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in on_stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_cycle_finder_finds_a_type_only_circle() -> None:
+    """The checker itself: a circle closed by one edge is found, a chain is not."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_graph_sees_imports_inside_type_checking_blocks(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                      "    from innerloop.core import errors\n")
+    assert imported(source, {"innerloop.core", "innerloop.core.errors"}) == {
+        "innerloop.core", "innerloop.core.errors"}
+
+
+def test_no_two_public_classes_share_a_name() -> None:
+    where: dict[str, list[str]] = defaultdict(list)
+    for name, path in modules().items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                where[node.name].append(name)
+    assert {cls: mods for cls, mods in where.items() if len(mods) > 1} == {}
+
+
+def test_the_debug_adapter_does_not_know_the_intercept_manager() -> None:
+    """dap/ is wired to the manager by its caller, not by a `module:attribute` string."""
+    offenders = [name for name, path in modules().items()
+                 if name.startswith("innerloop.dap") and "innerloop.intercepts" in path.read_text()]
+    assert offenders == []
+
+
+def test_no_grab_bag_modules() -> None:
+    long = {name: n for name, path in modules().items()
+            if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}
