@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import shutil
 import socket
 import subprocess
@@ -15,14 +16,22 @@ import pytest
 from innerloop.agent.zipapp import agent_bundle, build_zipapp
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+MAX_BYTES = 64 * 1024
+"""57,792 bytes when this bound was set: room for growth, but not for a stray dependency."""
 
 
 def test_bundle_is_deterministic_small_and_named_by_its_hash() -> None:
     digest, data = agent_bundle()
     assert build_zipapp() == data
     assert digest == hashlib.sha256(data).hexdigest()[:12]
-    assert len(data) < 1024 * 1024
+    assert len(data) <= MAX_BYTES, f"{len(data)} bytes"
     assert data.startswith(b"#!/usr/bin/env python3\n")
+
+
+def test_the_readme_states_the_real_size() -> None:
+    [promised] = re.findall(r"~(\d+) KiB zipapp", (REPO / "README.md").read_text())
+    assert abs(len(agent_bundle()[1]) / 1024 - int(promised)) <= 3, f"README says ~{promised} KiB"
 
 
 def test_bundle_holds_the_agent_core_and_h11_but_no_laptop_code() -> None:
