@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         logging.getLogger("innerloop").setLevel(logging.WARNING)
     if args.command == "lsp":
-        from innerloop.lsp.server import serve_stdio
+        from innerloop.lsp.setup import serve_stdio
 
         serve_stdio()
         return 0

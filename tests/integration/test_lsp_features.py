@@ -300,7 +300,7 @@ async def test_debug_adapter_endpoint_hands_out_one_token_per_session(
 
 
 if __name__ == "__main__":
-    from innerloop.lsp.server import serve_stdio
+    from innerloop.lsp.setup import serve_stdio
 
     memory = MemorySessions()
     serve_stdio(

@@ -1,5 +1,5 @@
 """`python -m innerloop.lsp`: the language server over stdio."""
 
-from innerloop.lsp.server import serve_stdio
+from innerloop.lsp.setup import serve_stdio
 
 serve_stdio()

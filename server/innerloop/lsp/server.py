@@ -1,28 +1,18 @@
-"""The innerloop language server (pygls): a thin shell that translates LSP to the session manager.
+"""The innerloop language server class: pygls plus the state every feature shares.
 
-Features live in `innerloop.lsp.features`, each a module with `setup(server, deps)`, all
-registered in `FEATURES` below; handlers are async and do no blocking I/O on the loop.
+It imports no feature: features import it for its type, and `innerloop.lsp.setup` builds it
+and registers them (as esbonio keeps `server.py` apart from `setup.py`).
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Awaitable, Callable
 
-from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from innerloop import __version__
-from innerloop.lsp.deps import Deps
-from innerloop.lsp.features import debug, intercepts, log, settings, status
 from innerloop.lsp.protocol import InnerloopProtocol
 from innerloop.lsp.settings import Settings
-from innerloop.lsp.wiring import default_deps
-
-# Hooks run in registration order, so `log` comes last: it detaches after everything else.
-FEATURES = (settings.setup, status.setup, intercepts.setup, debug.setup, log.setup)
-
 
 Hook = Callable[[], None]
 AsyncHook = Callable[[], Awaitable[None]]
@@ -31,41 +21,14 @@ AsyncHook = Callable[[], Awaitable[None]]
 class InnerloopServer(LanguageServer):
     """pygls server plus the state every feature shares.
 
-    pygls allows one handler per LSP method, so `initialized` and `shutdown` are dispatched here
-    to the hooks features add, in the order they were added.
+    pygls allows one handler per LSP method, so `initialized` and `shutdown` are dispatched
+    (by `innerloop.lsp.setup`) to the hooks features add, in the order they were added.
     """
 
     protocol: InnerloopProtocol
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self) -> None:
         super().__init__("innerloop", __version__, protocol_cls=InnerloopProtocol)
-        self.deps = deps
         self.settings = Settings()
         self.on_initialized: list[Hook] = []
         self.on_shutdown: list[AsyncHook] = []
-
-
-def create_server(deps: Deps) -> InnerloopServer:
-    server = InnerloopServer(deps)
-    # On shutdown, debug sessions end first (each stops its intercept), then the rest leave.
-    server.on_shutdown += [deps.debug_adapter.aclose, deps.intercepts.aclose]
-    for setup in FEATURES:
-        setup(server, deps)
-
-    @server.feature(types.INITIALIZED)
-    async def initialized(ls: InnerloopServer, _params: types.InitializedParams) -> None:
-        for hook in ls.on_initialized:
-            hook()
-
-    @server.feature(types.SHUTDOWN)
-    async def shutdown(ls: InnerloopServer, *_args: object) -> None:
-        for hook in ls.on_shutdown:
-            await hook()
-
-    return server
-
-
-def serve_stdio(deps: Deps | None = None) -> None:
-    """Runs the server on stdin/stdout; stderr gets warnings (innerloop's own log goes to the editor)."""
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(name)s: %(message)s")
-    create_server(deps if deps is not None else default_deps()).start_io()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from innerloop.lsp.deps import AdapterEndpoint
+from innerloop.lsp.deps import AdapterEndpoint, Deps
 from innerloop.lsp.features.errors import user_errors
-
-if TYPE_CHECKING:
-    from innerloop.lsp.deps import Deps
-    from innerloop.lsp.server import InnerloopServer
+from innerloop.lsp.server import InnerloopServer
 
 ENDPOINT_COMMAND = "innerloop.debugAdapterEndpoint"
 

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from innerloop.core.errors import UserError
 from innerloop.core.request import InterceptRequest, optional_str, request_from_json
-from innerloop.lsp.deps import InterceptInfo, TargetList
+from innerloop.lsp.deps import Deps, InterceptInfo, TargetList
 from innerloop.lsp.features.errors import user_errors
 from innerloop.lsp.features.progress import with_progress
-
-if TYPE_CHECKING:
-    from innerloop.lsp.deps import Deps
-    from innerloop.lsp.server import InnerloopServer
+from innerloop.lsp.server import InnerloopServer
 
 
 def _object_arg(command: str, args: Sequence[Any]) -> Mapping[str, Any]:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-if TYPE_CHECKING:
-    from innerloop.lsp.deps import Deps
-    from innerloop.lsp.server import InnerloopServer
+from innerloop.lsp.deps import Deps
+from innerloop.lsp.server import InnerloopServer
 
 _LEVELS = (
     (logging.ERROR, types.MessageType.Error),

@@ -6,15 +6,13 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
 from innerloop.lsp.deps import Progress
-
-if TYPE_CHECKING:
-    from innerloop.lsp.server import InnerloopServer
+from innerloop.lsp.server import InnerloopServer
 
 T = TypeVar("T")
 

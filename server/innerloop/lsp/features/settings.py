@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from innerloop.lsp.deps import Deps
+from innerloop.lsp.server import InnerloopServer
 from innerloop.lsp.settings import parse_settings
-
-if TYPE_CHECKING:
-    from innerloop.lsp.deps import Deps
-    from innerloop.lsp.server import InnerloopServer
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any, TypedDict
 
 from innerloop import __version__
-from innerloop.lsp.deps import InterceptInfo, StatusInfo
-
-if TYPE_CHECKING:
-    from innerloop.lsp.deps import Deps
-    from innerloop.lsp.server import InnerloopServer
+from innerloop.lsp.deps import Deps, InterceptInfo, StatusInfo
+from innerloop.lsp.server import InnerloopServer
 
 STATUS_COMMAND = "innerloop.status"
 STATUS_NOTIFICATION = "innerloop/status"
