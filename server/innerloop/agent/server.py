@@ -56,7 +56,7 @@ class Agent:
         self._servers: list[asyncio.Server] = []
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sessions: set[AgentTunnel] = set()
+        self._tunnels: set[AgentTunnel] = set()
 
     async def start(self) -> None:
         """Bind every port; raises OSError if one is taken."""
@@ -75,11 +75,11 @@ class Agent:
         """Stop listening and say goodbye, so clients learn at once instead of by silence."""
         for server in self._servers:
             server.close()
-        for session in list(self._sessions):
-            session.link.close("the agent is stopping")
-        if self._sessions:
+        for tunnel in list(self._tunnels):
+            tunnel.link.close("the agent is stopping")
+        if self._tunnels:
             await asyncio.wait([asyncio.ensure_future(s.link.wait_closed())
-                                for s in self._sessions], timeout=1.0)
+                                for s in self._tunnels], timeout=1.0)
 
     def changed(self) -> None:
         """Routes or pause state changed: wake the held callers to decide again."""
@@ -107,14 +107,14 @@ class Agent:
 
     async def _on_tunnel(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
-        session = AgentTunnel(self, reader, writer)
-        self._sessions.add(session)
+        tunnel = AgentTunnel(self, reader, writer)
+        self._tunnels.add(tunnel)
         try:
-            await session.run()
+            await tunnel.run()
         except asyncio.CancelledError:
             pass  # the agent is stopping; close() already said goodbye
         finally:
-            self._sessions.discard(session)
+            self._tunnels.discard(tunnel)
 
 
 class AgentTunnel:

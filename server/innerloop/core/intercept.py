@@ -1,6 +1,6 @@
 """The intercept state machine: one transition table, effects returned as data.
 
-`step(state, event) -> (state, [effects])`. The session manager executes the effects in order
+`step(state, event) -> (state, [effects])`. The intercept runner (innerloop.intercepts.intercept) executes the effects in order
 (each is an await on the gateway or the tunnels) and feeds back the event that says how it went.
 Nothing here does I/O; an event the table does not list for a phase raises LocalProtocolError.
 
@@ -185,7 +185,7 @@ TABLE: dict[tuple[Phase, InterceptEvent], Rule] = {
     (P.PAUSED, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
     (P.RECONNECTING, E.TUNNELS_OPEN): Rule(P.CLAIMING, (RouteTraffic(),)),
     (P.RECONNECTING, E.TUNNEL_LOST): Rule(P.RECONNECTING, (CloseTunnels(), OpenTunnels())),
-    # A breakpoint may come and go while the tunnels are down; the session re-sends PAUSE
+    # A breakpoint may come and go while the tunnels are down; the runner re-sends PAUSE
     # once ACTIVE again if the debuggee is still stopped.
     (P.RECONNECTING, E.PAUSE): Rule(P.RECONNECTING),
     (P.RECONNECTING, E.RESUME): Rule(P.RECONNECTING),

@@ -17,7 +17,7 @@ from innerloop.paths import runtime_dir, write_private
 
 
 def registry_dir() -> Path:
-    return runtime_dir("innerloop-sessions")
+    return runtime_dir("innerloop-intercepts")
 
 
 @dataclass(frozen=True)
