@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from innerloop.agent.zipapp import build_zipapp
-from innerloop.core import patches
+from innerloop.core import agent_patch, rollout, service_patch
 from innerloop.core.errors import ClusterError, ConfigError, UserError
 from innerloop.core.request import PortSpec
 from innerloop.core.targets import WorkloadRef
@@ -41,8 +41,8 @@ async def gateway(cluster: Cluster) -> AsyncIterator[Gateway]:
     await gw.close()
 
 
-def agent_config(config_map: str, image: str = manifests.PYTHON_IMAGE) -> patches.AgentConfig:
-    return patches.AgentConfig(image=image, config_map=config_map, image_pull_policy="Never")
+def agent_config(config_map: str, image: str = manifests.PYTHON_IMAGE) -> agent_patch.AgentConfig:
+    return agent_patch.AgentConfig(image=image, config_map=config_map, image_pull_policy="Never")
 
 
 def spec_of(cluster: Cluster, namespace: str, ref: str) -> dict[str, Any]:
@@ -55,7 +55,7 @@ async def install(
 ) -> dict[str, Any]:
     config_map = await gw.ensure_agent_config_map(namespace, agent)
     config = agent_config(config_map)
-    workload = await gw.update_workload(ref, lambda w: patches.install_agent(w, config, [app_port]))
+    workload = await gw.update_workload(ref, lambda w: agent_patch.install_agent(w, config, [app_port]))
     await gw.wait_rollout(ref, ROLLOUT_TIMEOUT)
     return workload
 
@@ -71,17 +71,17 @@ async def intercept_and_restore(
     service_before = spec_of(cluster, namespace, f"service/{service}")
     await gw.check_permissions(
         namespace,
-        intercept_permissions(target.workload, patches.manual_rollout(resolution.workload))
+        intercept_permissions(target.workload, rollout.manual_rollout(resolution.workload))
         + ENV_PERMISSIONS,
     )
 
     workload = await install(gw, namespace, target.workload, agent, target.container_port)
-    layout = patches.agent_layout(workload)
+    layout = agent_patch.agent_layout(workload)
     assert layout is not None
     live = await gw.get_workload(target.workload)
-    config = agent_config(patches.agent_config_map_name(agent))
+    config = agent_config(agent_patch.agent_config_map_name(agent))
     assert (
-        patches.agent_status(live, config, [target.container_port]) is patches.AgentStatus.CURRENT
+        agent_patch.agent_status(live, config, [target.container_port]) is agent_patch.AgentStatus.CURRENT
     )
     pods = cluster.pods(namespace, service)
     for pod in pods:
@@ -92,7 +92,7 @@ async def intercept_and_restore(
     await gw.update_service(
         namespace,
         service,
-        lambda s: patches.take_over_service(s, target.service_port.label(), listen),
+        lambda s: service_patch.take_over_service(s, target.service_port.label(), listen),
     )
     assert spec_of(cluster, namespace, f"service/{service}")["ports"][0]["targetPort"] == listen
     [summary] = await gw.list_services(namespace)
@@ -107,8 +107,8 @@ async def intercept_and_restore(
     result = cluster.load_via_exec(namespace, f"http://{service}/through-agent", count=30, rate=100)
     assert result.failures == [] and result.pods == set(pods)
 
-    await gw.update_service(namespace, service, patches.restore_service)
-    await gw.update_workload(target.workload, patches.remove_agent)
+    await gw.update_service(namespace, service, service_patch.restore_service)
+    await gw.update_workload(target.workload, agent_patch.remove_agent)
     await gw.wait_rollout(target.workload, ROLLOUT_TIMEOUT)
     assert spec_of(cluster, namespace, f"service/{service}") == service_before
     assert spec_of(cluster, namespace, ref) == workload_before
@@ -158,20 +158,20 @@ async def test_bare_replicaset_is_rolled_pod_by_pod(
     steps: list[str] = []
     config_map = await gateway.ensure_agent_config_map(namespace, agent)
     config = agent_config(config_map)
-    await gateway.update_workload(ref, lambda w: patches.install_agent(w, config, [8080]))
+    await gateway.update_workload(ref, lambda w: agent_patch.install_agent(w, config, [8080]))
     await gateway.wait_rollout(ref, ROLLOUT_TIMEOUT, steps.append)
     new_pods = set(cluster.pods(namespace, "echo"))
     assert len(new_pods) == 2 and not new_pods & old_pods
     assert any(s.startswith("replacing pod") for s in steps), steps
     for pod in new_pods:
         obj = cluster.kubectl_json("-n", namespace, "get", "pod", pod)
-        assert patches.pod_has_agent(obj) and patches.pod_ready(obj)
+        assert agent_patch.pod_has_agent(obj) and rollout.pod_ready(obj)
 
-    await gateway.update_workload(ref, patches.remove_agent)
+    await gateway.update_workload(ref, agent_patch.remove_agent)
     await gateway.wait_rollout(ref, ROLLOUT_TIMEOUT)
     assert spec_of(cluster, namespace, "replicaset/echo") == before
     for pod in cluster.pods(namespace, "echo"):
-        assert not patches.pod_has_agent(cluster.kubectl_json("-n", namespace, "get", "pod", pod))
+        assert not agent_patch.pod_has_agent(cluster.kubectl_json("-n", namespace, "get", "pod", pod))
 
 
 async def test_rollout_of_an_image_without_python_fails_fast(
@@ -182,7 +182,7 @@ async def test_rollout_of_an_image_without_python_fails_fast(
     before = spec_of(cluster, namespace, "deployment/echo")
     config_map = await gateway.ensure_agent_config_map(namespace, agent)
     config = agent_config(config_map, image="localhost/busybox:1")
-    await gateway.update_workload(ref, lambda w: patches.install_agent(w, config, [8080]))
+    await gateway.update_workload(ref, lambda w: agent_patch.install_agent(w, config, [8080]))
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(ClusterError) as info:
@@ -192,7 +192,7 @@ async def test_rollout_of_an_image_without_python_fails_fast(
     assert message.startswith("deployment/echo rollout cannot finish: pod echo-")
     assert "container innerloop-agent" in message and "python3" in message, message
     # The undo a failed cold start performs puts the Deployment back as it was.
-    await gateway.update_workload(ref, patches.remove_agent)
+    await gateway.update_workload(ref, agent_patch.remove_agent)
     await gateway.wait_rollout(ref, ROLLOUT_TIMEOUT)
     assert spec_of(cluster, namespace, "deployment/echo") == before
     assert len(cluster.pods(namespace, "echo")) == 2
@@ -204,7 +204,7 @@ async def test_waiting_for_a_rollout_is_cancellable(
     cluster.deploy_echo(namespace)
     ref = WorkloadRef("Deployment", "echo", namespace)
     config = agent_config(await gateway.ensure_agent_config_map(namespace, agent))
-    await gateway.update_workload(ref, lambda w: patches.install_agent(w, config, [8080]))
+    await gateway.update_workload(ref, lambda w: agent_patch.install_agent(w, config, [8080]))
     waiting = asyncio.create_task(gateway.wait_rollout(ref, ROLLOUT_TIMEOUT))
     await asyncio.sleep(0.3)
     assert not waiting.done()

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from innerloop.core.agent_patch import AgentConfig
+
 Manifest = dict[str, Any]
 LABELS = {"app": "orders"}
+AGENT_CONFIG = AgentConfig(
+    image="localhost/python3:1", config_map="innerloop-agent-0123456789", image_pull_policy="Never"
+)
 
 
 def container(
@@ -157,3 +162,10 @@ def service(
     elif selector:
         spec["selector"] = dict(selector)
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def config_map(name: str, labels: dict[str, str] | None = None, namespace: str = "shop") -> Manifest:
+    meta: Manifest = {"name": name, "namespace": namespace, "resourceVersion": "9"}
+    if labels:
+        meta["labels"] = dict(labels)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {}}

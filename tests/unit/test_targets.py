@@ -6,13 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from innerloop.core.agent_patch import AgentConfig, install_agent
 from innerloop.core.errors import UserError
-from innerloop.core.patches import (
-    RESTORE_ANNOTATION,
-    AgentConfig,
-    install_agent,
-    take_over_service,
-)
+from innerloop.core.manifest import RESTORE_ANNOTATION
+from innerloop.core.service_patch import take_over_service
 from innerloop.core.targets import (
     PortSpec,
     ServicePort,

@@ -29,7 +29,7 @@ from fractions import Fraction
 from typing import Any
 
 from innerloop.core.errors import UserError
-from innerloop.core.patches import Manifest
+from innerloop.core.manifest import Manifest
 
 Data = Mapping[str, Mapping[str, str]]
 

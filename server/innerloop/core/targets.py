@@ -18,15 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from innerloop.core.agent_patch import AGENT_CONTAINER, agent_layout
 from innerloop.core.errors import UserError
-from innerloop.core.patches import (
-    AGENT_CONTAINER,
-    Manifest,
-    agent_layout,
-    port_label,
-    service_takeover,
-)
+from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
+from innerloop.core.service_patch import port_label, service_takeover
 
 SUPPORTED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 

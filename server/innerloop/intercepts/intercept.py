@@ -15,23 +15,21 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from innerloop.core import intercept as machine
-from innerloop.core.errors import ClusterError, InnerloopError, UserError
-from innerloop.core.intercept import InterceptEvent, Phase
-from innerloop.core.patches import (
+from innerloop.core.agent_patch import (
     AgentConfig,
     AgentStatus,
     agent_config_map_name,
     agent_layout,
     agent_status,
     install_agent,
-    manual_rollout,
     remove_agent,
-    restore_service,
-    service_takeover,
-    take_over_service,
 )
+from innerloop.core.errors import ClusterError, InnerloopError, UserError
+from innerloop.core.intercept import InterceptEvent, Phase
 from innerloop.core.request import InterceptRequest, PortSpec
+from innerloop.core.rollout import manual_rollout
 from innerloop.core.routing_plan import FRESH, Route, Routing
+from innerloop.core.service_patch import restore_service, service_takeover, take_over_service
 from innerloop.core.targets import Target, service_ports, workload_selector
 from innerloop.intercepts.tunnels import TunnelSet
 from innerloop.k8s.gateway import Gateway, Resolution, intercept_permissions

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
-from innerloop.core.patches import pod_ready
 from innerloop.core.request import InterceptRequest
+from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary
 from innerloop.intercepts import registry
 from innerloop.intercepts.intercept import Intercept, Report, Snapshot

@@ -14,8 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import assert_never
 
+from innerloop.core.agent_patch import pod_has_agent
 from innerloop.core.errors import ClusterError, InnerloopError
-from innerloop.core.patches import Manifest, pod_has_agent
+from innerloop.core.manifest import Manifest
 from innerloop.core.routing_plan import FRESH, Routing, SendClaim, SendPause, SendRelease, plan
 from innerloop.k8s.gateway import Gateway, ReadyPods
 from innerloop.tunnel.client import TunnelClient

@@ -29,17 +29,12 @@ from kubernetes import config as kube_config
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from innerloop.core.agent_patch import agent_config_map, agent_config_map_name
 from innerloop.core.env import ResolvedEnv, resolve, sources
 from innerloop.core.errors import ClusterError, ConfigError, InnerloopError, UserError
-from innerloop.core.patches import (
-    Manifest,
-    agent_config_map,
-    agent_config_map_name,
-    pod_ready,
-    rollout_problem,
-    rollout_status,
-)
+from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
+from innerloop.core.rollout import pod_ready, rollout_problem, rollout_status
 from innerloop.core.targets import (
     ServiceSummary,
     Target,
