@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from innerloop import __version__
-from innerloop.core.env import render_dotenv
 from innerloop.core.errors import InnerloopError, UserError
+from innerloop.envfile import write_env_file
 from innerloop.paths import write_private
 
 if TYPE_CHECKING:
@@ -154,8 +154,7 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
             for warning in resolved.warnings:
                 say(warning)
         if args.env_file:
-            write_private(args.env_file, render_dotenv(
-                env, header=f"# env of {t.workload} container {t.container} (innerloop)"))
+            write_env_file(args.env_file, t, env)
             say(f"wrote {len(env)} variables to {args.env_file} (0600)")
         if args.env_json:
             write_private(args.env_json, json.dumps(env, indent=2, sort_keys=True) + "\n")

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from innerloop.core.errors import InnerloopError, UserError
 from innerloop.core.request import InterceptRequest
 from innerloop.core.targets import ServiceSummary
+from innerloop.envfile import write_runtime_env_file
 from innerloop.intercepts.intercept import Intercept, Snapshot
 from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
 from innerloop.lsp.deps import (
@@ -23,7 +24,6 @@ from innerloop.lsp.deps import (
     StatusInfo,
     TargetList,
 )
-from innerloop.lsp.envfile import write_env_file
 from innerloop.lsp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -118,14 +118,7 @@ class EditorIntercepts:
         except InnerloopError as err:
             log.warning("%s: no env file: %s", intercept.id, err.user_line())
             return
-        t = intercept.target
-        path = await asyncio.to_thread(
-            write_env_file,
-            t.namespace,
-            t.service,
-            env.values,
-            f"env of {t.workload} container {t.container} (innerloop)",
-        )
+        path = await asyncio.to_thread(write_runtime_env_file, intercept.target, env.values)
         intercept.env_file = str(path)
         intercept.on_change(intercept)
         progress(f"wrote {len(env.values)} variables of the workload's env to {path} (0600)")
