@@ -58,10 +58,11 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
   resolveDebugConfiguration(
     folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
-  ): vscode.DebugConfiguration | undefined {
+  ): vscode.DebugConfiguration | null {
+    // VS Code opens launch.json when this returns null (undefined only cancels the start).
     if (config.type === undefined && config.request === undefined && config.name === undefined) {
-      // F5 without launch.json: undefined makes VS Code open launch.json with our initial configuration.
-      return undefined;
+      // F5 without launch.json: VS Code creates it with our initial configuration.
+      return null;
     }
     if (isChild(config)) return config;
     const settings = readSettings();
@@ -80,7 +81,7 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     const problems = validate(resolved);
     if (problems.length > 0) {
       void vscode.window.showErrorMessage(`innerloop launch configuration "${config.name}": ${problems.join('; ')}.`);
-      return undefined;
+      return null;
     }
     return resolved;
   }
