@@ -19,7 +19,8 @@ from innerloop.core import agent_patch, rollout, service_patch
 from innerloop.core.errors import ClusterError, ConfigError, UserError
 from innerloop.core.request import PortSpec
 from innerloop.core.targets import WorkloadRef
-from innerloop.k8s.gateway import ENV_PERMISSIONS, Gateway, intercept_permissions
+from innerloop.k8s.gateway import Gateway
+from innerloop.k8s.rbac import ENV_PERMISSIONS, intercept_permissions
 
 from tests.apps import manifests
 from tests.apps.cluster import Cluster, parse_answer
@@ -466,7 +467,7 @@ def test_gateway_answers_from_the_developer_netns(cluster: Cluster, namespace: s
     script = f"""
 import asyncio
 from innerloop.core.request import PortSpec
-from innerloop.k8s.gateway import ENV_PERMISSIONS, Gateway, intercept_permissions
+from innerloop.k8s.gateway import Gateway
 
 async def main():
     gw = await Gateway.connect({str(cluster.kubeconfig)!r})

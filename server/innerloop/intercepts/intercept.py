@@ -32,7 +32,9 @@ from innerloop.core.routing_plan import FRESH, Route, Routing
 from innerloop.core.service_patch import restore_service, service_takeover, take_over_service
 from innerloop.core.targets import Target, service_ports, workload_selector
 from innerloop.intercepts.tunnels import TunnelSet
-from innerloop.k8s.gateway import Gateway, Resolution, intercept_permissions
+from innerloop.k8s.gateway import Gateway
+from innerloop.k8s.rbac import intercept_permissions
+from innerloop.k8s.reads import Resolution
 from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)

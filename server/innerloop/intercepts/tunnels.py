@@ -18,7 +18,8 @@ from innerloop.core.agent_patch import pod_has_agent
 from innerloop.core.errors import ClusterError, InnerloopError
 from innerloop.core.manifest import Manifest
 from innerloop.core.routing_plan import FRESH, Routing, SendClaim, SendPause, SendRelease, plan
-from innerloop.k8s.gateway import Gateway, ReadyPods
+from innerloop.k8s.gateway import Gateway
+from innerloop.k8s.pods import ReadyPods
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict
 

@@ -1,0 +1,112 @@
+"""Reading what an intercept is about: Services, workloads, pods, and the target they resolve to.
+
+The decisions are `core.targets`'; this module only fetches, as little as it can, so a user
+allowed to read just their own kind of workload can intercept it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from innerloop.core.manifest import Manifest
+from innerloop.core.request import PortSpec
+from innerloop.core.targets import (
+    ServiceSummary,
+    Target,
+    WorkloadRef,
+    label_selector,
+    resolve_target,
+    service_selector,
+    summarize_services,
+    workload_selector,
+)
+from innerloop.k8s.api import WORKLOADS, Api, api_path, workload_path
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A resolved target with the objects it was resolved from (as read)."""
+
+    target: Target
+    service: Manifest
+    workload: Manifest
+
+
+async def get_service(api: Api, namespace: str, name: str) -> Manifest:
+    return await api.get(api_path("v1", namespace, "services", name), f"service {name!r}", namespace)
+
+
+async def get_workload(api: Api, ref: WorkloadRef) -> Manifest:
+    return await api.get(workload_path(ref.kind, ref.namespace, ref.name), str(ref), ref.namespace)
+
+
+async def list_workloads(api: Api, namespace: str) -> list[Manifest]:
+    """Every Deployment, StatefulSet and ReplicaSet of the namespace."""
+    lists = await asyncio.gather(
+        *(api.list_items("apps/v1", kind, plural, namespace) for kind, plural in WORKLOADS.items())
+    )
+    return [w for items in lists for w in items]
+
+
+async def list_pods(api: Api, namespace: str, selector: str) -> list[Manifest]:
+    return await api.list_items("v1", "Pod", "pods", namespace, selector)
+
+
+async def workload_pods(api: Api, workload: Manifest) -> list[Manifest]:
+    return await list_pods(api, workload["metadata"]["namespace"], workload_selector(workload))
+
+
+async def resolve(api: Api, namespace: str, service: str, spec: PortSpec) -> Resolution:
+    """Service → port → workload → container (core.targets), from fresh reads.
+
+    Reads only the owners of the selected pods (ReplicaSet → Deployment, StatefulSet).
+    """
+    svc = await get_service(api, namespace, service)
+    pods = await list_pods(api, namespace, label_selector(service_selector(svc)))
+    workloads = await (owners(api, namespace, pods) if pods else list_workloads(api, namespace))
+    target = resolve_target(svc, spec, pods, workloads)
+    [workload] = [
+        w
+        for w in workloads
+        if w["kind"] == target.workload.kind and w["metadata"]["name"] == target.workload.name
+    ]
+    return Resolution(target=target, service=svc, workload=workload)
+
+
+async def owners(api: Api, namespace: str, pods: Sequence[Manifest]) -> list[Manifest]:
+    """The controllers of the pods, and a ReplicaSet's Deployment."""
+    found: dict[tuple[str, str], Manifest] = {}
+    todo = {
+        (ref["kind"], ref["name"])
+        for p in pods
+        for ref in p["metadata"].get("ownerReferences", [])
+        if ref.get("controller")
+    }
+    while todo:
+        kind, name = todo.pop()
+        if kind not in WORKLOADS or (kind, name) in found:
+            continue
+        obj = await api.get_or_none(
+            workload_path(kind, namespace, name),
+            f"get {kind.lower()}/{name} in namespace {namespace!r}",
+        )
+        if obj is None:
+            continue
+        obj.setdefault("kind", kind)
+        found[(kind, name)] = obj
+        todo |= {
+            (ref["kind"], ref["name"])
+            for ref in obj["metadata"].get("ownerReferences", [])
+            if ref.get("controller")
+        }
+    return list(found.values())
+
+
+async def list_services(api: Api, namespace: str) -> list[ServiceSummary]:
+    """Services with their ports and the agent / takeover state (for `innerloop list`)."""
+    services, workloads = await asyncio.gather(
+        api.list_items("v1", "Service", "services", namespace), list_workloads(api, namespace)
+    )
+    return summarize_services(services, workloads)
