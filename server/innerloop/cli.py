@@ -24,6 +24,7 @@ from innerloop.envfile import write_env_file
 from innerloop.paths import write_private
 
 if TYPE_CHECKING:
+    from innerloop.dap.controller import InterceptController
     from innerloop.intercepts.manager import InterceptManager
 
 log = logging.getLogger("innerloop")
@@ -244,6 +245,14 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
+def dap_controller() -> InterceptController:
+    """`innerloop dap`'s intercepts, imported when a session first intercepts: the adapter
+    answers `initialize` without loading the cluster client."""
+    from innerloop.intercepts.debug_controller import controller_factory
+
+    return controller_factory()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -264,9 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_stdio()
         return 0
     if args.command == "dap":
-        from innerloop.dap.server import run_stdio
+        from innerloop.dap.server import controller_factory_from, run_stdio
 
-        return run_stdio(args.controller)
+        factory = controller_factory_from(args.controller) if args.controller else dap_controller
+        return run_stdio(factory)
     try:
         if args.command == "list":
             return asyncio.run(cmd_list(args))

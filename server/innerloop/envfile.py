@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from innerloop.core.env import render_dotenv
+from innerloop.core.dotenv import render_dotenv
 from innerloop.core.targets import Target
 from innerloop.paths import runtime_dir, write_private
 

@@ -9,20 +9,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from innerloop.core.dap_rules import PROXY_CAPABILITIES, DapParser, Message, encode
+from innerloop.core.dap_routes import PROXY_CAPABILITIES
+from innerloop.core.dap_wire import DapParser, Message, encode
 from innerloop.dap.server import DapEndpoint, start_dap_server
 
 from tests.helpers.dap_client import (
-    ECHO_APP,
     PYTHON,
     DapClient,
     RecordingController,
-    free_port,
     http_get,
     marked_line,
-    port_open,
-    wait_until,
 )
+from tools.net import free_port, port_open
+from tools.sample import ECHO_APP
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,8 @@ from hypothesis import strategies as st
 from innerloop.core.env import (
     ResolvedEnv,
     Sources,
-    dotenv_value,
     expand,
     parse_quantity,
-    render_dotenv,
     resolve,
     sources,
 )
@@ -332,58 +330,3 @@ def test_sources_lists_what_to_fetch() -> None:
     assert sources(p, "sidecar") == Sources()
     with pytest.raises(UserError, match="pod has no container 'x'"):
         sources(p, "x")
-
-
-@pytest.mark.parametrize(
-    "value, rendered",
-    [
-        ("plain", "plain"),
-        ("a/b:c@d.e-f_g+h,i%", "a/b:c@d.e-f_g+h,i%"),
-        ("", "''"),
-        ("two words", "'two words'"),
-        ("s3cr=t$(X)", "'s3cr=t$(X)'"),
-        ("${HOME}", "'${HOME}'"),
-        ('say "hi"', "'say \"hi\"'"),
-        ("back\\slash", "'back\\slash'"),
-        ("it's", '"it\'s"'),
-        ("plain\n", '"plain\\n"'),  # a trailing newline is no plain value
-        ("line1\nline2", '"line1\\nline2"'),
-        ("tab\there\r", '"tab\\there\\r"'),
-        ('it\'s "q" \\', '"it\'s \\"q\\" \\\\"'),
-    ],
-)
-def test_dotenv_value(value: str, rendered: str) -> None:
-    assert dotenv_value(value) == rendered
-
-
-def test_render_dotenv() -> None:
-    text = render_dotenv({"B": "two words", "A": "1"}, header="innerloop: deployment/orders\napp")
-    assert text == "# innerloop: deployment/orders\n# app\nA=1\nB='two words'\n"
-    assert render_dotenv({}) == "\n"
-
-
-def _read_dotenv_line(line: str) -> tuple[str, str]:
-    """A reader following python-dotenv's quoting rules, to check the round trip."""
-    key, _, raw = line.partition("=")
-    if raw.startswith("'"):
-        return key, raw[1:-1]
-    if raw.startswith('"'):
-        out, i, body = [], 0, raw[1:-1]
-        escapes = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
-        while i < len(body):
-            if body[i] == "\\":
-                out.append(escapes[body[i + 1]])
-                i += 2
-            else:
-                out.append(body[i])
-                i += 1
-        return key, "".join(out)
-    return key, raw
-
-
-@given(
-    st.dictionaries(st.from_regex(r"[A-Z_][A-Z0-9_]{0,8}", fullmatch=True), st.text(max_size=20))
-)
-def test_dotenv_round_trip(env: dict[str, str]) -> None:
-    lines = render_dotenv(env).split("\n")  # file readers split on newlines only
-    assert dict(_read_dotenv_line(line) for line in lines if line) == env

@@ -285,37 +285,3 @@ def resolve(
 def _valid_name(name: str) -> bool:
     """Relaxed environment variable names (Kubernetes ≥ 1.32): printable ASCII except `=`."""
     return bool(name) and all(" " <= ch <= "~" and ch != "=" for ch in name)
-
-
-# --- dotenv -----------------------------------------------------------------------------------
-
-_PLAIN = re.compile(r"[A-Za-z0-9_./:@%+,-]*")
-
-
-def dotenv_value(value: str) -> str:
-    """Quote so that readers of dotenv files get the value back unchanged.
-
-    Plain values stay bare; otherwise single quotes, which python-dotenv, VS Code's envFile and
-    `set -a; . FILE` all take literally. Only a value holding a single quote or a control
-    character gets double quotes with backslash escapes (python-dotenv and VS Code unescape
-    them; a shell does not).
-    """
-    if value and _PLAIN.fullmatch(value):
-        return value
-    if "'" not in value and not any(ch < " " for ch in value):
-        return f"'{value}'"
-    escaped = (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
-    return f'"{escaped}"'
-
-
-def render_dotenv(env: Mapping[str, str], header: str = "") -> str:
-    """A dotenv file, sorted by name; `header` becomes a comment line."""
-    lines = [f"# {line}" for line in header.splitlines()]
-    lines += [f"{k}={dotenv_value(v)}" for k, v in sorted(env.items())]
-    return "\n".join(lines) + "\n"

@@ -13,7 +13,9 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
-from innerloop.core.dap_rules import Endpoint, Message, subprocess_target
+from innerloop.core.dap_launch import Endpoint
+from innerloop.core.dap_subprocess import redirect_subprocess, subprocess_target
+from innerloop.core.dap_wire import Message
 from innerloop.core.errors import ProtocolError
 from innerloop.dap.wire import DapStream, open_tcp
 
@@ -23,6 +25,35 @@ Observe = Callable[[str, Message, bool], None]
 """(process key, message, towards the adapter?)"""
 Forget = Callable[[str], None]
 Redirect = Callable[[Message], Awaitable[Message]]
+
+
+class ChildRelays:
+    """A root session's relays, one per debugpy adapter that announces subprocesses."""
+
+    def __init__(
+        self, observe: Observe, forget: Forget, issue_token: Callable[[], str | None], name: str
+    ) -> None:
+        self._observe = observe
+        self._forget = forget
+        self._issue_token = issue_token
+        self._name = name
+        self._relays: dict[Endpoint, ChildRelay] = {}
+
+    async def redirect(self, msg: Message) -> Message:
+        """Point a subprocess announcement at the relay to its adapter."""
+        target = subprocess_target(msg)
+        if target is None:
+            return msg
+        relay = self._relays.get(target)
+        if relay is None:
+            relay = ChildRelay(target, self._observe, self._forget, self.redirect, self._name)
+            self._relays[target] = relay
+        endpoint = await relay.start()
+        return redirect_subprocess(msg, endpoint, self._issue_token())
+
+    async def aclose(self) -> None:
+        for relay in self._relays.values():
+            await relay.aclose()
 
 
 class ChildRelay:

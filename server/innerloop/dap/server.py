@@ -24,9 +24,6 @@ from innerloop.dap.wire import DapStream
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONTROLLER = "innerloop.intercepts:controller_factory"
-"""`module:attribute` of the ControllerFactory `innerloop dap` uses unless told otherwise."""
-
 
 class TokenBook:
     """One-time session tokens. Only the newest `limit` unredeemed tokens stay valid."""
@@ -148,13 +145,14 @@ def controller_factory_from(spec: str) -> ControllerFactory:
     return factory
 
 
-def run_stdio(controller: str | None = None) -> int:
-    """`innerloop dap`: serve one debug session over stdio; logs go to stderr."""
+def run_stdio(controller_factory: ControllerFactory) -> int:
+    """`innerloop dap`: serve one debug session over stdio; logs go to stderr.
+
+    The caller (the composition root) chooses what runs the intercepts."""
     logging.basicConfig(
         stream=sys.stderr,
         level=os.environ.get("INNERLOOP_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    factory = controller_factory_from(controller or DEFAULT_CONTROLLER)
-    asyncio.run(serve_stdio(factory, *take_stdio()))
+    asyncio.run(serve_stdio(controller_factory, *take_stdio()))
     return 0

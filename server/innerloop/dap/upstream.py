@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 import sys
+from pathlib import Path
 
-from innerloop.core.dap_rules import Endpoint
+from innerloop.core.dap_launch import Endpoint
+from innerloop.core.dotenv import parse_env_file
 from innerloop.core.errors import UserError
 from innerloop.dap.wire import DapStream, open_tcp
 
@@ -78,3 +80,14 @@ async def stop_process(proc: asyncio.subprocess.Process, grace: float, name: str
             continue
         log.info("%s: pid %d exited with %s", name, proc.pid, proc.returncode)
         return
+
+
+async def read_env_file(path: str) -> dict[str, str]:
+    """A launch's envFile, for the debuggee that debugpy starts; read off the event loop."""
+    try:
+        text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read envFile {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"envFile {path} is not UTF-8 text") from None
+    return parse_env_file(text, f"envFile {path}")

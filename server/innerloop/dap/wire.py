@@ -6,7 +6,7 @@ import asyncio
 import collections
 import logging
 
-from innerloop.core.dap_rules import DapParser, Message, encode
+from innerloop.core.dap_wire import DapParser, Message, encode
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,33 @@
+"""What the user reads in the debug console: one line per thing innerloop does or fails to do."""
+
+from __future__ import annotations
+
+from innerloop.core.errors import InnerloopError
+from innerloop.core.request import InterceptRequest, WhilePaused
+
+
+def say_intercepting(request: InterceptRequest) -> str:
+    return f"intercepting {request.describe()}"
+
+
+def say_active(request: InterceptRequest) -> str:
+    return f"intercept active: live traffic for {request.describe()}"
+
+
+def say_paused(request: InterceptRequest, paused: bool) -> str:
+    if not paused:
+        return "resumed: new requests reach this process again"
+    if request.while_paused is WhilePaused.HOLD:
+        return "paused: new requests are held until you continue"
+    return "paused: new requests are served by the cluster until you continue"
+
+
+def say_left(keep: bool) -> str:
+    return "intercept kept (traffic still comes here)" if keep else "left intercept"
+
+
+def say_failure(exc: Exception) -> str:
+    """Ours say what to do; anything else is a bug, for the log."""
+    if isinstance(exc, InnerloopError):
+        return exc.user_line()
+    return f"innerloop failed: {type(exc).__name__}: {exc} (see the log)"
