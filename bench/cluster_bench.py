@@ -6,7 +6,7 @@ The machine is shared and noisy, so every number is meant to be read against ano
 the SAME run: each table row is measured interleaved with its baseline (request by request for
 two pod-side targets; block by block between pod-side and laptop-side clients).
 
-Setup (its own namespace, deleted at the end): the bench app (bench/app.py) as a 1-replica
+Setup (its own namespace, deleted at the end): the echo app (tools/sample/echo.py) as a 1-replica
 Deployment behind two Services that select the same pod — ``bench`` (the one innerloop
 intercepts) and ``bench-direct`` (targetPort 8080: always straight to the app) — plus a client
 pod running bench/probe.py. The laptop side (the `innerloop` CLI, a local copy of the bench
@@ -45,9 +45,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster
-from tests.e2e.laptop import Laptop, Lines
+from tools.cluster import Cluster
+from tools.laptop import Laptop, Lines
+from tools.sample import ECHO_APP, manifests
 from tools.testbed.config import BIN_DIR, KUBECONFIG
 from tools.testbed.netns import dev_netns_popen
 
@@ -157,7 +157,7 @@ class JsonPipe:
 
 def bench_objects() -> list[manifests.Manifest]:
     code = manifests.configmap("bench-code", {
-        "app.py": (BENCH / "app.py").read_text(), "probe.py": (BENCH / "probe.py").read_text()})
+        "app.py": ECHO_APP.read_text(), "probe.py": (BENCH / "probe.py").read_text()})
     mount = [{"name": "code", "mountPath": "/bench", "readOnly": True}]
     volumes = [{"name": "code", "configMap": {"name": "bench-code"}}]
     app = {
@@ -269,7 +269,7 @@ class Bench:
         self.cluster.wait_endpoints(self.ns, "bench-direct", 1)
         self.cluster.kubectl("-n", self.ns, "wait", "pod/probe", "--for=condition=Ready",
                              "--timeout=90s", timeout=100)
-        local_app = self.laptop.popen([sys.executable, str(BENCH / "app.py")],
+        local_app = self.laptop.popen([sys.executable, str(ECHO_APP)],
                                       PORT=str(LOCAL_PORT), HOST="127.0.0.1")
         local_app[1].wait_for("listening", 15)
         self.pod_probe = self._pipe("pod probe", subprocess.Popen(
@@ -389,7 +389,7 @@ class Bench:
         return proc
 
     def loopback(self) -> None:
-        out = subprocess.run([sys.executable, str(BENCH / "tunnel_bench.py"), "--requests",
+        out = subprocess.run([sys.executable, "-m", "bench.tunnel_bench", "--requests",
                               str(self.args.loopback_requests)], cwd=REPO, check=True,
                              capture_output=True, text=True, timeout=300).stdout
         self.results.loopback = out.splitlines()

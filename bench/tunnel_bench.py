@@ -1,6 +1,6 @@
 """Tunnel latency and throughput on loopback: agent subprocess (zipapp) + TunnelClient.
 
-    .venv/bin/python bench/tunnel_bench.py [--requests 2000]
+    .venv/bin/python -m bench.tunnel_bench [--requests 2000]
 
 Prints, for one-shot connections (connect, 100-byte request, answer, close) and for round trips
 on one open connection: p50/p99 straight to the app vs through the agent + tunnel to the
@@ -23,18 +23,14 @@ from innerloop.agent.zipapp import agent_bundle
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
 
+from tools.net import free_ports
+
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while data := await reader.read(65536):
         writer.write(data)
         await writer.drain()
     writer.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def one_shot(port: int) -> float:
@@ -93,7 +89,7 @@ async def main() -> None:
     app = await asyncio.start_server(echo, "127.0.0.1", 0)
     local = await asyncio.start_server(echo, "127.0.0.1", 0)
     app_port, local_port = (s.sockets[0].getsockname()[1] for s in (app, local))
-    route, tunnel, health = free_port(), free_port(), free_port()
+    route, tunnel, health = free_ports(3)
     with tempfile.TemporaryDirectory() as tmp:
         pyz = Path(tmp) / "agent.pyz"
         pyz.write_bytes(agent_bundle()[1])

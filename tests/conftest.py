@@ -1,4 +1,4 @@
-"""Shared pytest setup. Only makes the repo root importable (``tools.testbed``, ``tests.apps``):
+"""Shared pytest setup. Only makes the repo root importable (``tools.testbed``, ``tools.cluster``):
 nothing here may slow the unit tests."""
 
 from __future__ import annotations

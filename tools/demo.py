@@ -1,6 +1,6 @@
 """The README's demo: a real intercept of the testbed's sample service, with a local copy of the
 service running under debugpy (attach a debugger to 127.0.0.1:5678 and set a breakpoint in
-tests/apps/echo/app.py `handle()`).
+tools/sample/echo.py `handle()`).
 
 Run by `scripts/demo` after the testbed is up. The "laptop" (innerloop + the local service) runs
 in the developer network namespace, which reaches only the API server: every `pod=local` answer
@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.apps.cluster import Cluster, parse_answer
-from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP, Laptop
+from tools.cluster import Cluster, parse_answer
+from tools.laptop import AGENT_IMAGE, Laptop
+from tools.sample import ECHO_APP
 from tools.testbed.config import KUBECONFIG
 
 NAMESPACE = "innerloop-demo"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.cluster import Cluster, run_testbed
-from tests.e2e.laptop import Laptop
+from tools.cluster import Cluster, run_testbed
+from tools.laptop import Laptop
 from tools.testbed import pids
 from tools.testbed.config import BIN_DIR, KUBECONFIG
 

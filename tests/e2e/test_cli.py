@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster
-from tests.e2e.laptop import Laptop
 from tests.e2e.test_k8s_gateway import restricted_kubeconfig
+from tools.cluster import Cluster
+from tools.laptop import Laptop
+from tools.sample import manifests
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18080

@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from tests.apps.cluster import Cluster, LoadResult, parse_answer
-from tests.apps.manifests import CONFIG_VALUE, SECRET_VALUE
-from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP, REPO, Laptop
 from tests.helpers.dap_client import DapClient, Message, marked_line
+from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.laptop import AGENT_IMAGE, REPO, Laptop
+from tools.sample import ECHO_APP
+from tools.sample.manifests import CONFIG_VALUE, SECRET_VALUE
 from tools.testbed.netns import dev_netns_argv, ensure
 
 pytestmark = pytest.mark.e2e

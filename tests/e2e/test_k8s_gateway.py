@@ -22,8 +22,8 @@ from innerloop.core.targets import WorkloadRef
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import ENV_PERMISSIONS, intercept_permissions
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster, parse_answer
+from tools.cluster import Cluster, parse_answer
+from tools.sample import manifests
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.cluster import Cluster, LoadResult, parse_answer
-from tests.e2e.laptop import Laptop
+from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.laptop import Laptop
+from tools.wait import poll_until
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18080
@@ -41,7 +42,7 @@ def test_cold_and_warm_intercept_route_everything_locally_with_zero_failures(
     laptop.start_app(LOCAL_PORT)
     target = url(cluster, namespace)
     cluster.start_load_pod(namespace, "steady", target, duration=75, rate=50)
-    time.sleep(2)
+    cluster.wait_load_pod_sending(namespace, "steady")
 
     proc, lines, cold = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
     while_on = cluster.load_via_exec(namespace, target, count=40, rate=40)
@@ -54,14 +55,13 @@ def test_cold_and_warm_intercept_route_everything_locally_with_zero_failures(
 
     proc, lines, warm = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
     first_local = time.monotonic()
-    while (
-        cluster.load_via_exec(namespace, target, count=1)
-        .records[0]
-        .get("body", "")
-        .find("pod=local")
-        < 0
-    ):
-        assert time.monotonic() - first_local < 10
+    poll_until(
+        lambda: "pod=local" in cluster.load_via_exec(namespace, target, count=1).records[0].get(
+            "body", ""),
+        "the first request routed to the laptop",
+        10,
+        interval=0,
+    )
     print(
         f"\ncold start {cold:.2f} s; warm start {warm:.2f} s "
         f"(+{time.monotonic() - first_local:.2f} s to the first routed request)"
@@ -131,7 +131,7 @@ def test_vanished_laptop_cluster_serves_again_within_2s(
     assert set(sources(cluster.load_via_exec(namespace, target, count=10))) == {"local"}
 
     cluster.start_load_pod(namespace, "steady", target, duration=12, rate=50, timeout=5)
-    time.sleep(3)
+    cluster.wait_load_pod_sending(namespace, "steady")
     vanished = time.time()
     os.killpg(proc.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
     steady = cluster.collect_load_pod(namespace, "steady", timeout=60)
@@ -164,7 +164,7 @@ def test_agent_restart_client_reconnects_within_5s(
     # Requests time out after 5 s, as in the vanished-laptop test: on this shared 2-core machine
     # a single request now and then takes over 2 s, restart or not.
     cluster.start_load_pod(namespace, "steady", target, duration=15, rate=50, timeout=5)
-    time.sleep(3)
+    cluster.wait_load_pod_sending(namespace, "steady")
     killed = time.time()
     cluster.kubectl(
         "-n",

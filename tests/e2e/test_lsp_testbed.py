@@ -23,9 +23,9 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities, make_test_lsp_client
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster, LoadResult, parse_answer
-from tests.e2e.laptop import AGENT_IMAGE, REPO, Laptop
+from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.laptop import AGENT_IMAGE, REPO, Laptop
+from tools.sample import manifests
 from tools.testbed.netns import dev_netns_argv, ensure
 
 pytestmark = pytest.mark.e2e

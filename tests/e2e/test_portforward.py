@@ -19,8 +19,8 @@ from innerloop.core.errors import ClusterError, UserError
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.portforward import PortForward
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster, parse_answer
+from tools.cluster import Cluster, parse_answer
+from tools.sample import manifests
 
 pytestmark = pytest.mark.e2e
 

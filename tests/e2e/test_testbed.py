@@ -13,8 +13,8 @@ from typing import Protocol
 
 import pytest
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster, parse_answer
+from tools.cluster import Cluster, parse_answer
+from tools.sample import manifests
 from tools.testbed import netns, network
 from tools.testbed.config import API_PORT, BRIDGE, DEV_NETNS, NODE_IP
 

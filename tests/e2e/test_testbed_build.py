@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.cluster import Cluster
+from tools.cluster import Cluster
 from tools.testbed import build, images, oci
 from tools.testbed.config import (
     BIN_DIR,

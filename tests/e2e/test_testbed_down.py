@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps.cluster import Cluster, run_testbed
+from tools.cluster import Cluster, run_testbed
 from tools.testbed import pids
 from tools.testbed.config import BIN_DIR, K8S_COMPONENTS, POLICY_TABLE, STATE_DIR
 

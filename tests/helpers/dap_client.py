@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
-import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +27,6 @@ ReverseHandler = Callable[[Message], Awaitable[Message | None]]
 """Answers a reverse request: a response body, or None to refuse it."""
 
 REPO = Path(__file__).resolve().parents[2]
-ECHO_APP = REPO / "tests" / "apps" / "echo" / "app.py"
 
 
 class DapClient:
@@ -318,28 +315,7 @@ def read_calls(path: Path) -> list[tuple[str, Any]]:
     return [tuple(json.loads(line)) for line in path.read_text().splitlines()]  # type: ignore[misc]
 
 
-async def wait_until(predicate: Callable[[], Any], timeout: float = 15, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await asyncio.sleep(0.05)
-    return result
-
-
 # ---------------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def http_get(port: int, path: str, timeout: float = 30) -> str:

@@ -16,17 +16,16 @@ import pytest
 from innerloop.dap.server import DapEndpoint, start_dap_server
 
 from tests.helpers.dap_client import (
-    ECHO_APP,
     REPO,
     DapClient,
     RecordingController,
     debugpy_adapters,
-    free_port,
     http_get,
     marked_line,
-    port_open,
-    wait_until,
 )
+from tools.net import free_port, port_open
+from tools.sample import ECHO_APP
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

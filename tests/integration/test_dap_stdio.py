@@ -9,18 +9,17 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.dap_client import (
-    ECHO_APP,
     PYTHON,
     REPO,
     DapClient,
     debugpy_adapters,
-    free_port,
     http_get,
     marked_line,
-    port_open,
     read_calls,
-    wait_until,
 )
+from tools.net import free_port, port_open
+from tools.sample import ECHO_APP
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

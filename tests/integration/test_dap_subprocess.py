@@ -12,19 +12,18 @@ import pytest
 from innerloop.dap.server import start_dap_server
 
 from tests.helpers.dap_client import (
-    ECHO_APP,
     PYTHON,
     REPO,
     DapClient,
     Message,
     RecordingController,
-    free_port,
     http_get,
     marked_line,
-    port_open,
     read_calls,
-    wait_until,
 )
+from tools.net import free_port, port_open
+from tools.sample import ECHO_APP
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 

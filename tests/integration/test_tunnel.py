@@ -8,10 +8,10 @@ TunnelClient over TcpTransport with its own local HTTP app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -29,19 +29,12 @@ from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict, TunnelError
 from innerloop.tunnel.transport import TcpTransport
 
+from tools.net import free_ports
+from tools.wait import wait_until
+
 pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
 AGENT_PYTHON = os.environ.get("INNERLOOP_AGENT_PYTHON", sys.executable)  # e.g. a python3.10
-
-
-def free_ports(count: int) -> list[int]:
-    socks = [socket.socket() for _ in range(count)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def digest(data: bytes) -> str:
@@ -60,6 +53,7 @@ class HttpApp:
         self.who = who
         self.release = asyncio.Event()
         self.stalled = 0
+        self.connections = 0
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -72,6 +66,7 @@ class HttpApp:
         self._server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         conn = h11.Connection(h11.SERVER)
         request: h11.Request | None = None
         body = bytearray()
@@ -118,6 +113,12 @@ async def http(port: int, path: str, body: bytes = b"", method: str = "POST",
                timeout: float = TIMEOUT) -> bytes:
     """One request on a fresh connection; returns the response body (status must be 200)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    return await exchange(reader, writer, path, body, method, timeout)
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str,
+                   body: bytes = b"", method: str = "POST", timeout: float = TIMEOUT) -> bytes:
+    """Send one request on an open connection, read the answer to EOF, close."""
     head = (f"{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-length: {len(body)}\r\n"
             f"connection: close\r\n\r\n").encode()
     try:
@@ -129,6 +130,23 @@ async def http(port: int, path: str, body: bytes = b"", method: str = "POST",
     head_end = raw.index(b"\r\n\r\n")
     assert raw.startswith(b"HTTP/1.1 200 "), raw[:200]
     return raw[head_end + 4:]
+
+
+def accepted_by(pid: int, port: int, peer_port: int) -> bool:
+    """Process ``pid`` has accept()ed the TCP connection from ``peer_port`` to ``port``.
+
+    Linux only: an accepted socket is a file in the process's fd table; one still waiting in the
+    listen backlog (connected as far as the caller can tell) has none.
+    """
+    files = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            files.add(os.readlink(fd))
+    for row in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        local, remote, inode = (row.split()[i] for i in (1, 2, 9))
+        if (int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)) == (port, peer_port):
+            return f"socket:[{inode}]" in files
+    return False
 
 
 @dataclass
@@ -158,10 +176,18 @@ class Stack:
     async def wait_log(self, text: str, timeout: float = 5.0) -> float:
         """Seconds until ``text`` shows up in the agent's log."""
         start = time.monotonic()
-        while text not in self.log():
-            assert time.monotonic() - start < timeout, f"{text!r} not logged:\n{self.log()}"
-            await asyncio.sleep(0.02)
+        await wait_until(lambda: text in self.log(), f"{text!r} in the agent log", timeout,
+                         interval=0.02)
         return time.monotonic() - start
+
+    async def accepted_caller(self, path: str) -> asyncio.Future[bytes]:
+        """A caller on the route that the agent has accepted; the future is its answer."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.route)
+        answer = asyncio.ensure_future(exchange(reader, writer, path))
+        peer_port = writer.get_extra_info("sockname")[1]
+        await wait_until(lambda: accepted_by(self.proc.pid, self.route, peer_port),
+                         "the agent to accept the caller", 5, interval=0.01)
+        return answer
 
 
 @pytest.fixture
@@ -362,9 +388,10 @@ async def test_pause_cluster_sends_new_callers_to_the_app(stack: Stack) -> None:
 async def test_pause_hold_keeps_new_callers_waiting_until_resume(stack: Stack) -> None:
     client = await stack.client()
     await client.set_paused(True, WhilePaused.HOLD)
-    held = asyncio.ensure_future(http(stack.route, "/held"))
+    held = await stack.accepted_caller("/held")
     await asyncio.sleep(2.5)  # longer than any tunnel timeout: still waiting, nobody gave up
     assert not held.done()
+    assert stack.app.connections == stack.local.connections == 0
     await client.set_paused(False)
     assert (await held).startswith(b"local POST /held")
 
@@ -372,9 +399,10 @@ async def test_pause_hold_keeps_new_callers_waiting_until_resume(stack: Stack) -
 async def test_held_callers_go_to_the_app_when_the_holder_leaves(stack: Stack) -> None:
     client = await stack.client()
     await client.set_paused(True, WhilePaused.HOLD)
-    held = asyncio.ensure_future(http(stack.route, "/held"))
-    await asyncio.sleep(0.3)
+    held = await stack.accepted_caller("/held")
+    await asyncio.sleep(0.3)  # time enough to reach the app or the laptop, were it not held
     assert not held.done()
+    assert stack.app.connections == stack.local.connections == 0
     await client.aclose()
     assert (await held).startswith(b"app POST /held")
 

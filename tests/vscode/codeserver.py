@@ -11,7 +11,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tools.net import free_port
+from tools.wait import poll_until
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -67,12 +69,6 @@ def build_vsix() -> Path:
         ["bash", str(HERE / "build_vsix.sh")], check=True, capture_output=True, text=True
     ).stdout
     return Path(out.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -172,18 +168,20 @@ class CodeServer:
             env=self._env(),
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        process = self.process
+
+        def healthy() -> bool:
+            if process.poll() is not None:
                 raise RuntimeError(
                     f"code-server exited early; see {self.run_dir / 'code-server.log'}"
                 )
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.25)
-        raise TimeoutError(f"code-server did not answer /healthz within {timeout:.0f} s")
+                return False
+
+        poll_until(healthy, "code-server to answer /healthz", timeout, interval=0.25)
 
     def stop(self) -> None:
         """Ends code-server and everything it started (extension host, language server)."""

@@ -30,12 +30,13 @@ from typing import IO, Any
 
 import pytest
 
-from tests.apps import manifests
-from tests.apps.cluster import Cluster, LoadResult, parse_answer
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
-from tests.e2e.laptop import AGENT_IMAGE, ECHO_APP
 from tests.helpers.dap_client import marked_line
-from tests.vscode.codeserver import HERE, CodeServer, Runtime, free_port, kill_group
+from tests.vscode.codeserver import HERE, CodeServer, Runtime, kill_group
+from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.laptop import AGENT_IMAGE
+from tools.net import free_port
+from tools.sample import ECHO_APP, manifests
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 

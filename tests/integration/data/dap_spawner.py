@@ -4,6 +4,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-ECHO_APP = Path(__file__).resolve().parents[2] / "apps" / "echo" / "app.py"
+ECHO_APP = Path(__file__).resolve().parents[3] / "tools" / "sample" / "echo.py"
 
 sys.exit(subprocess.call([sys.executable, str(ECHO_APP)]))

@@ -1,5 +1,5 @@
 // F5 on an `innerloop` launch configuration against the testbed: the echo Service is
-// intercepted and tests/apps/echo/app.py runs locally under debugpy. A pod's request (sent by the
+// intercepted and tools/sample/echo.py runs locally under debugpy. A pod's request (sent by the
 // host) stops at the breakpoint in handle(): call stack, paused editor line and the variables
 // (the request's path, the workload's env) are read from the DOM. Continue → the host checks
 // the answer came from the local process. Stop → the intercept is left.

@@ -1,6 +1,7 @@
 """Test-side handle on a real cluster: kubectl, applying the sample apps, waiting on rollouts
-and Service endpoints, running load from a client pod. Used by tests/e2e/conftest.py's
-``cluster`` fixture; works on the testbed and on any cluster named by INNERLOOP_TEST_KUBECONFIG.
+and Service endpoints, running load from a client pod. Used by the e2e tests (the ``cluster``
+fixture), the benchmarks and the demo; works on the testbed and on any cluster named by
+INNERLOOP_TEST_KUBECONFIG.
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.apps import manifests
+from tools.sample import manifests
+from tools.wait import poll_until
 
 Record = dict[str, Any]
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_testbed(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -42,7 +43,7 @@ def parse_answer(body: str) -> dict[str, str]:
 
 @dataclass
 class LoadResult:
-    """The JSON lines printed by tests/apps/client/load.py."""
+    """The JSON lines printed by tools/sample/load.py."""
 
     records: list[Record]
     summary: Record
@@ -134,17 +135,16 @@ class Cluster:
         self, namespace: str, service: str, count: int, timeout: float = 60
     ) -> list[str]:
         """Poll until the Service has exactly ``count`` ready endpoints."""
-        deadline = time.monotonic() + timeout
-        while True:
+        ips: list[str] = []
+
+        def counted() -> bool:
+            nonlocal ips
             ips = self.ready_endpoints(namespace, service)
-            if len(ips) == count:
-                return ips
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"service {namespace}/{service}: {len(ips)} ready endpoints, "
-                    f"wanted {count} after {timeout:.0f}s"
-                )
-            time.sleep(0.2)
+            return len(ips) == count
+
+        poll_until(counted, f"service {namespace}/{service} to have {count} ready endpoints",
+                   timeout, interval=0.2)
+        return ips
 
     def cluster_ip(self, namespace: str, service: str) -> str:
         service_obj = self.kubectl_json("-n", namespace, "get", "service", service)
@@ -169,15 +169,17 @@ class Cluster:
         url = f"http://{self.cluster_ip(namespace, service)}/wait-for-rules"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         seen: set[str] = set()
-        deadline = time.monotonic() + timeout
-        while seen != pods:
+
+        def every_pod_answered() -> bool:
             try:
                 with opener.open(url, timeout=1) as resp:
                     seen.add(parse_answer(resp.read().decode())["pod"])
             except OSError:
-                time.sleep(0.1)
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} answered only from {seen}, wanted {pods}")
+                pass
+            return seen == pods
+
+        poll_until(every_pod_answered, f"{url} to answer from each of {sorted(pods)}", timeout,
+                   interval=0.02)
 
     def deploy_echo(
         self, namespace: str, replicas: int = 2, statefulset: bool = False
@@ -258,15 +260,25 @@ class Cluster:
 
     def collect_load_pod(self, namespace: str, name: str, timeout: float = 120) -> LoadResult:
         """Wait for a load pod to finish and parse its output (`kubectl logs`)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            phase = self.kubectl_json("-n", namespace, "get", "pod", name)["status"].get("phase")
-            if phase in ("Succeeded", "Failed"):
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"load pod {name} still {phase} after {timeout:.0f}s")
-            time.sleep(0.5)
+        poll_until(lambda: self._pod_phase(namespace, name) in ("Succeeded", "Failed"),
+                   f"load pod {name} to finish", timeout, interval=0.5)
         return LoadResult.parse(self.kubectl("-n", namespace, "logs", name).stdout)
+
+    def wait_load_pod_sending(self, namespace: str, name: str, answered: int = 1,
+                              timeout: float = 90) -> None:
+        """Wait until a load pod has printed ``answered`` request records: it is sending."""
+
+        def records() -> int:
+            logs = self.kubectl("-n", namespace, "logs", name, check=False)
+            return sum('"seq"' in line for line in logs.stdout.splitlines())
+
+        poll_until(lambda: records() >= answered, f"load pod {name} to send", timeout,
+                   interval=0.2)
+
+    def _pod_phase(self, namespace: str, name: str) -> str | None:
+        phase: str | None = self.kubectl_json("-n", namespace, "get", "pod", name)["status"].get(
+            "phase")
+        return phase
 
     def api_client(self) -> Any:
         """A `kubernetes` ApiClient for this cluster (imported lazily: only e2e tests need it)."""

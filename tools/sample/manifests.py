@@ -5,20 +5,18 @@ The app code travels in ConfigMaps, so the stock `localhost/python3:1` image run
 - echo: Deployment (2 replicas) or StatefulSet, Service `echo` port 80 (`http`) -> 8080,
   SECRET_VALUE from a Secret (secretKeyRef), CONFIG_VALUE from a ConfigMap (envFrom),
   readiness probe on GET /ready.
-- client: a pod holding tests/apps/client/load.py, either idle (for `kubectl exec`) or running
+- client: a pod holding tools/sample/load.py, either idle (for `kubectl exec`) or running
   one load run whose JSON lines are then read with `kubectl logs`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+from tools.sample import ECHO_APP, LOAD_CLIENT
 
 Manifest = dict[str, Any]
 
-APPS_DIR = Path(__file__).resolve().parent
-ECHO_SOURCE = APPS_DIR / "echo" / "app.py"
-LOAD_SOURCE = APPS_DIR / "client" / "load.py"
 PYTHON_IMAGE = "localhost/python3:1"
 ECHO_PORT = 8080
 SECRET_VALUE = "s3cr3t-from-secret"
@@ -35,7 +33,7 @@ def configmap(name: str, data: dict[str, str]) -> Manifest:
 
 def echo_code(name: str = "echo-code") -> Manifest:
     """The echo app's source, mounted at /app."""
-    return configmap(name, {"app.py": ECHO_SOURCE.read_text()})
+    return configmap(name, {"app.py": ECHO_APP.read_text()})
 
 
 def echo_config(name: str = "echo-config", value: str = CONFIG_VALUE) -> Manifest:
@@ -152,7 +150,7 @@ def echo_statefulset_objects(name: str = "echo-sts", replicas: int = 2) -> list[
 
 
 def load_code(name: str = "load-code") -> Manifest:
-    return configmap(name, {"load.py": LOAD_SOURCE.read_text()})
+    return configmap(name, {"load.py": LOAD_CLIENT.read_text()})
 
 
 _IDLE = "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); signal.pause()"

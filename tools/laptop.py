@@ -1,6 +1,6 @@
-"""The developer's laptop in e2e tests: the local app and the innerloop CLI, run inside the
-developer network namespace, which reaches only the API server (so only the tunnel can carry
-cluster traffic to the local app).
+"""The developer's laptop on the testbed (e2e tests, benchmarks, the demo): the local app and
+the innerloop CLI, run inside the developer network namespace, which reaches only the API server
+(so only the tunnel can carry cluster traffic to the local app).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from tests.apps.cluster import Cluster
+from tools.cluster import Cluster
+from tools.sample import ECHO_APP
 from tools.testbed.netns import dev_netns_popen
 
-REPO = Path(__file__).resolve().parents[2]
-ECHO_APP = REPO / "tests" / "apps" / "echo" / "app.py"
+REPO = Path(__file__).resolve().parents[1]
 AGENT_IMAGE = "localhost/python3:1"
 
 
