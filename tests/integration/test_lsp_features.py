@@ -1,7 +1,7 @@
-"""The language server's feature layer against an in-memory session manager.
+"""The language server's feature layer against an in-memory intercept service.
 
 Run as a script, this module is the server under test: the real `create_server` with
-`MemorySessions` injected through `Deps`, over stdio, hosting the real debug adapter proxy
+`MemoryIntercepts` injected through `Deps`, over stdio, hosting the real debug adapter proxy
 (innerloop.dap) whose intercepts land in the same memory. The tests drive it with pytest-lsp and
 check the wire: status notifications, $/progress with cancel, errors as one line. The VS Code
 UI tests (tests/vscode) run it as the extension's server.
@@ -38,7 +38,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 log = logging.getLogger("innerloop.test.memory")
 
 
-class MemorySessions:
+class MemoryIntercepts:
     """Keeps intercepts in a dict; `start` of service "slow" waits until cancelled."""
 
     def __init__(self) -> None:
@@ -75,25 +75,25 @@ class MemorySessions:
         self.intercepts[intercept_id]["state"] = state
         self._changed()
 
-    async def start(self, spec: InterceptRequest, progress: Progress) -> InterceptInfo:
-        progress(f"resolving {spec.service}")
-        if spec.service == "slow":
+    async def start(self, request: InterceptRequest, progress: Progress) -> InterceptInfo:
+        progress(f"resolving {request.service}")
+        if request.service == "slow":
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
                 log.info("start of slow cancelled: undone")
                 raise
-        namespace = spec.namespace or "default"
+        namespace = request.namespace or "default"
         info: InterceptInfo = {
-            "id": f"{namespace}/{spec.service}",
+            "id": f"{namespace}/{request.service}",
             "namespace": namespace,
-            "service": spec.service,
-            "servicePort": spec.port.service_port or 80,
-            "localPort": spec.port.local_port or 8080,
+            "service": request.service,
+            "servicePort": request.port.service_port or 80,
+            "localPort": request.port.local_port or 8080,
             "state": "active",
             "replicas": 2,
             "envFile": None,
-            "message": f"whilePaused={spec.while_paused.value} image={self.settings.agentImage or 'default'}",
+            "message": f"whilePaused={request.while_paused.value} image={self.settings.agentImage or 'default'}",
         }
         self.intercepts[info["id"]] = info
         self._changed()
@@ -112,36 +112,36 @@ class MemorySessions:
         return lambda: self.listeners.remove(callback)
 
     async def aclose(self) -> None:
-        log.info("memory sessions closed with %d intercepts", len(self.intercepts))
+        log.info("memory intercept service closed with %d intercepts", len(self.intercepts))
 
 
 class MemoryHandle:
     """A debug session's intercept: pausing shows as state "paused"; the env is fixed."""
 
-    def __init__(self, sessions: MemorySessions, intercept_id: str) -> None:
-        self.sessions = sessions
+    def __init__(self, memory: MemoryIntercepts, intercept_id: str) -> None:
+        self.memory = memory
         self.id = intercept_id
         self.env = {"GREETING": "hello from the workload"}
 
     async def set_paused(self, paused: bool) -> None:
-        self.sessions.set_state(self.id, "paused" if paused else "active")
+        self.memory.set_state(self.id, "paused" if paused else "active")
 
     async def stop(self, keep: bool) -> None:
         if keep:
-            self.sessions.set_state(self.id, "active")
+            self.memory.set_state(self.id, "active")
         else:
-            await self.sessions.stop(self.id)
+            await self.memory.stop(self.id)
 
 
 class MemoryController:
     """What the debug adapter calls to intercept: the memory manager's start."""
 
-    def __init__(self, sessions: MemorySessions) -> None:
-        self.sessions = sessions
+    def __init__(self, memory: MemoryIntercepts) -> None:
+        self.memory = memory
 
     async def start(self, request: InterceptRequest, report: Report) -> MemoryHandle:
-        info = await self.sessions.start(request, report)
-        return MemoryHandle(self.sessions, info["id"])
+        info = await self.memory.start(request, report)
+        return MemoryHandle(self.memory, info["id"])
 
 
 pytestmark = pytest.mark.integration
@@ -302,7 +302,7 @@ async def test_debug_adapter_endpoint_hands_out_one_token_per_session(
 if __name__ == "__main__":
     from innerloop.lsp.setup import serve_stdio
 
-    memory = MemorySessions()
+    memory = MemoryIntercepts()
     serve_stdio(
         Deps(intercepts=memory, debug_adapter=HostedDebugAdapter(lambda: MemoryController(memory)))
     )

@@ -1,4 +1,4 @@
-"""The language server's view of the real session manager (innerloop.lsp.intercept_service), no cluster."""
+"""The language server's view of the real intercept manager (innerloop.lsp.intercept_service), no cluster."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ def test_phases_map_to_the_states_the_editor_shows(phase: Phase, state: str) -> 
 
 async def test_a_fresh_manager_has_no_intercepts_and_takes_settings() -> None:
     manager = InterceptManager()
-    sessions = EditorIntercepts(manager)
-    sessions.configure(Settings(namespace="shop", agentImage="local/python:3.12"))
+    service = EditorIntercepts(manager)
+    service.configure(Settings(namespace="shop", agentImage="local/python:3.12"))
     assert manager.config == ManagerConfig(None, None, "shop", "local/python:3.12")
-    assert await sessions.status() == {"intercepts": []}
+    assert await service.status() == {"intercepts": []}
     with pytest.raises(UserError, match="there is no intercept 'shop/orders' in this session"):
-        await sessions.stop("shop/orders")
-    await sessions.aclose()
+        await service.stop("shop/orders")
+    await service.aclose()

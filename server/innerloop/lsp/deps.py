@@ -1,6 +1,6 @@
 """What the language server needs from the rest of innerloop, as narrow typed interfaces.
 
-The server is built with a `Deps` value, so the real session manager and debug-adapter host are
+The server is built with a `Deps` value, so the real intercept manager and debug-adapter host are
 plugged in at start-up (`innerloop.lsp.__main__`) and tests can hand in their own.
 The TypedDicts are the JSON the extension parses (extension/src/protocol.ts): keys are camelCase.
 """

@@ -1,4 +1,4 @@
-"""The session manager (innerloop.intercepts) as the language server's `InterceptManager`.
+"""The intercept manager (innerloop.intercepts) as the language server's `InterceptService`.
 
 Translates between the manager's Python objects and the JSON the editor reads.
 """

@@ -1,4 +1,4 @@
-"""Builds the server's dependencies for `python -m innerloop.lsp` / `innerloop lsp`: one session
+"""Builds the server's dependencies for `python -m innerloop.lsp` / `innerloop lsp`: one intercept
 manager shared by the LSP commands and the hosted debug adapter, so intercepts started by F5
 show in the status bar like any other."""
 

@@ -1,7 +1,7 @@
 """Intercept commands: listTargets, startIntercept, stopIntercept, toggleIntercept, uninstall.
 
 Each takes one JSON object argument (shapes in extension/src/protocol.ts) and translates it
-to one session-manager call.
+to one call of the intercept service.
 """
 
 from __future__ import annotations

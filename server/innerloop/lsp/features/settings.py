@@ -1,4 +1,4 @@
-"""Settings from initializationOptions and workspace/didChangeConfiguration, handed to the session manager."""
+"""Settings from initializationOptions and workspace/didChangeConfiguration, handed to the intercept service."""
 
 from __future__ import annotations
 
