@@ -16,6 +16,7 @@ Message = dict[str, Any]
 """One decoded DAP message (request, response or event)."""
 
 MessageKind = Literal["request", "response", "event"]
+_KINDS: tuple[MessageKind, ...] = ("request", "response", "event")
 
 MAX_HEADER_BYTES = 8 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -121,8 +122,9 @@ def is_int(value: object) -> bool:
 def message_kind(msg: Message) -> MessageKind:
     """The type of a message that passed `check_message`, as a closed set for `match`."""
     kind = msg["type"]
-    if kind == "request" or kind == "response" or kind == "event":
-        return kind  # type: ignore[no-any-return]
+    for known in _KINDS:
+        if kind == known:
+            return known
     raise LocalProtocolError(f"unchecked DAP message type {kind!r}")
 
 
