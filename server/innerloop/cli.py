@@ -1,4 +1,4 @@
-"""`innerloop …` command line: a thin shell over the session manager.
+"""`innerloop …` command line: a thin shell over the intercept manager.
 
 Every failure is one line on stderr and exit status 1 (2 for usage errors); only a bug asks the
 user to look at the log (`-v` shows it).
