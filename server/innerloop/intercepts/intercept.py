@@ -346,3 +346,6 @@ class Intercept:
         self._set_workload(workload)
         self.report(f"removing the agent from {t.workload}")
         await self.gw.wait_rollout(t.workload, progress=self.report)
+        # The agent's ConfigMap goes with the last workload that mounts it.
+        for name in await self.gw.delete_unused_agent_config_maps(t.namespace):
+            self.report(f"deleted configmap/{name}")

@@ -1,0 +1,82 @@
+"""`innerloop uninstall` on the testbed puts the namespace back as it was: every object innerloop
+created is gone (the agent ConfigMap included, once no intercepted workload mounts it) and every
+spec, data and annotation equals a snapshot taken before the first intercept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tools.cluster import Cluster
+from tools.laptop import Laptop
+
+pytestmark = pytest.mark.e2e
+
+KINDS = "configmaps,secrets,services,deployments,statefulsets,serviceaccounts"
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
+"""Written by the Deployment controller on every rollout, not by innerloop."""
+
+
+def namespace_snapshot(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Any]:
+    """(kind, name) → what a user wrote: spec or data, labels and annotations."""
+    listing = cluster.kubectl_json("-n", namespace, "get", KINDS)
+    return {
+        (o["kind"], o["metadata"]["name"]): {
+            "spec": o.get("spec"),
+            "data": (o.get("data"), o.get("binaryData"), o.get("type")),
+            "labels": o["metadata"].get("labels"),
+            "annotations": {
+                k: v
+                for k, v in (o["metadata"].get("annotations") or {}).items()
+                if k not in CONTROLLER_ANNOTATIONS
+            },
+        }
+        for o in listing["items"]
+    }
+
+
+def agent_config_maps(cluster: Cluster, namespace: str) -> set[str]:
+    listing = cluster.kubectl_json("-n", namespace, "get", "configmaps")
+    return {o["metadata"]["name"] for o in listing["items"]
+            if o["metadata"]["name"].startswith("innerloop-agent-")}
+
+
+def mounted_config_maps(cluster: Cluster, namespace: str, workload: str) -> set[str]:
+    spec = cluster.kubectl_json("-n", namespace, "get", workload)["spec"]["template"]["spec"]
+    return {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
+
+
+def intercept_and_leave(laptop: Laptop, namespace: str, service: str, local_port: int) -> None:
+    proc, _lines, _ = laptop.intercept(namespace, service, f"{local_port}:http")
+    left = laptop.run("leave", service, "-n", namespace)
+    assert left.returncode == 0, left.stdout
+    assert proc.wait(30) == 0
+
+
+def test_uninstall_leaves_the_namespace_as_it_was(
+    cluster: Cluster, namespace: str, laptop: Laptop
+) -> None:
+    cluster.deploy_echo(namespace, replicas=1)
+    cluster.deploy_echo(namespace, replicas=1, statefulset=True)
+    before = namespace_snapshot(cluster, namespace)
+
+    # Leaving keeps both agents (sticky); both mount the agent ConfigMap of the build that
+    # installed them (one, unless the agent's code changed in between).
+    intercept_and_leave(laptop, namespace, "echo", 18080)
+    intercept_and_leave(laptop, namespace, "echo-sts", 18081)
+    created = agent_config_maps(cluster, namespace)
+    kept = mounted_config_maps(cluster, namespace, "statefulset/echo-sts") & created
+    assert kept, "the StatefulSet's agent mounts an agent ConfigMap"
+
+    result = laptop.run("uninstall", "echo", "-n", namespace, timeout=240)
+    assert result.returncode == 0, result.stdout
+    assert agent_config_maps(cluster, namespace) == kept, "the StatefulSet's agent still needs it"
+
+    result = laptop.run("uninstall", "echo-sts", "-n", namespace, timeout=240)
+    assert result.returncode == 0, result.stdout
+    after = namespace_snapshot(cluster, namespace)
+    assert sorted(after) == sorted(before), "no object innerloop created remains"
+    for key, was in before.items():
+        assert after[key] == was, key
+    assert all(f"deleted configmap/{name}" in result.stdout for name in kept), result.stdout
