@@ -12,6 +12,7 @@ from innerloop.core.frames import (
     Accept,
     Claim,
     Data,
+    Dial,
     Fin,
     Frame,
     FrameDecoder,
@@ -55,6 +56,7 @@ frames: st.SearchStrategy[Frame] = st.one_of(
     st.builds(Window, sid, u32),
     st.builds(Fin, sid),
     st.builds(Reset, sid, text),
+    st.builds(Dial, sid, text, u16),
 )
 
 
@@ -113,6 +115,8 @@ def header(length: int, code: int, stream: int) -> bytes:
     (header(0, 0x7F, 0), "unknown frame type 0x7f"),
     (header(MAX_PAYLOAD + 1, 0x22, 1), "exceeds the maximum"),
     (header(0, 0x22, 0), "DATA frame needs a stream id"),
+    (header(4, 0x26, 0) + bytes(4), "DIAL frame needs a stream id"),
+    (header(4, 0x26, 2) + b"\x00\x03db", "DIAL frame truncated"),
     (header(8, 0x04, 3) + bytes(8), "PING frame must use stream 0"),
     (header(2, 0x04, 0) + bytes(2), "PING frame truncated"),
     (header(9, 0x04, 0) + bytes(9), "1 trailing bytes"),
@@ -160,6 +164,7 @@ def test_encoding_what_does_not_fit_is_our_error(frame: Frame, message: str) -> 
 
 def test_wire_layout_is_stable() -> None:
     """docs/protocol.md describes these exact bytes."""
-    assert encode(Hello(1, "ab", 65536)) == bytes.fromhex("0000000a01 00000000 0001 0002 6162 00010000")
+    assert encode(Hello(2, "ab", 65536)) == bytes.fromhex("0000000a01 00000000 0002 0002 6162 00010000")
     assert encode(Data(7, b"hi")) == bytes.fromhex("0000000222 00000007 6869")
     assert encode(Window(7, 16)) == bytes.fromhex("0000000423 00000007 00000010")
+    assert encode(Dial(2, "db", 5432)) == bytes.fromhex("0000000626 00000002 0002 6462 1538")

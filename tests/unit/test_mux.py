@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.frames import (
     MAX_PAYLOAD,
+    VERSION,
     Accept,
     Claim,
     Data,
@@ -36,7 +35,6 @@ from innerloop.core.mux_events import (
     CreditAvailable,
     DataReceived,
     HandshakeDone,
-    MuxEvent,
     PauseRequested,
     ReleaseRequested,
     RequestDone,
@@ -48,49 +46,12 @@ from innerloop.core.mux_events import (
     StreamReset,
 )
 from innerloop.core.request import WhilePaused
-
-WINDOW = 4096
-
-
-@dataclass
-class Pair:
-    """A client and an agent whose bytes are carried by ``pump``."""
-
-    now: float = 0.0
-    client: ClientConnection = field(init=False)
-    agent: AgentConnection = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.client = ClientConnection("alice@laptop:1", now=self.now, window=WINDOW)
-        self.agent = AgentConnection("pod-a", now=self.now, window=WINDOW)
-
-    def pump(self) -> tuple[list[MuxEvent], list[MuxEvent]]:
-        """Deliver bytes both ways until both are quiet; (client events, agent events)."""
-        client_events: list[MuxEvent] = []
-        agent_events: list[MuxEvent] = []
-        while True:
-            to_agent, to_client = self.client.data_to_send(), self.agent.data_to_send()
-            if not to_agent and not to_client:
-                return client_events, agent_events
-            agent_events += self.agent.receive_data(to_agent, self.now)
-            client_events += self.client.receive_data(to_client, self.now)
+from mux_pair import WINDOW, Pair, open_accepted
 
 
 @pytest.fixture
 def pair() -> Pair:
-    p = Pair()
-    p.pump()
-    return p
-
-
-def open_accepted(p: Pair, preamble: bytes = b"") -> int:
-    sid = p.agent.open_stream(15401, "10.0.0.9:5555", p.now)
-    if preamble:
-        p.agent.send_data(sid, preamble)
-    p.pump()
-    p.client.accept(sid)
-    assert p.pump()[1] == [StreamAccepted(sid)]
-    return sid
+    return Pair.connected()
 
 
 def test_handshake_names_both_ends() -> None:
@@ -104,8 +65,8 @@ def test_handshake_names_both_ends() -> None:
 
 def test_agent_refuses_another_version_with_a_reason() -> None:
     agent = AgentConnection("pod-a", now=0)
-    events = agent.receive_data(encode(Hello(2, "bob", WINDOW)), 0)
-    reason = "unsupported protocol version 2; this agent speaks 1"
+    events = agent.receive_data(encode(Hello(1, "bob", WINDOW)), 0)
+    reason = "unsupported protocol version 1; this agent speaks 2"
     assert events == [Closed(reason)]
     assert decode_all(agent.data_to_send()) == [Goodbye(reason)]
 
@@ -115,8 +76,8 @@ def test_agent_refuses_another_version_with_a_reason() -> None:
 
 
 @pytest.mark.parametrize(("frame", "message"), [
-    (Welcome(9, "pod", WINDOW), "protocol version 9, not 1"),
-    (Welcome(1, "pod", 0), "WELCOME window 0 out of range"),
+    (Welcome(9, "pod", WINDOW), f"protocol version 9, not {VERSION}"),
+    (Welcome(VERSION, "pod", 0), "WELCOME window 0 out of range"),
     (Ping(1), "the agent may not send PING while the tunnel is handshake"),
 ])
 def test_client_handshake_errors(frame: Welcome | Ping, message: str) -> None:
@@ -127,7 +88,7 @@ def test_client_handshake_errors(frame: Welcome | Ping, message: str) -> None:
 
 
 @pytest.mark.parametrize(("frame", "message"), [
-    (Hello(1, "x", 0), "HELLO window 0 out of range"),
+    (Hello(VERSION, "x", 0), "HELLO window 0 out of range"),
     (Ping(1), "the client may not send PING while the tunnel is handshake"),
 ])
 def test_agent_handshake_errors(frame: Hello | Ping, message: str) -> None:

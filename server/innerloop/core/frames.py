@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.request import WhilePaused
 
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct("!IBI")
 MAX_PAYLOAD = 64 * 1024
 _STR_LEN = struct.Struct("!H")
@@ -156,8 +156,17 @@ class Reset:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Client → agent: connect to ``host:port`` from the pod; ACCEPT once connected, or RESET."""
+
+    stream_id: int
+    host: str
+    port: int
+
+
 Frame = (Hello | Welcome | Goodbye | Ping | Pong | Claim | Release | Pause | Resume | Reply
-         | Open | Accept | Data | Window | Fin | Reset)
+         | Open | Accept | Data | Window | Fin | Reset | Dial)
 
 
 @dataclass(frozen=True)
@@ -185,6 +194,7 @@ _SPECS: dict[type, _Spec] = {
     Window: _Spec(0x23, Window, "I", True),
     Fin: _Spec(0x24, Fin, "", True),
     Reset: _Spec(0x25, Reset, "s", True),
+    Dial: _Spec(0x26, Dial, "sH", True),
 }
 _BY_CODE = {spec.code: spec for spec in _SPECS.values()}
 _NAMES = {spec.code: cls.__name__.upper() for cls, spec in _SPECS.items()}

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Callable
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.frames import (
     MAX_PAYLOAD,
     Accept,
     Data,
+    Dial,
     Fin,
     Frame,
     FrameDecoder,
     Goodbye,
+    Open,
     Ping,
     Pong,
     Reset,
@@ -36,6 +39,7 @@ from innerloop.core.mux_events import (
     DataReceived,
     HandshakeDone,
     MuxEvent,
+    StreamAccepted,
     StreamEnded,
     StreamReset,
 )
@@ -66,9 +70,15 @@ def short_reason(reason: str) -> str:
 
 
 class Connection(abc.ABC):
-    """What both ends share: streams, credit, keepalive, close."""
+    """What both ends share: streams, credit, keepalive, close.
+
+    Either end opens streams (the agent with OPEN, the client with DIAL), from its own half of
+    the ids: the client's are even, the agent's odd, so neither waits for the other to pick one.
+    The other end ACCEPTs (or RESETs) a stream before it may send on it.
+    """
 
     peer_role: str
+    own_parity: int  # stream_id % 2 of the streams this end opens
 
     def __init__(self, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
@@ -86,7 +96,7 @@ class Connection(abc.ABC):
         self._out: list[bytes] = []
         self._events: list[MuxEvent] = []
         self._streams: dict[int, Stream] = {}
-        self._highest_stream = 0
+        self._highest = {0: 0, 1: -1}  # by parity: the latest id opened; next is +2
         self._peer_window = 0
         self._last_received = now
         self._next_ping: float | None = None
@@ -149,14 +159,27 @@ class Connection(abc.ABC):
     def credit(self, stream_id: int) -> int:
         """How many bytes ``send_data`` accepts now on this stream (0 once it is gone)."""
         stream = self._streams.get(stream_id)
-        return stream.send_credit if stream is not None and not stream.sent_fin else 0
+        if stream is None or stream.sent_fin or not (stream.accepted or self._is_own(stream_id)):
+            return 0
+        return stream.send_credit
 
     def is_active(self, stream_id: int) -> bool:
         return stream_id in self._streams
 
+    def accept(self, stream_id: int) -> None:
+        """Take a stream the peer opened; only then may we send on it."""
+        stream = self._sendable(stream_id)
+        if self._is_own(stream_id):
+            raise LocalProtocolError(f"stream {stream_id} was opened here; the "
+                                     f"{self.peer_role} accepts it")
+        if stream.accepted:
+            raise LocalProtocolError(f"stream {stream_id} accepted twice")
+        stream.accepted = True
+        self._send(Accept(stream_id))
+
     def send_data(self, stream_id: int, data: bytes) -> None:
         """Queue DATA; more than ``credit(stream_id)`` bytes is a LocalProtocolError."""
-        stream = self._sendable(stream_id)
+        stream = self._sendable(stream_id, data=True)
         stream.on_send(len(data))
         if stream.replay is not None:
             stream.replay += data
@@ -165,7 +188,7 @@ class Connection(abc.ABC):
 
     def send_fin(self, stream_id: int) -> None:
         """Half-close our direction of the stream."""
-        stream = self._sendable(stream_id)
+        stream = self._sendable(stream_id, data=True)
         if stream.sent_fin:
             raise LocalProtocolError(f"stream {stream_id}: FIN sent twice")
         stream.sent_fin = True
@@ -209,6 +232,8 @@ class Connection(abc.ABC):
             sent = self._ping_sent.pop(frame.token, None)
             if sent is not None:
                 self.rtt = now - sent
+        elif isinstance(frame, Accept):
+            self._handle_accept(frame)
         elif isinstance(frame, Data):
             stream = self._stream_for(frame)
             if stream is not None and frame.data:
@@ -234,11 +259,64 @@ class Connection(abc.ABC):
             self._handle_role_frame(frame, now)
 
     def _stream_for(self, frame: Data | Window | Fin | Reset | Accept) -> Stream | None:
-        """The live stream a frame names; None for one that already ended (a harmless race)."""
-        if frame.stream_id > self._highest_stream:
+        """The live stream a frame names; None for one that already ended (a harmless race).
+
+        Our own streams take no DATA or FIN before the peer's ACCEPT.
+        """
+        stream_id = frame.stream_id
+        if stream_id > self._highest[stream_id % 2]:
             raise RemoteProtocolError(f"{type(frame).__name__.upper()} for stream "
-                                      f"{frame.stream_id}, which was never opened")
-        return self._streams.get(frame.stream_id)
+                                      f"{stream_id}, which was never opened")
+        stream = self._streams.get(stream_id)
+        if (isinstance(frame, (Data, Fin)) and stream is not None and not stream.accepted
+                and self._is_own(stream_id)):
+            raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream {stream_id} "
+                                      f"before ACCEPT")
+        return stream
+
+    def _handle_accept(self, frame: Accept) -> None:
+        if not self._is_own(frame.stream_id):
+            raise RemoteProtocolError(f"ACCEPT for stream {frame.stream_id}, which the "
+                                      f"{self.peer_role} opened itself")
+        stream = self._stream_for(frame)
+        if stream is None:
+            return  # we gave up on it already; the RESET is on its way
+        if stream.accepted:
+            raise RemoteProtocolError(f"stream {frame.stream_id} accepted twice")
+        stream.accepted = True
+        self._on_accepted(stream)
+        self._events.append(StreamAccepted(frame.stream_id))
+
+    def _is_own(self, stream_id: int) -> bool:
+        return stream_id % 2 == self.own_parity
+
+    def _open_own(self, route_port: int, make: Callable[[int], Open | Dial],
+                  replay: bytearray | None = None) -> int:
+        """Allocate the next id of our parity and send the frame that opens the stream."""
+        self._check_open()
+        stream_id = self._highest[self.own_parity] + 2
+        wire = encode(make(stream_id))  # raises before anything changed if it does not fit
+        self._highest[self.own_parity] = stream_id
+        self._streams[stream_id] = Stream(stream_id, route_port, self.window, self._peer_window,
+                                          replay=replay)
+        self._out.append(wire)
+        return stream_id
+
+    def _peer_opened(self, frame: Open | Dial, route_port: int) -> None:
+        """Register a stream the peer opened: an id of its parity, above its previous ones."""
+        name = type(frame).__name__.upper()
+        if self._is_own(frame.stream_id):
+            raise RemoteProtocolError(f"{name} on stream {frame.stream_id}: the {self.peer_role} "
+                                      f"opens {'odd' if self.own_parity == 0 else 'even'} "
+                                      f"ids only")
+        if frame.stream_id <= self._highest[frame.stream_id % 2]:
+            raise RemoteProtocolError(f"{name} reuses stream id {frame.stream_id}")
+        self._highest[frame.stream_id % 2] = frame.stream_id
+        self._streams[frame.stream_id] = Stream(frame.stream_id, route_port, self.window,
+                                                self._peer_window)
+
+    def _on_accepted(self, stream: Stream) -> None:
+        """The peer accepted one of our streams."""
 
     def _handle_reset(self, frame: Reset) -> None:
         if self._stream_for(frame) is not None:
@@ -276,11 +354,13 @@ class Connection(abc.ABC):
     def _stream_lost(self, stream: Stream, reason: str) -> MuxEvent:
         return StreamReset(stream.stream_id, reason)
 
-    def _sendable(self, stream_id: int) -> Stream:
+    def _sendable(self, stream_id: int, data: bool = False) -> Stream:
         self._check_open()
         stream = self._streams.get(stream_id)
         if stream is None:
             raise LocalProtocolError(f"stream {stream_id} is not active")
+        if data and not stream.accepted and not self._is_own(stream_id):
+            raise LocalProtocolError(f"stream {stream_id} must be accepted before sending")
         return stream
 
     def _check_open(self) -> None:

@@ -8,10 +8,8 @@ from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.frames import (
     MAX_PAYLOAD,
     VERSION,
-    Accept,
     Claim,
-    Data,
-    Fin,
+    Dial,
     Frame,
     Goodbye,
     Hello,
@@ -30,17 +28,16 @@ from innerloop.core.mux import (
     PEER_TIMEOUT,
     PING_INTERVAL,
     Connection,
-    ConnectionState,
     short_reason,
     valid_window,
 )
 from innerloop.core.mux_events import (
     ClaimRequested,
+    DialRequested,
     MuxEvent,
     PauseRequested,
     ReleaseRequested,
     ResumeRequested,
-    StreamAccepted,
     StreamNotAccepted,
     StreamReset,
 )
@@ -48,9 +45,11 @@ from innerloop.core.streams import Stream
 
 
 class AgentConnection(Connection):
-    """The pod end: answers HELLO, reports requests, opens a stream per routed caller."""
+    """The pod end: answers HELLO, reports requests, opens a stream per routed caller (odd
+    stream ids) and reports the client's DIALs."""
 
     peer_role = "client"
+    own_parity = 1
 
     def __init__(self, agent_name: str, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
@@ -65,13 +64,9 @@ class AgentConnection(Connection):
 
     def open_stream(self, route_port: int, peer: str, now: float) -> int:
         """Offer a new caller connection to the client; returns the stream id."""
-        self._check_open()
-        self._highest_stream += 1
-        stream_id = self._highest_stream
-        self._streams[stream_id] = Stream(stream_id, route_port, self.window, self._peer_window,
-                                          replay=bytearray())
+        stream_id = self._open_own(route_port, lambda sid: Open(sid, route_port, short_reason(peer)),
+                                   replay=bytearray())
         self._accept_deadlines[stream_id] = now + self._accept_timeout
-        self._send(Open(stream_id, route_port, short_reason(peer)))
         return stream_id
 
     def reply(self, request_id: int, status: Status = Status.OK, *, holder: str = "",
@@ -119,17 +114,14 @@ class AgentConnection(Connection):
         self._send(Welcome(VERSION, short_reason(self._agent_name), self.window))
         self._established(frame.window, frame.client_id, now)
 
+    def _on_accepted(self, stream: Stream) -> None:
+        stream.replay = None
+        del self._accept_deadlines[stream.stream_id]
+
     def _handle_role_frame(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, Accept):
-            stream = self._stream_for(frame)
-            if stream is None:
-                return  # we gave up on it already; the RESET is on its way
-            if stream.replay is None:
-                raise RemoteProtocolError(f"stream {frame.stream_id} accepted twice")
-            stream.accepted = True
-            stream.replay = None
-            del self._accept_deadlines[frame.stream_id]
-            self._events.append(StreamAccepted(frame.stream_id))
+        if isinstance(frame, Dial):
+            self._peer_opened(frame, frame.port)
+            self._events.append(DialRequested(frame.stream_id, frame.host, frame.port))
         elif isinstance(frame, (Claim, Release, Pause, Resume)):
             if frame.request_id in self._requests:
                 raise RemoteProtocolError(f"request id {frame.request_id} reused")
@@ -145,14 +137,6 @@ class AgentConnection(Connection):
             self._events.append(self._stream_lost(stream, f"client declined: {frame.reason}"))
         else:
             super()._handle_reset(frame)
-
-    def _handle(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, (Data, Fin)) and self.state is ConnectionState.OPEN:
-            stream = self._stream_for(frame)
-            if stream is not None and not stream.accepted:
-                raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream "
-                                          f"{frame.stream_id} before ACCEPT")
-        super()._handle(frame, now)
 
 
 def _request_event(frame: Claim | Release | Pause | Resume) -> MuxEvent:

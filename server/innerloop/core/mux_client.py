@@ -10,8 +10,8 @@ from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.frames import (
     MAX_PAYLOAD,
     VERSION,
-    Accept,
     Claim,
+    Dial,
     Frame,
     Hello,
     Open,
@@ -34,13 +34,14 @@ from innerloop.core.mux_events import (
     StreamOpened,
 )
 from innerloop.core.request import WhilePaused
-from innerloop.core.streams import Stream
 
 
 class ClientConnection(Connection):
-    """The laptop end: says HELLO, claims routes, accepts the streams the agent opens."""
+    """The laptop end: says HELLO, claims routes, accepts the streams the agent opens and
+    dials out through the agent (even stream ids)."""
 
     peer_role = "agent"
+    own_parity = 0
 
     def __init__(self, client_id: str, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
@@ -64,25 +65,14 @@ class ClientConnection(Connection):
     def resume(self) -> int:
         return self._request(Resume)
 
-    def accept(self, stream_id: int) -> None:
-        stream = self._sendable(stream_id)
-        if stream.accepted:
-            raise LocalProtocolError(f"stream {stream_id} accepted twice")
-        stream.accepted = True
-        self._send(Accept(stream_id))
+    def dial(self, host: str, port: int) -> int:
+        """Open a stream to ``host:port``, connected by the agent from its pod; returns its id.
 
-    def send_data(self, stream_id: int, data: bytes) -> None:
-        self._require_accepted(stream_id)
-        super().send_data(stream_id, data)
-
-    def send_fin(self, stream_id: int) -> None:
-        self._require_accepted(stream_id)
-        super().send_fin(stream_id)
-
-    def _require_accepted(self, stream_id: int) -> None:
-        stream = self._sendable(stream_id)
-        if not stream.accepted:
-            raise LocalProtocolError(f"stream {stream_id} must be accepted before sending")
+        StreamAccepted follows once the agent connected, or StreamReset with its reason.
+        """
+        if not 0 < port < 2**16:
+            raise LocalProtocolError(f"cannot dial port {port}")
+        return self._open_own(port, lambda stream_id: Dial(stream_id, host, port))
 
     def _request(self, make: Callable[[int], Frame]) -> int:
         self._check_open()
@@ -109,11 +99,7 @@ class ClientConnection(Connection):
             self._events.append(RequestDone(frame.request_id, frame.status, frame.holder,
                                             frame.reason))
         elif isinstance(frame, Open):
-            if frame.stream_id <= self._highest_stream:
-                raise RemoteProtocolError(f"OPEN reuses stream id {frame.stream_id}")
-            self._highest_stream = frame.stream_id
-            self._streams[frame.stream_id] = Stream(frame.stream_id, frame.route_port,
-                                                    self.window, self._peer_window)
+            self._peer_opened(frame, frame.route_port)
             self._events.append(StreamOpened(frame.stream_id, frame.route_port, frame.peer))
         else:
             raise self._unexpected(frame)

@@ -53,7 +53,21 @@ class StreamOpened:
 
 
 @dataclass(frozen=True)
+class DialRequested:
+    """Agent side: the client asks for a connection to ``host:port`` from the pod.
+
+    Answer with ``accept`` once connected, or ``reset`` with the reason.
+    """
+
+    stream_id: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
 class StreamAccepted:
+    """The peer accepted a stream we opened (on the client: the agent connected a DIAL)."""
+
     stream_id: int
 
 
@@ -101,5 +115,5 @@ class Closed:
 
 
 MuxEvent = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
-         | RequestDone | StreamOpened | StreamAccepted | StreamNotAccepted | DataReceived
+         | RequestDone | StreamOpened | DialRequested | StreamAccepted | StreamNotAccepted | DataReceived
          | CreditAvailable | StreamEnded | StreamReset | Closed)
