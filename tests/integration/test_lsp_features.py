@@ -19,14 +19,13 @@ from typing import Any
 import pytest
 import pytest_lsp
 from innerloop.core.errors import UserError
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
-from innerloop.dap.controller import Report
 from innerloop.lsp.dap_host import HostedDebugAdapter
 from innerloop.lsp.deps import (
     Deps,
     InterceptInfo,
     InterceptStateName,
-    Progress,
     StatusInfo,
     TargetList,
 )
@@ -75,7 +74,7 @@ class MemoryIntercepts:
         self.intercepts[intercept_id]["state"] = state
         self._changed()
 
-    async def start(self, request: InterceptRequest, progress: Progress) -> InterceptInfo:
+    async def start(self, request: InterceptRequest, progress: Report) -> InterceptInfo:
         progress(f"resolving {request.service}")
         if request.service == "slow":
             try:
@@ -104,7 +103,7 @@ class MemoryIntercepts:
             raise UserError(f"there is no intercept {intercept_id!r}")
         self._changed()
 
-    async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
+    async def uninstall(self, namespace: str | None, service: str, progress: Report) -> None:
         progress(f"removing the agent behind {namespace}/{service}")
 
     def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:

@@ -10,18 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 
 __all__ = [
     "ControllerFactory",
     "InterceptController",
     "InterceptHandle",
-    "Report",
 ]
-
-Report = Callable[[str], None]
-"""Shows one line in the user's debug console (prefixed "innerloop: ")."""
-
 
 class InterceptHandle(Protocol):
     """One active intercept, owned by one debug session."""

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from innerloop.core.dap_pause import PauseCounter
 from innerloop.core.dap_say import say_active, say_failure, say_intercepting, say_left, say_paused
 from innerloop.core.dap_wire import Message
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
-from innerloop.dap.controller import InterceptController, InterceptHandle, Report
+from innerloop.dap.controller import InterceptController, InterceptHandle
 
 log = logging.getLogger(__name__)
 

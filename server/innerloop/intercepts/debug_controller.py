@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
-from innerloop.dap.controller import InterceptController, Report
+from innerloop.dap.controller import InterceptController
 from innerloop.intercepts.intercept import Intercept
 from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 

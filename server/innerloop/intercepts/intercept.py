@@ -26,6 +26,7 @@ from innerloop.core.agent_patch import (
 )
 from innerloop.core.errors import ClusterError, InnerloopError, UserError
 from innerloop.core.intercept import InterceptEvent, Phase
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest, PortSpec
 from innerloop.core.rollout import manual_rollout
 from innerloop.core.routing_plan import FRESH, Route, Routing
@@ -39,7 +40,6 @@ from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[str], None]
 
 KUBE_PROXY_SETTLE = 2.0
 """kube-proxy rewrites its rules after the EndpointSlices change, at most once per its

@@ -18,11 +18,12 @@ from dataclasses import dataclass, replace
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary
 from innerloop.intercepts import registry
-from innerloop.intercepts.intercept import Intercept, Report, Snapshot
+from innerloop.intercepts.intercept import Intercept, Snapshot
 from innerloop.k8s.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class InterceptManager:
             if existing.request == request:
                 return existing
             raise UserError(
-                f"{service}.{ns} is already intercepted by this session; leave it first"
+                f"{service}.{ns} is already intercepted by this process; leave it first"
             )
         intercept = await self._intercept(request, report)
         self.intercepts[key] = intercept
@@ -150,7 +151,7 @@ class InterceptManager:
     def get(self, service: str, namespace: str) -> Intercept:
         intercept = self.intercepts.get(f"{namespace}/{service}")
         if intercept is None:
-            raise UserError(f"{service}.{namespace} is not intercepted by this session")
+            raise UserError(f"{service}.{namespace} is not intercepted by this process")
         return intercept
 
     async def leave(self, intercept: Intercept) -> None:

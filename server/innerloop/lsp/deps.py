@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.lsp.settings import Settings
 
@@ -63,8 +64,6 @@ class AdapterEndpoint(TypedDict, total=False):
     token: str
 
 
-Progress = Callable[[str], None]
-"""Reports one step of a long operation to the user (sent as $/progress)."""
 
 
 class InterceptService(Protocol):
@@ -81,11 +80,11 @@ class InterceptService(Protocol):
 
     async def list_targets(self, namespace: str | None) -> TargetList: ...
 
-    async def start(self, request: InterceptRequest, progress: Progress) -> InterceptInfo: ...
+    async def start(self, request: InterceptRequest, progress: Report) -> InterceptInfo: ...
 
     async def stop(self, intercept_id: str) -> None: ...
 
-    async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None: ...
+    async def uninstall(self, namespace: str | None, service: str, progress: Report) -> None: ...
 
     def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:
         """Calls `callback` on every state change; returns a function that unsubscribes."""

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 
 from innerloop.core.errors import InnerloopError, UserError
+from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.core.targets import ServiceSummary
 from innerloop.envfile import write_runtime_env_file
@@ -19,7 +20,6 @@ from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, 
 from innerloop.lsp.deps import (
     InterceptInfo,
     InterceptStateName,
-    Progress,
     ServiceInfo,
     StatusInfo,
     TargetList,
@@ -96,7 +96,7 @@ class EditorIntercepts:
             "services": [service_info(resolved, s) for s in services],
         }
 
-    async def start(self, request: InterceptRequest, progress: Progress) -> InterceptInfo:
+    async def start(self, request: InterceptRequest, progress: Report) -> InterceptInfo:
         intercept = await self.manager.start(request, report=progress)
         if intercept.env_file is None:
             write = asyncio.ensure_future(self._write_env(intercept, progress))
@@ -110,7 +110,7 @@ class EditorIntercepts:
                 await write
         return intercept_info(intercept.snapshot())
 
-    async def _write_env(self, intercept: Intercept, progress: Progress) -> None:
+    async def _write_env(self, intercept: Intercept, progress: Report) -> None:
         """The user's own program needs the workload's env; without it the intercept still
         works (e.g. no permission to read its Secrets), so that is only a warning."""
         try:
@@ -132,7 +132,7 @@ class EditorIntercepts:
         finally:
             await _remove(intercept.env_file)
 
-    async def uninstall(self, namespace: str | None, service: str, progress: Progress) -> None:
+    async def uninstall(self, namespace: str | None, service: str, progress: Report) -> None:
         await self.manager.uninstall(service, namespace, progress)
 
     def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
 
-from innerloop.lsp.deps import Progress
+from innerloop.core.report import Report
 from innerloop.lsp.server import InnerloopServer
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ class _Cancel:
 
 
 async def with_progress(
-    server: InnerloopServer, title: str, work: Callable[[Progress], Awaitable[T]]
+    server: InnerloopServer, title: str, work: Callable[[Report], Awaitable[T]]
 ) -> T:
     """Runs `work` as its own task under a cancellable progress (when the client supports one).
 
@@ -60,7 +60,7 @@ async def with_progress(
 async def _with_progress(
     server: InnerloopServer,
     title: str,
-    work: Callable[[Progress], Awaitable[T]],
+    work: Callable[[Report], Awaitable[T]],
     cancel: _Cancel,
 ) -> T:
     token = f"innerloop-{uuid.uuid4()}"
