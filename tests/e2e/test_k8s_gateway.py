@@ -365,8 +365,17 @@ async def test_unreachable_cluster_and_bad_kubeconfig(tmp_path: Path, cluster: C
         await Gateway.connect(str(garbage))
 
 
-def restricted_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path) -> Path:
-    """A ServiceAccount that may read Services and Pods but not port-forward nor patch."""
+VIEWER_RULES = [
+    {"apiGroups": [""], "resources": ["services", "pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": ["get"]},
+]
+"""May read Services and Pods but not port-forward nor patch."""
+
+
+def restricted_kubeconfig(
+    cluster: Cluster, namespace: str, tmp_path: Path, rules: list[dict[str, Any]] | None = None
+) -> Path:
+    """A ServiceAccount `viewer` with a Role of `rules` (default VIEWER_RULES) in `namespace`."""
     cluster.apply(
         namespace,
         [
@@ -375,18 +384,7 @@ def restricted_kubeconfig(cluster: Cluster, namespace: str, tmp_path: Path) -> P
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": {"name": "viewer"},
-                "rules": [
-                    {
-                        "apiGroups": [""],
-                        "resources": ["services", "pods"],
-                        "verbs": ["get", "list", "watch"],
-                    },
-                    {
-                        "apiGroups": ["apps"],
-                        "resources": ["deployments", "replicasets"],
-                        "verbs": ["get"],
-                    },
-                ],
+                "rules": VIEWER_RULES if rules is None else rules,
             },
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",

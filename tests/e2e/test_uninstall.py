@@ -4,10 +4,12 @@ spec, data and annotation equals a snapshot taken before the first intercept."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.e2e.test_k8s_gateway import restricted_kubeconfig
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 
@@ -16,6 +18,17 @@ pytestmark = pytest.mark.e2e
 KINDS = "configmaps,secrets,services,deployments,statefulsets,serviceaccounts"
 CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 """Written by the Deployment controller on every rollout, not by innerloop."""
+USAGE_ROLE = [
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "update"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create"]},
+    {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "statefulsets", "replicasets"],
+     "verbs": ["get", "list", "watch", "update"]},
+    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+]
+"""The Role docs/usage.md gives: it may not list or delete ConfigMaps."""
 
 
 def namespace_snapshot(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Any]:
@@ -80,3 +93,22 @@ def test_uninstall_leaves_the_namespace_as_it_was(
     for key, was in before.items():
         assert after[key] == was, key
     assert all(f"deleted configmap/{name}" in result.stdout for name in kept), result.stdout
+
+
+def test_uninstall_without_rights_on_configmaps_still_restores_the_specs(
+    cluster: Cluster, namespace: str, laptop: Laptop, tmp_path: Path
+) -> None:
+    cluster.deploy_echo(namespace, replicas=1)
+    user = restricted_kubeconfig(cluster, namespace, tmp_path, USAGE_ROLE)
+    before = namespace_snapshot(cluster, namespace)
+    intercept_and_leave(laptop, namespace, "echo", 18080)
+    created = agent_config_maps(cluster, namespace)
+
+    result = laptop.run("uninstall", "echo", "-n", namespace, "--kubeconfig", str(user),
+                        timeout=240)
+    assert result.returncode == 0, result.stdout
+    assert "left the agent ConfigMap behind: forbidden: " in result.stdout, result.stdout
+    after = namespace_snapshot(cluster, namespace)
+    assert set(after) - set(before) == {("ConfigMap", name) for name in created}
+    for key, was in before.items():
+        assert after[key] == was, key

@@ -347,5 +347,10 @@ class Intercept:
         self.report(f"removing the agent from {t.workload}")
         await self.gw.wait_rollout(t.workload, progress=self.report)
         # The agent's ConfigMap goes with the last workload that mounts it.
-        for name in await self.gw.delete_unused_agent_config_maps(t.namespace):
+        try:
+            deleted = await self.gw.delete_unused_agent_config_maps(t.namespace)
+        except ClusterError as exc:  # e.g. no RBAC to list/delete ConfigMaps: the specs are back
+            self.report(f"left the agent ConfigMap behind: {exc.user_line()}")
+            return
+        for name in deleted:
             self.report(f"deleted configmap/{name}")
