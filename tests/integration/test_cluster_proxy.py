@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import struct
 import sys
 import tracemalloc
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +35,8 @@ class App:
     """An HTTP/1.1 server (h11, keep-alive) that says who it is and what it was sent.
 
     ``/echo`` streams the body back as it arrives (after a 100 Continue when asked);
-    ``/big/N`` streams N bytes; anything else answers "<who> <method> <target> host=<Host>
+    ``/big/N`` streams N bytes; ``/die`` closes without an answer, ``/close`` answers with
+    ``Connection: close``; anything else answers "<who> <method> <target> host=<Host>
     body=<length> proxy-headers=<names>".
     """
 
@@ -68,6 +70,8 @@ class App:
         try:
             while isinstance(request := await next_event(), h11.Request):
                 target = request.target.decode()
+                if target == "/die":
+                    return
                 if target == "/echo":
                     if conn.they_are_waiting_for_100_continue:
                         await send(h11.InformationalResponse(status_code=100, headers=[]))
@@ -88,8 +92,9 @@ class App:
                         text = (f"{self.who} {request.method.decode()} {target} host={host} "
                                 f"body={size} proxy-headers={','.join(proxy)}")
                         body = text.encode()
+                        close = [("connection", "close")] if target == "/close" else []
                         await send(h11.Response(status_code=200, headers=[
-                            ("content-length", str(len(body)))]))
+                            ("content-length", str(len(body))), *close]))
                         await send(h11.Data(data=body))
                         await send(h11.EndOfMessage())
                 if conn.our_state is not h11.DONE:
@@ -101,8 +106,7 @@ class App:
             writer.close()
 
     @staticmethod
-    async def _stream(send: object, size: int) -> None:
-        assert callable(send)
+    async def _stream(send: Callable[[h11.Event], Awaitable[None]], size: int) -> None:
         await send(h11.Response(status_code=200, headers=[("content-length", str(size))]))
         block = bytes(range(256)) * (CHUNK // 256)
         for offset in range(0, size, CHUNK):
@@ -326,7 +330,6 @@ async def test_socks5_refused_port_and_refused_method(net: Net) -> None:
 
 
 def _closed_port() -> int:
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -380,6 +383,89 @@ async def test_32_mib_streams_both_ways_in_bounded_memory(
     assert hashlib.sha256(out.read_bytes()).hexdigest() == digest
     assert (tmp_path / "down.bin").stat().st_size == BIG
     assert peak < 4 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB: something buffers whole bodies"
+
+
+# ---- failures ------------------------------------------------------------------------------
+
+async def raw(port: int, head: bytes) -> bytes:
+    """Send ``head`` to the proxy and nothing more, read until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(-1), 10)
+    writer.close()
+    return answer
+
+
+async def test_an_upstream_that_dies_before_answering_is_a_502(net: Net) -> None:
+    answer = await raw(net.proxy.port, b"GET http://payments/die HTTP/1.1\r\nHost: p\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 502 ") and b"innerloop proxy: payments:80: " in answer
+
+
+async def test_an_upstream_that_closes_is_not_reused(net: Net) -> None:
+    head = b"GET http://payments/close HTTP/1.1\r\nHost: p\r\n\r\n"
+    answer = await raw(net.proxy.port, head + head.replace(b"GET", b"HEAD") + b"GET ")
+    assert answer.count(b"HTTP/1.1 200 ") == 2
+    assert answer.count(b"payments GET /close") == 1  # HEAD: the same head, no body
+    assert b"HTTP/1.1 400 " in answer  # the third request was cut off: h11 says so
+    assert net.payments.connections == 2
+
+
+@pytest.mark.parametrize(("head", "status", "text"), [
+    (b"CONNECT payments HTTP/1.1\r\nHost: payments\r\n\r\n", 400, b"host:port"),
+    (b"CONNECT payments:99999 HTTP/1.1\r\nHost: payments\r\n\r\n", 400, b"host:port"),
+    (b"GET http://payments:99999/ HTTP/1.1\r\nHost: p\r\n\r\n", 400, b"bad port"),
+    (b"GET https://payments/ HTTP/1.1\r\nHost: p\r\n\r\n", 400, b"absolute http://"),
+    (b"NONSENSE\r\n\r\n", 400, b"bad request"),
+])
+async def test_requests_a_proxy_cannot_serve(net: Net, head: bytes, status: int,
+                                            text: bytes) -> None:
+    answer = await raw(net.proxy.port, head)
+    assert answer.startswith(b"HTTP/1.1 %d " % status) and text in answer, answer
+
+
+@pytest.fixture
+async def broken() -> AsyncIterator[ProxyServer]:
+    """A proxy whose resolver and direct connections fail in every way they can."""
+    async def resolve(host: str, port: int | None) -> ResolveResult:
+        if host == "boom":
+            raise RuntimeError("the forwarder table is gone")
+        return NotCluster()
+
+    async def connect_direct(host: str, port: int) -> Streams:
+        if host == "slow":
+            await asyncio.Event().wait()
+        if host == "unknown":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        raise OSError(113, "No route to host")
+
+    async with ProxyServer(resolve, connect_direct=connect_direct, connect_timeout=0.2) as proxy:
+        yield proxy
+
+
+@pytest.mark.parametrize(("host", "status", "socks_reply", "text"), [
+    ("boom", 502, 0x01, b"resolving failed (the forwarder table is gone)"),
+    ("slow", 504, 0x04, b"no connection in 0.2 s"),
+    ("unknown", 502, 0x04, b"cannot resolve (Name or service not known)"),
+    ("elsewhere", 502, 0x01, b"No route to host"),
+])
+async def test_dial_failures(broken: ProxyServer, host: str, status: int, socks_reply: int,
+                            text: bytes) -> None:
+    answer = await raw(broken.port, b"GET http://%s/ HTTP/1.1\r\nHost: x\r\n\r\n" % host.encode())
+    assert answer.startswith(b"HTTP/1.1 %d " % status) and text in answer, answer
+    reply, (_, writer) = await socks(broken.port, b"\x03" + bytes([len(host)]) + host.encode(), 80)
+    writer.close()
+    assert reply[1] == socks_reply
+
+
+async def test_closing_the_proxy_ends_live_tunnels(net: Net) -> None:
+    _, (reader, writer) = await socks(net.proxy.port, b"\x03\x08payments", 80)
+    await net.proxy.close()
+    assert await asyncio.wait_for(reader.read(-1), 5) == b""
+    writer.close()
+    with pytest.raises(RuntimeError):
+        _ = net.proxy.port
+    await net.proxy.close()  # twice is fine
 
 
 def test_proxy_env() -> None:

@@ -109,6 +109,8 @@ class ProxyServer:
                 await serve_http(first, reader, writer, self._dialer)
         except (OSError, RemoteProtocolError, h11.ProtocolError) as exc:
             log.debug("proxy connection %d ended: %s", conn_id, exc)
+        except asyncio.CancelledError:
+            pass  # close() ends the handler; Python 3.11's start_server logs a cancelled one
         finally:
             self._handlers.discard(task)
             writer.close()
