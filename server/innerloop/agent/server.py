@@ -4,6 +4,9 @@ Every caller connection is decided once, when it arrives: to the app (no live cl
 holder is paused with whilePaused ``cluster``), held (paused with ``hold``: decided again on every
 change), or offered to the holder's tunnel. An offered stream the client does not accept in
 time is served by the app with the bytes already read, so nothing is lost.
+
+The other way round, a client's DIAL is connected from here (`agent/outbound.py`), so the local
+process reaches the cluster as this pod does.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from typing import Any
 
 from innerloop.agent.forward import forward_to_app
 from innerloop.agent.health import serve_health
+from innerloop.agent.outbound import DIAL_TIMEOUT, CannotConnect, dial
 from innerloop.agent.routing import Hold, Outcome, RouteTable, ToApp
 from innerloop.core.mux import ACCEPT_TIMEOUT, DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
 from innerloop.core.mux_agent import AgentConnection
 from innerloop.core.mux_events import (
     ClaimRequested,
     Closed,
+    DialRequested,
     HandshakeDone,
     MuxEvent,
     PauseRequested,
@@ -42,10 +47,11 @@ class Agent:
     def __init__(self, routes: dict[int, int], *, tunnel_port: int, health_port: int,
                  name: str, listen_host: str = "0.0.0.0", tunnel_host: str = "127.0.0.1",
                  accept_timeout: float = ACCEPT_TIMEOUT, peer_timeout: float = PEER_TIMEOUT,
-                 ping_interval: float = PING_INTERVAL, window: int = DEFAULT_WINDOW) -> None:
+                 ping_interval: float = PING_INTERVAL, window: int = DEFAULT_WINDOW,
+                 dial_timeout: float = DIAL_TIMEOUT) -> None:
         self.name = name
         self.table: RouteTable[AgentTunnel] = RouteTable(routes)
-        self._tunnel_port = tunnel_port
+        self.tunnel_port = tunnel_port
         self._health_port = health_port
         self._listen_host = listen_host
         self._tunnel_host = tunnel_host
@@ -53,6 +59,7 @@ class Agent:
         self.peer_timeout = peer_timeout
         self.ping_interval = ping_interval
         self.window = window
+        self.dial_timeout = dial_timeout
         self._servers: list[asyncio.Server] = []
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -64,12 +71,12 @@ class Agent:
             self._servers.append(await asyncio.start_server(
                 functools.partial(self._on_caller, listen_port), self._listen_host, listen_port))
         self._servers.append(await asyncio.start_server(
-            self._on_tunnel, self._tunnel_host, self._tunnel_port))
+            self._on_tunnel, self._tunnel_host, self.tunnel_port))
         self._servers.append(await asyncio.start_server(
             serve_health, self._listen_host, self._health_port))
         routes = " ".join(f"{p}->{APP_HOST}:{a}" for p, a in sorted(self.table.routes.items()))
         log.info("ready: routes %s, tunnel %s:%d, health :%d", routes, self._tunnel_host,
-                 self._tunnel_port, self._health_port)
+                 self.tunnel_port, self._health_port)
 
     async def close(self) -> None:
         """Stop listening and say goodbye, so clients learn at once instead of by silence."""
@@ -160,6 +167,9 @@ class AgentTunnel:
                         f"pause (new connections: {event.while_paused.value})")
         elif isinstance(event, ResumeRequested):
             self._reply(event.request_id, table.resume(self), "resume")
+        elif isinstance(event, DialRequested):
+            relay = self.link.open_relay(event.stream_id)  # holds what arrives before we connect
+            self.agent.spawn(self._dial(event, relay))
         elif isinstance(event, StreamNotAccepted):
             log.info("%s: stream %d served by the app: %s", self.link.label, event.stream_id,
                      event.reason)
@@ -178,6 +188,24 @@ class AgentTunnel:
         log.info("%s: %s: %s%s", self.link.label, what, outcome.status.name.lower(),
                  f" ({outcome.reason})" if outcome.reason else "")
         self.agent.changed()
+
+    async def _dial(self, event: DialRequested, relay: Relay) -> None:
+        target = f"{event.host}:{event.port}"
+        try:
+            reader, writer = await dial(event.host, event.port, tunnel_port=self.agent.tunnel_port,
+                                        timeout=self.agent.dial_timeout)
+        except CannotConnect as exc:
+            log.info("%s: stream %d to %s: %s", self.link.label, event.stream_id, target, exc)
+            self.link.reset(event.stream_id, str(exc))
+            self.link.drop_relay(event.stream_id)
+            return
+        if not self.link.is_active(event.stream_id):  # the client gave up, or the tunnel closed
+            writer.close()
+            return
+        self.conn.accept(event.stream_id)
+        self.link.changed()
+        relay.attach(reader, writer)
+        log.debug("%s: stream %d to %s", self.link.label, event.stream_id, target)
 
     async def _fall_back(self, relay: Relay, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter, event: StreamNotAccepted) -> None:

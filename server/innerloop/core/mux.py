@@ -159,17 +159,21 @@ class Connection(abc.ABC):
     def credit(self, stream_id: int) -> int:
         """How many bytes ``send_data`` accepts now on this stream (0 once it is gone)."""
         stream = self._streams.get(stream_id)
-        if stream is None or stream.sent_fin or not (stream.accepted or self._is_own(stream_id)):
+        if stream is None or stream.sent_fin:
             return 0
-        return stream.send_credit
+        return stream.send_credit if stream.accepted or self.opened_here(stream_id) else 0
 
     def is_active(self, stream_id: int) -> bool:
         return stream_id in self._streams
 
+    def opened_here(self, stream_id: int) -> bool:
+        """This end opened the stream (OPEN on the agent, DIAL on the client), not the peer."""
+        return stream_id % 2 == self.own_parity
+
     def accept(self, stream_id: int) -> None:
         """Take a stream the peer opened; only then may we send on it."""
         stream = self._sendable(stream_id)
-        if self._is_own(stream_id):
+        if self.opened_here(stream_id):
             raise LocalProtocolError(f"stream {stream_id} was opened here; the "
                                      f"{self.peer_role} accepts it")
         if stream.accepted:
@@ -269,13 +273,13 @@ class Connection(abc.ABC):
                                       f"{stream_id}, which was never opened")
         stream = self._streams.get(stream_id)
         if (isinstance(frame, (Data, Fin)) and stream is not None and not stream.accepted
-                and self._is_own(stream_id)):
+                and self.opened_here(stream_id)):
             raise RemoteProtocolError(f"{type(frame).__name__.upper()} on stream {stream_id} "
                                       f"before ACCEPT")
         return stream
 
     def _handle_accept(self, frame: Accept) -> None:
-        if not self._is_own(frame.stream_id):
+        if not self.opened_here(frame.stream_id):
             raise RemoteProtocolError(f"ACCEPT for stream {frame.stream_id}, which the "
                                       f"{self.peer_role} opened itself")
         stream = self._stream_for(frame)
@@ -286,9 +290,6 @@ class Connection(abc.ABC):
         stream.accepted = True
         self._on_accepted(stream)
         self._events.append(StreamAccepted(frame.stream_id))
-
-    def _is_own(self, stream_id: int) -> bool:
-        return stream_id % 2 == self.own_parity
 
     def _open_own(self, route_port: int, make: Callable[[int], Open | Dial],
                   replay: bytearray | None = None) -> int:
@@ -305,7 +306,7 @@ class Connection(abc.ABC):
     def _peer_opened(self, frame: Open | Dial, route_port: int) -> None:
         """Register a stream the peer opened: an id of its parity, above its previous ones."""
         name = type(frame).__name__.upper()
-        if self._is_own(frame.stream_id):
+        if self.opened_here(frame.stream_id):
             raise RemoteProtocolError(f"{name} on stream {frame.stream_id}: the {self.peer_role} "
                                       f"opens {'odd' if self.own_parity == 0 else 'even'} "
                                       f"ids only")
@@ -359,7 +360,7 @@ class Connection(abc.ABC):
         stream = self._streams.get(stream_id)
         if stream is None:
             raise LocalProtocolError(f"stream {stream_id} is not active")
-        if data and not stream.accepted and not self._is_own(stream_id):
+        if data and not stream.accepted and not self.opened_here(stream_id):
             raise LocalProtocolError(f"stream {stream_id} must be accepted before sending")
         return stream
 

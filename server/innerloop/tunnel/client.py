@@ -3,6 +3,9 @@
 Each stream the agent opens is relayed to ``127.0.0.1:<local_port>`` of the claim. If that
 port refuses, the stream is declined (RESET before ACCEPT): nothing has reached the caller yet,
 so the agent serves the connection from the app in the pod instead of failing it.
+
+The other way, ``dial`` relays a local connection to a cluster address that the agent connects
+from its pod (docs/network.md, "Outbound streams").
 """
 
 from __future__ import annotations
@@ -10,14 +13,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from innerloop.core.frames import Status
 from innerloop.core.mux import DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
 from innerloop.core.mux_client import ClientConnection
-from innerloop.core.mux_events import Closed, HandshakeDone, MuxEvent, RequestDone, StreamOpened
+from innerloop.core.mux_events import (
+    Closed,
+    HandshakeDone,
+    MuxEvent,
+    RequestDone,
+    StreamAccepted,
+    StreamOpened,
+    StreamReset,
+)
 from innerloop.core.request import WhilePaused
-from innerloop.tunnel.errors import InterceptConflict, TunnelError
+from innerloop.tunnel.errors import DialFailed, InterceptConflict, TunnelError
 from innerloop.tunnel.link import Link
 from innerloop.tunnel.relay import Relay
 from innerloop.tunnel.transport import Transport
@@ -42,6 +54,7 @@ class TunnelClient:
         self._local_host = local_host
         self._routes: dict[int, int] = {}
         self._replies: dict[int, asyncio.Future[RequestDone]] = {}
+        self._dials: dict[int, _Dial] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._conn: ClientConnection | None = None
         self._link: Link | None = None
@@ -101,6 +114,31 @@ class TunnelClient:
         else:
             await self._request(lambda c: c.resume())
 
+    async def dial(self, host: str, port: int, reader: asyncio.StreamReader,
+                   writer: asyncio.StreamWriter) -> None:
+        """Relay a local connection to ``host:port``, connected by the agent from its pod.
+
+        Returns once the agent connected: the relay then owns the socket (and closes it when
+        both directions ended, or aborts it on a reset). Raises DialFailed with the agent's
+        reason if it could not connect, TunnelError if the tunnel is down; the socket is then
+        untouched and still the caller's. Cancelling the call withdraws the dial.
+        """
+        link, conn = self._link, self._conn
+        if link is None or conn is None:
+            raise TunnelError("start() the tunnel first")
+        if link.closed:
+            raise TunnelError(f"tunnel to {self.name} closed: {conn.close_reason}")
+        stream_id = conn.dial(host, port)
+        pending = _Dial(host, port, reader, writer, asyncio.get_running_loop().create_future())
+        self._dials[stream_id] = pending
+        link.changed()
+        try:
+            await pending.connected
+        except asyncio.CancelledError:
+            if self._dials.pop(stream_id, None) is not None:
+                link.reset(stream_id, "the local connection gave up")
+            raise
+
     async def drain(self, timeout: float) -> bool:
         """Wait (up to `timeout`) until no stream is relayed here; True when none is left.
 
@@ -109,7 +147,8 @@ class TunnelClient:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._link is not None and (self._link.relaying or self._tasks):
+        while self._link is not None and (self._link.relaying(opened_by_peer=True)
+                                          or self._tasks):
             if self._link.closed or loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.02)
@@ -158,6 +197,15 @@ class TunnelClient:
             task = asyncio.ensure_future(self._serve_stream(event, relay))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, StreamAccepted) and event.stream_id in self._dials:
+            dialled = self._dials.pop(event.stream_id)
+            # attached before any later event of this batch, so no byte can miss the relay
+            self._link.open_relay(event.stream_id).attach(dialled.reader, dialled.writer)
+            dialled.connected.set_result(None)
+        elif isinstance(event, StreamReset) and event.stream_id in self._dials:
+            dialled = self._dials.pop(event.stream_id)
+            dialled.connected.set_exception(
+                DialFailed(dialled.host, dialled.port, f"agent {self.agent_name}", event.reason))
         elif isinstance(event, Closed):
             error = TunnelError(f"tunnel to {self.name} closed: {event.reason}")
             if not self._handshake.done():
@@ -201,3 +249,14 @@ class TunnelClient:
         assert self._link is not None
         self._link.reset(opened.stream_id, reason)
         self._link.drop_relay(opened.stream_id)
+
+
+@dataclass
+class _Dial:
+    """A DIAL waiting for the agent's ACCEPT; the socket is attached the moment it comes."""
+
+    host: str
+    port: int
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    connected: asyncio.Future[None]

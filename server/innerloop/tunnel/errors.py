@@ -21,3 +21,14 @@ class InterceptConflict(TunnelError):
                          f"ask them to leave, or wait until their intercept ends")
         self.route_port = route_port
         self.holder = holder
+
+
+class DialFailed(TunnelError):
+    """The agent could not connect to ``host:port`` from its pod; ``reason`` is its word for it
+    ("connection refused", "no such host", "timed out after 10 s")."""
+
+    def __init__(self, host: str, port: int, agent: str, reason: str) -> None:
+        super().__init__(f"{agent} cannot reach {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason

@@ -102,9 +102,9 @@ class Link:
         """The stream never reached a socket (declined, or the agent gave up on it)."""
         self._relays.pop(stream_id, None)
 
-    @property
-    def relaying(self) -> bool:
-        return bool(self._relays)
+    def relaying(self, opened_by_peer: bool = False) -> bool:
+        """Whether any stream is relayed (only those the peer opened, if asked)."""
+        return any(not (opened_by_peer and self.conn.opened_here(sid)) for sid in self._relays)
 
     def _forget(self, stream_id: int) -> None:
         self._relays.pop(stream_id, None)
