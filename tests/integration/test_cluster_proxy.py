@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
 import socket
 import struct
 import sys
@@ -243,6 +244,28 @@ async def test_grpc_unary_call_through_grpc_proxy(net: Net) -> None:
     finally:
         server.stop(None)
     assert (code, out.strip()) == (0, "charged 7 EUR"), err
+
+
+GO_CLIENT = """package main
+
+import ("fmt"; "io"; "net/http"; "os")
+
+func main() {
+	resp, err := http.Get(os.Args[1])
+	if err != nil { fmt.Fprintln(os.Stderr, err); os.Exit(1) }
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Print(string(body))
+}
+"""
+
+
+async def test_go_net_http_through_http_proxy(net: Net, tmp_path: Path) -> None:
+    go = shutil.which("go") or pytest.skip("no Go toolchain")
+    (tmp_path / "main.go").write_text(GO_CLIENT)
+    code, _, err = await run(go, "build", "-o", str(tmp_path / "client"), str(tmp_path / "main.go"))
+    assert code == 0, err
+    code, out, err = await run(str(tmp_path / "client"), "http://payments/go", env=net.env())
+    assert (code, out) == (0, "payments GET /go host=payments body=0 proxy-headers=none"), err
 
 
 # ---- names that are not the cluster's, or no Service ----------------------------------------
