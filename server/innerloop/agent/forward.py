@@ -6,9 +6,9 @@ import asyncio
 import logging
 
 from innerloop.tunnel.sockets import abort, tune
+from innerloop.tunnel.splice import splice
 
 log = logging.getLogger(__name__)
-READ_SIZE = 64 * 1024
 
 
 async def forward_to_app(host: str, port: int, caller_reader: asyncio.StreamReader,
@@ -24,29 +24,3 @@ async def forward_to_app(host: str, port: int, caller_reader: asyncio.StreamRead
     if replay:
         app_writer.write(replay)
     await splice(caller_reader, caller_writer, app_reader, app_writer)
-
-
-async def splice(a_reader: asyncio.StreamReader, a_writer: asyncio.StreamWriter,
-                 b_reader: asyncio.StreamReader, b_writer: asyncio.StreamWriter) -> None:
-    """Copy both ways until both sides finished; a reset on either side resets the other."""
-    tasks = [asyncio.ensure_future(_copy(a_reader, b_writer)),
-             asyncio.ensure_future(_copy(b_reader, a_writer))]
-    try:
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            task.cancel()
-    if any(not t.cancelled() and t.exception() is not None for t in done) or pending:
-        abort(a_writer)
-        abort(b_writer)
-    else:
-        a_writer.close()
-        b_writer.close()
-
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(READ_SIZE):
-        writer.write(data)
-        await writer.drain()
-    if writer.can_write_eof():
-        writer.write_eof()

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import h11
 
-from innerloop.agent.forward import splice
 from innerloop.clusternet.dial import Dialer, DialError, DialFailure
+from innerloop.tunnel.splice import splice
 
 log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024

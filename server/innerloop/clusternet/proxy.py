@@ -16,7 +16,6 @@ from types import TracebackType
 
 import h11
 
-from innerloop.agent.forward import splice
 from innerloop.clusternet.control import Resolver
 from innerloop.clusternet.dial import Connect, Dialer, DialError, DialFailure
 from innerloop.clusternet.http_proxy import READ_SIZE, serve_http
@@ -30,6 +29,7 @@ from innerloop.core.socks5 import (
     SocksSend,
 )
 from innerloop.tunnel.sockets import tune
+from innerloop.tunnel.splice import splice
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
