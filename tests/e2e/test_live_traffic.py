@@ -194,5 +194,8 @@ def test_agent_restart_client_reconnects_within_5s(
         f"intercept resumed {resumed[0] - killed:.2f} s after the kill"
     )
     timeline = [(round(f["t"] - killed, 2), f.get("error")) for f in steady.failures]
+    # Only requests sent while the agent is down fail (docs/usage.md: "requests fail only while
+    # the pod is not Ready"): 15–52 of them at 50/s in five runs, so at most 1.5 s worth.
+    assert len(steady.failures) <= 1.5 * 50, f"failures (s after the kill): {timeline}"
     assert resumed[0] - killed < 5.0, f"{lines.text()}\nfailures (s after the kill): {timeline}"
     assert all(abs(f["t"] - killed) < 5.0 for f in steady.failures), steady.failures
