@@ -24,6 +24,7 @@ from innerloop.envfile import write_env_file
 from innerloop.paths import write_private
 
 if TYPE_CHECKING:
+    from innerloop.clusternet.network import ClusterNetwork
     from innerloop.dap.controller import InterceptController
     from innerloop.intercepts.manager import InterceptManager
 
@@ -54,10 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
     icp.add_argument("--while-paused", choices=["cluster", "hold"], default="cluster",
                      help="where new requests go while the debuggee is paused")
     icp.add_argument("--agent-image", help="image for the agent sidecar (any image with python3)")
-    icp.epilog = "After `--`, a command to run with the workload's env; leaving when it exits."
+    icp.add_argument("--no-cluster-network", dest="cluster_network", action="store_false",
+                     help="do not give the command the cluster's Services by name")
+    icp.epilog = ("After `--`, a command to run with the workload's env and the cluster network "
+                  "(its connections leave from the workload's pods); leaving when it exits.")
+    run = sub.add_parser("run", parents=[cluster],
+                         help="run a command with the cluster network; changes nothing in it")
+    run.add_argument("--like", metavar="deploy/NAME",
+                     help="also give the command this workload's env (deploy/NAME, sts/NAME)")
+    run.add_argument("--container", help="with --like: which container's env (default: first)")
+    run.epilog = ("After `--`, the command. Its connections to Services go through port-forwards "
+                  "to the Services' Ready pods.")
     leave = sub.add_parser("leave", parents=[cluster], help="end an intercept held by innerloop")
     leave.add_argument("service")
-    sub.add_parser("status", help="intercepts held by innerloop processes on this machine")
+    sub.add_parser("status", help="intercepts and cluster networks of innerloop processes here")
     uni = sub.add_parser("uninstall", parents=[cluster],
                          help="restore the Service and remove the agent sidecar")
     uni.add_argument("service", nargs="?")
@@ -147,6 +158,7 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
         f"127.0.0.1:{t.local_port} ({intercept.tunnels.connected if intercept.tunnels else 0} "
         f"replica(s), ready in {time.monotonic() - t0:.2f} s)")
     rc = 0
+    network: ClusterNetwork | None = None
     try:
         env: dict[str, str] = {}
         if args.env_file or args.env_json or cmd:
@@ -161,15 +173,57 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
             write_private(args.env_json, json.dumps(env, indent=2, sort_keys=True) + "\n")
             say(f"wrote {len(env)} variables to {args.env_json} (0600)")
         if cmd:
+            if args.cluster_network:
+                network = await mgr.cluster_network(intercept)
+                env = _with_network(network, env)
             rc = await _run_command(cmd, env, stop)
         else:
             say("press Ctrl-C to leave")
             await stopped
     finally:
         stopped.cancel()
+        if network is not None:
+            await network.aclose()
         say("leaving; the cluster serves the traffic again")
         await mgr.close()
     return rc
+
+
+def _with_network(network: ClusterNetwork, env: dict[str, str]) -> dict[str, str]:
+    """`env` (over ours, for the command) plus the cluster network's variables."""
+    added = network.env({**os.environ, **env})
+    say(f"the command reaches the Services of {network.namespace} by name "
+        f"({len(network.services)} in view; proxy 127.0.0.1:{network.proxy.port})")
+    return {**env, **added}
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    """A command with the cluster network (and a workload's env): no intercept, no change."""
+    cmd: list[str] = args.cmd
+    if not cmd:
+        raise UserError("name the command to run after `--`, e.g. innerloop run -- python app.py")
+    mgr = _manager(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    network: ClusterNetwork | None = None
+    try:
+        ns = await mgr.namespace(args.namespace)
+        env: dict[str, str] = {}
+        links = True
+        if args.like:
+            resolved, links = await mgr.workload_environment(args.like, ns, args.container)
+            env = resolved.values
+            for warning in resolved.warnings:
+                say(warning)
+            say(f"the command gets {len(env)} variables of {args.like}'s env")
+        network = await mgr.port_forward_network(ns, links)
+        return await _run_command(cmd, _with_network(network, env), stop)
+    finally:
+        if network is not None:
+            await network.aclose()
+        await mgr.close()
 
 
 async def _run_command(cmd: list[str], env: dict[str, str], stop: asyncio.Event) -> int:
@@ -216,16 +270,18 @@ async def cmd_leave(args: argparse.Namespace) -> int:
 
 
 def cmd_status() -> int:
+    from innerloop.clusternet.status import describe, statuses
     from innerloop.intercepts import registry
 
     found = registry.entries()
     if not found:
         print("no intercepts held on this machine")
-        return 0
     for e in found:
         print(f"{e.service}.{e.namespace}:{e.service_port} → 127.0.0.1:{e.local_port}  "
               f"{TOOLS.get(e.tool, e.tool)} pid {e.pid}  "
               f"since {time.strftime('%H:%M:%S', time.localtime(e.started))}")
+    for network in statuses():
+        print("\n".join(describe(network)))
     return 0
 
 
@@ -282,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_list(args))
         if args.command == "intercept":
             return asyncio.run(cmd_intercept(args))
+        if args.command == "run":
+            return asyncio.run(cmd_run(args))
         if args.command == "leave":
             return asyncio.run(cmd_leave(args))
         if args.command == "status":

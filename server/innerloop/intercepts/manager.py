@@ -16,19 +16,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from innerloop.agent.zipapp import agent_bundle
+from innerloop.clusternet.network import ClusterNetwork
 from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.core.rollout import pod_ready
-from innerloop.core.targets import ServiceSummary
+from innerloop.core.targets import ServiceSummary, WorkloadRef, containers
 from innerloop.intercepts import registry
 from innerloop.intercepts.intercept import Intercept, Snapshot
 from innerloop.k8s.gateway import Gateway
+from innerloop.tunnel.client import TunnelClient
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AGENT_IMAGE = "python:3.12-slim"
+WORKLOAD_KINDS = {"deploy": "Deployment", "deployment": "Deployment",
+                  "sts": "StatefulSet", "statefulset": "StatefulSet"}
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,51 @@ class InterceptManager:
             raise ClusterError(f"{target.workload} has no pods to read the environment from")
         return await gw.environment(ready[0], target.container)
 
+    async def workload_environment(self, like: str, namespace: str, container: str | None = None
+                                   ) -> tuple[ResolvedEnv, bool]:
+        """`--like deploy/NAME`: its container's env as the kubelet built it in a Ready
+        replica, and whether its pods get service-link variables."""
+        gw = await self.gateway()
+        ref = workload_ref(like, namespace)
+        workload = await gw.get_workload(ref)
+        spec = workload.get("spec", {}).get("template", {}).get("spec", {})
+        names = [c["name"] for c in containers(spec)]
+        if container is not None and container not in names:
+            raise UserError(f"{ref} has no container {container!r}; its containers: "
+                            f"{', '.join(names)}")
+        pods = await gw.workload_pods(workload)
+        ready = [p for p in pods if pod_ready(p)] or pods
+        if not ready:
+            raise ClusterError(f"{ref} has no pods to read the environment from")
+        env = await gw.environment(ready[0], container or names[0])
+        return env, spec.get("enableServiceLinks", True) is not False
+
+    async def cluster_network(self, intercept: Intercept) -> ClusterNetwork:
+        """The cluster network of a process launched with this intercept: its connections
+        leave from the workload's pods, through the intercept's tunnels (started; `aclose` it)."""
+        resolution = intercept.resolution
+        assert resolution is not None, "the intercept is not started"
+
+        def clients() -> list[TunnelClient]:
+            tunnels = intercept.tunnels
+            workers = tunnels.workers.values() if tunnels is not None else ()
+            return [w.client for w in workers if w.client is not None]
+
+        spec = resolution.workload.get("spec", {}).get("template", {}).get("spec", {})
+        network = ClusterNetwork.through_agents(
+            await self.gateway(), intercept.namespace, clients, str(resolution.target.workload),
+            service_links=spec.get("enableServiceLinks", True) is not False)
+        await network.start()
+        return network
+
+    async def port_forward_network(self, namespace: str | None, service_links: bool = True
+                                   ) -> ClusterNetwork:
+        """A cluster network without an agent: port-forwards to the Services' pods (started)."""
+        network = ClusterNetwork.through_port_forwards(
+            await self.gateway(), await self.namespace(namespace), service_links)
+        await network.start()
+        return network
+
     async def uninstall(self, service: str, namespace: str | None, report: Report | None = None
                         ) -> None:
         """Restore the Service and remove the sidecar: specs equal what they were before."""
@@ -199,6 +248,14 @@ class InterceptManager:
         if self._gateway is not None:
             await self._gateway.close()
             self._gateway = None
+
+
+def workload_ref(text: str, namespace: str) -> WorkloadRef:
+    """`deploy/NAME` (or deployment/, sts/, statefulset/) → the workload."""
+    kind, _, name = text.partition("/")
+    if kind.lower() not in WORKLOAD_KINDS or not name:
+        raise UserError(f"--like wants deploy/NAME or sts/NAME, not {text!r}")
+    return WorkloadRef(WORKLOAD_KINDS[kind.lower()], name, namespace)
 
 
 def with_overrides(config: ManagerConfig, **changes: str | None) -> ManagerConfig:

@@ -22,7 +22,7 @@ from innerloop.core.env import ResolvedEnv
 from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
 from innerloop.core.targets import ServiceSummary, WorkloadRef, label_selector
-from innerloop.k8s import environment, rbac, reads, rollout
+from innerloop.k8s import environment, rbac, reads, rollout, services
 from innerloop.k8s.api import Api, HttpError, api_path, workload_path
 from innerloop.k8s.config import load_kubeconfig
 from innerloop.k8s.errors import from_status
@@ -63,6 +63,13 @@ class Gateway:
 
     async def list_services(self, namespace: str) -> list[ServiceSummary]:
         return await reads.list_services(self.api, namespace)
+
+    async def visible_services(self, namespace: str) -> tuple[list[Manifest], list[str]]:
+        """Every Service (and namespace name) the user may see, `namespace`'s at least."""
+        return await services.visible_services(self.api, namespace)
+
+    async def endpoint_slices(self, namespace: str, service: str) -> list[Manifest]:
+        return await services.endpoint_slices(self.api, namespace, service)
 
     async def check_permissions(self, namespace: str, needs: Iterable[rbac.Permission]) -> None:
         await rbac.check_permissions(self.api, namespace, needs)
