@@ -65,7 +65,7 @@ def manager(monkeypatch: pytest.MonkeyPatch) -> InstantManager:
 def test_env_file_has_one_header_line(manager: InstantManager, tmp_path: Path) -> None:
     env_file = tmp_path / "orders.env"
     argv = ["intercept", "orders", "-n", "shop", "--env-file", str(env_file),
-            "--", sys.executable, "-c", "pass"]
+            "--no-cluster-network", "--", sys.executable, "-c", "pass"]
     assert cli.main(argv) == 0
     assert manager.closed
     lines = env_file.read_text().splitlines()
@@ -79,7 +79,8 @@ def test_cli_and_editor_write_the_same_file(
 ) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     env_file = tmp_path / "orders.env"
-    argv = ["intercept", "orders", "--env-file", str(env_file), "--", sys.executable, "-c", "pass"]
+    argv = ["intercept", "orders", "--env-file", str(env_file), "--no-cluster-network",
+            "--", sys.executable, "-c", "pass"]
     assert cli.main(argv) == 0
     editors = write_runtime_env_file(TARGET, ENV)
     assert editors == tmp_path / "run" / "innerloop-env" / "shop.orders.env"

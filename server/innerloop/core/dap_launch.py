@@ -26,6 +26,7 @@ INNERLOOP_KEYS = frozenset(
         "port",
         "whilePaused",
         "keepIntercept",
+        "clusterNetwork",
         "envFile",
         "connectTimeout",
         "innerloopToken",
@@ -62,6 +63,9 @@ class StartPlan:
     env: Mapping[str, str | None] = field(default_factory=dict)
     keep_intercept: bool = False
     """`keepIntercept`: the intercept outlives the debug session."""
+    cluster_network: bool = False
+    """`clusterNetwork` (launch only, default true): the debuggee reaches the cluster's
+    Services by name, its connections leaving from the workload's pods (docs/network.md)."""
 
 
 def start_token(arguments: Mapping[str, Any]) -> str | None:
@@ -105,6 +109,7 @@ def _plan_launch(args: Mapping[str, Any]) -> StartPlan:
         command="launch",
         intercept=_intercept(args, "launch"),
         keep_intercept=_keep_intercept(args),
+        cluster_network=_flag(args, "clusterNetwork", True),
         connect=None,
         connect_timeout=0.0,
         arguments=arguments,
@@ -141,10 +146,14 @@ def _intercept(args: Mapping[str, Any], command: str) -> InterceptRequest:
 
 
 def _keep_intercept(args: Mapping[str, Any]) -> bool:
-    keep = args.get("keepIntercept", False)
-    if not isinstance(keep, bool):
-        raise UserError('"keepIntercept" must be true or false')
-    return keep
+    return _flag(args, "keepIntercept", False)
+
+
+def _flag(args: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = args.get(key, default)
+    if not isinstance(value, bool):
+        raise UserError(f'"{key}" must be true or false')
+    return value
 
 
 def _optional_str(args: Mapping[str, Any], key: str) -> str | None:

@@ -262,7 +262,9 @@ class DebugSessionProxy:
             assert plan.intercept is not None
             intercept = await self._start_intercept(plan.intercept)
             env_file = await read_env_file(plan.env_file) if plan.env_file else {}
-            arguments = launch_arguments(plan, merge_env(intercept.env, env_file, plan.env))
+            env = merge_env(intercept.env, env_file, plan.env)
+            env = await intercept.launch_env(env, plan.cluster_network)
+            arguments = launch_arguments(plan, env)
             self._upstream, self._adapter = await spawn_adapter(f"{self.name}/debugpy")
             return arguments
         self._upstream = await connect_with_retry(

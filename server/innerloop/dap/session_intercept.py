@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 from innerloop.core.dap_pause import PauseCounter
 from innerloop.core.dap_say import say_active, say_failure, say_intercepting, say_left, say_paused
@@ -18,6 +20,15 @@ from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import InterceptController, InterceptHandle
 
 log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class NetworkHandle(Protocol):
+    """An intercept handle that can also give the launched program the cluster network."""
+
+    async def cluster_network(self, base: Mapping[str, str]) -> Mapping[str, str]:
+        """Start it (it ends with `stop`); the variables to add to the program's env `base`."""
+        ...
 
 
 class SessionIntercept:
@@ -44,6 +55,19 @@ class SessionIntercept:
     @property
     def env(self) -> Mapping[str, str]:
         return self._handle.env
+
+    async def launch_env(
+        self, env: Mapping[str, str | None], cluster_network: bool
+    ) -> dict[str, str | None]:
+        """The debuggee's env changes, plus the cluster network's variables when asked for
+        (`clusterNetwork`, on by default) and the controller can give them."""
+        if not cluster_network:
+            return dict(env)
+        if not isinstance(self._handle, NetworkHandle):
+            log.info("%s: the intercept controller gives no cluster network", self._name)
+            return dict(env)
+        base = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+        return {**env, **await self._handle.cluster_network(base)}
 
     def observe(self, process: str, msg: Message, to_adapter: bool) -> None:
         """A message of `process`'s debug session (adapter-side numbering)."""

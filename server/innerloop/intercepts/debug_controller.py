@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from innerloop.clusternet.network import ClusterNetwork
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import InterceptController
@@ -18,11 +19,14 @@ from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 
 class _Handle:
     def __init__(
-        self, manager: InterceptManager, intercept: Intercept, env: Mapping[str, str]
+        self, manager: InterceptManager, intercept: Intercept, env: Mapping[str, str],
+        report: Report,
     ) -> None:
         self._manager = manager
         self._intercept = intercept
         self._env = dict(env)
+        self._report = report
+        self._network: ClusterNetwork | None = None
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -31,9 +35,20 @@ class _Handle:
     async def set_paused(self, paused: bool) -> None:
         await self._intercept.set_paused(paused)
 
+    async def cluster_network(self, base: Mapping[str, str]) -> Mapping[str, str]:
+        """The launched program's cluster network; it lives until `stop`."""
+        if self._network is None:
+            self._network = await self._manager.cluster_network(self._intercept)
+            self._report(f"the program reaches the {len(self._network.services)} Services in "
+                         f"view by name; its connections leave from the workload's pods")
+        return self._network.env(base)
+
     async def stop(self, keep: bool) -> None:
         """Kept: nothing to do, the adapter resumed routing first (and the state machine
-        refuses a second resume)."""
+        refuses a second resume). The program's cluster network ends with the session."""
+        network, self._network = self._network, None
+        if network is not None:
+            await network.aclose()
         if not keep:
             await self._manager.leave(self._intercept)
 
@@ -58,7 +73,7 @@ class DebugInterceptController:
             f"{replicas} replica(s) route to localhost:{request.port.local_port}; the program gets "
             f"{len(resolved.values)} variables of the workload's env"
         )
-        return _Handle(self._manager, intercept, resolved.values)
+        return _Handle(self._manager, intercept, resolved.values, report)
 
 
 _standalone: InterceptManager | None = None
