@@ -127,11 +127,14 @@ class Handler(BaseHTTPRequestHandler):
                 remaining -= len(data)
             self._reply(200, f"pod={pod_name()} received={received}\n")
 
+    def _version(self) -> str:
+        """An HTTP/1.0 request gets an HTTP/1.0 answer (and the connection closes after it), as
+        from a plain http.server; HTTP/1.1 gets keep-alive."""
+        return "HTTP/1.0" if self.request_version == "HTTP/1.0" else "HTTP/1.1"
+
     def _send_bytes(self, count: int) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(count))
-        self.end_headers()
+        self.log_request(200)
+        self.wfile.write(self._head(200, "application/octet-stream", count))
         view = memoryview(CHUNK)
         while count > 0:
             self.wfile.write(view[: min(count, len(CHUNK))])
@@ -140,11 +143,13 @@ class Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, text: str) -> None:
         """Status line, headers and body in one write."""
         body = text.encode()
-        head = (f"HTTP/1.1 {status} {self.responses[status][0]}\r\n"
-                f"Server: {self.server_version}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n")
         self.log_request(status)
-        self.wfile.write(head.encode() + body)
+        self.wfile.write(self._head(status, "text/plain; charset=utf-8", len(body)) + body)
+
+    def _head(self, status: int, content_type: str, length: int) -> bytes:
+        return (f"{self._version()} {status} {self.responses[status][0]}\r\n"
+                f"Server: {self.server_version}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {length}\r\n\r\n").encode()
 
     def log_message(self, format: str, *args: object) -> None:
         if os.environ.get("ECHO_ACCESS_LOG"):  # a line per request costs more than the request
