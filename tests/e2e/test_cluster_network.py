@@ -8,12 +8,17 @@ carry that traffic.
   sees the intercepted workload's pod IP as the peer (the agent dials from the pod).
 - `innerloop run` reaches the same Service through a port-forward, `status` shows the mapping
   and the live connection, and every object in the namespace is as before.
+- F5's path: `innerloop dap` launches the same handler, which gets the same network.
 - A name that is no Service gives `socket.gaierror`; `localhost` resolves as always.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,9 +26,11 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_uninstall import namespace_snapshot
+from tests.helpers.dap_client import DapClient
 from tools.cluster import Cluster
-from tools.laptop import Laptop, host_get
+from tools.laptop import REPO, Laptop, host_get
 from tools.sample import manifests
+from tools.testbed.netns import dev_netns_argv, ensure
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18090
@@ -224,3 +231,46 @@ def test_run_reaches_the_service_and_changes_nothing(
     containers = {c["name"] for p in cluster.kubectl_json(
         "-n", namespace, "get", "pods")["items"] for c in p["spec"]["containers"]}
     assert containers == {"echo"}, "no agent was installed"
+
+
+async def test_a_dap_launch_gives_the_debuggee_the_cluster_network(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(cluster.deploy_echo, namespace, 1)
+    await asyncio.to_thread(deploy_whoami, cluster, namespace)
+    app = tmp_path / "app.py"
+    app.write_text(HANDLER)
+    ensure()
+    with (tmp_path / "dap.log").open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            *dev_netns_argv([sys.executable, "-m", "innerloop", "-v", "dap"]),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            cwd=REPO, start_new_session=True,
+            env={**os.environ, "KUBECONFIG": str(cluster.kubeconfig),
+                 "INNERLOOP_AGENT_IMAGE": manifests.PYTHON_IMAGE, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdin is not None and proc.stdout is not None
+    client = DapClient(proc.stdout, proc.stdin)
+    try:
+        await client.initialize()
+        launched = client.request_nowait("launch", {
+            "type": "innerloop", "request": "launch", "name": "handler", "service": "echo",
+            "namespace": namespace, "servicePort": 80, "port": LOCAL_PORT,
+            "program": str(app), "args": [namespace, str(LOCAL_PORT)], "cwd": str(tmp_path),
+        })
+        await client.event("initialized", timeout=180)
+        await client.ok("configurationDone")
+        assert (await asyncio.wait_for(launched, 30))["success"]
+        await client.wait_for(lambda: any(
+            e["event"] == "output" and "handler listening" in e["body"].get("output", "")
+            for e in client.events), timeout=30)
+        url = f"http://{cluster.cluster_ip(namespace, 'echo')}/check"
+        results = json.loads(await asyncio.to_thread(host_get, url, 120))
+        assert_calls_answered(results, namespace, peers=pod_ips(cluster, namespace, "echo"))
+    finally:
+        proc.stdin.close()
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        await client.aclose()
