@@ -49,6 +49,7 @@ from innerloop.core.cluster_names import (
     ResolveResult,
     ServiceKey,
 )
+from innerloop.core.errors import InnerloopError
 from innerloop.core.manifest import Manifest
 from innerloop.core.service_links import service_link_env
 
@@ -152,8 +153,12 @@ class ClusterNetwork:
         answer = self._names.lookup(host, port)
         if not isinstance(answer, Cluster) and \
                 time.monotonic() - self._refreshed >= REFRESH_INTERVAL:
-            await self._refresh()
-            answer = self._names.lookup(host, port)
+            try:
+                await self._refresh()
+            except InnerloopError as exc:  # the snapshot we have still answers
+                log.warning("cannot re-read the cluster's Services: %s", exc)
+            else:
+                answer = self._names.lookup(host, port)
         if isinstance(answer, (NotFound, NotCluster)):
             return answer
         if answer.port is None:
