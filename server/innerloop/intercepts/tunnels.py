@@ -169,7 +169,7 @@ class TunnelSet:
         """The first set of tunnels is up: later ones are reconnects or new replicas."""
         self.on_change: Callable[[], None] = lambda: None
 
-    # -- state seen by the session ----------------------------------------------------------
+    # -- state seen by the intercept ----------------------------------------------------------
 
     @property
     def replicas(self) -> int:
