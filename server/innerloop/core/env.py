@@ -49,7 +49,7 @@ class ResolvedEnv:
     """Variables left out, and why (e.g. a limit the node decides)."""
 
 
-def _container(pod: Manifest, name: str) -> Manifest:
+def pod_container(pod: Manifest, name: str) -> Manifest:
     for c in pod.get("spec", {}).get("containers", []):
         if c["name"] == name:
             return dict(c)
@@ -59,7 +59,7 @@ def _container(pod: Manifest, name: str) -> Manifest:
 
 def sources(pod: Manifest, container: str) -> Sources:
     """Every ConfigMap and Secret the container's env refers to."""
-    c = _container(pod, container)
+    c = pod_container(pod, container)
     cms: set[str] = set()
     secrets: set[str] = set()
     for src in c.get("envFrom", []):
@@ -148,12 +148,12 @@ def parse_quantity(text: str) -> Fraction:
     return number * _SUFFIX[m.group(3) or ""]
 
 
-def _resource_value(
+def resource_value(
     pod: Manifest, current: str, ref: Mapping[str, Any], node_allocatable: Mapping[str, str]
 ) -> str | None:
     """The kubelet's ConvertResourceCPUToString / ConvertResourceMemoryToString; None when the
     limit is unset and the node's allocatable capacity (the kubelet's fallback) is unknown."""
-    c = _container(pod, ref.get("containerName") or current)
+    c = pod_container(pod, ref.get("containerName") or current)
     kind, _, resource = ref["resource"].partition(".")
     if kind not in ("limits", "requests") or not resource:
         raise UserError(f"resourceFieldRef {ref['resource']!r} is not supported")
@@ -177,7 +177,7 @@ def _resource_value(
 _SUBSCRIPT = re.compile(r"metadata\.(labels|annotations)\['(.*)'\]")
 
 
-def _field_value(pod: Manifest, path: str) -> str:
+def field_value(pod: Manifest, path: str) -> str:
     meta = pod.get("metadata", {})
     spec = pod.get("spec", {})
     status = pod.get("status", {})
@@ -227,7 +227,7 @@ def resolve(
     node_allocatable: Mapping[str, str] | None = None,
 ) -> ResolvedEnv:
     """The container's environment, as the kubelet would build it in this pod."""
-    c = _container(pod, container)
+    c = pod_container(pod, container)
     env: dict[str, str] = {}
     warnings: list[str] = []
     for src in c.get("envFrom", []):
@@ -264,9 +264,9 @@ def resolve(
         elif "secretKeyRef" in value_from:
             value = _key_ref(name, "secret", value_from["secretKeyRef"], secrets)
         elif "fieldRef" in value_from:
-            value = _field_value(pod, value_from["fieldRef"]["fieldPath"])
+            value = field_value(pod, value_from["fieldRef"]["fieldPath"])
         elif "resourceFieldRef" in value_from:
-            value = _resource_value(
+            value = resource_value(
                 pod, container, value_from["resourceFieldRef"], node_allocatable or {}
             )
             if value is None:
