@@ -50,6 +50,7 @@ from tools.laptop import Laptop, Lines
 from tools.sample import ECHO_APP, manifests
 from tools.testbed.config import BIN_DIR, KUBECONFIG
 from tools.testbed.netns import dev_netns_popen
+from tools.wait import poll_until
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -191,24 +192,32 @@ def bench_objects() -> list[manifests.Manifest]:
             manifests.echo_service("bench-direct", APP_PORT, app="bench")]
 
 
+def testbed_up(cluster: Cluster) -> bool:
+    """The API answers and a node is Ready."""
+    if cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode != 0:
+        return False
+    nodes = cluster.kubectl("get", "nodes", "-o", "json", check=False, timeout=10)
+    return nodes.returncode == 0 and any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for n in json.loads(nodes.stdout)["items"]
+        for c in n["status"].get("conditions", [])
+    )
+
+
 def wait_for_testbed(cluster: Cluster, timeout: float = 900) -> None:
     """Someone may be cycling the shared testbed: wait until the API answers and the node is
     Ready (never start or stop it from here)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        ready = cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
-        if ready.returncode == 0:
-            nodes = cluster.kubectl("get", "nodes", "-o", "json", check=False, timeout=10)
-            if nodes.returncode == 0 and any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for n in json.loads(nodes.stdout)["items"]
-                for c in n["status"].get("conditions", [])
-            ):
-                return
-        if time.monotonic() > deadline:
-            raise SystemExit("the testbed is not up (python -m tools.testbed status)")
+
+    def up() -> bool:
+        if testbed_up(cluster):
+            return True
         print("waiting for the testbed to be up ...", file=sys.stderr)
-        time.sleep(10)
+        return False
+
+    try:
+        poll_until(up, "the testbed", timeout, interval=10)
+    except AssertionError:
+        raise SystemExit("the testbed is not up (python -m tools.testbed status)") from None
 
 
 # --- the run ---------------------------------------------------------------------------------

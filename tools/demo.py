@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from tools.cluster import Cluster, parse_answer
-from tools.laptop import AGENT_IMAGE, Laptop
-from tools.sample import ECHO_APP
+from tools.laptop import Laptop
+from tools.sample import ECHO_APP, manifests
 from tools.testbed.config import KUBECONFIG
 
 NAMESPACE = "innerloop-demo"
@@ -58,7 +58,7 @@ def main() -> int:
               f"-- python -m debugpy --listen 127.0.0.1:{DEBUG_PORT} {ECHO_APP.name}")
         proc, lines = laptop.innerloop(
             "intercept", "echo", "-n", NAMESPACE, "--port", f"{LOCAL_PORT}:80",
-            "--agent-image", AGENT_IMAGE, "--",
+            "--agent-image", manifests.PYTHON_IMAGE, "--",
             sys.executable, "-Xfrozen_modules=off", "-m", "debugpy", "--listen", f"127.0.0.1:{DEBUG_PORT}",
             str(ECHO_APP))
         lines.wait_for("innerloop: intercepting", 180)

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import IO
 
 from tools.cluster import Cluster
-from tools.sample import ECHO_APP
+from tools.sample import ECHO_APP, manifests
 from tools.testbed.netns import dev_netns_popen
 
 REPO = Path(__file__).resolve().parents[1]
-AGENT_IMAGE = "localhost/python3:1"
 
 
 class Lines:
@@ -87,7 +86,7 @@ class Laptop:
         return {
             **os.environ,
             "KUBECONFIG": str(self.cluster.kubeconfig),
-            "INNERLOOP_AGENT_IMAGE": AGENT_IMAGE,
+            "INNERLOOP_AGENT_IMAGE": manifests.PYTHON_IMAGE,
             "PYTHONUNBUFFERED": "1",
             "XDG_RUNTIME_DIR": self.runtime_dir,
             **extra,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -35,3 +35,19 @@ async def wait_until(predicate: Callable[[], T], what: str = "", timeout: float 
             raise _timed_out(what, predicate, timeout)
         await asyncio.sleep(interval)
     return result
+
+
+async def retry(attempt: Callable[[], Awaitable[T]],
+                errors: type[BaseException] | tuple[type[BaseException], ...],
+                timeout: float = 15.0, interval: float = 0.05) -> T:
+    """The result of the first call of ``attempt`` that raises none of ``errors`` (for a state
+    that only a try can show, such as a permission the server takes a moment to see); once
+    ``timeout`` has passed, the last such error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await attempt()
+        except errors:
+            if time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(interval)

@@ -22,10 +22,11 @@ import pytest
 
 from tests.helpers.dap_client import DapClient, Message, marked_line
 from tools.cluster import Cluster, LoadResult, parse_answer
-from tools.laptop import AGENT_IMAGE, REPO, Laptop
+from tools.laptop import REPO, Laptop
 from tools.sample import ECHO_APP
-from tools.sample.manifests import CONFIG_VALUE, SECRET_VALUE
+from tools.sample.manifests import CONFIG_VALUE, PYTHON_IMAGE, SECRET_VALUE
 from tools.testbed.netns import dev_netns_argv, ensure
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ async def laptop(cluster: Cluster, tmp_path: Path) -> AsyncIterator[DapLaptop]:
             env={
                 **os.environ,
                 "KUBECONFIG": str(cluster.kubeconfig),
-                "INNERLOOP_AGENT_IMAGE": AGENT_IMAGE,
+                "INNERLOOP_AGENT_IMAGE": PYTHON_IMAGE,
                 "PYTHONUNBUFFERED": "1",
             },
             start_new_session=True,
@@ -97,11 +98,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-async def wait_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        assert time.monotonic() < deadline, f"pid {pid} still running after {timeout:.0f}s"
-        await asyncio.sleep(0.05)
+async def debuggee_gone(lap: DapLaptop, timeout: float = 15) -> None:
+    pid = lap.debuggee
+    assert pid is not None
+    await wait_until(lambda: not alive(pid), f"the debuggee (pid {pid}) to exit", timeout)
 
 
 def launch_config(namespace: str, while_paused: str) -> Message:
@@ -238,7 +238,7 @@ async def test_breakpoint_on_a_pod_request_while_the_cluster_serves_the_rest(
     assert laptop.debuggee is not None
     await client.ok("disconnect", {"terminateDebuggee": True}, timeout=60)
     await console_line(client, "left intercept")
-    await wait_gone(laptop.debuggee, 15)
+    await debuggee_gone(laptop)
     after = await asyncio.to_thread(
         cluster.load_via_exec, namespace, f"http://{ip}/after", count=20, rate=40
     )
@@ -342,8 +342,7 @@ async def test_ending_the_session_while_paused_hands_held_requests_to_the_cluste
     assert record.get("error", "").startswith(("RemoteDisconnected", "ConnectionResetError")), (
         record
     )
-    assert laptop.debuggee is not None
-    await wait_gone(laptop.debuggee, 15)
+    await debuggee_gone(laptop)
     print(f"\n{how} while paused: held request answered by the cluster {handed_over:.2f} s later")
 
 
@@ -358,8 +357,7 @@ async def test_disconnect_with_restart_keeps_the_intercept_for_the_next_run(
     # An editor's restart: disconnect asking for a restart, then a new run of the program.
     await client.ok("disconnect", {"restart": True, "terminateDebuggee": True}, timeout=60)
     await console_line(client, "intercept kept")
-    assert laptop.debuggee is not None
-    await wait_gone(laptop.debuggee, 15)
+    await debuggee_gone(laptop)
     local = Laptop(cluster)
     try:
         app = await asyncio.to_thread(local.start_app, LOCAL_PORT)

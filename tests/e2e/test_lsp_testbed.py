@@ -13,7 +13,7 @@ import re
 import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -24,9 +24,10 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities, make_test_lsp_client
 
 from tools.cluster import Cluster, LoadResult, parse_answer
-from tools.laptop import AGENT_IMAGE, REPO, Laptop
+from tools.laptop import REPO, Laptop
 from tools.sample import manifests
 from tools.testbed.netns import dev_netns_argv, ensure
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +117,7 @@ async def lsp(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Lsp]:
                 root_uri=REPO.as_uri(),
                 initialization_options={
                     "kubeconfig": str(cluster.kubeconfig),
-                    "agentImage": AGENT_IMAGE,
+                    "agentImage": manifests.PYTHON_IMAGE,
                 },
             )
         )
@@ -124,13 +125,6 @@ async def lsp(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Lsp]:
         await asyncio.wait_for(client.shutdown_session(), 60)
     finally:
         await client.stop()  # type: ignore[no-untyped-call]
-
-
-async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def sources(result: LoadResult) -> list[dict[str, str]]:
@@ -206,7 +200,7 @@ async def test_list_start_route_locally_and_stop_restores(
 
     # $/progress: begin (cancellable), what is being done, end "done".
     token, reports = lsp.heard.progress("intercepting echo")
-    await wait_for(lambda: reports[-1].kind == "end", "the progress end")
+    await wait_until(lambda: reports[-1].kind == "end", "the progress end", timeout=30)
     assert reports[0].cancellable is True
     messages = [r.message for r in reports[1:-1]]
     assert any(m.startswith("injecting the agent into deployment/echo") for m in messages), messages
@@ -237,9 +231,10 @@ async def test_list_start_route_locally_and_stop_restores(
     stopped = len(lsp.heard.statuses)
     assert await lsp.run("innerloop.stopIntercept", {"id": key}) is None
     assert not env_file.exists(), "the env file (it holds Secrets) outlived the intercept"
-    await wait_for(
+    await wait_until(
         lambda: any(intercepts(s) == [] for s, _ in lsp.heard.statuses[stopped:]),
         "an innerloop/status without intercepts",
+        timeout=30,
     )
     after = sources(await load(cluster, namespace, url, 20))
     assert {a["pod"] for a in after} <= pods, after
@@ -277,7 +272,7 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
             msg_id=request_id,
         )
     )
-    await wait_for(
+    await wait_until(
         lambda: any(
             re.search(when, r.message or "") for r in lsp.heard.progress("intercepting echo")[1][1:]
         ),
@@ -300,7 +295,7 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
     assert await asyncio.to_thread(cluster_state, cluster, namespace) == before
     assert (await lsp.run("innerloop.status"))["intercepts"] == []
     _, reports = lsp.heard.progress("intercepting echo")
-    await wait_for(lambda: reports[-1].kind == "end", "the progress end")
+    await wait_until(lambda: reports[-1].kind == "end", "the progress end", timeout=30)
     assert reports[-1].message == "cancelled"
     messages = [r.message or "" for r in reports[1:-1]]
     assert any(m.startswith("injecting the agent") for m in messages), messages

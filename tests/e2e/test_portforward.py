@@ -19,8 +19,10 @@ from innerloop.core.errors import ClusterError, UserError
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.portforward import PortForward
 
+from tests.helpers.http_app import answer_body, answer_complete, echo_get
 from tools.cluster import Cluster, parse_answer
 from tools.sample import manifests
+from tools.wait import retry
 
 pytestmark = pytest.mark.e2e
 
@@ -46,26 +48,12 @@ async def gateway(cluster: Cluster) -> AsyncIterator[Gateway]:
 
 
 async def http_get(transport: PortForward, path: str) -> str:
-    """One HTTP/1.0 GET; the body once Content-Length bytes are in (a port-forward reports the
-    server's close about a second late, so do not wait for EOF)."""
-    await transport.send(f"GET {path} HTTP/1.0\r\nHost: echo\r\n\r\n".encode())
+    """One GET to the echo app through ``transport``; the body once Content-Length bytes are in."""
+    await transport.send(echo_get(path))
     data = b""
-    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
-        chunk = await transport.recv()
-        if not chunk:
-            break
+    while not answer_complete(data) and (chunk := await transport.recv()):
         data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.0 200"), head
-    return body.decode()
-
-
-def _length(data: bytes) -> int:
-    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            return int(value)
-    return 1 << 30
+    return answer_body(data)
 
 
 async def test_http_through_a_port_forward(
@@ -231,15 +219,10 @@ async def test_debug_logs_never_show_the_bearer_token(
     caplog.set_level(logging.DEBUG)
     gw = await Gateway.connect(str(kubeconfig))
     try:
-        deadline = time.monotonic() + 10  # RBAC caches take a moment to see the new binding
-        while True:
-            try:
-                forward = await gw.port_forward(namespace, pods[0], 8080)
-                break
-            except ClusterError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+        # RBAC caches take a moment to see the new binding.
+        forward = await retry(
+            lambda: gw.port_forward(namespace, pods[0], 8080), ClusterError, 10, interval=0.2
+        )
         await forward.close()
     finally:
         await gw.close()

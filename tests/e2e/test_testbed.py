@@ -13,6 +13,7 @@ from typing import Protocol
 
 import pytest
 
+from tests.helpers.http_app import answer_body, answer_complete, echo_get
 from tools.cluster import Cluster, parse_answer
 from tools.sample import manifests
 from tools.testbed import netns, network
@@ -27,27 +28,13 @@ class _Socket(Protocol):
 
 
 def http_get_over(sock: _Socket, path: str) -> str:
-    """One HTTP/1.0 GET over a connected socket; the body once Content-Length bytes arrived
-    (a port-forward may report the server's close late, so do not wait for EOF)."""
-    sock.sendall(f"GET {path} HTTP/1.0\r\nHost: echo\r\n\r\n".encode())
+    """One GET to the echo app over a connected socket; the body once Content-Length bytes are
+    in."""
+    sock.sendall(echo_get(path))
     data = b""
-    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
+    while not answer_complete(data) and (chunk := sock.recv(65536)):
         data += chunk
-    head, body = data.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.0 200"), head
-    return body.decode()
-
-
-def _length(data: bytes) -> int:
-    head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
-    for line in head.split("\r\n")[1:]:
-        name, _, value = line.partition(":")
-        if name.lower() == "content-length":
-            return int(value)
-    return 1 << 30
+    return answer_body(data)
 
 
 def test_clusterip_and_dns_from_a_client_pod(cluster: Cluster, namespace: str) -> None:

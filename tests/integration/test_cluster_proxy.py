@@ -25,6 +25,9 @@ from innerloop.clusternet.dial import Streams
 from innerloop.clusternet.proxy import ProxyServer, proxy_env
 from innerloop.core.cluster_names import LocalAddress, NotCluster, NotFound, ResolveResult
 
+from tests.helpers.http_app import HttpApp
+from tools.net import free_port
+
 pytestmark = pytest.mark.integration
 CURL = "/usr/bin/curl"
 CHUNK = 64 * 1024
@@ -32,8 +35,8 @@ BIG = 32 * 1024 * 1024
 CLUSTER_IP = "10.96.0.10"  # payments' ClusterIP, as in $PAYMENTS_SERVICE_HOST
 
 
-class App:
-    """An HTTP/1.1 server (h11, keep-alive) that says who it is and what it was sent.
+class App(HttpApp):
+    """An app (keep-alive) that says who it is and what it was sent.
 
     ``/echo`` streams the body back as it arrives (after a 100 Continue when asked);
     ``/big/N`` streams N bytes; ``/die`` closes without an answer, ``/close`` answers with
@@ -41,24 +44,9 @@ class App:
     body=<length> proxy-headers=<names>".
     """
 
-    def __init__(self, who: str) -> None:
-        self.who = who
-        self.connections = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        conn = h11.Connection(h11.SERVER)
-
+    async def serve(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         async def next_event() -> object:
             while (event := conn.next_event()) is h11.NEED_DATA:
                 conn.receive_data(await reader.read(CHUNK))
@@ -103,8 +91,6 @@ class App:
                 conn.start_next_cycle()
         except (ConnectionError, h11.ProtocolError):
             pass
-        finally:
-            writer.close()
 
     @staticmethod
     async def _stream(send: Callable[[h11.Event], Awaitable[None]], size: int) -> None:
@@ -343,19 +329,13 @@ async def test_socks5_to_localhost_connects_directly(net: Net) -> None:
 
 
 async def test_socks5_refused_port_and_refused_method(net: Net) -> None:
-    reply, (_, writer) = await socks(net.proxy.port, b"\x03\x09localhost", _closed_port())
+    reply, (_, writer) = await socks(net.proxy.port, b"\x03\x09localhost", free_port())
     writer.close()
     assert reply[1] == 0x05
     reader, writer = await asyncio.open_connection("127.0.0.1", net.proxy.port)
     writer.write(b"\x05\x01\x02")  # username/password only
     assert await reader.read(-1) == b"\x05\xff"
     writer.close()
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- keep-alive and streaming -----------------------------------------------------------------

@@ -12,6 +12,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tools.wait import wait_until
+
 pytestmark = pytest.mark.integration
 
 SERVER_COMMANDS = {
@@ -53,21 +55,13 @@ async def test_status_answers_version_interpreter_and_intercepts(client: Languag
     assert result == {"version": innerloop.__version__, "python": sys.executable, "intercepts": []}
 
 
-async def wait_for(predicate, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 async def test_changed_settings_are_logged_to_the_client(client: LanguageClient) -> None:
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(
             settings={"innerloop": {"namespace": "billing", "context": "kind"}}
         )
     )
-    await wait_for(
+    await wait_until(
         lambda: any("namespace='billing'" in m.message for m in client.log_messages),
         "the settings log line",
     )
@@ -83,13 +77,13 @@ async def test_invalid_setting_gives_one_warning_and_the_default(client: Languag
             settings={"innerloop": {"namespace": 5, "agentImage": "img:1"}}
         )
     )
-    await wait_for(lambda: len(client.messages) > 0, "the warning")
+    await wait_until(lambda: len(client.messages) > 0, "the warning")
     await asyncio.sleep(0.2)
     assert len(client.messages) == 1
     (message,) = client.messages
     assert message.type == types.MessageType.Warning
     assert message.message == "innerloop.namespace must be a string, got 5; using the default"
-    await wait_for(
+    await wait_until(
         lambda: any(
             "agentImage='img:1'" in m.message and "namespace=''" in m.message
             for m in client.log_messages

@@ -164,14 +164,6 @@ async def run(client: LanguageClient, command: str, *args: Any) -> Any:
     )
 
 
-async def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def progress_of(client: LanguageClient, title_part: str) -> list[Any]:
     for reports in client.progress_reports.values():
         if (
@@ -218,8 +210,11 @@ async def test_start_reports_progress_then_pushes_status(client: LanguageClient)
 
 
 async def test_cancelling_the_progress_cancels_the_start(client: LanguageClient) -> None:
+    # Imported here: run as a script (the server under test) this module sees no repo root.
+    from tools.wait import wait_until
+
     request = asyncio.ensure_future(run(client, "innerloop.startIntercept", {"service": "slow"}))
-    await wait_for(
+    await wait_until(
         lambda: len(progress_of(client, "intercepting slow")) >= 2, "the start to report progress"
     )
     token = next(
@@ -232,11 +227,11 @@ async def test_cancelling_the_progress_cancels_the_start(client: LanguageClient)
     with pytest.raises(JsonRpcException) as failure:
         await asyncio.wait_for(request, 5)
     assert "cancel" in failure.value.message.lower()
-    await wait_for(
+    await wait_until(
         lambda: any("start of slow cancelled: undone" in m.message for m in client.log_messages),
         "cleanup",
     )
-    await wait_for(
+    await wait_until(
         lambda: progress_of(client, "intercepting slow")[-1].kind == "end", "progress end"
     )
     assert progress_of(client, "intercepting slow")[-1].message == "cancelled"

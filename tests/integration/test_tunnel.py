@@ -29,6 +29,7 @@ from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict, TunnelError
 from innerloop.tunnel.transport import TcpTransport
 
+from tests.helpers.http_app import HttpApp
 from tools.net import free_ports
 from tools.wait import wait_until
 
@@ -41,8 +42,8 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-class HttpApp:
-    """A throwaway HTTP/1.1 app that says who it is.
+class App(HttpApp):
+    """An app that says who it is, one request a connection.
 
     ``/echo`` returns the body, ``/big/N`` returns N bytes, ``/stall`` answers only after
     ``release`` is set, ``/stall-unread`` does not even read its body until then; anything
@@ -50,24 +51,13 @@ class HttpApp:
     """
 
     def __init__(self, who: str) -> None:
-        self.who = who
+        super().__init__(who)
         self.release = asyncio.Event()
         self.stalled = 0
-        self.connections = 0
-        self.port = 0
-        self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        conn = h11.Connection(h11.SERVER)
+    async def serve(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         request: h11.Request | None = None
         body = bytearray()
         try:
@@ -105,8 +95,6 @@ class HttpApp:
             await writer.drain()
         except (ConnectionError, h11.RemoteProtocolError):
             pass
-        finally:
-            writer.close()
 
 
 async def http(port: int, path: str, body: bytes = b"", method: str = "POST",
@@ -151,8 +139,8 @@ def accepted_by(pid: int, port: int, peer_port: int) -> bool:
 
 @dataclass
 class Stack:
-    app: HttpApp
-    local: HttpApp
+    app: App
+    local: App
     route: int
     tunnel: int
     health: int
@@ -192,7 +180,7 @@ class Stack:
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
-    app, local = HttpApp("app"), HttpApp("local")
+    app, local = App("app"), App("local")
     await app.start()
     await local.start()
     route, tunnel, health = free_ports(3)

@@ -48,6 +48,14 @@ def template(
     return {"metadata": {"labels": dict(labels or LABELS)}, "spec": spec}
 
 
+def owned_by(kind: str, name: str) -> list[Manifest]:
+    """The ownerReferences of an object that the controller ``kind``/``name`` made."""
+    return [
+        {"apiVersion": "apps/v1", "kind": kind, "name": name, "uid": f"uid-{name}",
+         "controller": True}
+    ]
+
+
 def workload(
     kind: str = "Deployment",
     name: str = "orders",
@@ -67,15 +75,7 @@ def workload(
     if annotations:
         meta["annotations"] = dict(annotations)
     if owner:
-        meta["ownerReferences"] = [
-            {
-                "apiVersion": "apps/v1",
-                "kind": owner[0],
-                "name": owner[1],
-                "uid": f"uid-{owner[1]}",
-                "controller": True,
-            }
-        ]
+        meta["ownerReferences"] = owned_by(*owner)
     tpl = template(**template_args)
     spec: Manifest = {
         "replicas": replicas,
@@ -111,15 +111,7 @@ def pod(
         **extra_meta,
     }
     if owner:
-        meta["ownerReferences"] = [
-            {
-                "apiVersion": "apps/v1",
-                "kind": owner[0],
-                "name": owner[1],
-                "uid": f"uid-{owner[1]}",
-                "controller": True,
-            }
-        ]
+        meta["ownerReferences"] = owned_by(*owner)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -18,7 +18,6 @@ import json
 import os
 import queue
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -34,9 +33,9 @@ from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtur
 from tests.helpers.dap_client import marked_line
 from tests.vscode.codeserver import HERE, CodeServer, Runtime, kill_group
 from tools.cluster import Cluster, LoadResult, parse_answer
-from tools.laptop import AGENT_IMAGE
-from tools.net import free_port
+from tools.net import free_port, port_open
 from tools.sample import ECHO_APP, manifests
+from tools.wait import poll_until
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 
@@ -49,7 +48,7 @@ def settings(kube: Cluster) -> dict[str, str]:
     return {
         "innerloop.python": sys.executable,
         "innerloop.kubeconfig": str(kube.kubeconfig),
-        "innerloop.agentImage": AGENT_IMAGE,
+        "innerloop.agentImage": manifests.PYTHON_IMAGE,
     }
 
 
@@ -198,12 +197,6 @@ def channel_errors(server: CodeServer, artifacts: Path) -> list[str]:
     return [line for line in lines if "[error]" in line]
 
 
-def listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
@@ -325,10 +318,7 @@ def test_f5_stops_at_a_breakpoint_on_a_pods_request(
 
     def request() -> None:
         # The intercept is active; the debuggee may still be starting.
-        deadline = time.monotonic() + 60
-        while not listening(local_port):
-            assert time.monotonic() < deadline, f"nothing listens on 127.0.0.1:{local_port}"
-            time.sleep(0.1)
+        poll_until(lambda: port_open(local_port), f"a listener on 127.0.0.1:{local_port}", 60)
         pending.append(pool.submit(cluster.load_via_exec, namespace, url, count=1, timeout=120))
 
     def paused() -> None:

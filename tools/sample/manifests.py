@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from tools.sample import ECHO_APP, LOAD_CLIENT
+from tools.testbed import config
 
 Manifest = dict[str, Any]
 
-PYTHON_IMAGE = "localhost/python3:1"
+PYTHON_IMAGE = config.PYTHON_IMAGE
+"""The stock image the testbed builds: it runs the sample apps and the innerloop agent."""
 ECHO_PORT = 8080
 SECRET_VALUE = "s3cr3t-from-secret"
 CONFIG_VALUE = "from-configmap"

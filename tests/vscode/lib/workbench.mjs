@@ -185,21 +185,17 @@ export class Workbench {
 
   /** Waits for a call stack row such as /handler\s*app\.py\s*12:1/ (the reliable "paused" signal). */
   async waitCallStackRow(pattern, timeout = STEP_TIMEOUT) {
-    const rows = this.page.locator('.debug-call-stack .monaco-list-row');
-    const deadline = Date.now() + timeout;
-    let seen = [];
-    while (Date.now() < deadline) {
-      seen = (await rows.allInnerTexts().catch(() => [])).map((t) => t.replace(/\s+/g, ' '));
-      const hit = seen.find((t) => pattern.test(t));
-      if (hit !== undefined) return hit;
-      await this.page.waitForTimeout(250);
-    }
-    throw new Error(`no call stack row matching ${pattern}; rows: ${JSON.stringify(seen)}`);
+    return this.waitListRow('.debug-call-stack', 'call stack', pattern, timeout);
   }
 
   /** Waits for a Variables view row such as /^path = '\/hello'$/ (whitespace collapsed). */
   async waitVariableRow(pattern, timeout = STEP_TIMEOUT) {
-    const rows = this.page.locator('.debug-variables .monaco-list-row');
+    return this.waitListRow('.debug-variables', 'variable', pattern, timeout);
+  }
+
+  /** Waits for a row of the list in `view` whose text (whitespace collapsed) matches `pattern`. */
+  async waitListRow(view, what, pattern, timeout) {
+    const rows = this.page.locator(`${view} .monaco-list-row`);
     const deadline = Date.now() + timeout;
     let seen = [];
     while (Date.now() < deadline) {
@@ -208,7 +204,7 @@ export class Workbench {
       if (hit !== undefined) return hit;
       await this.page.waitForTimeout(250);
     }
-    throw new Error(`no variable row matching ${pattern}; rows: ${JSON.stringify(seen)}`);
+    throw new Error(`no ${what} row matching ${pattern}; rows: ${JSON.stringify(seen)}`);
   }
 
   /** The line the editor shows as paused (the top stack frame decoration), 1-based. */
