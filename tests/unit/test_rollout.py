@@ -213,8 +213,7 @@ AGENT_CRASH = {
             _new_pod([AGENT_CRASH]),
             (
                 "pod orders-new-1 container innerloop-agent: CrashLoopBackOff; exited 128: exec: "
-                '"python3": executable file not found (the agent image must run python3 >= 3.10; see '
-                "--agent-image)"
+                '"python3": executable file not found (the agent image must run python3 >= 3.10)'
             ),
         ),
         (
@@ -228,7 +227,7 @@ AGENT_CRASH = {
             ),
             (
                 "pod orders-new-1 container innerloop-agent: exited 1: Error (the agent image must run "
-                "python3 >= 3.10; see --agent-image)"
+                "python3 >= 3.10)"
             ),
         ),
         (

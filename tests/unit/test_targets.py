@@ -111,9 +111,9 @@ def test_select_service_port(
         (
             TWO_PORTS,
             None,
-            "service 'orders' has 2 ports; pick one with --port: its ports are 80/http, 9090/metrics",
+            "service 'orders' has 2 ports; its ports are 80/http, 9090/metrics; pick one with --port",
         ),
-        ([], None, "service 'orders' has 0 ports; pick one with --port: its ports are none"),
+        ([], None, "service 'orders' has 0 ports; its ports are none; pick one with --port"),
         (
             [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}],
             53,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from innerloop.core.advice import Surface
 from innerloop.core.errors import InnerloopError
 from innerloop.core.request import InterceptRequest, WhilePaused
 
@@ -26,8 +27,8 @@ def say_left(keep: bool) -> str:
     return "intercept kept (traffic still comes here)" if keep else "left intercept"
 
 
-def say_failure(exc: Exception) -> str:
-    """Ours say what to do; anything else is a bug, for the log."""
+def say_failure(exc: Exception, surface: Surface = Surface.CLI) -> str:
+    """Ours say what to do, as `surface` lets the user do it; anything else is a bug, for the log."""
     if isinstance(exc, InnerloopError):
-        return exc.user_line()
+        return exc.user_line(surface)
     return f"innerloop failed: {type(exc).__name__}: {exc} (see the log)"

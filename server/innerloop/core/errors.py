@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 
+from innerloop.core.advice import Advice, Surface, with_advice
+
 
 class ProtocolError(Exception):
     """A violation of the tunnel protocol."""
@@ -35,13 +37,24 @@ class InnerloopError(Exception):
 
     category: Category = Category.UNKNOWN
 
-    def __init__(self, message: str, category: Category | None = None) -> None:
+    def __init__(
+        self, message: str, category: Category | None = None, advice: Advice | None = None
+    ) -> None:
         super().__init__(message)
         if category is not None:
             self.category = category
+        self.advice = advice
+        """What to do, rendered for the surface that shows the error (core.advice)."""
 
-    def user_line(self) -> str:
-        msg = str(self)
+    def __str__(self) -> str:
+        return self.line(Surface.CLI)
+
+    def line(self, surface: Surface) -> str:
+        """The fact and what to do about it, as `surface` lets the user do it."""
+        return with_advice(str(self.args[0]) if self.args else "", self.advice, surface)
+
+    def user_line(self, surface: Surface = Surface.CLI) -> str:
+        msg = self.line(surface)
         if self.category is Category.UNKNOWN:
             return f"{msg} (see the log for details)"
         return msg
@@ -57,3 +70,8 @@ class ConfigError(InnerloopError):
 
 class ClusterError(InnerloopError):
     category = Category.CLUSTER
+
+
+def is_expected(exc: BaseException) -> bool:
+    """An error the user can fix from its one line: log that line, never a traceback."""
+    return isinstance(exc, InnerloopError) and exc.category is not Category.UNKNOWN

@@ -124,6 +124,14 @@ FATAL_WAITING = frozenset(
 )
 
 
+AGENT_IMAGE_NEEDS = "the agent image must run python3 >= 3.10"
+
+
+def is_agent_image_problem(problem: str) -> bool:
+    """A `rollout_problem` line about the agent's image: the fix is another image."""
+    return problem.endswith(f"({AGENT_IMAGE_NEEDS})")
+
+
 def rollout_problem(workload: Manifest, pods: Sequence[Manifest]) -> str | None:
     """Why the new pods cannot become Ready, as one line, or None while they still may.
 
@@ -159,6 +167,6 @@ def rollout_problem(workload: Manifest, pods: Sequence[Manifest]) -> str | None:
                 detail += f": {waiting['message']}"
             line = f"pod {name} container {cs.get('name')}: {detail}"
             if is_agent:
-                line += " (the agent image must run python3 >= 3.10; see --agent-image)"
+                line += f" ({AGENT_IMAGE_NEEDS})"
             return line
     return None

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from innerloop.core.advice import Fix, advise
 from innerloop.core.agent_patch import AGENT_CONTAINER, agent_layout
 from innerloop.core.errors import UserError
 from innerloop.core.manifest import Manifest
@@ -93,8 +94,8 @@ def select_service_port(service: Manifest, wanted: str | int | None) -> ServiceP
         if len(ports) == 1:
             return ports[0]
         raise UserError(
-            f"service {name!r} has {len(ports)} ports; pick one with --port: "
-            f"its ports are {describe_ports(ports)}"
+            f"service {name!r} has {len(ports)} ports; its ports are {describe_ports(ports)}",
+            advice=advise(Fix.SERVICE_PORT),
         )
     if isinstance(wanted, int):
         found = [p for p in ports if p.port == wanted] or [
@@ -111,8 +112,8 @@ def select_service_port(service: Manifest, wanted: str | int | None) -> ServiceP
         )
     if len(tcp) > 1:
         raise UserError(
-            f"service {name!r}: {wanted} matches several ports "
-            f"({describe_ports(tcp)}); name the service port, e.g. --port 8080:NAME"
+            f"service {name!r}: {wanted} matches several ports ({describe_ports(tcp)})",
+            advice=advise(Fix.SERVICE_PORT_NAME),
         )
     raise UserError(f"service {name!r} has no port {wanted}; its ports are {describe_ports(ports)}")
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol, assert_never
 
+from innerloop.core.advice import Surface
 from innerloop.core.dap_launch import (
     StartPlan,
     keep_on_disconnect,
@@ -40,17 +41,12 @@ from innerloop.core.dap_wire import (
     output_event,
     response,
 )
-from innerloop.core.errors import InnerloopError, ProtocolError, RemoteProtocolError, UserError
+from innerloop.core.errors import InnerloopError, ProtocolError, RemoteProtocolError, is_expected
 from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import ControllerFactory
 from innerloop.dap.relay import ChildRelays
 from innerloop.dap.session_intercept import SessionIntercept
-from innerloop.dap.upstream import (
-    connect_with_retry,
-    read_env_file,
-    spawn_adapter,
-    stop_process,
-)
+from innerloop.dap.upstream import connect_with_retry, read_env_file, spawn_adapter, stop_process
 from innerloop.dap.wire import DapStream
 
 log = logging.getLogger(__name__)
@@ -78,8 +74,11 @@ class DebugSessionProxy:
         controllers: ControllerFactory,
         tokens: Tokens | None,
         name: str,
+        surface: Surface = Surface.CLI,
     ) -> None:
         self.name = name
+        self._surface = surface
+        """How errors advise: the editor's settings when hosted by the language server."""
         self._client = client
         self._controllers = controllers
         self._tokens = tokens
@@ -182,8 +181,8 @@ class DebugSessionProxy:
             return True
         try:
             self._plan = plan_start(msg)
-        except UserError as exc:
-            self._refuse(msg, exc.user_line())
+        except InnerloopError as exc:  # plan_start: a UserError naming the key to fix
+            self._refuse(msg, exc.user_line(self._surface))
             return True
         self._step(SessionEvent.START)
         self._start_task = asyncio.create_task(self._start(msg, self._plan))
@@ -251,9 +250,12 @@ class DebugSessionProxy:
             await self._abandon()
             raise
         except Exception as exc:
-            log.warning("%s: %s failed", self.name, request["command"], exc_info=True)
+            line = say_failure(exc, self._surface)
+            # A user's mistake is one line in the log; only a bug brings its traceback.
+            log.warning("%s: %s failed: %s", self.name, request["command"], line,
+                        exc_info=not is_expected(exc))
             self._step(SessionEvent.START_FAILED)
-            self._refuse(request, say_failure(exc))
+            self._refuse(request, line)
             await self._abandon()
 
     async def _open_upstream(self, plan: StartPlan) -> Message:
@@ -276,7 +278,9 @@ class DebugSessionProxy:
 
     async def _start_intercept(self, request: InterceptRequest) -> SessionIntercept:
         controller = self._controllers()
-        self._intercept = await SessionIntercept.start(controller, request, self.say, self.name)
+        self._intercept = await SessionIntercept.start(
+            controller, request, self.say, self.name, self._surface
+        )
         return self._intercept
 
     async def _abandon(self) -> None:

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from innerloop.core.advice import Surface
 from innerloop.core.errors import ConfigError
 from innerloop.dap.controller import ControllerFactory, InterceptController
 from innerloop.dap.proxy import DebugSessionProxy
@@ -74,8 +75,10 @@ class DapEndpoint:
 
 
 async def start_dap_server(
-    controller_factory: ControllerFactory, host: str = "127.0.0.1"
+    controller_factory: ControllerFactory, host: str = "127.0.0.1",
+    surface: Surface = Surface.EDITOR,
 ) -> DapEndpoint:
+    """Hosted by the language server: errors advise the editor's settings (`surface`)."""
     tokens = TokenBook()
     ids = itertools.count(1)
     sessions: dict[asyncio.Task[None], DebugSessionProxy] = {}
@@ -85,7 +88,8 @@ async def start_dap_server(
         assert task is not None
         name = f"dap-{next(ids)}"
         session = DebugSessionProxy(
-            DapStream(reader, writer, f"{name}/client"), controller_factory, tokens, name
+            DapStream(reader, writer, f"{name}/client"), controller_factory, tokens, name,
+            surface,
         )
         sessions[task] = session
         try:

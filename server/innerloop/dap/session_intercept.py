@@ -12,9 +12,11 @@ import os
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from innerloop.core.advice import Surface
 from innerloop.core.dap_pause import PauseCounter
 from innerloop.core.dap_say import say_active, say_failure, say_intercepting, say_left, say_paused
 from innerloop.core.dap_wire import Message
+from innerloop.core.errors import is_expected
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import InterceptController, InterceptHandle
@@ -33,22 +35,25 @@ class NetworkHandle(Protocol):
 
 class SessionIntercept:
     def __init__(
-        self, handle: InterceptHandle, request: InterceptRequest, say: Report, name: str
+        self, handle: InterceptHandle, request: InterceptRequest, say: Report, name: str,
+        surface: Surface = Surface.CLI,
     ) -> None:
         self._handle = handle
         self._say = say
         self._name = name
+        self._surface = surface
         self._counter = PauseCounter()
-        self._pauser: _Pauser | None = _Pauser(handle, request, say, name)
+        self._pauser: _Pauser | None = _Pauser(handle, request, say, name, surface)
         self._leaving: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
-        cls, controller: InterceptController, request: InterceptRequest, say: Report, name: str
+        cls, controller: InterceptController, request: InterceptRequest, say: Report, name: str,
+        surface: Surface = Surface.CLI,
     ) -> SessionIntercept:
         say(say_intercepting(request))
         handle = await controller.start(request, say)
-        intercept = cls(handle, request, say, name)
+        intercept = cls(handle, request, say, name, surface)
         say(say_active(request))
         return intercept
 
@@ -100,8 +105,10 @@ class SessionIntercept:
         try:
             await self._handle.stop(keep)
         except Exception as exc:
-            log.exception("%s: stopping the intercept failed", self._name)
-            self._say(f"could not leave the intercept: {say_failure(exc)}")
+            line = say_failure(exc, self._surface)
+            log.warning("%s: stopping the intercept failed: %s", self._name, line,
+                        exc_info=not is_expected(exc))
+            self._say(f"could not leave the intercept: {line}")
         else:
             self._say(say_left(keep))
 
@@ -111,12 +118,14 @@ class _Pauser:
     skipping states that were already superseded."""
 
     def __init__(
-        self, handle: InterceptHandle, request: InterceptRequest, say: Report, name: str
+        self, handle: InterceptHandle, request: InterceptRequest, say: Report, name: str,
+        surface: Surface,
     ) -> None:
         self._handle = handle
         self._request = request
         self._say = say
         self._name = name
+        self._surface = surface
         self._wanted = False
         self._applied = False
         self._task: asyncio.Task[None] | None = None
@@ -142,8 +151,10 @@ class _Pauser:
             try:
                 await self._handle.set_paused(target)
             except Exception as exc:
-                log.exception("%s: set_paused(%s) failed", self._name, target)
-                self._say(f"could not switch routing: {say_failure(exc)}")
+                line = say_failure(exc, self._surface)
+                log.warning("%s: set_paused(%s) failed: %s", self._name, target, line,
+                            exc_info=not is_expected(exc))
+                self._say(f"could not switch routing: {line}")
                 return
             self._applied = target
             self._say(say_paused(self._request, target))

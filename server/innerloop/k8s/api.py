@@ -22,6 +22,7 @@ import urllib3
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 
+from innerloop.core.advice import Fix, advise
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.k8s.config import one_line
@@ -197,11 +198,10 @@ class Api:
         """The error for a 404 on `what`: the namespace or the object, and how to find it."""
         exists = await self.namespace_exists(namespace)
         if exists is False:
-            return UserError(f"namespace {namespace!r} not found; pick one with -n")
+            return UserError(f"namespace {namespace!r} not found", advice=advise(Fix.NAMESPACE))
         maybe = "" if exists else " (or the namespace does not exist)"
         return UserError(
-            f"{what} not found in namespace {namespace!r}{maybe}; "
-            "`innerloop list` shows what there is"
+            f"{what} not found in namespace {namespace!r}{maybe}", advice=advise(Fix.FIND_SERVICE)
         )
 
     async def update(

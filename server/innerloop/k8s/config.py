@@ -10,6 +10,7 @@ import os
 from kubernetes import config as kube_config
 from kubernetes.client import Configuration
 
+from innerloop.core.advice import Fix, advise
 from innerloop.core.errors import ConfigError
 
 
@@ -24,7 +25,7 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Config
     shown = path if kubeconfig or os.environ.get("KUBECONFIG") else "~/.kube/config"
     first = os.path.expanduser(path.split(os.pathsep)[0])
     if not os.path.exists(first):
-        raise ConfigError(f"no kubeconfig at {shown}; pass --kubeconfig or set KUBECONFIG")
+        raise ConfigError(f"no kubeconfig at {shown}", advice=advise(Fix.KUBECONFIG))
     try:
         contexts, active = kube_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=path
@@ -39,7 +40,7 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Config
         )
     chosen = next((c for c in contexts if c["name"] == context), active) if context else active
     if not chosen:
-        raise ConfigError(f"kubeconfig {shown} has no current context; pass --context")
+        raise ConfigError(f"kubeconfig {shown} has no current context", advice=advise(Fix.CONTEXT))
     cfg = Configuration()
     try:
         kube_config.load_kube_config(  # type: ignore[no-untyped-call]

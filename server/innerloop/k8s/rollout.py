@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from innerloop.core.advice import Fix, advise
 from innerloop.core.errors import ClusterError, InnerloopError
-from innerloop.core.rollout import rollout_problem, rollout_status
+from innerloop.core.rollout import is_agent_image_problem, rollout_problem, rollout_status
 from innerloop.core.targets import WorkloadRef
 from innerloop.k8s.api import Api, api_path
 from innerloop.k8s.reads import get_workload, workload_pods
@@ -45,7 +46,8 @@ async def wait_rollout(
             return
         problem = rollout_problem(workload, pods)
         if problem:
-            raise ClusterError(f"{ref} rollout cannot finish: {problem}")
+            hint = advise(Fix.AGENT_IMAGE) if is_agent_image_problem(problem) else None
+            raise ClusterError(f"{ref} rollout cannot finish: {problem}", advice=hint)
         for name in status.replace:
             await delete_pod(api, ref.namespace, name)
         if status.message != last and progress is not None:

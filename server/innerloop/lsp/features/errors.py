@@ -8,6 +8,7 @@ from typing import ParamSpec, TypeVar
 
 from pygls.exceptions import JsonRpcException
 
+from innerloop.core.advice import Surface
 from innerloop.core.errors import InnerloopError
 
 REQUEST_FAILED = -32803  # LSP ErrorCodes.RequestFailed
@@ -21,13 +22,14 @@ class RequestFailed(JsonRpcException):
 
 
 def user_errors(handler: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """The client shows `message` as is; `data.category` tells user/config/cluster/unknown apart."""
+    """The client shows `message` as is; `data.category` tells user/config/cluster/unknown apart.
+    The advice names the editor's settings and commands, not CLI flags."""
 
     @functools.wraps(handler)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return await handler(*args, **kwargs)
         except InnerloopError as err:
-            raise RequestFailed(err.user_line(), data={"category": err.category.value}) from err
+            raise RequestFailed(err.user_line(Surface.EDITOR), data={"category": err.category.value}) from err
 
     return wrapper
