@@ -35,6 +35,14 @@ class StatusInfo(TypedDict):
     intercepts: list[InterceptInfo]
 
 
+class InterceptView(InterceptInfo):
+    """An intercept as the editor shows it (`innerloop.status`, `innerloop/status`)."""
+
+    listening: bool | None
+    """Whether a program listens on 127.0.0.1:localPort; None while unknown (or not active).
+    False means every request goes to the cluster's app: the editor warns."""
+
+
 class ServicePortInfo(TypedDict):
     name: str | None
     port: int
@@ -62,8 +70,6 @@ class AdapterEndpoint(TypedDict, total=False):
     port: int
     pipe: str
     token: str
-
-
 
 
 class InterceptService(Protocol):
