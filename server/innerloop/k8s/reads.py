@@ -22,7 +22,7 @@ from innerloop.core.targets import (
     summarize_services,
     workload_selector,
 )
-from innerloop.k8s.api import WORKLOADS, Api, api_path, workload_path
+from innerloop.k8s.api import WORKLOADS, Api, HttpError, api_path, workload_path
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,18 @@ async def owners(api: Api, namespace: str, pods: Sequence[Manifest]) -> list[Man
             if ref.get("controller")
         }
     return list(found.values())
+
+
+async def list_namespaces(api: Api) -> list[str] | None:
+    """The namespaces this user may list (sorted), or None when the cluster forbids listing
+    them (namespaces are cluster-scoped: many users may only see their own)."""
+    try:
+        found = await api.call_raw("GET", api_path("v1", None, "namespaces"))
+    except HttpError as exc:
+        if exc.status in (401, 403):
+            return None
+        raise
+    return sorted(item["metadata"]["name"] for item in found.get("items", []))
 
 
 async def list_services(api: Api, namespace: str) -> list[ServiceSummary]:

@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Callable
 
+from innerloop.core.advice import Surface
 from innerloop.core.errors import InnerloopError, UserError
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
@@ -73,6 +74,11 @@ def service_info(namespace: str, summary: ServiceSummary) -> ServiceInfo:
     }
 
 
+def namespace_choices(listed: list[str] | None, resolved: str) -> list[str]:
+    """What the namespace pick offers: the resolved namespace always, the listed ones too."""
+    return sorted({resolved, *(listed or [])})
+
+
 def _status(snapshots: list[Snapshot]) -> StatusInfo:
     return {"intercepts": [intercept_info(s) for s in snapshots]}
 
@@ -88,13 +94,22 @@ class EditorIntercepts:
         return _status(self.manager.snapshots())
 
     async def list_targets(self, namespace: str | None) -> TargetList:
-        # The gateway lists one namespace's Services; the namespace list is that namespace.
+        """The namespaces the kubeconfig may list (else just the resolved one: the context's,
+        as kubectl would use), and the Services of the resolved namespace."""
         resolved, services = await self.manager.list_services(namespace)
+        listed = await self._namespaces()
         return {
-            "namespaces": [resolved],
+            "namespaces": namespace_choices(listed, resolved),
             "namespace": resolved,
             "services": [service_info(resolved, s) for s in services],
         }
+
+    async def _namespaces(self) -> list[str] | None:
+        try:
+            return await self.manager.list_namespaces()
+        except InnerloopError as err:
+            log.info("cannot list namespaces: %s", err.user_line(Surface.EDITOR))
+            return None
 
     async def start(self, request: InterceptRequest, progress: Report) -> InterceptInfo:
         intercept = await self.manager.start(request, report=progress)
