@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -26,9 +27,13 @@ from innerloop.paths import write_private
 if TYPE_CHECKING:
     from innerloop.clusternet.network import ClusterNetwork
     from innerloop.dap.controller import InterceptController
-    from innerloop.intercepts.manager import InterceptManager
+    from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 
 log = logging.getLogger("innerloop")
+
+
+AGENT_IMAGE_HELP = ("image of the agent sidecar: any image with python3 >= 3.10 (default: "
+                    "python:3.12-slim; a cluster that cannot pull it needs a copy in its registry)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     icp.add_argument("--env-json", type=Path, help="write the workload's env as JSON (0600)")
     icp.add_argument("--while-paused", choices=["cluster", "hold"], default="cluster",
                      help="where new requests go while the debuggee is paused")
-    icp.add_argument("--agent-image", help="image for the agent sidecar (any image with python3)")
+    icp.add_argument("--agent-image", help=AGENT_IMAGE_HELP)
     icp.add_argument("--no-cluster-network", dest="cluster_network", action="store_false",
                      help="do not give the command the cluster's Services by name")
     icp.epilog = ("After `--`, a command to run with the workload's env and the cluster network "
@@ -75,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     uni.add_argument("--all", action="store_true", help="every Service innerloop touched in -n")
 
     sub.add_parser("lsp", help="run the language server over stdio (for any LSP client)")
-    dap = sub.add_parser("dap", help="run the debug adapter over stdio (for any DAP client)")
+    dap = sub.add_parser("dap", parents=[cluster],
+                         help="run the debug adapter over stdio (for any DAP client)")
+    dap.add_argument("--agent-image", help=AGENT_IMAGE_HELP)
     dap.add_argument("--controller", metavar="MODULE:ATTR", help=argparse.SUPPRESS)
     return parser
 
@@ -88,17 +95,23 @@ def say(line: str) -> None:
     print(f"innerloop: {line}", file=sys.stderr, flush=True)
 
 
-def _manager(args: argparse.Namespace) -> InterceptManager:
-    from innerloop.intercepts.manager import InterceptManager, ManagerConfig
+def _manager_config(args: argparse.Namespace) -> ManagerConfig:
+    """The cluster flags; the INNERLOOP_* variables are the old, undocumented spellings."""
+    from innerloop.intercepts.manager import ManagerConfig
 
-    config = ManagerConfig(
+    return ManagerConfig(
         kubeconfig=args.kubeconfig,
-        context=args.context,
-        namespace=args.namespace,
+        context=args.context or os.environ.get("INNERLOOP_CONTEXT") or None,
+        namespace=args.namespace or os.environ.get("INNERLOOP_NAMESPACE") or None,
         agent_image=(getattr(args, "agent_image", None) or os.environ.get("INNERLOOP_AGENT_IMAGE")
                      or ManagerConfig.agent_image),
     )
-    return InterceptManager(config)
+
+
+def _manager(args: argparse.Namespace) -> InterceptManager:
+    from innerloop.intercepts.manager import InterceptManager
+
+    return InterceptManager(_manager_config(args))
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
@@ -301,12 +314,14 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
     return 0
 
 
-def dap_controller() -> InterceptController:
+def dap_controller(args: argparse.Namespace) -> InterceptController:
     """`innerloop dap`'s intercepts, imported when a session first intercepts: the adapter
-    answers `initialize` without loading the cluster client."""
+    answers `initialize` without loading the cluster client. Configured by the same flags as
+    `innerloop intercept`; a launch configuration's `namespace`, `context` and `agentImage`
+    win over them."""
     from innerloop.intercepts.debug_controller import controller_factory
 
-    return controller_factory()
+    return controller_factory(_manager_config(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -331,7 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dap":
         from innerloop.dap.server import controller_factory_from, run_stdio
 
-        factory = controller_factory_from(args.controller) if args.controller else dap_controller
+        factory = (controller_factory_from(args.controller) if args.controller
+                   else functools.partial(dap_controller, args))
         return run_stdio(factory)
     try:
         if args.command == "list":

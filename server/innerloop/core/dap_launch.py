@@ -22,6 +22,8 @@ INNERLOOP_KEYS = frozenset(
     {
         "service",
         "namespace",
+        "context",
+        "agentImage",
         "servicePort",
         "port",
         "whilePaused",

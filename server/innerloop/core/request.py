@@ -75,6 +75,10 @@ class InterceptRequest:
     """None: the namespace of the kubeconfig context (or the configured default)."""
     port: PortSpec = field(default_factory=lambda: PortSpec(None, None))
     while_paused: WhilePaused = WhilePaused.CLUSTER
+    context: str | None = None
+    """The kubeconfig context (launch key `context`); None: the configured one."""
+    agent_image: str | None = None
+    """The agent sidecar's image (launch key `agentImage`); None: the configured one."""
 
     @property
     def key(self) -> str:
@@ -111,6 +115,8 @@ def request_from_json(
         ),
         while_paused=WhilePaused.parse(obj.get("whilePaused", "cluster"),
                                        f'{what}: "whilePaused"'),
+        context=optional_str(obj, "context", what),
+        agent_image=optional_str(obj, "agentImage", what),
     )
 
 

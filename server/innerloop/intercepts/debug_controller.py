@@ -6,10 +6,11 @@ only what the adapter cannot know (progress of the start, how many replicas, the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from innerloop.clusternet.network import ClusterNetwork
+from innerloop.core.errors import UserError
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import InterceptController
@@ -33,6 +34,12 @@ class _Handle:
         return self._env
 
     async def set_paused(self, paused: bool) -> None:
+        """Only while this session still holds its intercept: one stopped from the status bar
+        or the palette no longer routes here, and saying so beats a false "served by the
+        cluster" (another intercept of the Service may send requests to this paused program)."""
+        current = self._manager.intercepts.get(self._intercept.id)
+        if current is not self._intercept:
+            raise UserError(not_held_line(self._intercept, current))
         await self._intercept.set_paused(paused)
 
     async def cluster_network(self, base: Mapping[str, str]) -> Mapping[str, str]:
@@ -53,18 +60,48 @@ class _Handle:
             await self._manager.leave(self._intercept)
 
 
-class DebugInterceptController:
-    """Starts (or reuses) the session manager's intercept for one debug session."""
+def not_held_line(mine: Intercept, current: Intercept | None) -> str:
+    what = f"{mine.request.service}.{mine.namespace}"
+    if current is None:
+        return (f"this debug session no longer holds its intercept of {what}: it was stopped "
+                "outside the session (status bar or palette), so new requests are served by "
+                "the cluster's app")
+    return (f"this debug session no longer holds its intercept of {what}: it was stopped "
+            "outside the session and intercepted again, not tied to this debugger; requests it "
+            f"routes to localhost:{current.request.port.local_port} wait while this program "
+            "is paused")
 
-    def __init__(self, manager: InterceptManager) -> None:
+
+class DebugInterceptController:
+    """Starts (or reuses) the session manager's intercept for one debug session.
+
+    A launch configuration's `context` other than the manager's gets a manager of its own
+    (one per context, kept in `others`, which the caller shares between sessions), since a
+    manager talks to one cluster.
+    """
+
+    def __init__(
+        self, manager: InterceptManager, others: dict[str, InterceptManager] | None = None
+    ) -> None:
         self._manager = manager
+        self._others = {} if others is None else others
+
+    def _manager_for(self, context: str | None) -> InterceptManager:
+        base = self._manager
+        if context is None or context == base.config.context:
+            return base
+        if context not in self._others:
+            self._others[context] = InterceptManager(replace(base.config, context=context),
+                                                     client_id=base.client_id, tool=base.tool)
+        return self._others[context]
 
     async def start(self, request: InterceptRequest, report: Report) -> _Handle:
-        intercept = await self._manager.start(request, report=report)
+        manager = self._manager_for(request.context)
+        intercept = await manager.start(request, report=report)
         try:
-            resolved = await self._manager.environment(intercept)
+            resolved = await manager.environment(intercept)
         except BaseException:
-            await self._manager.leave(intercept)
+            await manager.leave(intercept)
             raise
         for warning in resolved.warnings:
             report(warning)
@@ -73,23 +110,17 @@ class DebugInterceptController:
             f"{replicas} replica(s) route to localhost:{request.port.local_port}; the program gets "
             f"{len(resolved.values)} variables of the workload's env"
         )
-        return _Handle(self._manager, intercept, resolved.values, report)
+        return _Handle(manager, intercept, resolved.values, report)
 
 
 _standalone: InterceptManager | None = None
+_standalone_others: dict[str, InterceptManager] = {}
 
 
-def controller_factory() -> InterceptController:
-    """For `innerloop dap` over stdio: one manager per process, configured from the environment."""
+def controller_factory(config: ManagerConfig | None = None) -> InterceptController:
+    """For `innerloop dap` over stdio: one manager per process, configured by its flags
+    (`--kubeconfig`, `--context`, `--namespace`, `--agent-image`, as `innerloop intercept`'s)."""
     global _standalone
     if _standalone is None:
-        _standalone = InterceptManager(
-            ManagerConfig(
-                kubeconfig=os.environ.get("KUBECONFIG") or None,
-                context=os.environ.get("INNERLOOP_CONTEXT") or None,
-                namespace=os.environ.get("INNERLOOP_NAMESPACE") or None,
-                agent_image=os.environ.get("INNERLOOP_AGENT_IMAGE") or ManagerConfig.agent_image,
-            ),
-            tool="dap",
-        )
-    return DebugInterceptController(_standalone)
+        _standalone = InterceptManager(config or ManagerConfig(), tool="dap")
+    return DebugInterceptController(_standalone, _standalone_others)

@@ -114,7 +114,7 @@ class InterceptManager:
         return Intercept(
             await self.gateway(),
             request,
-            self.config.agent_image,
+            request.agent_image or self.config.agent_image,
             self._agent(),
             self.client_id,
             self._changed,

@@ -13,7 +13,10 @@ from innerloop.lsp.intercept_service import EditorIntercepts
 
 def default_deps() -> Deps:
     manager = InterceptManager(tool="editor")
+    other_contexts: dict[str, InterceptManager] = {}
     return Deps(
         intercepts=EditorIntercepts(manager),
-        debug_adapter=HostedDebugAdapter(lambda: DebugInterceptController(manager)),
+        debug_adapter=HostedDebugAdapter(
+            lambda: DebugInterceptController(manager, other_contexts)
+        ),
     )
