@@ -8,6 +8,7 @@ palette's command and F5 (the debug adapter hosted by the server) fail on it.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -119,3 +120,17 @@ def test_one_catalogue_renders_each_advice_for_its_surface(
     assert cli in error.user_line(Surface.CLI)
     assert editor in error.user_line(Surface.EDITOR)
     no_cli_advice(error.user_line(Surface.EDITOR))
+
+
+async def test_a_user_error_is_one_log_line_not_a_traceback(
+    client: LanguageClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(JsonRpcException):
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="innerloop.listTargets", arguments=[{}])
+        )
+    await asyncio.sleep(0.5)  # the server's stderr (the editor's Output channel) arrives async
+    stderr = capfd.readouterr().err
+    assert "Traceback" not in stderr, stderr
+    logged = [m.message for m in client.log_messages]
+    assert any("list_targets: no kubeconfig at" in m for m in logged), logged

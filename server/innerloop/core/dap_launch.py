@@ -32,6 +32,7 @@ INNERLOOP_KEYS = frozenset(
         "envFile",
         "connectTimeout",
         "innerloopToken",
+        "pythonSource",
     }
 )
 """Arguments that mean something to innerloop only; debugpy never sees them."""

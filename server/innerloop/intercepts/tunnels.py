@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import assert_never
+from typing import Literal, assert_never
 
 from innerloop.core.agent_patch import pod_has_agent
 from innerloop.core.errors import ClusterError, InnerloopError
@@ -89,6 +89,7 @@ class _Worker:
     async def _serve(self, client: TunnelClient) -> str:
         """Apply the desired state until the tunnel closes; returns why it closed."""
         closed = asyncio.ensure_future(client.wait_closed())
+        waker: asyncio.Future[Literal[True]] | None = None
         try:
             while True:
                 want = self.owner.desired
@@ -103,14 +104,17 @@ class _Worker:
                     self.applied = want
                     self.owner.changed()
                 self.wake.clear()
-                waker = asyncio.ensure_future(self.wake.wait())
-                await asyncio.wait([closed, waker], return_when=asyncio.FIRST_COMPLETED)
-                waker.cancel()
+                waker = wake = asyncio.ensure_future(self.wake.wait())
+                await asyncio.wait([closed, wake], return_when=asyncio.FIRST_COMPLETED)
+                wake.cancel()
                 if closed.done():
                     return closed.result()
         finally:
-            if not closed.done():
-                closed.cancel()
+            # Cancelled by close() while waiting: neither wait may outlive this call (a task
+            # left pending is destroyed by the garbage collector, which asyncio logs).
+            for pending in (closed, waker):
+                if pending is not None and not pending.done():
+                    pending.cancel()
 
     async def _apply(self, client: TunnelClient, want: Routing) -> None:
         for step in plan(self.applied, want):

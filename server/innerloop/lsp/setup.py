@@ -12,12 +12,14 @@ import sys
 from lsprotocol import types
 
 from innerloop.lsp.deps import Deps
-from innerloop.lsp.features import debug, intercepts, log, settings, status
+from innerloop.lsp.features import debug, errors, intercepts, log, settings, status
 from innerloop.lsp.server import InnerloopServer
 from innerloop.lsp.wiring import default_deps
 
 # Hooks run in registration order, so `log` comes last: it detaches after everything else.
-FEATURES = (settings.setup, status.setup, intercepts.setup, debug.setup, log.setup)
+FEATURES = (
+    settings.setup, status.setup, intercepts.setup, debug.setup, errors.setup, log.setup
+)
 
 
 def create_server(deps: Deps) -> InnerloopServer:
