@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_uninstall import namespace_snapshot
+from tests.helpers.cluster_apps import deploy, pod_ips, python_app
 from tests.helpers.dap_client import DapClient
 from tools.cluster import Cluster
 from tools.laptop import REPO, Laptop, host_get
@@ -146,22 +147,7 @@ held.close()
 
 
 def deploy_whoami(cluster: Cluster, namespace: str) -> None:
-    deployment = manifests.echo_deployment("whoami", replicas=1)
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    container.update(command=["python3", "-u", "/app/whoami.py"], env=[], envFrom=[],
-                     readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1})
-    deployment["spec"]["template"]["spec"]["volumes"] = [
-        {"name": "code", "configMap": {"name": "whoami-code"}}]
-    cluster.apply(namespace, [manifests.configmap("whoami-code", {"whoami.py": WHOAMI_APP}),
-                              deployment, manifests.echo_service("whoami")])
-    cluster.wait_rollout(namespace, "deployment/whoami")
-    cluster.wait_endpoints(namespace, "whoami", 1)
-
-
-def pod_ips(cluster: Cluster, namespace: str, app: str) -> set[str]:
-    listing = cluster.kubectl_json("-n", namespace, "get", "pods", "-l", f"app={app}")
-    return {p["status"]["podIP"] for p in listing["items"] if p["status"].get("podIP")
-            and not p["metadata"].get("deletionTimestamp")}
+    deploy(cluster, namespace, [python_app("whoami", WHOAMI_APP)])
 
 
 def assert_calls_answered(results: dict[str, Any], namespace: str, peers: set[str] | None

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tools.testbed import api, certs, cleanup, daemons, dns, images, netns, network, pids
+from tools.testbed import api, certs, cleanup, daemons, dns, images, netns, network, pids, policy
 from tools.testbed.build import build
 from tools.testbed.config import KUBECONFIG, STATE_DIR, containerd_socket
 from tools.testbed.proc import log, run, wait_for
@@ -110,6 +110,8 @@ def up() -> Path:
             log("clearing state left by an earlier run")
             _down()
         build()
+        if policy.enabled():
+            policy.build()
         images.build_images()
         started = time.monotonic()
         certs.ensure_pki()
@@ -122,6 +124,9 @@ def up() -> Path:
         _start(daemons.SCHEDULER, lambda: _http_ok("https://127.0.0.1:10259/healthz"))
         _start(daemons.KUBELET, lambda: _http_ok("http://127.0.0.1:10248/healthz"))
         _start(daemons.KUBE_PROXY, lambda: _http_ok("http://127.0.0.1:10256/healthz"))
+        if policy.enabled():
+            _start(daemons.KUBE_ROUTER,
+                   lambda: _http_ok(f"http://127.0.0.1:{policy.HEALTH_PORT}/healthz"))
         dnsmasq = _start(daemons.DNSMASQ, lambda: True)
         _start(daemons.dns_feeder(dnsmasq.pid), _dns_ready)
         netns.ensure()
@@ -145,6 +150,7 @@ def _down() -> None:
     cleanup.unmount_state()
     cleanup.remove_pod_netns()
     cleanup.remove_iptables_chains()
+    policy.remove_ipsets()
     netns.remove()
     network.teardown()
     cleanup.remove_cgroups()

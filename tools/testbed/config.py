@@ -29,6 +29,7 @@ DEBIAN_PACKAGES = (
     "socat",
     "dnsmasq-base",
     "openssl",
+    "ipset",
     "iproute2",
     "gcc",
     "libc6-dev",

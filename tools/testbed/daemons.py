@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.testbed import certs, dns
+from tools.testbed import certs, dns, policy
 from tools.testbed.config import (
     BIN_DIR,
     BRIDGE,
@@ -306,6 +306,8 @@ SCHEDULER = Daemon("kube-scheduler", _scheduler)
 KUBELET = Daemon("kubelet", _kubelet)
 KUBE_PROXY = Daemon("kube-proxy", _kube_proxy)
 DNSMASQ = Daemon("dnsmasq", _dnsmasq)
+KUBE_ROUTER = Daemon("kube-router", policy.argv)
+"""Only with INNERLOOP_TESTBED_NETWORK_POLICY=kube-router (tools/testbed/policy.py)."""
 DNS_FEEDER_NAME = "dns-feeder"
 
 
@@ -327,6 +329,7 @@ def dns_feeder(dnsmasq_pid: int) -> Daemon:
 STOP_ORDER = (
     DNS_FEEDER_NAME,
     "dnsmasq",
+    "kube-router",
     "kube-proxy",
     "kubelet",
     "kube-scheduler",
