@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
+import { DebugSessions, explainOwnedIntercept } from './debugSessions';
 import { InterceptRequest, InterceptStatus, parseIntercept, ServerCommand } from './protocol';
 import { LastChoice, pickAgentService, pickIntercept } from './quickPick';
 import { InnerloopServer } from './server';
@@ -20,6 +21,9 @@ interface Deps {
   server: InnerloopServer;
   last: LastChoice;
   log: vscode.LogOutputChannel;
+  sessions: DebugSessions;
+  /** The server failed to start: why, and what to do (the status bar's click shows it again). */
+  startFailure: () => Promise<void> | undefined;
 }
 
 function describe(i: InterceptStatus): string {
@@ -51,11 +55,15 @@ async function stop(d: Deps): Promise<void> {
     target = picked?.value;
   }
   if (target === undefined) return;
+  const owner = d.sessions.owner(target);
+  if (owner !== undefined) return explainOwnedIntercept(owner);
   await d.server.execute(ServerCommand.stopIntercept, { id: target.id });
 }
 
 /** Stops the running intercept, or starts the last one (asking when there is none). */
 async function toggle(d: Deps): Promise<void> {
+  const failure = d.startFailure();
+  if (failure !== undefined) return failure;
   const { intercepts } = await d.server.status();
   if (intercepts.length > 0) return stop(d);
   const previous = d.last.get();

@@ -1,9 +1,13 @@
 import * as vscode from 'vscode';
 import { readSettings } from './config';
-import { DebugAdapterEndpoint, parseEndpoint, ServerCommand } from './protocol';
+import { DEBUG_TYPE, DebugSessions } from './debugSessions';
+import { DebugAdapterEndpoint, parseEndpoint, parseTargets, ServerCommand } from './protocol';
 import { InnerloopServer } from './server';
+import { importHint, workspacePython } from './workspacePython';
 
-export const DEBUG_TYPE = 'innerloop';
+export { DEBUG_TYPE };
+/** Where the launch's interpreter came from (for the Debug Console's import hint); the adapter drops it. */
+const PYTHON_SOURCE_KEY = 'pythonSource';
 /** Key of the one-time token in the resolved configuration; the adapter refuses launch/attach without it. */
 export const TOKEN_KEY = 'innerloopToken';
 
@@ -53,12 +57,31 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
   constructor(
     private readonly server: InnerloopServer,
     private readonly pending: Map<string, DebugAdapterEndpoint>,
+    private readonly sessions: DebugSessions,
   ) {}
 
-  resolveDebugConfiguration(
+  /** launch.json's first configuration (F5 without one, "Add Configuration"): a real Service and namespace when the cluster answers. */
+  async provideDebugConfigurations(folder: vscode.WorkspaceFolder | undefined): Promise<vscode.DebugConfiguration[]> {
+    const [first] = await this.serviceConfigurations(folder).catch(() => []);
+    return [first ?? launchConfiguration(folder, 'my-service', readSettings().namespace || 'default', 8080)];
+  }
+
+  /** "Select and Start Debugging" without launch.json: one configuration per Service of the namespace. */
+  async serviceConfigurations(folder: vscode.WorkspaceFolder | undefined): Promise<vscode.DebugConfiguration[]> {
+    const targets = parseTargets(await this.server.execute(ServerCommand.listTargets, { namespace: null }));
+    const namespace = targets.namespace ?? 'default';
+    return targets.services
+      .filter((s) => s.ports.length > 0)
+      .map((s) => {
+        const port = s.ports[0]!;
+        return launchConfiguration(folder, s.name, namespace, typeof port.targetPort === 'number' ? port.targetPort : port.port);
+      });
+  }
+
+  async resolveDebugConfiguration(
     folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
-  ): vscode.DebugConfiguration | null {
+  ): Promise<vscode.DebugConfiguration | null> {
     // VS Code opens launch.json when this returns null (undefined only cancels the start).
     if (config.type === undefined && config.request === undefined && config.name === undefined) {
       // F5 without launch.json: VS Code creates it with our initial configuration.
@@ -76,7 +99,16 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     if (resolved.request === 'launch') {
       resolved.subProcess ??= true;
       if (resolved.cwd === undefined && folder !== undefined) resolved.cwd = folder.uri.fsPath;
-      if (resolved.python === undefined && settings.python !== '') resolved.python = settings.python;
+      if (resolved.python === undefined) {
+        // The program is the user's: it runs with the workspace's interpreter, not innerloop's own.
+        const chosen = await workspacePython(folder);
+        if (chosen !== undefined) {
+          resolved.python = chosen.path;
+          resolved[PYTHON_SOURCE_KEY] = chosen.source;
+        }
+      } else {
+        resolved[PYTHON_SOURCE_KEY] ??= '"python" in the launch configuration';
+      }
     }
     const problems = validate(resolved);
     if (problems.length > 0) {
@@ -91,6 +123,7 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     config: vscode.DebugConfiguration,
   ): Promise<vscode.DebugConfiguration | undefined> {
     if (isChild(config)) return config;
+    if (!(await handOver(this.server, this.sessions, config))) return undefined;
     try {
       const endpoint = parseEndpoint(await this.server.execute(ServerCommand.debugAdapterEndpoint));
       this.pending.set(endpoint.token, endpoint);
@@ -99,6 +132,61 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
       void vscode.window.showErrorMessage(`innerloop: cannot start the debug adapter: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;
     }
+  }
+}
+
+/**
+ * F5 on a Service the palette intercepts: offer to hand that intercept over to the debug
+ * session (instead of a refusal whose only button opens launch.json). False: do not start.
+ */
+async function handOver(server: InnerloopServer, sessions: DebugSessions, config: vscode.DebugConfiguration): Promise<boolean> {
+  let holders;
+  try {
+    holders = (await server.status()).intercepts.filter(
+      (i) => i.service === config.service && (config.namespace === undefined || i.namespace === config.namespace),
+    );
+  } catch {
+    return true; // the launch itself will say what is wrong with the server
+  }
+  const palette = holders.find((i) => sessions.owner(i) === undefined);
+  if (palette === undefined) return true;
+  const hand = 'Hand Over';
+  const answer = await vscode.window.showWarningMessage(
+    `innerloop: ${palette.namespace}/${palette.service} is intercepted from the palette (to 127.0.0.1:${palette.localPort ?? '?'}). ` +
+      `Hand it over to the debug session "${String(config.name)}"?`,
+    { modal: true, detail: 'Its traffic then goes to the program under the debugger, and the intercept ends with the session.' },
+    hand,
+  );
+  if (answer !== hand) return false;
+  await server.execute(ServerCommand.stopIntercept, { id: palette.id });
+  return true;
+}
+
+function launchConfiguration(
+  folder: vscode.WorkspaceFolder | undefined,
+  service: string,
+  namespace: string,
+  port: number,
+): vscode.DebugConfiguration {
+  const active = vscode.window.activeTextEditor?.document;
+  const inFolder = active?.languageId === 'python' && folder !== undefined && active.uri.fsPath.startsWith(folder.uri.fsPath);
+  const program = inFolder ? `\${workspaceFolder}/${vscode.workspace.asRelativePath(active.uri, false)}` : '\${workspaceFolder}/app.py';
+  return { type: DEBUG_TYPE, request: 'launch', name: `innerloop: ${service} (${namespace})`, service, namespace, program, port };
+}
+
+/** Tells the Debug Console which interpreter ran the program when one of its imports fails. */
+class ImportHints implements vscode.DebugAdapterTrackerFactory {
+  createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
+    let told = false;
+    return {
+      onDidSendMessage: (m: { type?: string; event?: string; body?: { output?: unknown } }) => {
+        const output = m.type === 'event' && m.event === 'output' ? m.body?.output : undefined;
+        if (told || typeof output !== 'string' || !/\b(ModuleNotFoundError|ImportError)\b/.test(output)) return;
+        told = true;
+        const root = session.parentSession?.type === DEBUG_TYPE ? session.parentSession : session;
+        vscode.debug.activeDebugConsole.appendLine(importHint(root.configuration.python, root.configuration[PYTHON_SOURCE_KEY]));
+      },
+    };
   }
 }
 
@@ -126,10 +214,16 @@ export class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   }
 }
 
-export function registerDebugger(server: InnerloopServer): vscode.Disposable[] {
+export function registerDebugger(server: InnerloopServer, sessions: DebugSessions): vscode.Disposable[] {
   const pending = new Map<string, DebugAdapterEndpoint>();
+  const provider = new ConfigurationProvider(server, pending, sessions);
+  const dynamic: vscode.DebugConfigurationProvider = {
+    provideDebugConfigurations: (folder) => provider.serviceConfigurations(folder).catch(() => []),
+  };
   return [
-    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, new ConfigurationProvider(server, pending)),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, provider),
+    vscode.debug.registerDebugConfigurationProvider(DEBUG_TYPE, dynamic, vscode.DebugConfigurationProviderTriggerKind.Dynamic),
     vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, new AdapterFactory(pending)),
+    vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, new ImportHints()),
   ];
 }

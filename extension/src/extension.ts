@@ -1,8 +1,11 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
 import { registerDebugger } from './debug';
+import { DebugSessions } from './debugSessions';
+import { ListenWarning } from './listenWarning';
 import { LastChoice } from './quickPick';
 import { InnerloopServer } from './server';
+import { StartFailure } from './startFailure';
 import { StatusBar } from './statusBar';
 
 let server: InnerloopServer | undefined;
@@ -11,14 +14,25 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('innerloop', { log: true });
   server = new InnerloopServer(context, log);
   const statusBar = new StatusBar(server);
+  const sessions = new DebugSessions();
+  const startFailure = new StartFailure(server, log);
   context.subscriptions.push(
     log,
     server,
     statusBar,
-    ...registerCommands({ server, last: new LastChoice(context.workspaceState), log }),
-    ...registerDebugger(server),
+    sessions,
+    startFailure,
+    new ListenWarning(server, log),
+    ...registerCommands({
+      server,
+      last: new LastChoice(context.workspaceState),
+      log,
+      sessions,
+      startFailure: () => startFailure.show(),
+    }),
+    ...registerDebugger(server, sessions),
   );
-  void server.start().catch(() => undefined); // failures show in the status bar and the log
+  void server.start().catch(() => undefined); // failures: the status bar, a notification, the log
 }
 
 export function deactivate(): Promise<void> | undefined {

@@ -98,6 +98,18 @@ async function withLock<T>(lockDir: string, work: () => Promise<T>, onWait: () =
   }
 }
 
+const UNREACHABLE_INDEX =
+  /Could not find a version that satisfies|No matching distribution found|Failed to establish a new connection|NewConnectionError|Temporary failure in name resolution|Name or service not known|Network is unreachable|Connection refused|ProxyError|Read timed out|ConnectTimeout/i;
+
+/** One line for a failed `pip install` of the wheel: an unreachable package index is the usual cause. */
+export function pipFailure(output: string): string {
+  const fix = 'set "innerloop.python" to a Python that has innerloop installed, or make a package index reachable (PIP_INDEX_URL, pip.conf)';
+  if (UNREACHABLE_INDEX.test(output)) {
+    return `no package index is reachable to download innerloop's dependencies (pygls, kubernetes, debugpy, …): ${fix}`;
+  }
+  return `pip could not install innerloop into its environment (pip's output is in the log): ${fix}`;
+}
+
 function commandError(what: string, err: unknown): Error {
   const e = err as { stderr?: string; message?: string };
   const detail = (e.stderr ?? '').trim().split('\n').slice(-3).join(' ') || e.message || String(err);
@@ -146,7 +158,10 @@ export async function ensureManagedEnv(layout: EnvLayout, base: Interpreter, rep
         );
         reporter.log(stdout.trim());
       } catch (err) {
-        throw commandError('installing innerloop into its environment failed (is the package index reachable?)', err);
+        // pip's own words are for the log; the user gets one line that says what to do.
+        const e = err as { stdout?: string; stderr?: string; message?: string };
+        reporter.log(`pip install failed:\n${(e.stdout ?? '').trim()}\n${(e.stderr ?? e.message ?? String(err)).trim()}`);
+        throw new Error(pipFailure(`${e.stdout ?? ''}\n${e.stderr ?? ''}`));
       }
       await fs.writeFile(path.join(dir, MARKER), JSON.stringify(want, null, 2));
       return python;

@@ -29,6 +29,8 @@ export interface InterceptStatus {
   replicas: number | null;
   envFile: string | null;
   message: string | null;
+  /** false: nothing listens on 127.0.0.1:localPort, so every request goes to the cluster; null: unknown. */
+  listening: boolean | null;
 }
 
 export interface ServerStatus {
@@ -115,6 +117,7 @@ export function parseIntercept(v: unknown): InterceptStatus {
     replicas: int(v.replicas),
     envFile: str(v.envFile),
     message: str(v.message),
+    listening: typeof v.listening === 'boolean' ? v.listening : null,
   };
 }
 

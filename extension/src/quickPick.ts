@@ -67,7 +67,12 @@ function pickOrType(title: string, placeholder: string, load: Promise<Item<strin
   });
 }
 
-async function pickNamespace(server: InnerloopServer, title: string, last: string | undefined): Promise<string | undefined> {
+/** "Intercept Service (2/3): …": every dialog of a flow says its step out of the same total. */
+function stepTitle(title: string, step: number, steps: number, what: string): string {
+  return `${title} (${step}/${steps}): ${what}`;
+}
+
+async function pickNamespace(server: InnerloopServer, title: string, steps: number, last: string | undefined): Promise<string | undefined> {
   const setting = readSettings().namespace || undefined;
   const load = async (): Promise<Item<string>[]> => {
     const targets = await listTargets(server, null);
@@ -79,12 +84,13 @@ async function pickNamespace(server: InnerloopServer, title: string, last: strin
     }));
     return preferFirst(items, [last, setting, targets.namespace ?? undefined]);
   };
-  return pickOrType(`${title} (1/3): namespace`, 'Namespace (pick, or type another)', load());
+  return pickOrType(stepTitle(title, 1, steps, 'namespace'), 'Namespace (pick, or type another)', load());
 }
 
 async function pickService(
   server: InnerloopServer,
   title: string,
+  steps: number,
   namespace: string,
   last: string | undefined,
   filter: (s: ServiceTarget) => boolean,
@@ -103,7 +109,7 @@ async function pickService(
     const lastService = services.find((s) => s.name === last);
     return preferFirst(items, [lastService]);
   };
-  const picked = await vscode.window.showQuickPick(load(), { title: `${title} (2/3): Service in ${namespace}`, placeHolder: 'Service' });
+  const picked = await vscode.window.showQuickPick(load(), { title: stepTitle(title, 2, steps, `Service in ${namespace}`), placeHolder: 'Service' });
   return picked?.value;
 }
 
@@ -111,9 +117,11 @@ async function pickService(
 export async function pickIntercept(server: InnerloopServer, last: LastChoice): Promise<InterceptRequest | undefined> {
   const title = 'Intercept Service';
   const previous = last.get();
-  const namespace = await pickNamespace(server, title, previous?.namespace);
+  // namespace → Service (and its port, when it has several) → local port
+  const steps = 3;
+  const namespace = await pickNamespace(server, title, steps, previous?.namespace);
   if (namespace === undefined) return undefined;
-  const service = await pickService(server, title, namespace, previous?.service, (s) => s.ports.length > 0);
+  const service = await pickService(server, title, steps, namespace, previous?.service, (s) => s.ports.length > 0);
   if (service === undefined) return undefined;
 
   const [onlyPort, ...otherPorts] = service.ports;
@@ -126,7 +134,7 @@ export async function pickIntercept(server: InnerloopServer, last: LastChoice): 
         detail: `targetPort ${p.targetPort}`,
         value: p,
       })),
-      { title: `${title} (3/3): port of ${service.name}`, placeHolder: 'Service port' },
+      { title: stepTitle(title, 2, steps, `port of ${service.name}`), placeHolder: 'Service port' },
     );
     port = picked?.value;
   }
@@ -135,7 +143,7 @@ export async function pickIntercept(server: InnerloopServer, last: LastChoice): 
   const sameAsBefore = previous?.namespace === namespace && previous.service === service.name;
   const suggested = sameAsBefore ? previous.localPort : typeof port.targetPort === 'number' ? port.targetPort : port.port;
   const answer = await vscode.window.showInputBox({
-    title: `${title}: local port`,
+    title: stepTitle(title, 3, steps, 'local port'),
     prompt: `Local port that receives ${service.name}:${port.port} traffic (your program listens there)`,
     value: String(suggested),
     validateInput: (v) => (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : 'A port number, 1–65535'),
@@ -155,7 +163,8 @@ export async function pickIntercept(server: InnerloopServer, last: LastChoice): 
 /** Namespace → a Service whose workload carries the agent. */
 export async function pickAgentService(server: InnerloopServer, last: LastChoice): Promise<ServiceTarget | undefined> {
   const title = 'Uninstall Agent';
-  const namespace = await pickNamespace(server, title, last.get()?.namespace);
+  const steps = 2;
+  const namespace = await pickNamespace(server, title, steps, last.get()?.namespace);
   if (namespace === undefined) return undefined;
-  return pickService(server, title, namespace, undefined, (s) => s.hasAgent);
+  return pickService(server, title, steps, namespace, undefined, (s) => s.hasAgent);
 }

@@ -10,7 +10,13 @@ function localPort(i: InterceptStatus): string {
   return i.localPort === null ? '?' : String(i.localPort);
 }
 
+/** Active or paused, yet nothing listens on the local port: every request goes to the cluster. */
+export function notListening(i: InterceptStatus): boolean {
+  return i.listening === false && (i.state === 'active' || i.state === 'paused');
+}
+
 function interceptText(i: InterceptStatus): string {
+  if (notListening(i)) return `$(warning) ${i.service} → :${localPort(i)} (nothing listening)`;
   switch (i.state) {
     case 'active':
       return `$(plug) ${i.service} → :${localPort(i)}`;
@@ -32,6 +38,9 @@ function interceptTooltip(i: InterceptStatus): string {
   ];
   if (i.replicas !== null) lines.push(`replicas: ${i.replicas}`);
   if (i.envFile !== null) lines.push(`env file: \`${i.envFile}\``);
+  if (notListening(i)) {
+    lines.push(`$(warning) nothing listens on 127.0.0.1:${localPort(i)}: requests are served by the cluster's app until your program listens there`);
+  }
   if (i.message !== null) lines.push(i.message);
   return lines.join('\n\n');
 }
@@ -72,7 +81,7 @@ export class StatusBar implements vscode.Disposable {
       case 'failed':
         this.last = undefined;
         this.item.text = '$(error) innerloop';
-        this.item.tooltip = `The innerloop server failed: ${state.message}`;
+        this.item.tooltip = `innerloop could not start: ${state.message}. Click for the ways out.`;
         this.item.backgroundColor = new vscode.ThemeColor('statusBarItem.errorBackground');
         return;
     }
@@ -93,7 +102,9 @@ export class StatusBar implements vscode.Disposable {
     this.item.tooltip = tooltip;
     this.item.backgroundColor = status.intercepts.some((i) => i.state === 'error')
       ? new vscode.ThemeColor('statusBarItem.errorBackground')
-      : undefined;
+      : status.intercepts.some(notListening)
+        ? new vscode.ThemeColor('statusBarItem.warningBackground')
+        : undefined;
   }
 
   dispose(): void {
