@@ -47,7 +47,7 @@ class ControlServer:
         self.path = path
         self._resolve = resolve
         self._server: asyncio.AbstractServer | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._clients: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -65,9 +65,9 @@ class ControlServer:
             return
         server, self._server = self._server, None
         server.close()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        for writer in self._clients:
+            writer.close()  # the handler's read ends, and it finishes on its own
+        await asyncio.gather(*self._clients.values(), return_exceptions=True)
         await server.wait_closed()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
@@ -88,9 +88,9 @@ class ControlServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._handlers.add(task)
+        self._clients[writer] = task
         try:
-            while line := await reader.readline():
+            while self._server is not None and (line := await reader.readline()):
                 writer.write(await self._answer(line))
                 await writer.drain()
         except (ValueError, ConnectionError) as e:  # ValueError: a line over the limit
@@ -98,7 +98,7 @@ class ControlServer:
                 writer.write(encode_error(str(e)))
                 await writer.drain()
         finally:
-            self._handlers.discard(task)
+            del self._clients[writer]
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()

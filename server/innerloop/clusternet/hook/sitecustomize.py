@@ -3,7 +3,8 @@
 Loaded at interpreter start because its directory is first on PYTHONPATH; active only when
 INNERLOOP_NET names innerloop's control socket. It asks that socket what a host is (once per
 (host, port)) and answers `getaddrinfo`, `gethostbyname(_ex)` and `socket.connect` with a
-loopback forwarder. Stdlib only, Python 3.8+; never logs; never raises at import. It then runs
+loopback forwarder; with INNERLOOP_VOLUMES, `_innerloop_volumes` maps the workload's volume
+mounts to their local copies. Stdlib only, Python 3.8+; never logs; never raises at import. It then runs
 the next `sitecustomize` on sys.path, so one the user had still runs. docs/network.md, "The hook".
 """
 
@@ -21,17 +22,30 @@ _NONAME = "Name or service not known"  # glibc's text for EAI_NONAME, what a pod
 _CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local")  # refused even when innerloop is gone
 _LOOPBACK = ("localhost", "::1", "")
 _TIMEOUT = 5.0
+_ALIASES = "127.243."  # a cluster name's address here; connect() maps it to the forwarder
 
 
 def _install(control: str) -> None:
-    import json
     import socket
 
     cache: dict[tuple[str, int | None], str | tuple[str, int]] = {}
+    alias_of: dict[str, str] = {}  # cluster name -> its alias
+    name_of: dict[str, str] = {}  # alias -> the name
+
+    def alias(host: str) -> str:
+        """The address a cluster name resolves to: one per name, port-agnostic (clients such
+        as anyio keep only the address from getaddrinfo and connect to the port they asked)."""
+        if host not in alias_of:
+            n = len(alias_of) + 1
+            alias_of[host] = f"{_ALIASES}{n >> 8 & 255}.{n & 255}"
+            name_of[alias_of[host]] = host
+        return alias_of[host]
 
     def ask(host: str, port: int | None) -> str | tuple[str, int] | None:
         """"noname", "notcluster", the forwarder (host, port), or None: no usable answer."""
         try:
+            import json
+
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(_TIMEOUT)
                 s.connect(control)
@@ -54,8 +68,10 @@ def _install(control: str) -> None:
 
     def forwarder(host: Any, port: int | None) -> tuple[str, int] | None:
         """Where to connect instead, or None: resolve as before. Raises EAI_NONAME."""
-        if isinstance(host, bytes):
-            host = host.decode("ascii", "replace")
+        host = text(host)
+        if isinstance(host, str):
+            v4 = host[7:] if host.startswith("::ffff:") else host  # noqa: FURB188 (3.8 has no removeprefix)
+            host = name_of.get(v4, host)
         if not isinstance(host, str) or host.lower().rstrip(".") in _LOOPBACK \
                 or host.startswith("127."):
             return None
@@ -70,6 +86,10 @@ def _install(control: str) -> None:
         if answer == "noname":
             raise socket.gaierror(socket.EAI_NONAME, _NONAME)
         return None if isinstance(answer, str) else answer
+
+    def text(host: Any) -> Any:
+        """A host as getaddrinfo takes it (str, bytes, None) as text where it can be."""
+        return host.decode("ascii", "replace") if isinstance(host, bytes) else host
 
     def wrap(original: Callable[..., Any], wrapper: Callable[..., Any]) -> Callable[..., Any]:
         """The wrapper reaches the original only through `__wrapped__` (tests replace it)."""
@@ -95,27 +115,27 @@ def _install(control: str) -> None:
             return getaddrinfo.__wrapped__(host, port, family, type, proto, flags)  # type: ignore[attr-defined]
         if number == -1 or type not in (0, socket.SOCK_STREAM) or proto not in (0, 6):
             raise socket.gaierror(socket.EAI_SERVICE, "Servname not supported for ai_socktype")
-        canon = host if flags & socket.AI_CANONNAME else ""
+        canon, address = host if flags & socket.AI_CANONNAME else "", alias(text(host))
         if family in (0, socket.AF_INET):
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, canon, target)]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, canon, (address, number or 0))]
         if family == socket.AF_INET6:  # v4-mapped: a dual-stack AF_INET6 socket reaches 127.0.0.1
             return [(socket.AF_INET6, socket.SOCK_STREAM, 6, canon,
-                     ("::ffff:" + target[0], target[1], 0, 0))]
+                     ("::ffff:" + address, number or 0, 0, 0))]
         raise socket.gaierror(socket.EAI_FAMILY, "ai_family not supported")
 
     def gethostbyname(host: Any) -> Any:
         target = forwarder(host, None)
-        return gethostbyname.__wrapped__(host) if target is None else target[0]  # type: ignore[attr-defined]
+        return gethostbyname.__wrapped__(host) if target is None else alias(text(host))  # type: ignore[attr-defined]
 
     def gethostbyname_ex(host: Any) -> Any:
         target = forwarder(host, None)
         if target is None:
             return gethostbyname_ex.__wrapped__(host)  # type: ignore[attr-defined]
-        return host, [], [target[0]]
+        return host, [], [alias(text(host))]
 
     def mapped(sock: Any, address: Any) -> Any:
-        """A (host, port) to connect to, for an IP socket: the forwarder if host is the cluster's
-        (a ClusterIP: asyncio, anyio and aiohttp connect to IP literals without getaddrinfo)."""
+        """A (host, port) to connect to, for an IP socket: the forwarder if host is an alias, a
+        cluster name or a ClusterIP (asyncio, anyio, aiohttp skip getaddrinfo for IP literals)."""
         if sock.family in (socket.AF_INET, socket.AF_INET6) and isinstance(address, tuple) \
                 and len(address) >= 2 and isinstance(address[1], int):
             target = forwarder(address[0], address[1])
@@ -153,6 +173,13 @@ if os.environ.get("INNERLOOP_NET"):
     try:
         _install(os.environ["INNERLOOP_NET"])
     except Exception:  # noqa: BLE001, S110 (never raise at interpreter start, never log)
+        pass
+if os.environ.get("INNERLOOP_VOLUMES"):  # the workload's volumes at their container paths
+    try:
+        from _innerloop_volumes import install as _install_volumes  # type: ignore[import-not-found]
+
+        _install_volumes(os.environ["INNERLOOP_VOLUMES"])
+    except Exception:  # noqa: BLE001, S110 (as above)
         pass
 try:
     _spec = _next_sitecustomize()
