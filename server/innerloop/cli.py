@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[cluster],
                          help="run a command with the cluster network; changes nothing in it")
     run.add_argument("--like", metavar="deploy/NAME",
-                     help="also give the command this workload's env (deploy/NAME, sts/NAME)")
-    run.add_argument("--container", help="with --like: which container's env (default: first)")
+                     help="also give the command this workload's env and volumes "
+                          "(deploy/NAME, sts/NAME)")
+    run.add_argument("--container",
+                     help="with --like: which container's env and volumes (default: first)")
     run.epilog = ("After `--`, the command. Its connections to Services go through port-forwards "
                   "to the Services' Ready pods.")
     leave = sub.add_parser("leave", parents=[cluster], help="end an intercept held by innerloop")
@@ -187,7 +189,7 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
             say(f"wrote {len(env)} variables to {args.env_json} (0600)")
         if cmd:
             if args.cluster_network:
-                network = await mgr.cluster_network(intercept)
+                network = await mgr.cluster_network(intercept, report=say)
                 env = _with_network(network, env)
             rc = await _run_command(cmd, env, stop)
         else:
@@ -207,6 +209,9 @@ def _with_network(network: ClusterNetwork, env: dict[str, str]) -> dict[str, str
     added = network.env({**os.environ, **env})
     say(f"the command reaches the Services of {network.namespace} by name "
         f"({len(network.services)} in view; proxy 127.0.0.1:{network.proxy.port})")
+    if network.volumes is not None and network.volumes.root is not None:
+        say(f"the workload's volumes are copied to {network.volumes.root} (read-only for the "
+            "command's Python processes at their container paths)")
     return {**env, **added}
 
 
@@ -224,14 +229,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
     try:
         ns = await mgr.namespace(args.namespace)
         env: dict[str, str] = {}
-        links = True
+        like = None
         if args.like:
-            resolved, links = await mgr.workload_environment(args.like, ns, args.container)
-            env = resolved.values
-            for warning in resolved.warnings:
+            like = await mgr.workload_environment(args.like, ns, args.container)
+            env = like.env.values
+            for warning in like.env.warnings:
                 say(warning)
             say(f"the command gets {len(env)} variables of {args.like}'s env")
-        network = await mgr.port_forward_network(ns, links)
+        network = await mgr.port_forward_network(ns, like, report=say)
         return await _run_command(cmd, _with_network(network, env), stop)
     finally:
         if network is not None:

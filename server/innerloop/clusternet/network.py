@@ -37,6 +37,7 @@ from innerloop.clusternet.upstreams import (
     TunnelUpstream,
     Upstream,
 )
+from innerloop.clusternet.volumes import VolumeMirror
 from innerloop.core.cluster_names import (
     DEFAULT_DOMAIN,
     LOOPBACK,
@@ -68,8 +69,10 @@ class ServiceSource(PortForwarder, Protocol):
     async def visible_services(self, namespace: str) -> tuple[list[Manifest], list[str]]: ...
 
 
-def cluster_domain() -> str:
-    return os.environ.get(DOMAIN_ENV) or DEFAULT_DOMAIN
+def cluster_domain(discovered: str | None = None) -> str:
+    """$INNERLOOP_CLUSTER_DOMAIN, else what the cluster said (`Gateway.cluster_domain`), else
+    cluster.local."""
+    return os.environ.get(DOMAIN_ENV) or discovered or DEFAULT_DOMAIN
 
 
 class ClusterNetwork:
@@ -77,8 +80,10 @@ class ClusterNetwork:
 
     def __init__(self, gateway: ServiceSource, namespace: str,
                  upstream: Callable[[ServiceOf], Upstream], *, via: str,
-                 domain: str | None = None, service_links: bool = True) -> None:
+                 domain: str | None = None, service_links: bool = True,
+                 volumes: VolumeMirror | None = None) -> None:
         self._gateway = gateway
+        self.volumes = volumes
         self.namespace = namespace
         self.domain = domain or cluster_domain()
         self._via = via
@@ -99,24 +104,32 @@ class ClusterNetwork:
     @classmethod
     def through_agents(cls, gateway: ServiceSource, namespace: str,
                        clients: Callable[[], Sequence[Dialler]], workload: str,
-                       service_links: bool = True) -> ClusterNetwork:
+                       service_links: bool = True, domain: str | None = None,
+                       volumes: VolumeMirror | None = None) -> ClusterNetwork:
         """Connections leave from the intercepted workload's pods, through its agents."""
-        domain = cluster_domain()
+        chosen = cluster_domain(domain)
         return cls(gateway, namespace,
-                   lambda service_of: TunnelUpstream(clients, service_of, domain),
-                   via=f"the agents of {workload}", domain=domain, service_links=service_links)
+                   lambda service_of: TunnelUpstream(clients, service_of, chosen),
+                   via=f"the agents of {workload}", domain=chosen, service_links=service_links,
+                   volumes=volumes)
 
     @classmethod
     def through_port_forwards(cls, gateway: ServiceSource, namespace: str,
-                              service_links: bool = True) -> ClusterNetwork:
-        """Connections go to a Ready pod of the Service through the API server."""
+                              service_links: bool = True, domain: str | None = None,
+                              volumes: VolumeMirror | None = None,
+                              api_server: tuple[str, int] | None = None) -> ClusterNetwork:
+        """Connections go to a Ready pod of the Service through the API server; those to the
+        API server's own Service (no pod) straight to `api_server`."""
         return cls(gateway, namespace,
-                   lambda service_of: PortForwardUpstream(gateway, service_of),
-                   via="port-forwards to the Services' pods", service_links=service_links)
+                   lambda service_of: PortForwardUpstream(gateway, service_of, api_server),
+                   via="port-forwards to the Services' pods", service_links=service_links,
+                   domain=cluster_domain(domain), volumes=volumes)
 
     async def start(self) -> None:
         await self._refresh()
         try:
+            if self.volumes is not None:
+                await self.volumes.start()
             await self.control.start()
             await self.proxy.start()
         except BaseException:
@@ -177,6 +190,7 @@ class ClusterNetwork:
             **{k: v for k, v in links.items() if k not in base},
             **hook_env(self.control.path, base),
             **proxy_env(self.proxy.port),
+            **(self.volumes.env() if self.volumes is not None else {}),
         }
 
     @property
@@ -222,5 +236,7 @@ class ClusterNetwork:
         await self.proxy.close()
         await self.forwarders.aclose()
         await self._upstream.aclose()
+        if self.volumes is not None:
+            await self.volumes.aclose()
         with contextlib.suppress(OSError):
             self._status.unlink(missing_ok=True)

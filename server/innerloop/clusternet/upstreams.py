@@ -21,10 +21,14 @@ from innerloop.core.manifest import Manifest
 from innerloop.core.service_links import ready_pod_ports
 from innerloop.tunnel.errors import DialFailed
 from innerloop.tunnel.sockets import abort
-from innerloop.tunnel.transport import Transport
+from innerloop.tunnel.transport import TcpTransport, Transport
 
 log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
+
+API_SERVICE = ServiceKey("default", "kubernetes")
+"""The API server's Service: its endpoints are the API server itself, no pod."""
+CONNECT_TIMEOUT = 10.0
 
 ServiceOf = Callable[[ServiceKey], "ClusterService | None"]
 """The Service a key names in the current snapshot (None: gone)."""
@@ -106,10 +110,14 @@ class PortForwarder(Protocol):
 
 class PortForwardUpstream:
     """A port-forward through the API server to a Ready pod behind the Service (round-robin),
-    at the targetPort: no agent and no change to the cluster (`innerloop run`)."""
+    at the targetPort: no agent and no change to the cluster (`innerloop run`). The API
+    server's own Service (`default/kubernetes`) has no pod: given `api_server` (the kubeconfig's
+    host, port), its connections go straight there, TLS passed through untouched."""
 
-    def __init__(self, gateway: PortForwarder, service_of: ServiceOf) -> None:
+    def __init__(self, gateway: PortForwarder, service_of: ServiceOf,
+                 api_server: tuple[str, int] | None = None) -> None:
         self._gateway = gateway
+        self._api_server = api_server
         self._service_of = service_of
         self._turn = itertools.count()
         self._pipes: set[asyncio.Task[None]] = set()
@@ -120,6 +128,8 @@ class PortForwardUpstream:
         named = [p.name for p in svc.ports if p.port == port] if svc is not None else []
         if not named:
             raise UpstreamError(f"service {key.name}.{key.namespace} has no port {port}")
+        if key == API_SERVICE and self._api_server is not None:
+            return await self._to_api_server(reader, writer)
         try:
             slices = await self._gateway.endpoint_slices(key.namespace, key.name)
             pods = ready_pod_ports(slices, named[0])
@@ -130,10 +140,26 @@ class PortForwardUpstream:
             transport = await self._gateway.port_forward(key.namespace, target.pod, target.port)
         except InnerloopError as exc:
             raise UpstreamError(str(exc)) from exc
-        task = asyncio.ensure_future(pipe(transport, reader, writer, f"pod/{target.pod}"))
+        self._pipe(transport, reader, writer, f"pod/{target.pod}")
+        return f"pod/{target.pod}:{target.port}"
+
+    async def _to_api_server(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> str:
+        assert self._api_server is not None
+        host, port = self._api_server
+        try:
+            transport = await asyncio.wait_for(TcpTransport.connect(host, port), CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise UpstreamError(f"cannot reach the API server at {host}:{port}: "
+                                f"{exc or 'timed out'}") from exc
+        self._pipe(transport, reader, writer, f"API server {host}:{port}")
+        return f"API server {host}:{port}"
+
+    def _pipe(self, transport: Transport, reader: asyncio.StreamReader,
+              writer: asyncio.StreamWriter, label: str) -> None:
+        task = asyncio.ensure_future(pipe(transport, reader, writer, label))
         self._pipes.add(task)
         task.add_done_callback(self._pipes.discard)
-        return f"pod/{target.pod}:{target.port}"
 
     async def aclose(self) -> None:
         """End every connection still piped."""

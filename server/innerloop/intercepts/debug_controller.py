@@ -45,7 +45,7 @@ class _Handle:
     async def cluster_network(self, base: Mapping[str, str]) -> Mapping[str, str]:
         """The launched program's cluster network; it lives until `stop`."""
         if self._network is None:
-            self._network = await self._manager.cluster_network(self._intercept)
+            self._network = await self._manager.cluster_network(self._intercept, self._report)
             self._report(f"the program reaches the {len(self._network.services)} Services in "
                          f"view by name; its connections leave from the workload's pods")
         return self._network.env(base)

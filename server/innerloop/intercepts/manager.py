@@ -17,8 +17,10 @@ from dataclasses import dataclass, replace
 
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.clusternet.network import ClusterNetwork
+from innerloop.clusternet.volumes import VolumeMirror
 from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
+from innerloop.core.manifest import Manifest
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.core.rollout import pod_ready
@@ -42,6 +44,17 @@ class ManagerConfig:
     context: str | None = None
     namespace: str | None = None
     agent_image: str = DEFAULT_AGENT_IMAGE
+
+
+@dataclass(frozen=True)
+class LikeWorkload:
+    """`innerloop run --like deploy/NAME`: what the command gets of that workload."""
+
+    env: ResolvedEnv
+    service_links: bool
+    pod: Manifest
+    """A Ready replica: its container's env and volumes are the command's."""
+    container: str
 
 
 def default_client_id() -> str:
@@ -174,20 +187,26 @@ class InterceptManager:
     async def leave_all(self) -> None:
         await asyncio.gather(*(self.leave(i) for i in list(self.intercepts.values())))
 
+    async def _replica(self, workload: Manifest, ref: WorkloadRef) -> Manifest:
+        """A Ready replica (else any), whose container's env and volumes the program gets."""
+        pods = await (await self.gateway()).workload_pods(workload)
+        ready = [p for p in pods if pod_ready(p)] or pods
+        if not ready:
+            raise ClusterError(f"{ref} has no pods to read the environment from")
+        return ready[0]
+
     async def environment(self, intercept: Intercept) -> ResolvedEnv:
         """The app container's env as the kubelet built it in one Ready replica."""
         gw = await self.gateway()
         target = intercept.target
-        pods = await gw.workload_pods(await gw.get_workload(target.workload))
-        ready = [p for p in pods if pod_ready(p)] or pods
-        if not ready:
-            raise ClusterError(f"{target.workload} has no pods to read the environment from")
-        return await gw.environment(ready[0], target.container)
+        pod = await self._replica(await gw.get_workload(target.workload), target.workload)
+        return await gw.environment(pod, target.container)
 
     async def workload_environment(self, like: str, namespace: str, container: str | None = None
-                                   ) -> tuple[ResolvedEnv, bool]:
+                                   ) -> LikeWorkload:
         """`--like deploy/NAME`: its container's env as the kubelet built it in a Ready
-        replica, and whether its pods get service-link variables."""
+        replica (whose volumes the command gets too), and whether its pods get service-link
+        variables."""
         gw = await self.gateway()
         ref = workload_ref(like, namespace)
         workload = await gw.get_workload(ref)
@@ -196,16 +215,16 @@ class InterceptManager:
         if container is not None and container not in names:
             raise UserError(f"{ref} has no container {container!r}; its containers: "
                             f"{', '.join(names)}")
-        pods = await gw.workload_pods(workload)
-        ready = [p for p in pods if pod_ready(p)] or pods
-        if not ready:
-            raise ClusterError(f"{ref} has no pods to read the environment from")
-        env = await gw.environment(ready[0], container or names[0])
-        return env, spec.get("enableServiceLinks", True) is not False
+        pod = await self._replica(workload, ref)
+        chosen = container or names[0]
+        return LikeWorkload(await gw.environment(pod, chosen),
+                            spec.get("enableServiceLinks", True) is not False, pod, chosen)
 
-    async def cluster_network(self, intercept: Intercept) -> ClusterNetwork:
+    async def cluster_network(self, intercept: Intercept, report: Report | None = None
+                              ) -> ClusterNetwork:
         """The cluster network of a process launched with this intercept: its connections
-        leave from the workload's pods, through the intercept's tunnels (started; `aclose` it)."""
+        leave from the workload's pods, through the intercept's tunnels; the workload
+        container's volumes copied (started; `aclose` it)."""
         resolution = intercept.resolution
         assert resolution is not None, "the intercept is not started"
 
@@ -214,18 +233,28 @@ class InterceptManager:
             workers = tunnels.workers.values() if tunnels is not None else ()
             return [w.client for w in workers if w.client is not None]
 
+        gw = await self.gateway()
+        target = resolution.target
+        pod = await self._replica(resolution.workload, target.workload)
         spec = resolution.workload.get("spec", {}).get("template", {}).get("spec", {})
         network = ClusterNetwork.through_agents(
-            await self.gateway(), intercept.namespace, clients, str(resolution.target.workload),
-            service_links=spec.get("enableServiceLinks", True) is not False)
+            gw, intercept.namespace, clients, str(target.workload),
+            service_links=spec.get("enableServiceLinks", True) is not False,
+            domain=await gw.cluster_domain(),
+            volumes=VolumeMirror(gw, pod, target.container, report))
         await network.start()
         return network
 
-    async def port_forward_network(self, namespace: str | None, service_links: bool = True
-                                   ) -> ClusterNetwork:
-        """A cluster network without an agent: port-forwards to the Services' pods (started)."""
+    async def port_forward_network(self, namespace: str | None, like: LikeWorkload | None = None,
+                                   report: Report | None = None) -> ClusterNetwork:
+        """A cluster network without an agent: port-forwards to the Services' pods, the API
+        server's own Service straight to it; with `like`, that replica's volumes (started)."""
+        gw = await self.gateway()
         network = ClusterNetwork.through_port_forwards(
-            await self.gateway(), await self.namespace(namespace), service_links)
+            gw, await self.namespace(namespace), like is None or like.service_links,
+            domain=await gw.cluster_domain(),
+            volumes=VolumeMirror(gw, like.pod, like.container, report) if like else None,
+            api_server=gw.api_server_address())
         await network.start()
         return network
 

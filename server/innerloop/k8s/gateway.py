@@ -22,7 +22,7 @@ from innerloop.core.env import ResolvedEnv
 from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
 from innerloop.core.targets import ServiceSummary, WorkloadRef, label_selector
-from innerloop.k8s import environment, rbac, reads, rollout, services
+from innerloop.k8s import environment, rbac, reads, rollout, services, volumes
 from innerloop.k8s.api import Api, HttpError, api_path, workload_path
 from innerloop.k8s.config import load_kubeconfig
 from innerloop.k8s.errors import from_status
@@ -70,6 +70,25 @@ class Gateway:
 
     async def endpoint_slices(self, namespace: str, service: str) -> list[Manifest]:
         return await services.endpoint_slices(self.api, namespace, service)
+
+    async def config_map_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        return await volumes.object_data(self.api, namespace, "configmaps", name)
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        return await volumes.object_data(self.api, namespace, "secrets", name)
+
+    async def service_account_token(self, namespace: str, account: str, audience: str,
+                                    expiration: int) -> str:
+        return await volumes.service_account_token(self.api, namespace, account, audience,
+                                                   expiration)
+
+    def api_server_address(self) -> tuple[str, int]:
+        """Where the kubeconfig says the API server is (host, port)."""
+        return volumes.server_address(self.api)
+
+    async def cluster_domain(self) -> str | None:
+        """The cluster's DNS domain as the API server's certificate names it, if it does."""
+        return await volumes.cluster_domain(self.api)
 
     async def check_permissions(self, namespace: str, needs: Iterable[rbac.Permission]) -> None:
         await rbac.check_permissions(self.api, namespace, needs)
