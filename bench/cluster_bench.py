@@ -20,6 +20,9 @@ Rows:
   d  laptop → one long-lived port-forward → app pod      (HTTP keep-alive on one connection)
   e  laptop → a new port-forward WebSocket per request   (TLS + upgrade + kubelet dial)
   f  laptop → `kubectl port-forward`, new TCP connection per request
+  g  laptop → cluster network (hook, forwarder) → tunnel DIAL → agent → ClusterIP → app pod
+     (the outbound path of issue 8: the probe is the command of an intercept; d4/e4 are its
+     raw port-forward baselines, from the same process, interleaved block by block)
 "new" rows open a TCP connection per request (as most Service callers do), "keep-alive" rows
 reuse one HTTP/1.1 connection.
 """
@@ -391,6 +394,40 @@ class Bench:
         self.log(f"  leave: CLI exit {exited:.2f} s, cluster serves again "
                  f"{back['t'] - t0:.2f} s, {back['errors']} failed polls")
 
+    def outbound(self) -> None:
+        """Phase 4: the laptop probe launched by `innerloop intercept … -- probe`, so its
+        connections to `bench-direct` leave through the tunnel's DIAL path from the bench pod;
+        its raw port-forwards to the same pod are the baselines, interleaved."""
+        with (Path(self.laptop.runtime_dir) / "outbound-intercept.log").open("w") as log:
+            probe = self._pipe("outbound probe", dev_netns_popen(
+                [sys.executable, "-m", "innerloop", "intercept", "bench", "-n", self.ns,
+                 "--port", f"{LOCAL_PORT}:80", "--", sys.executable, "-m", "bench.laptop_probe",
+                 "--kubeconfig", str(self.cluster.kubeconfig), "--namespace", self.ns],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
+                env=self.laptop.env()))
+        dial = {"host": "bench-direct", "tcp_port": 80}
+
+        def latency(key: str, mode: str, n: int, rate: float | None = None) -> None:
+            reply = probe.ask({"op": "latency", "mode": mode, "pod": self.pod(),
+                               "port": APP_PORT, "count": n, "rate": rate or self.args.rate,
+                               **dial})
+            self.rows[key].add(reply["ms"], reply["errors"], reply["late"])
+
+        self.blocks([
+            lambda n: latency("g", "tcp_new", n),
+            lambda n: latency("g/ka", "tcp_keepalive", n),
+            lambda n: latency("d4", "pf_keepalive", n),
+            lambda n: latency("e4", "pf_new", n, self.args.rate / 2),
+        ])
+        for method, direction, what in [("GET", "cluster → laptop", "response from the pod"),
+                                        ("POST", "laptop → cluster", "request body to the pod")]:
+            for label, extra in [(f"outbound DIAL: {what}", dial),
+                                 (f"phase 4 raw port-forward: {what}", {})]:
+                command = {"op": "bulk", "pod": self.pod(), "port": APP_PORT, "method": method,
+                           "bytes": self.args.bulk_bytes, **extra}
+                self.bulk(label, direction, lambda c=command: probe.ask(c))
+        probe.close()  # the probe ends, so the intercept leaves
+
     def kubectl_port_forward(self) -> subprocess.Popen[str]:
         proc, lines = self.laptop.popen([self.cluster.kubectl_bin, "port-forward", "-n", self.ns,
                                          f"pod/{self.pod()}", f"{KUBECTL_PF_PORT}:{APP_PORT}"])
@@ -418,6 +455,10 @@ class Bench:
             ("b", "phase 3: pod → ClusterIP → agent → app, new connection"),
             ("a3/ka", "phase 3: pod → ClusterIP → app, keep-alive"),
             ("b/ka", "phase 3: pod → ClusterIP → agent → app, keep-alive"),
+            ("g", "phase 4 (outbound): laptop → DIAL → agent → ClusterIP → app, new connection"),
+            ("g/ka", "phase 4: laptop → tunnel DIAL → agent → ClusterIP → app, keep-alive"),
+            ("d4", "phase 4: laptop → one port-forward → app, keep-alive"),
+            ("e4", "phase 4: laptop → new port-forward WebSocket per request → app"),
         ]
         for key, path in rows:
             self.row(key, path)
@@ -461,6 +502,8 @@ class Bench:
         self.log("warm intercept")
         self.start_intercept("warm")
         self.leave("after warm start")
+        self.log("phase 4: outbound connections through the tunnel (DIAL)")
+        self.outbound()
         self.log("loopback tunnel bench")
         self.loopback()
         self.results.latency = [r.summary() for r in self.rows.values()]
@@ -500,6 +543,9 @@ def ratios(rows: dict[str, Row], bulk: list[Json]) -> list[Json]:
         ("c", "f", "intercepted new connection vs kubectl port-forward, new connection"),
         ("e", "d", "new port-forward per request vs a warm one"),
         ("a'", "a1", "A/A: two Services, same app (noise floor)"),
+        ("g/ka", "d4", "outbound keep-alive: tunnel DIAL vs raw port-forward"),
+        ("g", "e4", "outbound new connection: tunnel DIAL vs a new port-forward"),
+        ("g", "d4", "outbound new connection vs a request on a warm port-forward"),
     ]
     out = []
     for top, bottom, meaning in pairs:
@@ -514,6 +560,11 @@ def ratios(rows: dict[str, Row], bulk: list[Json]) -> list[Json]:
          "bulk laptop → cluster: intercepted vs raw port-forward"),
         ("intercepted: request body to the laptop", "raw port-forward: response from the pod",
          "bulk cluster → laptop: intercepted vs raw port-forward"),
+        ("outbound DIAL: response from the pod", "phase 4 raw port-forward: response from the pod",
+         "outbound bulk cluster → laptop: tunnel DIAL vs raw port-forward"),
+        ("outbound DIAL: request body to the pod",
+         "phase 4 raw port-forward: request body to the pod",
+         "outbound bulk laptop → cluster: tunnel DIAL vs raw port-forward"),
     ]:
         if top in by_path and bottom in by_path:
             out.append({"ratio": "MB/s", "meaning": meaning,

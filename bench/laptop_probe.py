@@ -4,17 +4,24 @@ Runs in the developer netns (which reaches only the API server) with the same Py
 same port-forward client (`innerloop.k8s`) the intercept uses, and speaks the JSON-line command
 protocol of ``bench.probe`` (whose pacing it reuses):
 
-    {"op": "latency", "mode": "pf_keepalive" | "pf_new" | "tcp_new", "pod": P, "port": 8080,
-     "count": 300, "rate": 50, "tcp_port": 18091}
+    {"op": "latency", "mode": "pf_keepalive" | "pf_new" | "tcp_new" | "tcp_keepalive",
+     "pod": P, "port": 8080, "count": 300, "rate": 50, "tcp_port": 18091, "host": "127.0.0.1"}
       → {"ms": [...], "errors": [...], "late": N}
-    {"op": "bulk", "pod": P, "port": 8080, "bytes": N, "method": "GET" | "POST"}
+    {"op": "bulk", "pod": P, "port": 8080, "bytes": N, "method": "GET" | "POST",
+     "host": H, "tcp_port": N}  (with "host": over TCP to H:tcp_port, not a port-forward)
       → {"seconds": S, "bytes": N}
 
 - ``pf_keepalive``: HTTP/1.1 keep-alive requests over one long-lived port-forward WebSocket.
 - ``pf_new``: a new port-forward WebSocket per request (TLS, upgrade, the kubelet's dial to the
   pod), timed until the answer arrived; its close is not timed.
-- ``tcp_new``: a new TCP connection per request to 127.0.0.1:tcp_port, where the bench runs
-  ``kubectl port-forward`` (which opens a stream on its one upgraded connection per accept).
+- ``tcp_new``: a new TCP connection per request to host:tcp_port (default 127.0.0.1, where
+  the bench runs ``kubectl port-forward``, which opens a stream on its one upgraded connection
+  per accept); ``tcp_keepalive``: one such connection for every request.
+
+Launched by `innerloop intercept … -- python -m bench.laptop_probe`, a ``host`` that is a
+cluster name goes through the cluster network (the resolver hook, a forwarder, an outbound
+DIAL stream on the intercept's tunnel); the proxy variables are dropped so that the raw
+port-forwards stay raw.
 
     python -m bench.laptop_probe --kubeconfig PATH --namespace NS
 """
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +41,7 @@ from innerloop.tunnel.transport import TcpTransport, Transport
 from bench.probe import Command, paced, serve
 
 BODY_CHUNK = bytes(1 << 20)
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "GRPC_PROXY")
 
 
 class HttpOver:
@@ -85,18 +94,23 @@ class Laptop:
     async def forward(self, pod: str, port: int) -> HttpOver:
         return HttpOver(await self.gateway.port_forward(self.namespace, pod, port))
 
+    async def open(self, cmd: Command) -> HttpOver:
+        """A TCP connection to the command's host (a cluster name: the cluster network)."""
+        return HttpOver(await TcpTransport.connect(cmd.get("host", "127.0.0.1"), cmd["tcp_port"]))
+
     def latency(self, cmd: Command) -> Command:
         mode: str = cmd["mode"]
         errors: list[str] = []
         kept: list[HttpOver] = []
 
+        keepalive = mode.endswith("_keepalive")
+
         async def connect() -> HttpOver:
-            if mode == "tcp_new":
-                return HttpOver(await TcpTransport.connect("127.0.0.1", cmd["tcp_port"]))
             if kept:
                 return kept[0]
-            http = await self.forward(cmd["pod"], cmd["port"])
-            if mode == "pf_keepalive":
+            http = await self.open(cmd) if mode.startswith("tcp_") else await self.forward(
+                cmd["pod"], cmd["port"])
+            if keepalive:
                 kept.append(http)
             return http
 
@@ -105,13 +119,13 @@ class Laptop:
             http = await connect()
             status, body = await http.request("GET", "/")
             took = (time.perf_counter() - began) * 1000
-            if mode != "pf_keepalive":
+            if not keepalive:
                 await http.transport.close()
             if status != 200 or not body.startswith(b"pod="):
                 raise ConnectionError(f"HTTP {status}: {body[:80]!r}")
             return took
 
-        if mode == "pf_keepalive":  # the long-lived forward is opened before the clock starts
+        if keepalive:  # the long-lived connection is opened before the clock starts
             self.loop.run_until_complete(connect())
         results, late = paced(cmd["count"], cmd["rate"], self._guarded(one, errors))
         for http in kept:
@@ -131,7 +145,8 @@ class Laptop:
 
     def bulk(self, cmd: Command) -> Command:
         async def run() -> Command:
-            http = await self.forward(cmd["pod"], cmd["port"])
+            http = await (self.open(cmd) if "host" in cmd else self.forward(cmd["pod"],
+                                                                              cmd["port"]))
             size = int(cmd["bytes"])
             try:
                 began = time.perf_counter()
@@ -155,6 +170,9 @@ def main() -> None:
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--namespace", required=True)
     args = parser.parse_args()
+    for name in PROXY_VARIABLES:  # the baselines are raw port-forwards, not via our proxy
+        os.environ.pop(name, None)
+        os.environ.pop(name.lower(), None)
     loop = asyncio.new_event_loop()
     gateway = loop.run_until_complete(Gateway.connect(args.kubeconfig))
     laptop = Laptop(gateway, args.namespace, loop)
