@@ -174,14 +174,27 @@ function launchConfiguration(
   return { type: DEBUG_TYPE, request: 'launch', name: `innerloop: ${service} (${namespace})`, service, namespace, program, port };
 }
 
+interface AdapterMessage {
+  type?: string;
+  event?: string;
+  body?: { output?: unknown; reason?: unknown; text?: unknown; description?: unknown };
+}
+
+/** The text of an output event, or of a stop on an exception (debugpy stops on uncaught ones first). */
+function failureText(m: AdapterMessage): string {
+  if (m.type !== 'event' || m.body === undefined) return '';
+  if (m.event === 'output') return String(m.body.output ?? '');
+  if (m.event === 'stopped' && m.body.reason === 'exception') return `${String(m.body.text ?? '')} ${String(m.body.description ?? '')}`;
+  return '';
+}
+
 /** Tells the Debug Console which interpreter ran the program when one of its imports fails. */
 class ImportHints implements vscode.DebugAdapterTrackerFactory {
   createDebugAdapterTracker(session: vscode.DebugSession): vscode.DebugAdapterTracker {
     let told = false;
     return {
-      onDidSendMessage: (m: { type?: string; event?: string; body?: { output?: unknown } }) => {
-        const output = m.type === 'event' && m.event === 'output' ? m.body?.output : undefined;
-        if (told || typeof output !== 'string' || !/\b(ModuleNotFoundError|ImportError)\b/.test(output)) return;
+      onDidSendMessage: (m: AdapterMessage) => {
+        if (told || !/\b(ModuleNotFoundError|ImportError)\b/.test(failureText(m))) return;
         told = true;
         const root = session.parentSession?.type === DEBUG_TYPE ? session.parentSession : session;
         vscode.debug.activeDebugConsole.appendLine(importHint(root.configuration.python, root.configuration[PYTHON_SOURCE_KEY]));

@@ -16,7 +16,8 @@ export function notListening(i: InterceptStatus): boolean {
 }
 
 function interceptText(i: InterceptStatus): string {
-  if (notListening(i)) return `$(warning) ${i.service} → :${localPort(i)} (nothing listening)`;
+  // Paused says more than "nothing listening" (the warning color and tooltip still tell).
+  if (notListening(i) && i.state !== 'paused') return `$(warning) ${i.service} → :${localPort(i)} (nothing listening)`;
   switch (i.state) {
     case 'active':
       return `$(plug) ${i.service} → :${localPort(i)}`;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,10 @@ def vscode_runtime() -> Runtime:
 
 @pytest.fixture(scope="session")
 def vsix() -> Path:
-    return build_vsix()
+    """The VSIX built from this checkout; INNERLOOP_TEST_VSIX names another (e.g. an older build,
+    to see a new test fail against it)."""
+    given = os.environ.get("INNERLOOP_TEST_VSIX")
+    return Path(given) if given else build_vsix()
 
 
 @pytest.fixture
