@@ -474,7 +474,7 @@ async def test_closing_the_proxy_ends_live_tunnels(net: Net) -> None:
 def test_proxy_env() -> None:
     env = proxy_env(4711)
     assert env["HTTP_PROXY"] == env["https_proxy"] == env["grpc_proxy"] == "http://127.0.0.1:4711"
-    assert env["ALL_PROXY"] == env["all_proxy"] == "socks5h://127.0.0.1:4711"
+    assert env["ALL_PROXY"] == env["all_proxy"] == "http://127.0.0.1:4711"  # not SOCKS: httpx
     assert env["NO_PROXY"] == env["no_proxy"] == "localhost,127.0.0.1,::1"
     assert sorted(env) == sorted(["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
                                   "http_proxy", "https_proxy", "all_proxy", "no_proxy",

@@ -1,7 +1,8 @@
 """The local proxy for clients that are not Python (curl, grpcio, Node, Go): one loopback port.
 
-The first byte says what a client speaks: 0x05 is SOCKS5 (``ALL_PROXY=socks5h://``), anything
-else HTTP/1.1 (``HTTP_PROXY``/``HTTPS_PROXY``/``grpc_proxy``: CONNECT or absolute-form). Every
+The first byte says what a client speaks: 0x05 is SOCKS5 (``--proxy socks5h://``), anything
+else HTTP/1.1 (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``grpc_proxy``: CONNECT or
+absolute-form). Every
 name goes through the same ``resolve(host, port)`` as the resolver hook: a cluster Service's
 forwarder on loopback, a direct connection for names that are not the cluster's, or "no such
 host" for cluster-shaped names that are no Service.
@@ -45,9 +46,13 @@ SOCKS_REPLY = {
 
 
 def proxy_env(port: int) -> dict[str, str]:
-    """The variables that send a launched process's non-Python clients through the proxy."""
-    http, socks = f"http://{LOOPBACK}:{port}", f"socks5h://{LOOPBACK}:{port}"
-    env = {"HTTP_PROXY": http, "HTTPS_PROXY": http, "ALL_PROXY": socks, "NO_PROXY": NO_PROXY}
+    """The variables that send a launched process's non-Python clients through the proxy.
+
+    ALL_PROXY is the HTTP proxy too, not socks5h://: a client that reads it may speak SOCKS
+    only with an optional extra (httpx without socksio raises ImportError at `httpx.Client()`),
+    and over HTTP the name still reaches the proxy (CONNECT or absolute-form)."""
+    http = f"http://{LOOPBACK}:{port}"
+    env = {"HTTP_PROXY": http, "HTTPS_PROXY": http, "ALL_PROXY": http, "NO_PROXY": NO_PROXY}
     return {**env, **{name.lower(): value for name, value in env.items()}, "grpc_proxy": http}
 
 
