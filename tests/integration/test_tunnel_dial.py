@@ -311,17 +311,17 @@ async def test_a_version_1_client_is_refused_with_a_clear_goodbye(cluster: Clust
     reader, writer = await asyncio.open_connection("127.0.0.1", cluster.tunnel)
     writer.write(encode(Hello(1, "old-laptop", 65536)))
     answer = await asyncio.wait_for(reader.read(-1), TIMEOUT)
-    assert decode_all(answer) == [Goodbye("unsupported protocol version 1; this agent speaks 2")]
+    assert decode_all(answer) == [Goodbye("unsupported protocol version 1; this agent speaks 3")]
     writer.close()
     assert await round_trip(await dialled(await cluster.client(), await cluster.serve(echo)),
                             b"still serving") == b"still serving"
 
 
 @pytest.mark.parametrize(("answer", "message"), [
-    (Goodbye("unsupported protocol version 2; this agent speaks 1"),
-     "the agent closed the tunnel: unsupported protocol version 2; this agent speaks 1"),
+    (Goodbye("unsupported protocol version 3; this agent speaks 2"),
+     "the agent closed the tunnel: unsupported protocol version 3; this agent speaks 2"),
     (Welcome(1, "old-agent", 65536),
-     "protocol error: the agent answered with protocol version 1, not 2"),
+     "protocol error: the agent answered with protocol version 1, not 3"),
 ])
 async def test_a_version_1_agent_is_refused(answer: Goodbye | Welcome, message: str) -> None:
     heard: list[bytes] = []

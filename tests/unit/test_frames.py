@@ -123,7 +123,7 @@ def header(length: int, code: int, stream: int) -> bytes:
     (header(1, 0x03, 0) + b"\x00", "GOODBYE frame truncated"),
     (header(4, 0x03, 0) + b"\x00\x05ab", "GOODBYE frame truncated"),
     (header(4, 0x03, 0) + b"\x00\x02\xff\xfe", "not UTF-8"),
-    (header(5, 0x12, 0) + bytes(4) + b"\x07", "PAUSE frame: 7 is not a valid whilePaused code"),
+    (header(5, 0x12, 0) + bytes(4) + b"\x07", "PAUSE frame: 7 is not a valid WhilePaused code"),
     (header(9, 0x14, 0) + bytes(4) + b"\x09" + bytes(4), "REPLY frame: 9 is not a valid Status"),
 ])
 def test_malformed_frames_are_named_precisely(wire: bytes, message: str) -> None:

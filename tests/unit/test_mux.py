@@ -66,7 +66,7 @@ def test_handshake_names_both_ends() -> None:
 def test_agent_refuses_another_version_with_a_reason() -> None:
     agent = AgentConnection("pod-a", now=0)
     events = agent.receive_data(encode(Hello(1, "bob", WINDOW)), 0)
-    reason = "unsupported protocol version 1; this agent speaks 2"
+    reason = f"unsupported protocol version 1; this agent speaks {VERSION}"
     assert events == [Closed(reason)]
     assert decode_all(agent.data_to_send()) == [Goodbye(reason)]
 

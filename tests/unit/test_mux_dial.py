@@ -55,18 +55,18 @@ def dial_accepted(p: Pair, host: str = "payments.shop.svc.cluster.local", port: 
     return sid
 
 
-def test_version_is_2_and_version_1_peers_are_refused_with_a_reason() -> None:
-    assert VERSION == 2
+def test_version_is_3_and_version_2_peers_are_refused_with_a_reason() -> None:
+    assert VERSION == 3
     agent = AgentConnection("pod-a", now=0)
-    reason = "unsupported protocol version 1; this agent speaks 2"
-    assert agent.receive_data(encode(Hello(1, "old", WINDOW)), 0) == [Closed(reason)]
+    reason = "unsupported protocol version 2; this agent speaks 3"
+    assert agent.receive_data(encode(Hello(2, "old", WINDOW)), 0) == [Closed(reason)]
     assert decode_all(agent.data_to_send()) == [Goodbye(reason)]
     client = ClientConnection("c", now=0)
-    with pytest.raises(RemoteProtocolError, match="protocol version 1, not 2") as refused:
-        client.receive_data(encode(Welcome(1, "old-agent", WINDOW)), 0)
+    with pytest.raises(RemoteProtocolError, match="protocol version 2, not 3") as refused:
+        client.receive_data(encode(Welcome(2, "old-agent", WINDOW)), 0)
     client.close(f"protocol error: {refused.value}")  # what the shell does
     assert decode_all(client.data_to_send())[-1] == Goodbye(
-        "protocol error: the agent answered with protocol version 1, not 2")
+        "protocol error: the agent answered with protocol version 2, not 3")
 
 
 def test_dial_accept_data_both_ways_and_half_close(pair: Pair) -> None:

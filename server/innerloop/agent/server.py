@@ -20,7 +20,8 @@ from typing import Any
 from innerloop.agent.forward import forward_to_app
 from innerloop.agent.health import serve_health
 from innerloop.agent.outbound import DIAL_TIMEOUT, CannotConnect, dial
-from innerloop.agent.routing import Hold, Outcome, RouteTable, ToApp
+from innerloop.agent.per_request import AppDestination, MirrorBook, PortRouting, serve_per_request
+from innerloop.agent.routing import Hold, Outcome, PerRequest, RouteTable, ToApp
 from innerloop.core.mux import ACCEPT_TIMEOUT, DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
 from innerloop.core.mux_agent import AgentConnection
 from innerloop.core.mux_events import (
@@ -64,6 +65,7 @@ class Agent:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tunnels: set[AgentTunnel] = set()
+        self.mirror_book: MirrorBook[AgentTunnel] = MirrorBook()
 
     async def start(self) -> None:
         """Bind every port; raises OSError if one is taken."""
@@ -93,6 +95,10 @@ class Agent:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    async def wait_changed(self) -> None:
+        """Until routes or pause state change next (see `changed`)."""
+        await self._changed.wait()
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -103,9 +109,14 @@ class Agent:
         tune(writer)
         peer = peer_label(writer)
         try:
-            while isinstance(decision := self.table.decide(listen_port), Hold):
+            while isinstance(decision := self.table.decide_connection(listen_port), Hold):
                 await self._changed.wait()
-            if isinstance(decision, ToApp):
+            if isinstance(decision, PerRequest):
+                routing = PortRouting(self.table, self.mirror_book, listen_port, peer,
+                                      AppDestination(APP_HOST, decision.app_port),
+                                      self.wait_changed)
+                await serve_per_request(routing, reader, writer, f"caller {peer} on {listen_port}")
+            elif isinstance(decision, ToApp):
                 await forward_to_app(APP_HOST, decision.app_port, reader, writer)
             else:
                 decision.owner.offer(listen_port, peer, reader, writer)

@@ -9,14 +9,26 @@ malformation ends in ``RemoteProtocolError``.
 from __future__ import annotations
 
 import enum
+import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
-from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.errors import LocalProtocolError, RemoteProtocolError, UserError
+from innerloop.core.filters import (
+    EVERYTHING,
+    AppProtocol,
+    Mode,
+    RequestFilter,
+    encode_filter,
+    filter_from_json,
+    filter_to_json,
+    parse_filter,
+)
 from innerloop.core.request import WhilePaused
 
-VERSION = 2
+VERSION = 3
 HEADER = struct.Struct("!IBI")
 MAX_PAYLOAD = 64 * 1024
 _STR_LEN = struct.Struct("!H")
@@ -26,14 +38,20 @@ _INTS = {"B": struct.Struct("!B"), "H": struct.Struct("!H"), "I": struct.Struct(
 
 WHILE_PAUSED_CODES = {WhilePaused.CLUSTER: 0, WhilePaused.HOLD: 1}
 """PAUSE's wire byte: the only place WhilePaused becomes a number."""
-_WHILE_PAUSED_BY_CODE = {code: value for value, code in WHILE_PAUSED_CODES.items()}
+MODE_CODES = {Mode.ROUTE: 0, Mode.MIRROR: 1}
+PROTOCOL_CODES = {AppProtocol.AUTO: 0, AppProtocol.HTTP1: 1, AppProtocol.H2: 2,
+                  AppProtocol.TCP: 3}
+"""CLAIM's wire bytes: the only places Mode and AppProtocol become numbers."""
+_CODES: dict[type[enum.Enum], dict[Any, int]] = {
+    WhilePaused: WHILE_PAUSED_CODES, Mode: MODE_CODES, AppProtocol: PROTOCOL_CODES}
+_E = TypeVar("_E", bound=enum.Enum)
 
 
-def _while_paused(code: int) -> WhilePaused:
-    try:
-        return _WHILE_PAUSED_BY_CODE[code]
-    except KeyError:
-        raise ValueError(f"{code} is not a valid whilePaused code") from None
+def _member(kind: type[_E], code: int) -> _E:
+    for member, value in _CODES[kind].items():
+        if value == code:
+            return member  # type: ignore[no-any-return]
+    raise ValueError(f"{code} is not a valid {kind.__name__} code")
 
 
 class Status(enum.IntEnum):
@@ -81,11 +99,43 @@ class Pong:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Client → agent: send new connections on ``route_port`` to me."""
+    """Client → agent: send the requests on ``route_port`` that ``filter`` matches to me (or,
+    in mirror mode, a copy of them); ``protocol`` says how to read them (docs/routing.md)."""
 
     request_id: int
     route_port: int
     local: str
+    mode: Mode = Mode.ROUTE
+    protocol: AppProtocol = AppProtocol.AUTO
+    filter: RequestFilter = EVERYTHING
+
+
+@dataclass(frozen=True, slots=True)
+class ListClaims:
+    """Client → agent: which claims does every port have? Answered by CLAIM_LIST."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class ClaimEntry:
+    """One claim as LIST reports it."""
+
+    route_port: int
+    client_id: str
+    mode: Mode
+    filter: RequestFilter
+    protocol: AppProtocol
+    paused: WhilePaused | None
+    """The owner's whilePaused while its debuggee is stopped; None while it runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimList:
+    """Agent → client: the answer to LIST_CLAIMS with the same id."""
+
+    request_id: int
+    entries: tuple[ClaimEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +216,26 @@ class Dial:
 
 
 Frame = (Hello | Welcome | Goodbye | Ping | Pong | Claim | Release | Pause | Resume | Reply
-         | Open | Accept | Data | Window | Fin | Reset | Dial)
+         | ListClaims | ClaimList | Open | Accept | Data | Window | Fin | Reset | Dial)
+
+
+def encode_entries(entries: tuple[ClaimEntry, ...]) -> str:
+    """CLAIM_LIST's payload: a JSON array, one object per claim."""
+    return json.dumps([{"port": e.route_port, "client": e.client_id, "mode": e.mode.value,
+                        "filter": filter_to_json(e.filter), "protocol": e.protocol.value,
+                        "paused": None if e.paused is None else e.paused.value}
+                       for e in entries], sort_keys=True, separators=(",", ":"))
+
+
+def parse_entries(text: str) -> tuple[ClaimEntry, ...]:
+    try:
+        return tuple(ClaimEntry(
+            int(e["port"]), str(e["client"]), Mode.parse(e["mode"]),
+            filter_from_json(e["filter"]), AppProtocol.parse(e["protocol"]),
+            None if e["paused"] is None else WhilePaused.parse(e["paused"]))
+            for e in json.loads(text))
+    except (ValueError, TypeError, KeyError, UserError) as exc:
+        raise ValueError(f"bad claim list: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -175,6 +244,21 @@ class _Spec:
     make: Callable[..., Frame]
     layout: str  # one letter per payload field: B H I Q ints, s string, b trailing bytes
     on_stream: bool  # stream frames carry their first field in the header
+    dump: Callable[[Any], list[object]] | None = None
+    """The payload values of a frame whose fields are not the wire's (the inverse of make)."""
+
+
+def _make_claim(rid: int, port: int, local: str, mode: int, protocol: int, flt: str) -> Claim:
+    try:
+        parsed = parse_filter(flt)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    return Claim(rid, port, local, _member(Mode, mode), _member(AppProtocol, protocol), parsed)
+
+
+def _dump_claim(f: Claim) -> list[object]:
+    return [f.request_id, f.route_port, f.local, MODE_CODES[f.mode], PROTOCOL_CODES[f.protocol],
+            encode_filter(f.filter)]
 
 
 _SPECS: dict[type, _Spec] = {
@@ -183,11 +267,15 @@ _SPECS: dict[type, _Spec] = {
     Goodbye: _Spec(0x03, Goodbye, "s", False),
     Ping: _Spec(0x04, Ping, "Q", False),
     Pong: _Spec(0x05, Pong, "Q", False),
-    Claim: _Spec(0x10, Claim, "IHs", False),
+    Claim: _Spec(0x10, _make_claim, "IHsBBs", False, _dump_claim),
     Release: _Spec(0x11, Release, "IH", False),
-    Pause: _Spec(0x12, lambda rid, p: Pause(rid, _while_paused(p)), "IB", False),
+    Pause: _Spec(0x12, lambda rid, p: Pause(rid, _member(WhilePaused, p)), "IB", False,
+                 lambda f: [f.request_id, WHILE_PAUSED_CODES[f.while_paused]]),
     Resume: _Spec(0x13, Resume, "I", False),
     Reply: _Spec(0x14, lambda rid, st, h, r: Reply(rid, Status(st), h, r), "IBss", False),
+    ListClaims: _Spec(0x15, ListClaims, "I", False),
+    ClaimList: _Spec(0x16, lambda rid, text: ClaimList(rid, parse_entries(text)), "Is", False,
+                     lambda f: [f.request_id, encode_entries(f.entries)]),
     Open: _Spec(0x20, Open, "Hs", True),
     Accept: _Spec(0x21, Accept, "", True),
     Data: _Spec(0x22, Data, "b", True),
@@ -203,7 +291,8 @@ _NAMES = {spec.code: cls.__name__.upper() for cls, spec in _SPECS.items()}
 def encode(frame: Frame) -> bytes:
     """Serialize one frame; values that do not fit the wire format raise LocalProtocolError."""
     spec = _SPECS[type(frame)]
-    values = [getattr(frame, f.name) for f in fields(frame)]
+    values: list[Any] = (spec.dump(frame) if spec.dump is not None
+              else [getattr(frame, f.name) for f in fields(frame)])
     stream_id = values.pop(0) if spec.on_stream else 0
     if spec.on_stream and stream_id == 0:
         raise LocalProtocolError(f"{type(frame).__name__} needs a stream id > 0")
@@ -215,8 +304,6 @@ def encode(frame: Frame) -> bytes:
                 parts += [_STR_LEN.pack(len(raw)), raw]
             elif kind == "b":
                 parts.append(bytes(value))
-            elif isinstance(value, WhilePaused):
-                parts.append(_INTS[kind].pack(WHILE_PAUSED_CODES[value]))
             else:
                 parts.append(_INTS[kind].pack(value))
         payload = b"".join(parts)
