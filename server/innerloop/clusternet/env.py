@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 HOOK_DIR = Path(__file__).resolve().parent / "hook"
-"""Holds only `sitecustomize.py`: first on the child's PYTHONPATH, so it loads at start."""
+"""Holds `sitecustomize.py` (and the volume hook it imports): first on the child's PYTHONPATH, so
+it loads at start."""
 
 CONTROL_ENV = "INNERLOOP_NET"
 
