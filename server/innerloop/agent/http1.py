@@ -1,0 +1,320 @@
+"""Per-request routing of one HTTP/1.1 caller connection, with h11 on every side.
+
+Each request is decided on its own when its head has arrived: its head goes to the chosen
+destination (the app's keep-alive connection or the owner's tunnel stream, one of each per caller
+connection), its body streams there, the answer streams back, and only then is the next request
+read, so pipelined requests are answered in order. Copies for mirror owners take the same bytes.
+
+- ``Expect: 100-continue``: the interim answer passes through like any other.
+- An upgrade (or CONNECT) that is accepted turns the rest of the connection into a splice with
+  the destination that accepted it.
+- Bytes that are not HTTP/1.1 before the first request: the connection goes to the app as it
+  is, replaying what was read. A protocol error after that: 400 and close (or a reset in the
+  middle of a body). Nothing is ever sent to an owner but a request its filter matched.
+- A reused connection that was closed under us before it answered a request without a body is
+  retried once on a new one (the keep-alive race every HTTP client handles).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from typing import Protocol
+
+import h11
+
+from innerloop.agent.mirror import Copies, MirrorTarget
+from innerloop.agent.upstream import READ_SIZE, Destination, Http1Upstream, UpstreamFailed
+from innerloop.tunnel.sockets import abort
+from innerloop.tunnel.splice import splice
+
+log = logging.getLogger(__name__)
+_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: |$)")
+_HTTP1 = (b"1.0", b"1.1")
+_SWITCHING = 101
+
+
+class RequestRoutes(Protocol):
+    """What the router needs from the agent for one listen port."""
+
+    async def route(self, request: h11.Request) -> Destination:
+        """Where this request goes (waits while its owner holds it)."""
+
+    def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
+        """The mirror claims this request should be copied to."""
+
+    async def raw_to_app(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         replay: bytes) -> None:
+        """Not HTTP/1.1: serve the connection from the app as bytes."""
+
+
+class NotHttp1(Exception):
+    """The caller's first bytes are not an HTTP/1.x request."""
+
+
+class _CallerGone(Exception):
+    """The caller reset, closed mid-request or broke HTTP inside a request: abort it all."""
+
+
+def looks_like_http1(prefix: bytes) -> bool:
+    """Could these first bytes start an HTTP/1.x request line (a method token, then a space)?"""
+    return _METHOD.match(prefix[:33]) is not None
+
+
+class Http1Router:
+    """One caller connection; ``serve`` returns when it is done (every socket closed)."""
+
+    def __init__(self, routes: RequestRoutes, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, label: str, prefix: bytes = b"") -> None:
+        self.routes = routes
+        self.reader, self.writer = reader, writer
+        self.label = label
+        self.conn = h11.Connection(h11.SERVER)
+        self._upstreams: dict[object, Http1Upstream] = {}
+        self._copies = Copies()
+        self._read_so_far: bytearray | None = bytearray(prefix)  # until the first request
+        if prefix:
+            self.conn.receive_data(prefix)
+
+    async def serve(self) -> None:
+        try:
+            while (request := await self._next_request()) is not None:
+                if not await self._exchange(request):
+                    break
+            self._close_all(self.writer.close)
+        except NotHttp1:
+            replay = bytes(self._read_so_far or b"")
+            log.debug("%s: not HTTP/1.1, to the app as bytes", self.label)
+            await self.routes.raw_to_app(self.reader, self.writer, replay)
+        except (_CallerGone, UpstreamFailed, ConnectionError) as exc:
+            log.debug("%s: reset: %s", self.label, exc)
+            self._close_all(lambda: abort(self.writer))
+        except BaseException:
+            self._close_all(lambda: abort(self.writer))
+            raise
+
+    # -- the caller side ------------------------------------------------------------------------
+
+    async def _caller_event(self) -> h11.Event | type[h11.PAUSED]:
+        while True:
+            event = self.conn.next_event()
+            if event is not h11.NEED_DATA:
+                return event  # type: ignore[return-value]
+            data = await self.reader.read(READ_SIZE)
+            if self._read_so_far is not None:
+                self._read_so_far += data
+                if data and not looks_like_http1(bytes(self._read_so_far)):
+                    raise NotHttp1()
+            self.conn.receive_data(data)
+
+    async def _next_request(self) -> h11.Request | None:
+        """The next request head, or None when the caller is done (or was refused)."""
+        try:
+            event = await self._caller_event()
+        except h11.RemoteProtocolError as exc:
+            if self._read_so_far is not None:
+                raise NotHttp1() from None
+            self._refuse(exc)
+            return None
+        if isinstance(event, h11.Request):
+            if event.http_version not in _HTTP1:
+                if self._read_so_far is not None:
+                    raise NotHttp1()
+                self._refuse(h11.RemoteProtocolError("not HTTP/1.x"))
+                return None
+            self._read_so_far = None
+            return event
+        return None  # ConnectionClosed: the caller is done
+
+    def _refuse(self, exc: Exception) -> None:
+        log.info("%s: bad request after a good one, closing: %s", self.label, exc)
+        try:
+            self._to_caller(h11.Response(status_code=400, headers=[
+                ("content-length", "0"), ("connection", "close")]))
+            self._to_caller(h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            pass
+
+    def _to_caller(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        if data:
+            self.writer.write(data)
+
+    # -- one exchange ---------------------------------------------------------------------------
+
+    async def _exchange(self, request: h11.Request) -> bool:
+        """Route one request and relay its answer; False when the connection is done."""
+        destination = await self.routes.route(request)
+        head = _forwardable(request)
+        upgrade = request.method == b"CONNECT" or any(
+            name == b"upgrade" for name, _ in request.headers)
+        mirrors = [] if upgrade else self.routes.mirrors(request)
+        upstream = await self._upstream(destination)
+        copying = body_read = False
+        while True:
+            reused = upstream.answered > 0
+            sent = upstream.send(head)
+            if mirrors and not copying:
+                copying = True
+                await self._copies.start(mirrors, sent)
+            if body_read:
+                upstream.send(h11.EndOfMessage())
+                body = None
+            else:
+                body = self._start_body(upstream)
+                body_read = body is None
+            try:
+                switched = await self._pump_answer(upstream, body)
+                break
+            except UpstreamFailed as exc:
+                self._drop(upstream, abort_it=True)
+                if body is not None:
+                    body.cancel()
+                    await asyncio.gather(body, return_exceptions=True)
+                    if not body.cancelled() and body.exception() is not None:
+                        raise body.exception() from None  # type: ignore[misc]
+                if not (reused and body_read and self.conn.our_state is h11.SEND_RESPONSE):
+                    self._copies.abandon()
+                    raise
+                log.debug("%s: %s; retrying on a new connection", self.label, exc)
+                upstream = await self._upstream(destination)
+        if switched:
+            await self._splice(upstream)
+            return False
+        return self._next_cycle(upstream)
+
+    async def _upstream(self, destination: Destination) -> Http1Upstream:
+        upstream = self._upstreams.get(destination.key)
+        if upstream is not None and upstream.reusable:
+            return upstream
+        if upstream is not None:
+            self._drop(upstream, abort_it=False)
+        upstream = await Http1Upstream.open(destination)
+        if upstream is None:
+            raise UpstreamFailed(f"{destination.label} cannot be reached")
+        self._upstreams[destination.key] = upstream
+        return upstream
+
+    def _start_body(self, upstream: Http1Upstream) -> asyncio.Task[None] | None:
+        """Send what the caller already sent of the body; a task pumps the rest (None if the
+        request is complete: most are, and they need no task)."""
+        while True:
+            event = self._buffered_event()
+            if event is h11.NEED_DATA:
+                task = asyncio.ensure_future(self._pump_body(upstream))
+                task.add_done_callback(functools.partial(_abort_on_failure, upstream))
+                return task
+            if isinstance(event, h11.Data):
+                self._copies.body(upstream.send(event))
+            elif isinstance(event, h11.EndOfMessage):
+                self._copies.end(upstream.send(event))
+                return None
+            else:
+                raise _CallerGone("the caller closed in the middle of a request")
+
+    def _buffered_event(self) -> type[h11.NEED_DATA | h11.PAUSED] | h11.Event:
+        try:
+            return self.conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise _CallerGone(f"bad request body: {exc}") from None
+
+    async def _pump_body(self, upstream: Http1Upstream) -> None:
+        """The rest of the request body, caller → destination (and copies)."""
+        while True:
+            event = self._buffered_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.reader.read(READ_SIZE))
+            elif isinstance(event, h11.Data):
+                self._copies.body(upstream.send(event))
+                await upstream.drain()
+            elif isinstance(event, h11.EndOfMessage):
+                self._copies.end(upstream.send(event))
+                return
+            else:
+                raise _CallerGone("the caller closed in the middle of a request")
+
+    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None) -> bool:
+        """The answer, destination → caller; True if the connection switched protocols. A
+        failing request body aborts the upstream, which ends this with UpstreamFailed."""
+        skipped_continue = False
+        while True:
+            event = await upstream.next_event()
+            if isinstance(event, (h11.InformationalResponse, h11.Response)):
+                if isinstance(event, h11.Response):
+                    skipped_continue = self.conn.they_are_waiting_for_100_continue
+                self._to_caller(type(event)(status_code=event.status_code,
+                                            headers=event.headers.raw_items(),
+                                            reason=event.reason))
+            elif isinstance(event, h11.Data):
+                self._to_caller(event)
+                await self.writer.drain()
+            elif isinstance(event, h11.EndOfMessage):
+                self._to_caller(event)
+                await self._finish_body(body, skipped_continue)
+                return False
+            if self.conn.our_state is h11.SWITCHED_PROTOCOL:
+                await self._finish_body(body, False)
+                return True
+
+    async def _finish_body(self, body: asyncio.Task[None] | None, skipped_continue: bool) -> None:
+        """The answer is out; the rest of the request body is still read (so the connection
+        stays in step), unless the connection closes anyway or the caller, refused its
+        ``100 Continue``, may never send it."""
+        if body is None:
+            return
+        if not body.done() and (skipped_continue or self.conn.our_state is h11.MUST_CLOSE):
+            body.cancel()
+        await asyncio.gather(body, return_exceptions=True)
+        if not body.cancelled() and body.exception() is not None:
+            raise body.exception()  # type: ignore[misc]
+
+    async def _splice(self, upstream: Http1Upstream) -> None:
+        del self._upstreams[upstream.destination.key]
+        self._close_all(lambda: None)
+        caller_rest, _ = self.conn.trailing_data
+        upstream_rest, _ = upstream.conn.trailing_data
+        if caller_rest:
+            upstream.writer.write(caller_rest)
+        if upstream_rest:
+            self.writer.write(upstream_rest)
+        log.debug("%s: switched protocols with %s", self.label, upstream.destination.label)
+        await splice(self.reader, self.writer, upstream.reader, upstream.writer)
+
+    def _next_cycle(self, upstream: Http1Upstream) -> bool:
+        if not upstream.next_cycle():
+            self._drop(upstream, abort_it=False)
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            return True
+        return False
+
+    def _drop(self, upstream: Http1Upstream, *, abort_it: bool) -> None:
+        if self._upstreams.get(upstream.destination.key) is upstream:
+            del self._upstreams[upstream.destination.key]
+        upstream.abort() if abort_it else upstream.close()
+
+    def _close_all(self, close_caller: object) -> None:
+        for upstream in self._upstreams.values():
+            upstream.close()
+        self._upstreams.clear()
+        self._copies.close()
+        if callable(close_caller):
+            close_caller()
+
+
+def _forwardable(request: h11.Request) -> h11.Request:
+    """The request as the destination gets it (HTTP/1.0 without Host gets an empty one, as
+    HTTP/1.1 asks of a request for a target without an authority)."""
+    headers = request.headers.raw_items()
+    if not any(name.lower() == b"host" for name, _ in headers):
+        headers = [(b"host", b""), *headers]
+    return h11.Request(method=request.method, target=request.target, headers=headers)
+
+
+
+def _abort_on_failure(upstream: Http1Upstream, body: asyncio.Task[None]) -> None:
+    """A request body that broke off must not look complete to its destination."""
+    if not body.cancelled() and body.exception() is not None:
+        upstream.abort()

@@ -1,0 +1,155 @@
+"""A caller connection on a port decided per request: the agent's side of `http1` (and h2).
+
+`PortRouting` answers the router's questions from the agent's `RouteTable`: where a request
+goes (waiting while its owner holds it), which mirror claims get a copy, and how to reach the
+app or an owner. An owner is reached through an in-memory pipe whose far end is offered to its
+tunnel like any caller connection (`AgentTunnel.offer`): the laptop sees an ordinary stream
+carrying HTTP/1.1, and a stream it does not accept is served by the app, bytes replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import h11
+
+from innerloop.agent.forward import forward_to_app
+from innerloop.agent.http1 import Http1Router
+from innerloop.agent.mirror import MirrorCounters, MirrorTarget
+from innerloop.agent.pipe import Ends, memory_pipe
+from innerloop.agent.routing import Hold, RouteTable, ToApp
+from innerloop.agent.upstream import Destination
+from innerloop.tunnel.link import Link
+from innerloop.tunnel.sockets import tune
+
+log = logging.getLogger(__name__)
+
+
+class Offering(Protocol):
+    """An owner: a tunnel that takes caller connections (`AgentTunnel`)."""
+
+    client_id: str
+
+    @property
+    def link(self) -> Link: ...
+
+    def offer(self, listen_port: int, peer: str, reader: asyncio.StreamReader,
+              writer: asyncio.StreamWriter) -> None: ...
+
+
+OwnerT = TypeVar("OwnerT", bound=Offering)
+
+
+@dataclass(frozen=True)
+class AppDestination:
+    host: str
+    port: int
+
+    @property
+    def key(self) -> object:
+        return "app"
+
+    @property
+    def label(self) -> str:
+        return f"the app at {self.host}:{self.port}"
+
+    async def connect(self) -> Ends | None:
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError as exc:
+            log.warning("app at %s:%d refused the connection: %s", self.host, self.port, exc)
+            return None
+        tune(writer)
+        return reader, writer
+
+
+@dataclass(frozen=True)
+class OwnerDestination:
+    owner: Offering
+    listen_port: int
+    peer: str
+
+    @property
+    def key(self) -> object:
+        return self.owner
+
+    @property
+    def label(self) -> str:
+        return f"client {self.owner.client_id}"
+
+    async def connect(self) -> Ends | None:
+        if self.owner.link.closed:
+            return None
+        near, far = memory_pipe()
+        self.owner.offer(self.listen_port, self.peer, *far)
+        return near
+
+
+@dataclass(frozen=True)
+class _Mirror:
+    destination: Destination
+    counters: MirrorCounters
+    paused: bool
+
+
+class MirrorBook(Generic[OwnerT]):
+    """The counters of every mirror claim (listen port, owner), for `innerloop list`."""
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[int, OwnerT], MirrorCounters] = {}
+
+    def counters(self, listen_port: int, owner: OwnerT) -> MirrorCounters:
+        return self._counters.setdefault((listen_port, owner), MirrorCounters())
+
+    def get(self, listen_port: int, owner: OwnerT) -> MirrorCounters | None:
+        return self._counters.get((listen_port, owner))
+
+    def forget(self, owner: OwnerT) -> None:
+        for key in [k for k in self._counters if k[1] == owner]:
+            del self._counters[key]
+
+
+class PortRouting(Generic[OwnerT]):
+    """The `RequestRoutes` of one caller connection on one listen port."""
+
+    def __init__(self, table: RouteTable[OwnerT], book: MirrorBook[OwnerT], listen_port: int,
+                 peer: str, app: AppDestination,
+                 wait_changed: Callable[[], Awaitable[None]]) -> None:
+        self._table = table
+        self._book = book
+        self._listen_port = listen_port
+        self._peer = peer
+        self._app = app
+        self._wait_changed = wait_changed
+
+    async def route(self, request: h11.Request) -> Destination:
+        while True:
+            decision = self._table.decide_request(self._listen_port, request.method,
+                                                  request.target, request.headers.raw_items())
+            if not isinstance(decision, Hold):
+                break
+            await self._wait_changed()
+        if isinstance(decision, ToApp):
+            return self._app
+        return OwnerDestination(decision.owner, self._listen_port, self._peer)
+
+    def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
+        owners = self._table.mirrors(self._listen_port, request.method, request.target,
+                                     request.headers.raw_items())
+        return [_Mirror(OwnerDestination(owner, self._listen_port, self._peer),
+                        self._book.counters(self._listen_port, owner),
+                        self._table.paused(owner) is not None) for owner in owners]
+
+    async def raw_to_app(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         replay: bytes) -> None:
+        await forward_to_app(self._app.host, self._app.port, reader, writer, replay=replay)
+
+
+async def serve_per_request(routing: PortRouting[OwnerT], reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter, label: str) -> None:
+    """Serve one caller connection request by request."""
+    await Http1Router(routing, reader, writer, label).serve()
