@@ -248,17 +248,13 @@ def test_httpx_sync(run: Run) -> None:
     answered_from_the_workload(run, "httpx sync", "path=/httpx-sync")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: anyio keeps only the address getaddrinfo gives and connects to the port it asked "
-    "for, so the hook's (127.0.0.1, forwarder port) answer sends it to 127.0.0.1:80"))
 def test_httpx_async(run: Run) -> None:
+    """anyio keeps only the address from getaddrinfo and connects to the port it asked for."""
     answered_from_the_workload(run, "httpx async", "path=/httpx-async")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the cluster network sets ALL_PROXY=socks5h://…, and httpx (trust_env, its default) "
-    "then needs the optional socksio package: httpx.Client() raises ImportError"))
 def test_httpx_with_the_proxy_variables(run: Run) -> None:
+    """httpx's default (trust_env) reads every proxy variable: none may need an extra."""
     answered_from_the_workload(run, "httpx proxy", "path=/httpx-proxy")
 
 
