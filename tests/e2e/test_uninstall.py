@@ -5,19 +5,16 @@ spec, data and annotation equals a snapshot taken before the first intercept."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.test_k8s_gateway import restricted_kubeconfig
+from tests.helpers.snapshot import namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 
 pytestmark = pytest.mark.e2e
 
-KINDS = "configmaps,secrets,services,deployments,statefulsets,serviceaccounts"
-CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
-"""Written by the Deployment controller on every rollout, not by innerloop."""
 USAGE_ROLE = [
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "update"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch", "delete"]},
@@ -29,24 +26,6 @@ USAGE_ROLE = [
     {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
 ]
 """The Role docs/usage.md gives: it may not list or delete ConfigMaps."""
-
-
-def namespace_snapshot(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Any]:
-    """(kind, name) → what a user wrote: spec or data, labels and annotations."""
-    listing = cluster.kubectl_json("-n", namespace, "get", KINDS)
-    return {
-        (o["kind"], o["metadata"]["name"]): {
-            "spec": o.get("spec"),
-            "data": (o.get("data"), o.get("binaryData"), o.get("type")),
-            "labels": o["metadata"].get("labels"),
-            "annotations": {
-                k: v
-                for k, v in (o["metadata"].get("annotations") or {}).items()
-                if k not in CONTROLLER_ANNOTATIONS
-            },
-        }
-        for o in listing["items"]
-    }
 
 
 def agent_config_maps(cluster: Cluster, namespace: str) -> set[str]:
