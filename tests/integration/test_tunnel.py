@@ -21,7 +21,8 @@ from pathlib import Path
 import h11
 import pytest
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.core.frames import Hello, decode_all, encode
+from innerloop.core.filters import AppProtocol, Mode, filter_from_json
+from innerloop.core.frames import ClaimEntry, Hello, decode_all, encode
 from innerloop.core.mux_client import ClientConnection
 from innerloop.core.mux_events import DataReceived, StreamOpened, StreamReset
 from innerloop.core.request import WhilePaused
@@ -259,6 +260,31 @@ async def test_second_claim_is_refused_naming_the_holder(stack: Stack) -> None:
     assert "already intercepted by alice@laptop:1" in str(refused.value)
     assert bob.routes == {}
     assert (await http(stack.route, "/x")).startswith(b"local ")
+
+
+async def test_filtered_claims_share_a_route_and_overlaps_are_refused_naming_the_filter(
+        stack: Stack) -> None:
+    alice = await stack.client("alice@laptop:1", claim=False)
+    bob = await stack.client("bob@desk:2", claim=False)
+    mine, theirs = (filter_from_json({"headers": {"x-dev": who}}) for who in ("alice", "bob"))
+    await alice.claim(stack.route, stack.local.port, mine)
+    await bob.claim(stack.route, stack.local.port, theirs, Mode.MIRROR, AppProtocol.HTTP1)
+    carol = await stack.client("carol@x:3", claim=False)
+    with pytest.raises(InterceptConflict) as refused:
+        await carol.claim(stack.route, stack.local.port, filter_from_json(
+            {"headers": {"x-dev": "~^a"}}))
+    assert (refused.value.holder, refused.value.holder_filter) == ("alice@laptop:1", mine)
+    assert str(refused.value) == (
+        f"port {stack.route} is already intercepted by alice@laptop:1 for x-dev=alice; use a "
+        "filter that cannot match theirs (e.g. another --header value), or ask them to leave")
+    await alice.set_paused(True, WhilePaused.HOLD)
+    assert await carol.list_claims() == (
+        ClaimEntry(stack.route, "alice@laptop:1", Mode.ROUTE, mine, AppProtocol.AUTO,
+                   WhilePaused.HOLD),
+        ClaimEntry(stack.route, "bob@desk:2", Mode.MIRROR, theirs, AppProtocol.HTTP1, None))
+    with pytest.raises(TunnelError, match="filters and mirror need HTTP"):
+        await carol.claim(stack.route, stack.local.port, mode=Mode.MIRROR,
+                          protocol=AppProtocol.TCP)
 
 
 async def test_claiming_a_port_the_agent_does_not_route_is_refused(stack: Stack) -> None:

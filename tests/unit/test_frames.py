@@ -6,11 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.filters import AppProtocol, Mode, RequestFilter, filter_from_json
 from innerloop.core.frames import (
     HEADER,
     MAX_PAYLOAD,
     Accept,
     Claim,
+    ClaimEntry,
+    ClaimList,
     Data,
     Dial,
     Fin,
@@ -18,6 +21,7 @@ from innerloop.core.frames import (
     FrameDecoder,
     Goodbye,
     Hello,
+    ListClaims,
     Open,
     Pause,
     Ping,
@@ -38,6 +42,12 @@ u16 = st.integers(0, 2**16 - 1)
 u32 = st.integers(0, 2**32 - 1)
 sid = st.integers(1, 2**32 - 1)
 text = st.text(max_size=200)
+request_filters: st.SearchStrategy[RequestFilter] = st.sampled_from([
+    filter_from_json(m) for m in (
+        {}, {"headers": {"x-dev": "me"}}, {"headers": {"x-t": "~^ä[0-9]+"}, "method": "POST"},
+        {"path": "/a/b", "pathPrefix": "/a", "pathRegex": "b$"})])
+entries = st.builds(ClaimEntry, u16, text, st.sampled_from(Mode), request_filters,
+                    st.sampled_from(AppProtocol), st.none() | st.sampled_from(WhilePaused))
 
 frames: st.SearchStrategy[Frame] = st.one_of(
     st.builds(Hello, u16, text, u32),
@@ -45,7 +55,10 @@ frames: st.SearchStrategy[Frame] = st.one_of(
     st.builds(Goodbye, text),
     st.builds(Ping, st.integers(0, 2**64 - 1)),
     st.builds(Pong, st.integers(0, 2**64 - 1)),
-    st.builds(Claim, u32, u16, text),
+    st.builds(Claim, u32, u16, text, st.sampled_from(Mode), st.sampled_from(AppProtocol),
+              request_filters),
+    st.builds(ListClaims, u32),
+    st.builds(ClaimList, u32, st.lists(entries, max_size=4).map(tuple)),
     st.builds(Release, u32, u16),
     st.builds(Pause, u32, st.sampled_from(WhilePaused)),
     st.builds(Resume, u32),
@@ -125,6 +138,13 @@ def header(length: int, code: int, stream: int) -> bytes:
     (header(4, 0x03, 0) + b"\x00\x02\xff\xfe", "not UTF-8"),
     (header(5, 0x12, 0) + bytes(4) + b"\x07", "PAUSE frame: 7 is not a valid WhilePaused code"),
     (header(9, 0x14, 0) + bytes(4) + b"\x09" + bytes(4), "REPLY frame: 9 is not a valid Status"),
+    (header(14, 0x10, 0) + bytes(8) + b"\x05\x00\x00\x02{}", "CLAIM frame: 5 is not a valid Mode"),
+    (header(14, 0x10, 0) + bytes(8) + b"\x00\x09\x00\x02{}",
+     "CLAIM frame: 9 is not a valid AppProtocol"),
+    (header(24, 0x10, 0) + bytes(8) + b"\x00\x00\x00\x0c{\"path\":\"x\"}",
+     "CLAIM frame: filter: bad path 'x' in a filter"),
+    (header(8, 0x16, 0) + bytes(4) + b"\x00\x02{}", "CLAIM_LIST frame: bad claim list"),
+    (header(9, 0x16, 0) + bytes(4) + b"\x00\x03[1]", "CLAIM_LIST frame: bad claim list"),
 ])
 def test_malformed_frames_are_named_precisely(wire: bytes, message: str) -> None:
     with pytest.raises(RemoteProtocolError, match=message):

@@ -6,11 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.filters import AppProtocol, Mode, filter_from_json
 from innerloop.core.frames import (
     MAX_PAYLOAD,
     VERSION,
     Accept,
     Claim,
+    ClaimEntry,
+    ClaimList,
     Data,
     Fin,
     Goodbye,
@@ -31,10 +34,12 @@ from innerloop.core.mux_agent import AgentConnection
 from innerloop.core.mux_client import ClientConnection
 from innerloop.core.mux_events import (
     ClaimRequested,
+    ClaimsListed,
     Closed,
     CreditAvailable,
     DataReceived,
     HandshakeDone,
+    ListRequested,
     PauseRequested,
     ReleaseRequested,
     RequestDone,
@@ -115,6 +120,23 @@ def test_requests_reach_the_agent_and_replies_come_back(pair: Pair) -> None:
                               RequestDone(release, Status.OK, "", "")]
     with pytest.raises(LocalProtocolError, match="no pending request"):
         pair.agent.reply(claim)
+
+
+def test_a_claim_carries_its_filter_mode_and_protocol_and_list_is_answered(
+        pair: Pair) -> None:
+    me = filter_from_json({"headers": {"x-dev": "me"}, "pathPrefix": "/api"})
+    claim = pair.client.claim(15401, "127.0.0.1:8080", me, Mode.MIRROR, AppProtocol.H2)
+    listing = pair.client.list_claims()
+    assert pair.pump()[1] == [
+        ClaimRequested(claim, 15401, "127.0.0.1:8080", Mode.MIRROR, AppProtocol.H2, me),
+        ListRequested(listing)]
+    entry = ClaimEntry(15401, "bob", Mode.MIRROR, me, AppProtocol.H2, WhilePaused.HOLD)
+    pair.agent.send_claim_list(listing, [entry])
+    assert pair.pump()[0] == [ClaimsListed(listing, (entry,))]
+    with pytest.raises(LocalProtocolError, match="no pending request"):
+        pair.agent.send_claim_list(listing, [])
+    with pytest.raises(RemoteProtocolError, match="CLAIM_LIST to unknown request 7"):
+        pair.client.receive_data(encode(ClaimList(7, ())), 0)
 
 
 def test_request_ids_cannot_be_reused_or_invented(pair: Pair) -> None:

@@ -29,6 +29,7 @@ from innerloop.core.mux_events import (
     Closed,
     DialRequested,
     HandshakeDone,
+    ListRequested,
     MuxEvent,
     PauseRequested,
     ReleaseRequested,
@@ -168,8 +169,13 @@ class AgentTunnel:
             self.link.label = f"client {self.client_id}"
             log.info("%s: handshake done", self.link.label)
         elif isinstance(event, ClaimRequested):
-            self._reply(event.request_id, table.claim(event.route_port, self, self.client_id),
-                        f"claim {event.route_port} for {event.local}")
+            outcome = table.claim(event.route_port, self, self.client_id, event.filter,
+                                  event.mode, event.protocol)
+            self._reply(event.request_id, outcome,
+                        f"claim {event.route_port} for {event.local} ({event.mode.value} "
+                        f"{event.filter.describe()}, {event.protocol.value})")
+        elif isinstance(event, ListRequested):
+            self.conn.send_claim_list(event.request_id, table.listing())
         elif isinstance(event, ReleaseRequested):
             self._reply(event.request_id, table.release(event.route_port, self),
                         f"release {event.route_port}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -229,11 +230,14 @@ def encode_entries(entries: tuple[ClaimEntry, ...]) -> str:
 
 def parse_entries(text: str) -> tuple[ClaimEntry, ...]:
     try:
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise TypeError("not an array")
         return tuple(ClaimEntry(
             int(e["port"]), str(e["client"]), Mode.parse(e["mode"]),
             filter_from_json(e["filter"]), AppProtocol.parse(e["protocol"]),
             None if e["paused"] is None else WhilePaused.parse(e["paused"]))
-            for e in json.loads(text))
+            for e in items)
     except (ValueError, TypeError, KeyError, UserError) as exc:
         raise ValueError(f"bad claim list: {exc}") from None
 
@@ -285,7 +289,8 @@ _SPECS: dict[type, _Spec] = {
     Dial: _Spec(0x26, Dial, "sH", True),
 }
 _BY_CODE = {spec.code: spec for spec in _SPECS.values()}
-_NAMES = {spec.code: cls.__name__.upper() for cls, spec in _SPECS.items()}
+_NAMES = {spec.code: re.sub(r"(?<=.)([A-Z])", r"_\1", cls.__name__).upper()
+          for cls, spec in _SPECS.items()}  # ClaimList → CLAIM_LIST, as docs/protocol.md
 
 
 def encode(frame: Frame) -> bytes:

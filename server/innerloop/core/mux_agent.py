@@ -9,10 +9,13 @@ from innerloop.core.frames import (
     MAX_PAYLOAD,
     VERSION,
     Claim,
+    ClaimEntry,
+    ClaimList,
     Dial,
     Frame,
     Goodbye,
     Hello,
+    ListClaims,
     Open,
     Pause,
     Release,
@@ -34,6 +37,7 @@ from innerloop.core.mux import (
 from innerloop.core.mux_events import (
     ClaimRequested,
     DialRequested,
+    ListRequested,
     MuxEvent,
     PauseRequested,
     ReleaseRequested,
@@ -71,11 +75,19 @@ class AgentConnection(Connection):
 
     def reply(self, request_id: int, status: Status = Status.OK, *, holder: str = "",
               reason: str = "") -> None:
+        self._answer(request_id, Reply(request_id, status, short_reason(holder),
+                                       short_reason(reason)))
+
+    def send_claim_list(self, request_id: int, entries: list[ClaimEntry]) -> None:
+        """Answer a ListRequested."""
+        self._answer(request_id, ClaimList(request_id, tuple(entries)))
+
+    def _answer(self, request_id: int, frame: Reply | ClaimList) -> None:
         self._check_open()
         if request_id not in self._requests:
             raise LocalProtocolError(f"no pending request {request_id}")
         self._requests.discard(request_id)
-        self._send(Reply(request_id, status, short_reason(holder), short_reason(reason)))
+        self._send(frame)
 
     def reset(self, stream_id: int, reason: str) -> None:
         self._accept_deadlines.pop(stream_id, None)
@@ -122,7 +134,7 @@ class AgentConnection(Connection):
         if isinstance(frame, Dial):
             self._peer_opened(frame, frame.port)
             self._events.append(DialRequested(frame.stream_id, frame.host, frame.port))
-        elif isinstance(frame, (Claim, Release, Pause, Resume)):
+        elif isinstance(frame, (Claim, Release, Pause, Resume, ListClaims)):
             if frame.request_id in self._requests:
                 raise RemoteProtocolError(f"request id {frame.request_id} reused")
             self._requests.add(frame.request_id)
@@ -139,9 +151,12 @@ class AgentConnection(Connection):
             super()._handle_reset(frame)
 
 
-def _request_event(frame: Claim | Release | Pause | Resume) -> MuxEvent:
+def _request_event(frame: Claim | Release | Pause | Resume | ListClaims) -> MuxEvent:
     if isinstance(frame, Claim):
-        return ClaimRequested(frame.request_id, frame.route_port, frame.local)
+        return ClaimRequested(frame.request_id, frame.route_port, frame.local, frame.mode,
+                              frame.protocol, frame.filter)
+    if isinstance(frame, ListClaims):
+        return ListRequested(frame.request_id)
     if isinstance(frame, Release):
         return ReleaseRequested(frame.request_id, frame.route_port)
     if isinstance(frame, Pause):

@@ -7,13 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter
 from innerloop.core.frames import (
     MAX_PAYLOAD,
     VERSION,
     Claim,
+    ClaimList,
     Dial,
     Frame,
     Hello,
+    ListClaims,
     Open,
     Pause,
     Release,
@@ -30,6 +33,7 @@ from innerloop.core.mux import (
     valid_window,
 )
 from innerloop.core.mux_events import (
+    ClaimsListed,
     RequestDone,
     StreamOpened,
 )
@@ -52,9 +56,16 @@ class ClientConnection(Connection):
         self._pending: set[int] = set()
         self._send(Hello(VERSION, client_id, window))
 
-    def claim(self, route_port: int, local: str) -> int:
-        """Ask for new connections on ``route_port``; the RequestDone event carries the id."""
-        return self._request(lambda rid: Claim(rid, route_port, short_reason(local)))
+    def claim(self, route_port: int, local: str, flt: RequestFilter = EVERYTHING,
+              mode: Mode = Mode.ROUTE, protocol: AppProtocol = AppProtocol.AUTO) -> int:
+        """Ask for the requests on ``route_port`` that ``flt`` matches (all: its connections);
+        the RequestDone event carries the id."""
+        return self._request(
+            lambda rid: Claim(rid, route_port, short_reason(local), mode, protocol, flt))
+
+    def list_claims(self) -> int:
+        """Ask for every claim on the agent; the ClaimsListed event carries the id."""
+        return self._request(ListClaims)
 
     def release(self, route_port: int) -> int:
         return self._request(lambda rid: Release(rid, route_port))
@@ -92,12 +103,14 @@ class ClientConnection(Connection):
         self._established(frame.window, frame.agent_name, now)
 
     def _handle_role_frame(self, frame: Frame, now: float) -> None:
-        if isinstance(frame, Reply):
+        if isinstance(frame, (Reply, ClaimList)):
             if frame.request_id not in self._pending:
-                raise RemoteProtocolError(f"REPLY to unknown request {frame.request_id}")
+                name = "REPLY" if isinstance(frame, Reply) else "CLAIM_LIST"
+                raise RemoteProtocolError(f"{name} to unknown request {frame.request_id}")
             self._pending.discard(frame.request_id)
-            self._events.append(RequestDone(frame.request_id, frame.status, frame.holder,
-                                            frame.reason))
+            self._events.append(
+                RequestDone(frame.request_id, frame.status, frame.holder, frame.reason)
+                if isinstance(frame, Reply) else ClaimsListed(frame.request_id, frame.entries))
         elif isinstance(frame, Open):
             self._peer_opened(frame, frame.route_port)
             self._events.append(StreamOpened(frame.stream_id, frame.route_port, frame.peer))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from innerloop.core.frames import Status
+from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter
+from innerloop.core.frames import ClaimEntry, Status
 from innerloop.core.request import WhilePaused
 
 
@@ -18,6 +19,24 @@ class ClaimRequested:
     request_id: int
     route_port: int
     local: str
+    mode: Mode = Mode.ROUTE
+    protocol: AppProtocol = AppProtocol.AUTO
+    filter: RequestFilter = EVERYTHING
+
+
+@dataclass(frozen=True)
+class ListRequested:
+    """Agent side: the client asks for every claim; answer with ``send_claim_list``."""
+
+    request_id: int
+
+
+@dataclass(frozen=True)
+class ClaimsListed:
+    """Client side: the agent's answer to ``list_claims``."""
+
+    request_id: int
+    entries: tuple[ClaimEntry, ...]
 
 
 @dataclass(frozen=True)
@@ -115,5 +134,5 @@ class Closed:
 
 
 MuxEvent = (HandshakeDone | ClaimRequested | ReleaseRequested | PauseRequested | ResumeRequested
-         | RequestDone | StreamOpened | DialRequested | StreamAccepted | StreamNotAccepted | DataReceived
+         | ListRequested | ClaimsListed | RequestDone | StreamOpened | DialRequested | StreamAccepted | StreamNotAccepted | DataReceived
          | CreditAvailable | StreamEnded | StreamReset | Closed)

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter
 from innerloop.core.request import WhilePaused
 
 
 @dataclass(frozen=True)
 class Route:
-    """The agent sends new connections on `listen_port` to this client's `local_port`."""
+    """The agent sends the requests on `listen_port` that `filter` matches (all: whole
+    connections) to this client's `local_port`, or a copy of them in mirror mode."""
 
     listen_port: int
     """The agent's listen port (the Service's targetPort once taken over)."""
     local_port: int
+    filter: RequestFilter = EVERYTHING
+    mode: Mode = Mode.ROUTE
+    protocol: AppProtocol = AppProtocol.AUTO
+    """How the port's requests are read (from the Service port, or the user's --protocol)."""
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,8 @@ class _Worker:
                 case SendPause(paused, while_paused):
                     await client.set_paused(paused, while_paused)
                 case SendClaim(route):
-                    await client.claim(route.listen_port, route.local_port)
+                    await client.claim(route.listen_port, route.local_port, route.filter,
+                                       route.mode, route.protocol)
                 case _:
                     assert_never(step)
 

@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from innerloop.core.frames import Status
+from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter
+from innerloop.core.frames import ClaimEntry, Status
 from innerloop.core.mux import DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
 from innerloop.core.mux_client import ClientConnection
 from innerloop.core.mux_events import (
+    ClaimsListed,
     Closed,
     HandshakeDone,
     MuxEvent,
@@ -53,7 +55,7 @@ class TunnelClient:
         self._peer_timeout = peer_timeout
         self._local_host = local_host
         self._routes: dict[int, int] = {}
-        self._replies: dict[int, asyncio.Future[RequestDone]] = {}
+        self._replies: dict[int, asyncio.Future[RequestDone | ClaimsListed]] = {}
         self._dials: dict[int, _Dial] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._conn: ClientConnection | None = None
@@ -86,20 +88,33 @@ class TunnelClient:
             raise TunnelError(f"tunnel to {self.name} failed: {await self.wait_closed()}")
         log.info("%s: tunnel up to agent %s", self.name, self.agent_name)
 
-    async def claim(self, route_port: int, local_port: int) -> None:
-        """Route new connections on the agent's ``route_port`` to ``local_port`` here.
+    async def claim(self, route_port: int, local_port: int, flt: RequestFilter = EVERYTHING,
+                    mode: Mode = Mode.ROUTE, protocol: AppProtocol = AppProtocol.AUTO) -> None:
+        """Route the requests on the agent's ``route_port`` that ``flt`` matches (or, in
+        mirror mode, a copy of them) to ``local_port`` here; claiming again replaces the claim.
 
-        Raises InterceptConflict naming the holder if another client has the route.
+        Raises InterceptConflict naming the holder and what they claimed if another client's
+        claim may take the same requests.
         """
         self._routes[route_port] = local_port
         try:
-            done = await self._request(
-                lambda c: c.claim(route_port, f"{self._local_host}:{local_port}"))
+            done = await self._request(lambda c: c.claim(
+                route_port, f"{self._local_host}:{local_port}", flt, mode, protocol))
+            assert isinstance(done, RequestDone)
             if done.status is Status.CONFLICT:
-                raise InterceptConflict(route_port, done.holder)
+                held = [e for e in await self.list_claims()
+                        if e.route_port == route_port and e.client_id == done.holder]
+                raise InterceptConflict(route_port, done.holder,
+                                        *((held[0].filter, held[0].mode) if held else ()))
         except BaseException:
             self._routes.pop(route_port, None)
             raise
+
+    async def list_claims(self) -> tuple[ClaimEntry, ...]:
+        """Every claim the agent has, from any client (for `innerloop list`)."""
+        listed = await self._request(lambda c: c.list_claims())
+        assert isinstance(listed, ClaimsListed)
+        return listed.entries
 
     async def release(self, route_port: int) -> None:
         """New connections on ``route_port`` go to the app again; streams already here finish."""
@@ -171,17 +186,19 @@ class TunnelClient:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _request(self, command: Callable[[ClientConnection], int]) -> RequestDone:
+    async def _request(
+            self, command: Callable[[ClientConnection], int]) -> RequestDone | ClaimsListed:
         """Send one request and wait for its reply; REJECTED becomes a TunnelError."""
         if self._link is None or self._conn is None:
             raise TunnelError("start() the tunnel first")
         if self._link.closed:
             raise TunnelError(f"tunnel to {self.name} closed: {self._conn.close_reason}")
-        reply: asyncio.Future[RequestDone] = asyncio.get_running_loop().create_future()
+        reply: asyncio.Future[RequestDone | ClaimsListed] = (
+            asyncio.get_running_loop().create_future())
         self._replies[command(self._conn)] = reply
         self._link.changed()
         done = await reply
-        if done.status is Status.REJECTED:
+        if isinstance(done, RequestDone) and done.status is Status.REJECTED:
             raise TunnelError(f"agent {self.agent_name} refused: {done.reason}")
         return done
 
@@ -190,7 +207,7 @@ class TunnelClient:
         if isinstance(event, HandshakeDone):
             self.agent_name = event.peer_name
             self._handshake.set_result(None)
-        elif isinstance(event, RequestDone):
+        elif isinstance(event, (RequestDone, ClaimsListed)):
             self._replies.pop(event.request_id).set_result(event)
         elif isinstance(event, StreamOpened):
             relay = self._link.open_relay(event.stream_id)
