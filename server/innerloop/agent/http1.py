@@ -158,7 +158,7 @@ class Http1Router:
             sent = upstream.send(head)
             if mirrors and not copying:
                 copying = True
-                await self._copies.start(mirrors, sent)
+                await self._copies.start(mirrors, request.method, sent)
             if body_read:
                 upstream.send(h11.EndOfMessage())
                 body = None

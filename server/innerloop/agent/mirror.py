@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
+
+import h11
 
 from innerloop.agent.pipe import Ends, congested
 from innerloop.agent.upstream import READ_SIZE, Destination
 from innerloop.tunnel.sockets import abort
 
 log = logging.getLogger(__name__)
+MAX_UNANSWERED = 16
+"""Copies a mirror owner may leave unanswered on one caller connection before the next is
+dropped: a laptop stopped at a breakpoint costs 16 copies, not the TCP buffers' megabytes."""
 
 
 @dataclass
@@ -43,22 +49,53 @@ class MirrorTarget(Protocol):
 
 
 class _CopyStream:
-    """One caller connection's stream of copies to one mirror owner."""
+    """One caller connection's stream of copies to one mirror owner. Its answers are parsed
+    (then dropped) only to know how many copies it has not answered yet."""
 
     def __init__(self, ends: Ends) -> None:
         self.reader, self.writer = ends
-        self._discard = asyncio.ensure_future(self._discard_answers())
+        self._unanswered: deque[bytes] = deque()  # the methods of the copies sent
+        self._sent = asyncio.Event()
+        self._answers = asyncio.ensure_future(self._read_answers())
 
     @property
     def usable(self) -> bool:
-        return not self._discard.done() and not self.writer.is_closing()
+        return not self._answers.done() and not self.writer.is_closing()
 
-    async def _discard_answers(self) -> None:
+    @property
+    def busy(self) -> bool:
+        """Behind: too many copies unanswered, or the tunnel has not taken our bytes."""
+        return len(self._unanswered) >= MAX_UNANSWERED or congested(self.writer)
+
+    def sent(self, method: bytes) -> None:
+        self._unanswered.append(method)
+        self._sent.set()
+
+    async def _read_answers(self) -> None:
+        conn = h11.Connection(h11.CLIENT)
         try:
-            while await self.reader.read(READ_SIZE):
-                pass
-        except ConnectionError:
+            while True:
+                while not self._unanswered:
+                    self._sent.clear()
+                    await self._sent.wait()
+                # h11 reads an answer as the answer to a request it sent: the method is
+                # what matters (a HEAD's answer has no body)
+                conn.send(h11.Request(method=self._unanswered[0], target="/",
+                                      headers=[("host", "")]))
+                conn.send(h11.EndOfMessage())
+                while not isinstance(event := conn.next_event(), h11.EndOfMessage):
+                    if event is h11.NEED_DATA:
+                        conn.receive_data(await self.reader.read(READ_SIZE))
+                    elif isinstance(event, h11.ConnectionClosed):
+                        return
+                self._unanswered.popleft()
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (ConnectionError, h11.ProtocolError):
             pass
+        finally:
+            self.writer.close()
 
     def close(self) -> None:
         self.writer.close()
@@ -74,7 +111,7 @@ class Copies:
         self._streams: dict[object, _CopyStream] = {}
         self._current: list[tuple[MirrorTarget, _CopyStream]] = []
 
-    async def start(self, targets: list[MirrorTarget], head: bytes) -> None:
+    async def start(self, targets: list[MirrorTarget], method: bytes, head: bytes) -> None:
         """Begin copying a request (its head as sent to its destination) to these targets."""
         self._current = []
         for target in targets:
@@ -83,6 +120,7 @@ class Copies:
                 target.counters.dropped += 1
                 continue
             stream.writer.write(head)
+            stream.sent(method)
             self._current.append((target, stream))
 
     def body(self, data: bytes) -> None:
@@ -124,12 +162,8 @@ class Copies:
             return None
         key = target.destination.key
         stream = self._streams.get(key)
-        if stream is not None and stream.usable and not congested(stream.writer):
-            return stream
-        if stream is not None:
-            if stream.usable:
-                return None  # slow: the previous copies are still on their way
-            del self._streams[key]
+        if stream is not None and stream.usable:
+            return None if stream.busy else stream
         ends = await target.destination.connect()
         if ends is None:
             return None

@@ -1,0 +1,437 @@
+"""Per-request routing and mirror mode in the agent (issue 9), on loopback.
+
+The agent runs in-process (its mirror counters are read directly; one test runs the zipapp);
+each "laptop" is a TunnelClient over TCP with its own keep-alive HTTP/1.1 app that says who it
+is. Callers keep their connections open across requests, so every test mixes destinations on
+shared keep-alive connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import sys
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h11
+import pytest
+from innerloop.agent.server import Agent
+from innerloop.agent.zipapp import agent_bundle
+from innerloop.core.filters import HeaderMatch, Mode, RequestFilter
+from innerloop.core.request import WhilePaused
+from innerloop.tunnel.client import TunnelClient
+from innerloop.tunnel.transport import TcpTransport
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import serve as ws_serve
+
+from tests.helpers.http_app import HttpApp
+from tools.net import free_ports, port_open
+from tools.wait import wait_until
+
+pytestmark = pytest.mark.integration
+TIMEOUT = 10.0
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def dev(name: str, prefix: str = "/api") -> RequestFilter:
+    return RequestFilter(headers=(HeaderMatch("x-dev", name),), path_prefix=prefix)
+
+
+class KeepAliveApp(HttpApp):
+    """Answers every request on a connection with "<who> <method> <path> <sha256 of body>",
+    streaming the body into the hash; answers ``100 Continue`` when asked; records each request
+    head; ``frozen`` set makes it stop reading (a debuggee stopped at a breakpoint), ``mute``
+    makes it read requests but not answer them."""
+
+    def __init__(self, who: str) -> None:
+        super().__init__(who)
+        self.seen: list[h11.Request] = []
+        self.raw = bytearray()  # everything received, for the not-HTTP test
+        self.frozen = asyncio.Event()
+        self.mute = asyncio.Event()
+        self.thaw = asyncio.Event()
+
+    async def serve(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                    writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request, digest = await self._read_request(conn, reader, writer)
+                if request is None:
+                    return
+                if self.mute.is_set():
+                    await self.thaw.wait()
+                body = f"{self.who} {request.method.decode()} {request.target.decode()} {digest}"
+                writer.write(conn.send(h11.Response(status_code=200, headers=[
+                    ("content-length", str(len(body)))])))
+                writer.write(conn.send(h11.Data(data=body.encode())))
+                writer.write(conn.send(h11.EndOfMessage()))
+                await writer.drain()
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (ConnectionError, h11.RemoteProtocolError):
+            pass
+
+    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> tuple[h11.Request | None, str]:
+        request = None
+        hasher = hashlib.sha256()
+        while True:
+            if self.frozen.is_set():
+                await self.thaw.wait()
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                data = await reader.read(65536)
+                self.raw += data[:4096]
+                conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                request = event
+                self.seen.append(event)
+                if conn.they_are_waiting_for_100_continue:
+                    writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+            elif isinstance(event, h11.Data):
+                hasher.update(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return request, hasher.hexdigest()
+            else:
+                return None, ""
+
+
+class Caller:
+    """One keep-alive caller connection, spoken to with h11."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.conn = h11.Connection(h11.CLIENT)
+
+    @classmethod
+    async def open(cls, port: int) -> Caller:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def request(self, path: str, dev_name: str | None = None, body: bytes = b"",
+                      method: str = "POST") -> str:
+        headers = [("host", "orders"), ("content-length", str(len(body)))]
+        if dev_name is not None:
+            headers.append(("x-dev", dev_name))
+        self.writer.write(self.conn.send(h11.Request(method=method, target=path,
+                                                     headers=headers)))
+        self.writer.write(self.conn.send(h11.Data(data=body)) or b"")
+        self.writer.write(self.conn.send(h11.EndOfMessage()))
+        return await asyncio.wait_for(self.answer(), TIMEOUT)
+
+    async def answer(self) -> str:
+        body = bytearray()
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                assert event.status_code == 200, event
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                self.conn.start_next_cycle()
+                return body.decode()
+            else:
+                raise AssertionError(event)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Stack:
+    agent: Agent
+    route: int
+    tunnel: int
+    app: KeepAliveApp
+    locals: dict[str, KeepAliveApp] = field(default_factory=dict)
+    clients: dict[str, TunnelClient] = field(default_factory=dict)
+
+    async def claim(self, name: str, flt: RequestFilter, mode: Mode = Mode.ROUTE,
+                    local_port: int | None = None) -> TunnelClient:
+        if local_port is None:
+            local = self.locals[name] = KeepAliveApp(name)
+            await local.start()
+            local_port = local.port
+        client = TunnelClient(await TcpTransport.connect("127.0.0.1", self.tunnel),
+                              f"{name}@laptop:1", name=f"tunnel-{name}")
+        self.clients[name] = client
+        await client.start()
+        await client.claim(self.route, local_port, flt, mode)
+        return client
+
+    def mirror_counts(self, name: str) -> tuple[int, int]:
+        owner = next(t for t in self.agent._tunnels if t.client_id == f"{name}@laptop:1")
+        counters = self.agent.mirror_book.get(self.route, owner)
+        return (0, 0) if counters is None else (counters.copied, counters.dropped)
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    app = KeepAliveApp("app")
+    await app.start()
+    route, tunnel, health = free_ports(3)
+    agent = Agent({route: app.port}, tunnel_port=tunnel, health_port=health, name="pod-7",
+                  listen_host="127.0.0.1")
+    await agent.start()
+    s = Stack(agent, route, tunnel, app)
+    try:
+        yield s
+    finally:
+        for client in s.clients.values():
+            await client.aclose()
+        await agent.close()
+        for local in [app, *s.locals.values()]:
+            local.thaw.set()
+            local.close()
+
+
+async def three_owners(stack: Stack) -> None:
+    await stack.claim("alice", dev("alice"))
+    await stack.claim("bob", dev("bob"))
+    await stack.claim("carol", RequestFilter(path_prefix="/carol"))
+
+
+def pick(rng: random.Random) -> tuple[str, str | None, str]:
+    """(path, x-dev, who must answer) for one random request of the mixed traffic."""
+    return rng.choice([("/api/orders", "alice", "alice"), ("/api/items?q=1", "bob", "bob"),
+                       ("/carol/x", None, "carol"), ("/carol/y", "alice", "carol"),
+                       ("/api/orders", None, "app"), ("/api/orders", "dave", "app"),
+                       ("/other", "alice", "app"), ("/", None, "app")])
+
+
+async def test_three_owners_and_unfiltered_traffic_share_keep_alive_connections(
+        stack: Stack) -> None:
+    await three_owners(stack)
+    errors: list[str] = []
+
+    async def caller(seed: int) -> None:
+        rng = random.Random(seed)
+        caller = await Caller.open(stack.route)
+        for i in range(250):
+            path, dev_name, who = pick(rng)
+            body = rng.randbytes(rng.choice([0, 10, 3000]))
+            answer = await caller.request(path, dev_name, body)
+            if answer != f"{who} POST {path} {sha(body)}":
+                errors.append(f"{seed}/{i}: {path} x-dev={dev_name}: {answer}")
+        caller.close()
+
+    await asyncio.gather(*(caller(seed) for seed in range(8)))
+    assert errors == []
+    for name, local in stack.locals.items():
+        assert len(local.seen) > 100, name
+        assert local.connections <= 8, "one stream per caller connection and owner"
+    assert stack.app.connections <= 8, "one app connection per caller connection"
+
+
+async def test_pipelined_requests_are_answered_in_order(stack: Stack) -> None:
+    await three_owners(stack)
+    rng = random.Random(7)
+    wanted = [pick(rng) for _ in range(40)]
+    raw = b"".join(
+        f"GET {path} HTTP/1.1\r\nhost: orders\r\n{f'x-dev: {d}' + chr(13) + chr(10) if d else ''}"
+        f"\r\n".encode() for path, d, _ in wanted)
+    caller = await Caller.open(stack.route)
+    caller.writer.write(raw)  # every request before any answer
+    for path, _, who in wanted:
+        caller.conn.send(h11.Request(method="GET", target=path, headers=[("host", "orders")]))
+        caller.conn.send(h11.EndOfMessage())
+        assert await asyncio.wait_for(caller.answer(), TIMEOUT) == f"{who} GET {path} {sha(b'')}"
+    caller.close()
+
+
+@pytest.mark.parametrize("path, who", [("/api/upload", "alice"), ("/upload", "app")])
+async def test_expect_100_continue_passes_through(stack: Stack, path: str, who: str) -> None:
+    await three_owners(stack)
+    caller = await Caller.open(stack.route)
+    body = os.urandom(5000)
+    caller.writer.write(f"PUT {path} HTTP/1.1\r\nhost: orders\r\nx-dev: alice\r\n"
+                        f"expect: 100-continue\r\ncontent-length: {len(body)}\r\n\r\n".encode())
+    interim = await asyncio.wait_for(caller.reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    assert interim.startswith(b"HTTP/1.1 100 "), interim
+    caller.writer.write(body)
+    caller.conn.send(h11.Request(method="PUT", target=path, headers=[("host", "o")]))
+    caller.conn.send(h11.EndOfMessage())
+    assert await asyncio.wait_for(caller.answer(), TIMEOUT) == f"{who} PUT {path} {sha(body)}"
+
+
+async def test_websocket_upgrade_through_a_filtered_claim_echoes_through_the_owner(
+        stack: Stack) -> None:
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(f"laptop: {message}")
+
+    async with ws_serve(echo, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        await stack.claim("alice", dev("alice"), local_port=port)
+        await stack.claim("bob", dev("bob"))
+        async with ws_connect(f"ws://127.0.0.1:{stack.route}/api/ws",
+                              additional_headers={"x-dev": "alice"}) as ws:
+            for i in range(20):
+                await ws.send(f"hello {i}")
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == f"laptop: hello {i}"
+        caller = await Caller.open(stack.route)  # other requests are unaffected
+        assert (await caller.request("/api/x", "bob")).startswith("bob POST /api/x")
+
+
+async def test_a_50_mib_chunked_upload_arrives_intact_with_bounded_memory(stack: Stack) -> None:
+    await three_owners(stack)
+    size, chunk = 50 * 1024 * 1024, 256 * 1024
+    block = os.urandom(chunk)
+    caller = await Caller.open(stack.route)
+    assert (await caller.request("/api/warmup", "alice")).startswith("alice")
+    tracemalloc.start()
+    try:
+        caller.writer.write(caller.conn.send(h11.Request(method="POST", target="/api/up",
+                                                         headers=[("host", "o"), ("x-dev", "alice"),
+                                                                  ("transfer-encoding", "chunked")])))
+        for _ in range(size // chunk):
+            caller.writer.write(caller.conn.send(h11.Data(data=block)) or b"")
+            await caller.writer.drain()
+        caller.writer.write(caller.conn.send(h11.EndOfMessage()))
+        answer = await asyncio.wait_for(caller.answer(), 60)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    expected = hashlib.sha256(block * (size // chunk)).hexdigest()
+    assert answer == f"alice POST /api/up {expected}"
+    assert peak < 16 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 50 MiB body"
+
+
+async def test_mirror_copies_every_matching_request_and_the_app_answers_them(
+        stack: Stack) -> None:
+    await stack.claim("mia", RequestFilter(path_prefix="/api"), Mode.MIRROR)
+    await stack.claim("alice", dev("alice"))
+    caller = await Caller.open(stack.route)
+    for i in range(300):
+        body = str(i).encode()
+        assert await caller.request(f"/api/{i}", None, body) == f"app POST /api/{i} {sha(body)}"
+        assert (await caller.request("/other", None)).startswith("app")  # not mirrored
+    assert (await caller.request("/api/x", "alice")).startswith("alice")  # routed, mirrored
+    await wait_until(lambda: len(stack.locals["mia"].seen) == 301, "301 copies", 5)
+    assert [r.target for r in stack.locals["mia"].seen[:3]] == [b"/api/0", b"/api/1", b"/api/2"]
+    assert stack.mirror_counts("mia") == (301, 0)
+
+
+async def test_a_stalled_mirror_owner_never_stalls_the_app(stack: Stack) -> None:
+    await stack.claim("mia", RequestFilter(path_prefix="/api"), Mode.MIRROR)
+    stack.locals["mia"].frozen.set()  # stopped at a breakpoint: reads nothing more
+    body = os.urandom(16 * 1024)
+    callers = [await Caller.open(stack.route) for _ in range(4)]
+    slowest = 0.0
+
+    async def load(caller: Caller) -> None:
+        nonlocal slowest
+        for i in range(150):
+            start = time.perf_counter()
+            assert await caller.request(f"/api/{i}", None, body) == \
+                f"app POST /api/{i} {sha(body)}"
+            slowest = max(slowest, time.perf_counter() - start)
+
+    await asyncio.gather(*(load(c) for c in callers))
+    copied, dropped = stack.mirror_counts("mia")
+    assert copied + dropped == 600 and dropped > 300, (copied, dropped)
+    assert slowest < 1.0, f"the app path waited {slowest:.2f} s"
+
+
+async def test_a_paused_mirror_owner_gets_no_copies_and_they_are_counted(stack: Stack) -> None:
+    mia = await stack.claim("mia", RequestFilter(path_prefix="/api"), Mode.MIRROR)
+    caller = await Caller.open(stack.route)
+    assert (await caller.request("/api/1")).startswith("app")
+    await mia.set_paused(True, WhilePaused.HOLD)  # hold applies to routes; a copy just drops
+    for i in range(50):
+        assert (await caller.request(f"/api/{i}")).startswith("app")
+    assert stack.mirror_counts("mia") == (1, 50)
+    await mia.set_paused(False)
+    assert (await caller.request("/api/again")).startswith("app")
+    assert stack.mirror_counts("mia") == (2, 50)
+
+
+async def test_hold_waits_for_resume_and_only_for_the_paused_owners_requests(
+        stack: Stack) -> None:
+    alice = await stack.claim("alice", dev("alice"))
+    await stack.claim("bob", dev("bob"))
+    await alice.set_paused(True, WhilePaused.HOLD)
+    caller = await Caller.open(stack.route)
+    held = asyncio.ensure_future(caller.request("/api/held", "alice"))
+    other = await Caller.open(stack.route)
+    for _ in range(20):
+        assert (await other.request("/api/x", "bob")).startswith("bob")
+        assert (await other.request("/api/x")).startswith("app")
+    await asyncio.sleep(0.5)
+    assert not held.done()
+    await alice.set_paused(False)
+    assert (await held).startswith("alice POST /api/held")
+
+
+async def test_a_vanished_owner_sends_the_next_requests_to_the_app(stack: Stack) -> None:
+    alice = await stack.claim("alice", dev("alice"))
+    caller = await Caller.open(stack.route)
+    assert (await caller.request("/api/1", "alice")).startswith("alice")
+    await alice.aclose()
+    await wait_until(lambda: not stack.agent.table.listing(), "the claim gone", 5)
+    assert (await caller.request("/api/2", "alice")).startswith("app")
+
+
+async def test_an_owner_vanishing_mid_answer_resets_the_caller(stack: Stack) -> None:
+    alice = await stack.claim("alice", dev("alice"))
+    stack.locals["alice"].mute.set()
+    caller = await Caller.open(stack.route)
+    pending = asyncio.ensure_future(caller.request("/api/1", "alice"))
+    await wait_until(lambda: stack.locals["alice"].seen, "the request at the laptop", 5)
+    await alice.aclose()
+    with pytest.raises((ConnectionError, h11.RemoteProtocolError)):
+        await pending
+
+
+async def test_bytes_that_are_not_http_go_to_the_app_as_they_are(stack: Stack) -> None:
+    await three_owners(stack)
+    for garbage in (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", b"hello world\r\n\r\n",
+                    b"GET /api/x HTTP/1.1\r\nx-dev: alice\r\nbad header\r\n\r\n"):
+        stack.app.raw.clear()
+        _, writer = await asyncio.open_connection("127.0.0.1", stack.route)
+        writer.write(garbage)
+        await wait_until(lambda g=garbage: bytes(stack.app.raw) == g, "the bytes at the app", 5)
+        writer.close()
+    assert stack.locals["alice"].seen == []
+
+
+async def test_the_zipapp_agent_routes_by_header(tmp_path: Path) -> None:
+    app = KeepAliveApp("app")
+    await app.start()
+    route, tunnel, health = free_ports(3)
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(agent_bundle()[1])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel), "--health-port",
+        str(health), "--route", f"{route}:{app.port}", stdout=asyncio.subprocess.DEVNULL)
+    local = KeepAliveApp("alice")
+    await local.start()
+    client = None
+    try:
+        await wait_until(lambda: port_open(tunnel), "the agent listening", TIMEOUT)
+        client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "alice@laptop:1")
+        await client.start()
+        await client.claim(route, local.port, dev("alice"))
+        caller = await Caller.open(route)
+        for i in range(50):
+            assert (await caller.request(f"/api/{i}", "alice")).startswith("alice")
+            assert (await caller.request(f"/api/{i}", "bob")).startswith("app")
+    finally:
+        if client is not None:
+            await client.aclose()
+        proc.terminate()
+        await proc.wait()
+        app.close()
+        local.close()
