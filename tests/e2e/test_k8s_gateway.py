@@ -320,7 +320,7 @@ async def test_refusals_are_one_line(cluster: Cluster, namespace: str, gateway: 
         (
             namespace,
             "echo",
-            "8081",
+            "8080:8081",
             UserError,
             "service 'echo' has no port 8081; its ports are 80/http",
         ),

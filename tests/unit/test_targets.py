@@ -37,8 +37,8 @@ TWO_PORTS = [
 @pytest.mark.parametrize(
     "text, service_port, local_port",
     [
-        ("8080", 8080, 8080),
-        (" 8080 ", 8080, 8080),
+        ("8080", None, 8080),
+        (" 8080 ", None, 8080),
         ("http", "http", None),
         ("8080:http", "http", 8080),
         ("3000:80", 80, 3000),
@@ -74,12 +74,6 @@ def test_port_spec_refuses(text: str, message: str) -> None:
         ),
         (TWO_PORTS, 9090, ServicePort("metrics", 9090, "TCP", 9090)),
         (TWO_PORTS, "http", ServicePort("http", 80, "TCP", "http")),
-        # a number that is no service port but is one port's targetPort
-        (
-            [{"name": "web", "port": 80, "protocol": "TCP", "targetPort": 8080}],
-            8080,
-            ServicePort("web", 80, "TCP", 8080),
-        ),
         # the same number for TCP and UDP: TCP wins
         (
             [
@@ -125,7 +119,8 @@ def test_select_service_port(
                 {"name": "b", "port": 81, "protocol": "TCP", "targetPort": 8080},
             ],
             8080,
-            "service 'orders': 8080 matches several ports (80/a, 81/b); name the service port",
+            ("service 'orders' has no port 8080; 8080 is the targetPort of its port 80/a: after "
+             "the colon goes the Service port, e.g. --port LOCAL:a"),
         ),
     ],
 )

@@ -17,7 +17,13 @@ from innerloop.core.errors import UserError
 
 @dataclass(frozen=True)
 class PortSpec:
-    """What the user asked for: which service port, and where the local process listens."""
+    """What the user asked for: which service port, and where the local process listens.
+
+    `--port` is `LOCAL[:SERVICE_PORT]` or `SERVICE_PORT_NAME`: a bare number is always the local
+    port (the Service port is then chosen by `core.targets.select_service_port`), what follows a
+    colon is always one of the Service's ports (number or name, never a targetPort), and a bare
+    name leaves the local port to the container's port.
+    """
 
     service_port: str | int | None
     local_port: int | None
@@ -34,8 +40,7 @@ class PortSpec:
         if not local:
             raise UserError("bad --port '': expected LOCAL_PORT[:SERVICE_PORT], e.g. 8080:http")
         if local.isdigit():
-            number = _flag_port(local, text)
-            return cls(service_port=number, local_port=number)
+            return cls(service_port=None, local_port=_flag_port(local, text))
         return cls(service_port=local, local_port=None)
 
 

@@ -4,11 +4,13 @@ Pure: the gateway fetches the Service, the pods its selector picks and the candi
 (Deployments, StatefulSets, ReplicaSets) as API JSON dicts; this module decides. Every refusal is
 a UserError with one line that names what exists, so the user can fix the command.
 
-Port spec (`--port`): `LOCAL[:SERVICE_PORT]` or `SERVICE_PORT`.
-- `8080:http` — run locally on 8080, intercept the service port named (or numbered) `http`;
-- `8080` — the service port numbered 8080, else the one service port whose targetPort is 8080;
-  locally on 8080;
+Port spec (`--port`): `LOCAL[:SERVICE_PORT]` or `SERVICE_PORT_NAME`.
+- `8080:http`, `8080:80` — run locally on 8080, intercept the service port named `http` or
+  numbered 80 (after the colon: a Service port, never a targetPort);
+- `8080` — run locally on 8080; the Service's only port, or with several ports the one numbered
+  8080, else the one whose targetPort is 8080;
 - `http` — the service port named `http`; locally on the app's container port.
+What was chosen and why is said in the intercept's first progress line (`port_notes`).
 When the Service has been taken over already, resolution uses the original targetPorts kept in
 its `innerloop.dev/restore` annotation, so a warm intercept resolves exactly like a cold one.
 """
@@ -86,21 +88,26 @@ def describe_ports(ports: Sequence[ServicePort]) -> str:
     return ", ".join(p.label() for p in ports) or "none"
 
 
-def select_service_port(service: Manifest, wanted: str | int | None) -> ServicePort:
-    """Pick the service port the user means; the error lists the ports there are."""
+def select_service_port(
+    service: Manifest, wanted: str | int | None, local: int | None = None
+) -> ServicePort:
+    """Pick the service port the user means (`wanted`, else the one `local` points at when
+    there are several); the error lists the ports there are."""
     name = service["metadata"]["name"]
     ports = service_ports(service)
     if wanted is None:
         if len(ports) == 1:
             return ports[0]
-        raise UserError(
-            f"service {name!r} has {len(ports)} ports; its ports are {describe_ports(ports)}",
-            advice=advise(Fix.SERVICE_PORT),
-        )
-    if isinstance(wanted, int):
-        found = [p for p in ports if p.port == wanted] or [
-            p for p in ports if p.target_port == wanted
-        ]
+        tcp = [p for p in ports if p.protocol == "TCP"]
+        found = [p for p in tcp if p.port == local] or [p for p in tcp if p.target_port == local]
+        if local is None or not found:
+            raise UserError(
+                f"service {name!r} has {len(ports)} ports; its ports are {describe_ports(ports)}",
+                advice=advise(Fix.SERVICE_PORT),
+            )
+        wanted = local
+    elif isinstance(wanted, int):
+        found = [p for p in ports if p.port == wanted]
     else:
         found = [p for p in ports if p.name == wanted]
     tcp = [p for p in found if p.protocol == "TCP"]
@@ -115,7 +122,31 @@ def select_service_port(service: Manifest, wanted: str | int | None) -> ServiceP
             f"service {name!r}: {wanted} matches several ports ({describe_ports(tcp)})",
             advice=advise(Fix.SERVICE_PORT_NAME),
         )
+    behind = [p for p in ports if p.target_port == wanted]
+    if behind:
+        raise UserError(
+            f"service {name!r} has no port {wanted}; {wanted} is the targetPort of its port "
+            f"{behind[0].label()}: after the colon goes the Service port, e.g. "
+            f"--port LOCAL:{behind[0].name or behind[0].port}"
+        )
     raise UserError(f"service {name!r} has no port {wanted}; its ports are {describe_ports(ports)}")
+
+
+def port_notes(service: Manifest, spec: PortSpec, target: Target) -> tuple[str, str]:
+    """Why this service port and this local port, when the user did not name them (shown in
+    the first progress line, so no choice is silent); "" where the user named it."""
+    chosen, local = target.service_port, spec.local_port
+    if spec.service_port is not None:
+        service_note = ""
+    elif len(service_ports(service)) == 1:
+        service_note = "the Service's only port"
+    elif chosen.port == local:
+        service_note = f"numbered like the local port {local}"
+    else:
+        service_note = f"its targetPort is the local port {local}"
+    local_note = "" if local is not None else (
+        "the container's port; --port LOCAL:SERVICE_PORT picks another")
+    return service_note, local_note
 
 
 def service_selector(service: Manifest) -> dict[str, str]:
@@ -297,7 +328,7 @@ def resolve_target(
     service: Manifest, spec: PortSpec, pods: Sequence[Manifest], workloads: Sequence[Manifest]
 ) -> Target:
     """Service → port → workload → container, or a UserError that says what exists."""
-    port = select_service_port(service, spec.service_port)
+    port = select_service_port(service, spec.service_port, spec.local_port)
     workload = find_workload(service, pods, workloads)
     container, container_port = find_container(workload, port.target_port)
     meta = service["metadata"]

@@ -31,7 +31,7 @@ from innerloop.core.request import InterceptRequest, PortSpec
 from innerloop.core.rollout import manual_rollout
 from innerloop.core.routing_plan import FRESH, Route, Routing
 from innerloop.core.service_patch import restore_service, service_takeover, take_over_service
-from innerloop.core.targets import Target, service_ports, workload_selector
+from innerloop.core.targets import Target, port_notes, service_ports, workload_selector
 from innerloop.intercepts.tunnels import TunnelSet
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import intercept_permissions
@@ -223,11 +223,7 @@ class Intercept:
         await self.gw.check_permissions(
             self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )
-        self.report(
-            f"{req.service}.{self.namespace}:{res.target.service_port.label()} → "
-            f"{res.target.workload} container {res.target.container!r} port "
-            f"{res.target.container_port}"
-        )
+        self.report(first_line(res, req.port, self.agent_image))
         config = self._agent_config(agent_config_map_name(self.agent_bundle))
         status = agent_status(res.workload, config, [res.target.container_port])
         if status is AgentStatus.CURRENT:
@@ -354,3 +350,15 @@ class Intercept:
             return
         for name in deleted:
             self.report(f"deleted configmap/{name}")
+
+
+def first_line(res: Resolution, spec: PortSpec, agent_image: str) -> str:
+    """What was resolved, every choice the user left to us with its reason, and the agent
+    image (whether the cluster can pull it is not knowable from here)."""
+    t = res.target
+    service_note, local_note = port_notes(res.service, spec, t)
+    return (f"{t.service}.{t.namespace}:{t.service_port.label()}"
+            f"{f' ({service_note})' if service_note else ''} → {t.workload} container "
+            f"{t.container!r} port {t.container_port}; locally 127.0.0.1:{t.local_port}"
+            f"{f' ({local_note})' if local_note else ''}; agent image {agent_image} "
+            "(--agent-image or \"agentImage\" to change)")
