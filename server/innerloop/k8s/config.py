@@ -9,6 +9,7 @@ import os
 
 from kubernetes import config as kube_config
 from kubernetes.client import Configuration
+from kubernetes.config.kube_config import KubeConfigMerger
 
 from innerloop.core.advice import Fix, advise
 from innerloop.core.errors import ConfigError
@@ -27,20 +28,29 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Config
     if not os.path.exists(first):
         raise ConfigError(f"no kubeconfig at {shown}", advice=advise(Fix.KUBECONFIG))
     try:
-        contexts, active = kube_config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=path
-        )
+        merged = KubeConfigMerger(path).config  # type: ignore[no-untyped-call]
+        raw = merged.value if merged is not None else {}
+        contexts = [c.value for c in raw.get("contexts") or []]  # ConfigNodes of dicts
+        contexts = [c for c in contexts if isinstance(c, dict) and "name" in c]
+        current = raw.get("current-context") or None
     except Exception as exc:  # any unreadable kubeconfig (YAML, shape) is a config error
         raise ConfigError(f"cannot read kubeconfig {shown}: {one_line(exc)}") from exc
-    names = [c["name"] for c in contexts or []]
+    names = [str(c["name"]) for c in contexts]
     if context is not None and context not in names:
         raise ConfigError(
             f"kubeconfig {shown} has no context {context!r}; its contexts "
             f"are {', '.join(names) or 'none'}"
         )
-    chosen = next((c for c in contexts if c["name"] == context), active) if context else active
-    if not chosen:
-        raise ConfigError(f"kubeconfig {shown} has no current context", advice=advise(Fix.CONTEXT))
+    if context is None and current is None:
+        raise ConfigError(
+            f"kubeconfig {shown} has no current context (its contexts: "
+            f"{', '.join(names) or 'none'})", advice=advise(Fix.CONTEXT))
+    if context is None and current not in names:
+        raise ConfigError(
+            f"kubeconfig {shown}: its current context {current!r} is not among its contexts "
+            f"({', '.join(names) or 'none'})", advice=advise(Fix.CONTEXT))
+    context = context or current
+    chosen = next(c for c in contexts if c["name"] == context)
     cfg = Configuration()
     try:
         kube_config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -51,5 +61,5 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Config
             f"cannot load kubeconfig {shown} (context {chosen['name']!r}): {one_line(exc)}"
         ) from exc
     cfg.retries = 1  # one retry: a pooled connection may have gone stale while idle
-    namespace = chosen.get("context", {}).get("namespace") or "default"
+    namespace = (chosen.get("context") or {}).get("namespace") or "default"
     return cfg, namespace

@@ -66,7 +66,17 @@ def from_status(code: int, body: bytes | str | None, doing: str) -> InnerloopErr
     return ClusterError(f"cannot {doing}: HTTP {code} from the API server: {message}".rstrip(": "))
 
 
+CERTIFICATE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification"
+                         r"|self.signed certificate|unable to get local issuer", re.IGNORECASE)
+
+
 def unreachable(server: str, reason: object) -> ClusterError:
+    if CERTIFICATE.search(str(reason)):  # it answered: running, but not trusted as configured
+        return ClusterError(
+            f"the API server at {server} presented a certificate your kubeconfig does not trust "
+            f"({reason}); fix the cluster's certificate-authority(-data) in the kubeconfig, or "
+            "check that the context points at the right cluster"
+        )
     return ClusterError(
         f"cannot reach the API server at {server}: {reason}; check that the cluster is running "
         "and that your kubeconfig context points at it"
