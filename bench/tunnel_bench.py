@@ -1,17 +1,23 @@
 """Tunnel latency and throughput on loopback: agent subprocess (zipapp) + TunnelClient.
 
-    .venv/bin/python -m bench.tunnel_bench [--requests 2000]
+    .venv/bin/python -m bench.tunnel_bench [--requests 2000] [--mode http]
 
 Prints, for one-shot connections (connect, 100-byte request, answer, close) and for round trips
 on one open connection: p50/p99 straight to the app vs through the agent + tunnel to the
 "laptop"; then bulk throughput through the tunnel (median of three). bench/cluster_bench.py runs
 it as part of its run on the testbed.
+
+``--mode http``: small HTTP/1.1 requests on one keep-alive connection, whole-connection routing
+(a claim without a filter: the agent splices) against per-request routing (a claim with a
+header filter: the agent parses every request and answer), to the laptop and to the app,
+interleaved rounds, and the ratio of the p50s (issue 9's goal: at most 1.1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import statistics
 import sys
@@ -20,6 +26,7 @@ import time
 from pathlib import Path
 
 from innerloop.agent.zipapp import agent_bundle
+from innerloop.core.filters import HeaderMatch, RequestFilter
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
 
@@ -76,18 +83,69 @@ async def throughput(port: int, size: int) -> float:
     return 2 * received / (time.perf_counter() - start) / 1e6
 
 
+HTTP_REQUEST = b"GET /api/orders HTTP/1.1\r\nhost: orders\r\nx-dev: bench\r\n\r\n"
+HTTP_ANSWER = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+async def tiny_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A keep-alive HTTP/1.1 server for bodiless requests: the same cost behind either route."""
+    with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(HTTP_ANSWER)
+    writer.close()
+
+
+async def http_round_trips(port: int, count: int, request: bytes = HTTP_REQUEST) -> list[float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        writer.write(request)
+        await reader.readexactly(len(HTTP_ANSWER))
+        times.append(time.perf_counter() - start)
+    writer.close()
+    return times
+
+
+async def http_mode(client: TunnelClient, route: int, local_port: int, n: int) -> None:
+    """Whole-connection vs per-request routing, interleaved rounds, p50 of all of them."""
+    unmatched = HTTP_REQUEST.replace(b"x-dev: bench", b"x-dev: other")
+    rows: dict[str, list[float]] = {}
+    for _ in range(5):
+        await client.claim(route, local_port)  # no filter: whole connections
+        rows.setdefault("laptop, whole-connection", []).extend(
+            await http_round_trips(route, n // 5))
+        await client.claim(route, local_port, RequestFilter(
+            headers=(HeaderMatch("x-dev", "bench"),)))
+        rows.setdefault("laptop, per-request", []).extend(await http_round_trips(route, n // 5))
+        rows.setdefault("app, per-request (unmatched)", []).extend(
+            await http_round_trips(route, n // 5, unmatched))
+        await client.release(route)
+        rows.setdefault("app, no claim (spliced)", []).extend(
+            await http_round_trips(route, n // 5, unmatched))
+    for name, times in rows.items():
+        print(summary(f"keep-alive HTTP, {name}", times))
+    p50 = {name: statistics.median(times) for name, times in rows.items()}
+    print(f"per-request ÷ whole-connection p50, to the laptop: "
+          f"{p50['laptop, per-request'] / p50['laptop, whole-connection']:.2f}x; to the app: "
+          f"{p50['app, per-request (unmatched)'] / p50['app, no claim (spliced)']:.2f}x")
+
+
 def summary(name: str, times: list[float]) -> str:
     ms = sorted(t * 1000 for t in times)
-    return (f"{name:<36} p50 {statistics.median(ms):6.3f} ms   "
+    return (f"{name:<48} p50 {statistics.median(ms):6.3f} ms   "
             f"p99 {ms[int(len(ms) * 0.99) - 1]:6.3f} ms")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--mode", choices=["tunnel", "http"], default="tunnel")
     args = parser.parse_args()
-    app = await asyncio.start_server(echo, "127.0.0.1", 0)
-    local = await asyncio.start_server(echo, "127.0.0.1", 0)
+    serve = tiny_http if args.mode == "http" else echo
+    app = await asyncio.start_server(serve, "127.0.0.1", 0)
+    local = await asyncio.start_server(serve, "127.0.0.1", 0)
     app_port, local_port = (s.sockets[0].getsockname()[1] for s in (app, local))
     route, tunnel, health = free_ports(3)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,6 +158,12 @@ async def main() -> None:
         try:
             await asyncio.sleep(0.5)
             n = args.requests
+            if args.mode == "http":
+                client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
+                await client.start()
+                await http_mode(client, route, local_port, n)
+                await client.aclose()
+                return
             print(summary("one-shot, straight to the app", [await one_shot(app_port)
                                                             for _ in range(n)]))
             print(summary("one-shot, agent → app", [await one_shot(route) for _ in range(n)]))

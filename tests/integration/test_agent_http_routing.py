@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import random
 import sys
+import threading
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import h11
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from innerloop.agent.server import Agent
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.core.filters import HeaderMatch, Mode, RequestFilter
+from innerloop.core.filters import HeaderMatch, Mode, RequestFilter, matches
 from innerloop.core.request import WhilePaused
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
@@ -37,6 +42,7 @@ from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
+T = TypeVar("T")
 
 
 def sha(data: bytes) -> str:
@@ -177,24 +183,42 @@ class Stack:
         return (0, 0) if counters is None else (counters.copied, counters.dropped)
 
 
-@pytest.fixture
-async def stack() -> AsyncIterator[Stack]:
+@pytest.fixture(autouse=True)
+def nothing_logged_as_an_error(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """No traceback, no "exception was never retrieved", no ERROR from the agent (the test
+    apps' handlers cancelled at teardown aside)."""
+    yield
+    bad = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
+           and not (r.exc_info and isinstance(r.exc_info[1], asyncio.CancelledError))]
+    assert bad == []
+
+
+async def start_stack() -> Stack:
     app = KeepAliveApp("app")
     await app.start()
     route, tunnel, health = free_ports(3)
     agent = Agent({route: app.port}, tunnel_port=tunnel, health_port=health, name="pod-7",
                   listen_host="127.0.0.1")
     await agent.start()
-    s = Stack(agent, route, tunnel, app)
+    return Stack(agent, route, tunnel, app)
+
+
+async def stop_stack(s: Stack) -> None:
+    for client in s.clients.values():
+        await client.aclose()
+    await s.agent.close()
+    for local in [s.app, *s.locals.values()]:
+        local.thaw.set()
+        local.close()
+
+
+@pytest.fixture
+async def stack() -> AsyncIterator[Stack]:
+    s = await start_stack()
     try:
         yield s
     finally:
-        for client in s.clients.values():
-            await client.aclose()
-        await agent.close()
-        for local in [app, *s.locals.values()]:
-            local.thaw.set()
-            local.close()
+        await stop_stack(s)
 
 
 async def three_owners(stack: Stack) -> None:
@@ -435,3 +459,103 @@ async def test_the_zipapp_agent_routes_by_header(tmp_path: Path) -> None:
         await proc.wait()
         app.close()
         local.close()
+
+
+class LoopThread:
+    """An event loop in a thread, so hypothesis (synchronous) can drive one long-lived stack."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(TIMEOUT)
+        self.loop.close()
+
+
+@pytest.fixture
+def threaded_stack() -> Iterator[tuple[LoopThread, Stack]]:
+    lt = LoopThread()
+    s = lt.run(start_stack())
+    lt.run(three_owners(s))
+    try:
+        yield lt, s
+    finally:
+        lt.run(stop_stack(s))
+        lt.stop()
+
+
+TEMPLATES = [
+    b"GET /api/x HTTP/1.1\r\nhost: o\r\nx-dev: alice\r\n\r\n",
+    b"POST /api/y?q=1 HTTP/1.1\r\nhost: o\r\nx-dev: bob\r\ncontent-length: 5\r\n\r\nhello",
+    (b"POST /carol/z HTTP/1.1\r\nhost: o\r\ntransfer-encoding: chunked\r\n\r\n"
+     b"5\r\nhello\r\n0\r\n\r\n"),
+    b"GET /other HTTP/1.1\r\nhost: o\r\nx-dev: alice\r\n\r\n",
+    b"GET /api/x HTTP/1.0\r\nx-dev: dave\r\n\r\n",
+]
+PIECES = [b"\r", b"\n", b"\r\n", b" ", b":", b"\x00", b"\xff", b"x-dev: bob\r\n",
+          b"x-dev: alice\r\n", b"content-length: 3\r\n", b"transfer-encoding: chunked\r\n",
+          b"upgrade: websocket\r\n", b"-1", b"zz", b"/carol", b"HTTP/2.0", b"\r\n\r\n",
+          b"GET /api/q HTTP/1.1\r\nhost: o\r\nx-dev: bob\r\n\r\n"]
+edits = st.lists(st.tuples(st.sampled_from(["insert", "delete", "replace"]),
+                           st.integers(0, 200), st.integers(1, 8),
+                           st.one_of(st.sampled_from(PIECES), st.binary(min_size=1, max_size=6))),
+                 max_size=4)
+
+
+def mutate(data: bytes, ops: list[tuple[str, int, int, bytes]]) -> bytes:
+    for op, at, length, piece in ops:
+        at %= len(data) + 1
+        if op == "insert":
+            data = data[:at] + piece + data[at:]
+        elif op == "delete":
+            data = data[:at] + data[at + length:]
+        else:
+            data = data[:at] + piece + data[at + length:]
+    return data
+
+
+async def send_and_read_to_eof(port: int, data: bytes) -> None:
+    """The caller sends ``data`` and half-closes: the agent must end the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        writer.write_eof()
+        while await asyncio.wait_for(reader.read(65536), 5):
+            pass
+    except ConnectionError:
+        pass  # a reset is a fine answer to garbage
+    finally:
+        writer.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(first=st.sampled_from(TEMPLATES), second=st.sampled_from([b"", *TEMPLATES]), ops=edits,
+       second_ops=edits)
+def test_malformed_requests_never_reach_an_owner_whose_filter_they_do_not_match(
+        threaded_stack: tuple[LoopThread, Stack], first: bytes, second: bytes,
+        ops: list[tuple[str, int, int, bytes]], second_ops: list[tuple[str, int, int, bytes]],
+) -> None:
+    lt, s = threaded_stack
+    lt.run(send_and_read_to_eof(s.route, mutate(first, ops) + mutate(second, second_ops)))
+    filters = {"alice": dev("alice"), "bob": dev("bob"),
+               "carol": RequestFilter(path_prefix="/carol")}
+    for name, flt in filters.items():
+        for request in s.locals[name].seen:
+            assert matches(flt, request.method, request.target, request.headers.raw_items()), \
+                (name, request)
+    answer = lt.run(_one_request(s.route))  # the agent still serves
+    assert answer.startswith("bob POST /api/still")
+
+
+async def _one_request(port: int) -> str:
+    caller = await Caller.open(port)
+    try:
+        return await caller.request("/api/still", "bob")
+    finally:
+        caller.close()

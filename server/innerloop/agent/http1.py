@@ -244,9 +244,7 @@ class Http1Router:
             if isinstance(event, (h11.InformationalResponse, h11.Response)):
                 if isinstance(event, h11.Response):
                     skipped_continue = self.conn.they_are_waiting_for_100_continue
-                self._to_caller(type(event)(status_code=event.status_code,
-                                            headers=event.headers.raw_items(),
-                                            reason=event.reason))
+                self._to_caller(event)
             elif isinstance(event, h11.Data):
                 self._to_caller(event)
                 await self.writer.drain()
@@ -307,9 +305,9 @@ class Http1Router:
 def _forwardable(request: h11.Request) -> h11.Request:
     """The request as the destination gets it (HTTP/1.0 without Host gets an empty one, as
     HTTP/1.1 asks of a request for a target without an authority)."""
-    headers = request.headers.raw_items()
-    if not any(name.lower() == b"host" for name, _ in headers):
-        headers = [(b"host", b""), *headers]
+    if any(name == b"host" for name, _ in request.headers):
+        return request
+    headers = [(b"host", b""), *request.headers.raw_items()]
     return h11.Request(method=request.method, target=request.target, headers=headers)
 
 
