@@ -17,8 +17,9 @@ from innerloop.agent.zipapp import agent_bundle, build_zipapp
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-MAX_BYTES = 64 * 1024
-"""57,792 bytes when this bound was set: room for growth, but not for a stray dependency."""
+MAX_BYTES = 96 * 1024
+"""84,000 bytes when this bound was set (issue 9: filters, per-request HTTP/1.1 routing, mirror;
+57,792 before): room for growth, but not for a stray dependency."""
 
 
 def test_bundle_is_deterministic_small_and_named_by_its_hash() -> None:
