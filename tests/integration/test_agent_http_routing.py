@@ -43,6 +43,7 @@ from tools.wait import wait_until
 pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
 T = TypeVar("T")
+AGENT_PYTHON = os.environ.get("INNERLOOP_AGENT_PYTHON", sys.executable)  # e.g. a python3.10
 
 
 def sha(data: bytes) -> str:
@@ -438,7 +439,7 @@ async def test_the_zipapp_agent_routes_by_header(tmp_path: Path) -> None:
     pyz = tmp_path / "agent.pyz"
     pyz.write_bytes(agent_bundle()[1])
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel), "--health-port",
+        AGENT_PYTHON, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel), "--health-port",
         str(health), "--route", f"{route}:{app.port}", stdout=asyncio.subprocess.DEVNULL)
     local = KeepAliveApp("alice")
     await local.start()
