@@ -21,11 +21,13 @@ from typing import TYPE_CHECKING
 
 from innerloop import __version__
 from innerloop.core.errors import InnerloopError, UserError
+from innerloop.core.filters import AppProtocol, Mode, RequestFilter, parse_header_flag
 from innerloop.envfile import write_env_file
 from innerloop.paths import write_private
 
 if TYPE_CHECKING:
     from innerloop.clusternet.network import ClusterNetwork
+    from innerloop.core.request import InterceptRequest
     from innerloop.dap.controller import InterceptController
     from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 
@@ -62,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     icp.add_argument("--agent-image", help=AGENT_IMAGE_HELP)
     icp.add_argument("--no-cluster-network", dest="cluster_network", action="store_false",
                      help="do not give the command the cluster's Services by name")
+    only = icp.add_argument_group("personal intercepts", "only requests meeting every "
+                                  "condition; others go to the cluster (docs/routing.md)")
+    only.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
+                      help="a header value (NAME=~REGEX: a regex); repeatable")
+    only.add_argument("--path", help="the request path (without the query) is exactly this")
+    only.add_argument("--path-prefix", help="the request path starts with this")
+    only.add_argument("--path-regex", metavar="REGEX", help="the regex finds the request path")
+    only.add_argument("--method", help="the request method (GET, POST, ...)")
+    only.add_argument("--mirror", action="store_true", help="get a copy of each request; the "
+                      "cluster keeps answering, your answers are dropped")
+    only.add_argument("--protocol", choices=[p.value for p in AppProtocol],
+                      help="how requests are read (default: the Service port's appProtocol/name)")
     icp.epilog = ("After `--`, a command to run with the workload's env and the cluster network "
                   "(its connections leave from the workload's pods); leaving when it exits.")
     run = sub.add_parser("run", parents=[cluster],
@@ -117,9 +131,12 @@ def _manager(args: argparse.Namespace) -> InterceptManager:
 
 
 async def cmd_list(args: argparse.Namespace) -> int:
+    from innerloop.intercepts.claims import claims_table
+
     mgr = _manager(args)
     try:
         ns, services = await mgr.list_services(args.namespace)
+        claims, problems = await claims_table(await mgr.gateway(), ns, services, mgr.client_id)
     finally:
         await mgr.close()
     if not services:
@@ -131,19 +148,33 @@ async def cmd_list(args: argparse.Namespace) -> int:
         workload = str(s.workload) if s.workload else "-"
         print(f"{s.name:24} {ports:28} {workload:28} {'yes' if s.agent else 'no':6} "
               f"{','.join(s.taken_over) or '-'}")
+    if claims:
+        print("\n" + "\n".join(claims))
+    for problem in problems:
+        say(problem)
     return 0
 
 
-async def cmd_intercept(args: argparse.Namespace) -> int:
+def intercept_request(args: argparse.Namespace) -> InterceptRequest:
+    """What `innerloop intercept`'s flags ask for; bad flags raise one UserError line."""
     from innerloop.core.request import InterceptRequest, PortSpec, WhilePaused
 
-    cmd: list[str] = args.cmd
-    request = InterceptRequest(
+    return InterceptRequest(
         service=args.service,
         namespace=args.namespace,
         port=PortSpec.parse(args.port) if args.port else PortSpec(None, None),
         while_paused=WhilePaused.parse(args.while_paused, "--while-paused"),
+        filter=RequestFilter(
+            headers=tuple(parse_header_flag(h) for h in args.header), path=args.path,
+            path_prefix=args.path_prefix, path_regex=args.path_regex, method=args.method),
+        mode=Mode.MIRROR if args.mirror else Mode.ROUTE,
+        protocol=AppProtocol.parse(args.protocol, "--protocol") if args.protocol else None,
     )
+
+
+async def cmd_intercept(args: argparse.Namespace) -> int:
+    cmd: list[str] = args.cmd
+    request = intercept_request(args)
     mgr = _manager(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -169,8 +200,10 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
         await mgr.close()
         raise
     t = intercept.target
-    say(f"intercepting {t.service}.{t.namespace}:{t.service_port.label()} → "
-        f"127.0.0.1:{t.local_port} ({intercept.tunnels.connected if intercept.tunnels else 0} "
+    scope = f" [{request.scope()}]" if request.scope() else ""
+    say(f"{'mirroring' if args.mirror else 'intercepting'} {t.service}.{t.namespace}:"
+        f"{t.service_port.label()}{scope} → 127.0.0.1:{t.local_port} "
+        f"({intercept.tunnels.connected if intercept.tunnels else 0} "
         f"replica(s), ready in {time.monotonic() - t0:.2f} s)")
     rc = 0
     network: ClusterNetwork | None = None

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import h11
 import pytest
@@ -26,6 +27,8 @@ from innerloop.core.frames import ClaimEntry, Hello, decode_all, encode
 from innerloop.core.mux_client import ClientConnection
 from innerloop.core.mux_events import DataReceived, StreamOpened, StreamReset
 from innerloop.core.request import WhilePaused
+from innerloop.core.targets import ServiceSummary
+from innerloop.intercepts.claims import claims_table
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict, TunnelError
 from innerloop.tunnel.transport import TcpTransport
@@ -285,6 +288,48 @@ async def test_filtered_claims_share_a_route_and_overlaps_are_refused_naming_the
     with pytest.raises(TunnelError, match="filters and mirror need HTTP"):
         await carol.claim(stack.route, stack.local.port, mode=Mode.MIRROR,
                           protocol=AppProtocol.TCP)
+
+
+class OnePodGateway:
+    """Just what `innerloop list` asks of the gateway: a Ready replica and a tunnel to it."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    @contextlib.asynccontextmanager
+    async def _pods(self) -> AsyncIterator[AsyncIterator[dict[str, object]]]:
+        async def snapshots() -> AsyncIterator[dict[str, object]]:
+            yield {"pod-7": {"spec": {"containers": [{"name": "app"},
+                                                     {"name": "innerloop-agent"}]}}}
+        yield snapshots()
+
+    def watch_ready_pods(self, namespace: str, selector: str) -> Any:
+        assert (namespace, selector) == ("shop", "app=orders")
+        return self._pods()
+
+    async def port_forward(self, namespace: str, pod: str, port: int) -> TcpTransport:
+        assert (pod, port) == ("pod-7", self.stack.tunnel)
+        return await TcpTransport.connect("127.0.0.1", port)
+
+
+async def test_list_shows_every_claim_with_owner_mode_and_filter(stack: Stack) -> None:
+    alice = await stack.client("alice@laptop:1", claim=False)
+    await alice.claim(stack.route, stack.local.port, filter_from_json(
+        {"headers": {"x-dev": "alice"}, "pathPrefix": "/api"}))
+    bob = await stack.client("bob@desk:2", claim=False)
+    await bob.claim(stack.route, stack.local.port, mode=Mode.MIRROR)
+    await bob.set_paused(True, WhilePaused.CLUSTER)
+    summary = ServiceSummary("orders", (), None, True, ("80/http",), tunnel_port=stack.tunnel,
+                             selector="app=orders", routes=((stack.route, "80/http"),))
+    gateway: Any = OnePodGateway(stack)
+    lines, problems = await claims_table(gateway, "shop", [summary], "carol@x:3")
+    assert problems == []
+    assert [line.split() for line in lines] == [
+        ["INTERCEPTED", "PORT", "BY", "MODE", "REQUESTS"],
+        ["orders:80/http", "alice@laptop:1", "route", "x-dev=alice", "path-prefix=/api"],
+        ["orders:80/http", "bob@desk:2", "mirror", "all", "requests", "(paused:", "cluster)"]]
+    assert await claims_table(gateway, "shop", [ServiceSummary("db", (), None, False, ())],
+                              "carol@x:3") == ([], [])
 
 
 async def test_claiming_a_port_the_agent_does_not_route_is_refused(stack: Stack) -> None:

@@ -21,6 +21,7 @@ from innerloop.core.filters import (
     parse_header_flag,
     protocol_hint,
     request_path,
+    route_protocol,
 )
 
 
@@ -256,3 +257,18 @@ def test_overlap_is_true_whenever_a_request_matches_both(
 def test_a_filter_overlaps_itself_and_everything(a: RequestFilter) -> None:
     assert may_overlap(a, a) and may_overlap(a, EVERYTHING)
     assert parse_filter(encode_filter(a)) == a
+
+
+def test_route_protocol() -> None:
+    me = flt(headers={"x-dev": "me"})
+    assert route_protocol(None, None, "grpc", me, Mode.ROUTE, "s:80") is AppProtocol.H2
+    assert route_protocol(AppProtocol.HTTP1, None, "tcp", me, Mode.ROUTE, "s") is (
+        AppProtocol.HTTP1)
+    assert route_protocol(None, "tcp", None, EVERYTHING, Mode.ROUTE, "s") is AppProtocol.TCP
+    with pytest.raises(UserError, match=r"^s:5432/tcp-db is not HTTP \(its name says so\): a "
+                       "filter or mirror mode needs HTTP; if it does speak HTTP, add --protocol"):
+        route_protocol(None, None, "tcp-db", me, Mode.ROUTE, "s:5432/tcp-db")
+    with pytest.raises(UserError, match=r"\(its appProtocol says so\)"):
+        route_protocol(None, "mysql", None, EVERYTHING, Mode.MIRROR, "s")
+    with pytest.raises(UserError, match=r"\(--protocol tcp says so\)"):
+        route_protocol(AppProtocol.TCP, None, None, EVERYTHING, Mode.MIRROR, "s")

@@ -390,6 +390,9 @@ def test_summarize_services() -> None:
             WorkloadRef("Deployment", "orders", "shop"),
             True,
             ("80/http",),
+            tunnel_port=15400,
+            selector="app=orders",
+            routes=((15401, "80/http"),),
         ),
     ]
     assert summarize_services([service()], [DEPLOY])[0].agent is False

@@ -87,6 +87,19 @@ def protocol_hint(app_protocol: str | None, port_name: str | None) -> AppProtoco
     return AppProtocol.AUTO
 
 
+def route_protocol(asked: AppProtocol | None, app_protocol: str | None, port_name: str | None,
+                   flt: RequestFilter, mode: Mode, where: str) -> AppProtocol:
+    """The protocol a claim on the Service port `where` carries: the user's, else the port's
+    hint. A filter or mirror mode on a port that is not HTTP is refused, with the way out."""
+    protocol = asked or protocol_hint(app_protocol, port_name)
+    if protocol is AppProtocol.TCP and (not flt.is_empty or mode is Mode.MIRROR):
+        why = "--protocol tcp" if asked else f"its {'appProtocol' if app_protocol else 'name'}"
+        raise UserError(f"{where} is not HTTP ({why} says so): a filter or mirror mode needs "
+                        "HTTP; if it does speak HTTP, add --protocol http1 (or h2, "
+                        '"protocol" in a launch configuration)')
+    return protocol
+
+
 @dataclass(frozen=True)
 class HeaderMatch:
     """One header condition: the header (name case-insensitive) has this value, or a value the

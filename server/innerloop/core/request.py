@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from innerloop.core.errors import UserError
+from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter, filter_from_json
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,19 @@ class InterceptRequest:
     """The kubeconfig context (launch key `context`); None: the configured one."""
     agent_image: str | None = None
     """The agent sidecar's image (launch key `agentImage`); None: the configured one."""
+    filter: RequestFilter = EVERYTHING
+    """Which requests are taken (launch key `match`, docs/routing.md); empty: all of them."""
+    mode: Mode = Mode.ROUTE
+    """`route`: the requests come here; `mirror`: a copy comes, the cluster still answers."""
+    protocol: AppProtocol | None = None
+    """How the port's requests are read (launch key `protocol`); None: from the Service
+    port's appProtocol or name."""
+
+    def __post_init__(self) -> None:
+        if self.protocol is AppProtocol.TCP and (
+                not self.filter.is_empty or self.mode is Mode.MIRROR):
+            raise UserError("protocol tcp cannot be combined with a filter or mirror mode: "
+                            "they read HTTP requests (use http1 or h2)")
 
     @property
     def key(self) -> str:
@@ -95,16 +109,24 @@ class InterceptRequest:
         name = self.service if self.namespace is None else f"{self.service}.{self.namespace}"
         if self.port.service_port is not None:
             name = f"{name}:{self.port.service_port}"
-        if self.port.local_port is None:
-            return name
-        return f"{name} → localhost:{self.port.local_port}"
+        if self.port.local_port is not None:
+            name = f"{name} → localhost:{self.port.local_port}"
+        scope = self.scope()
+        return f"{name} ({scope})" if scope else name
+
+    def scope(self) -> str:
+        """`x-dev=me`, `mirror: all requests`; "" for a whole-port intercept."""
+        if self.mode is Mode.MIRROR:
+            return f"mirror: {self.filter.describe()}"
+        return "" if self.filter.is_empty else self.filter.describe()
 
 
 def request_from_json(
     obj: Mapping[str, Any], what: str, local_port_key: str, local_port_required: bool = False
 ) -> InterceptRequest:
-    """Validate the camelCase keys `service`, `namespace`, `servicePort`, the local port and
-    `whilePaused`; raises UserError naming `what` (a command or configuration) and the key."""
+    """Validate the camelCase keys `service`, `namespace`, `servicePort`, the local port,
+    `whilePaused`, `match`, `mode` and `protocol`; raises UserError naming `what` (a command or
+    configuration) and the key."""
     service = obj.get("service")
     if not isinstance(service, str) or not service:
         raise UserError(f'{what} needs "service": the Kubernetes Service to intercept')
@@ -122,6 +144,10 @@ def request_from_json(
                                        f'{what}: "whilePaused"'),
         context=optional_str(obj, "context", what),
         agent_image=optional_str(obj, "agentImage", what),
+        filter=filter_from_json(obj.get("match"), f'{what}: "match"'),
+        mode=Mode.parse(obj.get("mode") or "route", f'{what}: "mode"'),
+        protocol=(None if not obj.get("protocol")
+                  else AppProtocol.parse(obj["protocol"], f'{what}: "protocol"')),
     )
 
 

@@ -38,6 +38,9 @@ class ServicePort:
     port: int
     protocol: str
     target_port: int | str
+    app_protocol: str | None = None
+    """`appProtocol` (`http`, `kubernetes.io/h2c`, …): with the name, says how to read its
+    requests (`core.filters.protocol_hint`)."""
 
     def label(self) -> str:
         return port_label(self.port, self.name)
@@ -79,6 +82,7 @@ def service_ports(service: Manifest) -> list[ServicePort]:
                 port=int(entry["port"]),
                 protocol=entry.get("protocol", "TCP"),
                 target_port=int(entry["port"]) if target is None else target,
+                app_protocol=entry.get("appProtocol") or None,
             )
         )
     return ports
@@ -354,6 +358,12 @@ class ServiceSummary:
     agent: bool
     taken_over: tuple[str, ...]
     """Labels of the ports whose traffic goes through the agent."""
+    tunnel_port: int | None = None
+    """Where the agent's tunnel listens (None: no agent), to ask it for its claims."""
+    selector: str = ""
+    """The workload's pod selector (with an agent), to find a replica to ask."""
+    routes: tuple[tuple[int, str], ...] = ()
+    """(agent listen port, service port label) of the ports taken over."""
 
 
 def summarize_services(
@@ -366,13 +376,20 @@ def summarize_services(
             workload: Manifest | None = find_workload(svc, [], workloads)
         except UserError:
             workload = None
+        layout = agent_layout(workload) if workload is not None else None
+        taken = service_takeover(svc)
         summaries.append(
             ServiceSummary(
                 name=svc["metadata"]["name"],
                 ports=tuple(service_ports(svc)),
                 workload=workload_ref(workload) if workload else None,
-                agent=workload is not None and agent_layout(workload) is not None,
-                taken_over=tuple(sorted(service_takeover(svc))),
+                agent=layout is not None,
+                taken_over=tuple(sorted(taken)),
+                tunnel_port=None if layout is None else layout.tunnel_port,
+                selector="" if layout is None or workload is None else workload_selector(workload),
+                routes=tuple(sorted(
+                    (int(p["targetPort"]), label) for p in svc["spec"].get("ports", [])
+                    if (label := port_label(int(p["port"]), p.get("name"))) in taken)),
             )
         )
     return summaries

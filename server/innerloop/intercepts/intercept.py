@@ -25,6 +25,7 @@ from innerloop.core.agent_patch import (
     remove_agent,
 )
 from innerloop.core.errors import ClusterError, InnerloopError, UserError
+from innerloop.core.filters import AppProtocol, route_protocol
 from innerloop.core.intercept import InterceptEvent, Phase
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest, PortSpec
@@ -62,6 +63,8 @@ class Snapshot:
     message: str | None = None
     env_file: str | None = None
     started: float = field(default_factory=time.time)
+    scope: str = ""
+    """Which requests: `x-dev=me`, `mirror: all requests`; "" for all of the port's traffic."""
 
 
 class Intercept:
@@ -89,6 +92,8 @@ class Intercept:
         self.resolution: Resolution | None = None
         self.tunnels: TunnelSet | None = None
         self.paused = False
+        self.protocol = AppProtocol.AUTO
+        """How the agent reads the port's requests (the user's, else the Service port's)."""
         self.message: str | None = None
         self.env_file: str | None = None
         self._lock = asyncio.Lock()
@@ -119,6 +124,7 @@ class Intercept:
             connected=self.tunnels.connected if self.tunnels else 0,
             message=self.message,
             env_file=self.env_file,
+            scope=self.request.scope(),
         )
 
     # -- driving the machine ----------------------------------------------------------------
@@ -220,10 +226,15 @@ class Intercept:
     async def _resolve(self) -> InterceptEvent:
         req = self.request
         self.resolution = res = await self.gw.resolve(self.namespace, req.service, req.port)
+        port = res.target.service_port
+        self.protocol = route_protocol(req.protocol, port.app_protocol, port.name, req.filter,
+                                       req.mode, f"{req.service}.{self.namespace}:{port.label()}")
         await self.gw.check_permissions(
             self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )
         self.report(first_line(res, req.port, self.agent_image))
+        if req.scope():
+            self.report(f"only {req.scope()} (read as {self.protocol.value})")
         config = self._agent_config(agent_config_map_name(self.agent_bundle))
         status = agent_status(res.workload, config, [res.target.container_port])
         if status is AgentStatus.CURRENT:
@@ -277,8 +288,9 @@ class Intercept:
 
     def _desired(self) -> Routing:
         _, listen = self._layout_ports()
-        return Routing(Route(listen, self.target.local_port), self.paused,
-                       self.request.while_paused)
+        req = self.request
+        return Routing(Route(listen, self.target.local_port, req.filter, req.mode, self.protocol),
+                       self.paused, req.while_paused)
 
     async def _route_traffic(self) -> InterceptEvent:
         assert self.tunnels is not None
@@ -286,10 +298,8 @@ class Intercept:
             await self.tunnels.apply(self._desired())
         except InterceptConflict as exc:
             t = self.target
-            raise UserError(
-                f"{t.service}.{t.namespace}:{t.service_port.label()} is already intercepted by "
-                f"{exc.holder}; ask them to leave, or wait until their intercept ends"
-            ) from exc
+            raise UserError(f"{t.service}.{t.namespace}:{t.service_port.label()} is already "
+                            f"{exc.taken_by()}; {exc.advice_text()}") from exc
         return InterceptEvent.CLAIMED
 
     async def _take_over_service(self) -> InterceptEvent:
