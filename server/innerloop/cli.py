@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from innerloop import __version__
-from innerloop.core.errors import InnerloopError, UserError
+from innerloop.core.errors import ClusterError, InnerloopError, UserError
 from innerloop.core.filters import AppProtocol, Mode, RequestFilter, parse_header_flag
 from innerloop.envfile import write_env_file
 from innerloop.paths import write_private
+from innerloop.prechecks import add_port_flag, before_intercept
 
 if TYPE_CHECKING:
     from innerloop.clusternet.network import ClusterNetwork
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     icp.add_argument("--agent-image", help=AGENT_IMAGE_HELP)
     icp.add_argument("--no-cluster-network", dest="cluster_network", action="store_false",
                      help="do not give the command the cluster's Services by name")
+    add_port_flag(icp)
     only = icp.add_argument_group("personal intercepts", "only requests meeting every "
                                   "condition; others go to the cluster (docs/routing.md)")
     only.add_argument("--header", action="append", default=[], metavar="NAME=VALUE",
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="restore the Service and remove the agent sidecar")
     uni.add_argument("service", nargs="?")
     uni.add_argument("--all", action="store_true", help="every Service innerloop touched in -n")
+    uni.add_argument("--force", action="store_true", help="even while someone intercepts it")
 
     sub.add_parser("lsp", help="run the language server over stdio (for any LSP client)")
     dap = sub.add_parser("dap", parents=[cluster],
@@ -175,14 +178,14 @@ def intercept_request(args: argparse.Namespace) -> InterceptRequest:
 async def cmd_intercept(args: argparse.Namespace) -> int:
     cmd: list[str] = args.cmd
     request = intercept_request(args)
+    check_port = before_intercept(cmd, args.env_file, args.env_json, args.allow_port_in_use, say)
     mgr = _manager(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     t0 = time.monotonic()
-    starting = asyncio.ensure_future(
-        mgr.start(request, report=say))
+    starting = asyncio.ensure_future(mgr.start(request, report=say, check_local_port=check_port))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
@@ -207,6 +210,8 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
         f"replica(s), ready in {time.monotonic() - t0:.2f} s)")
     rc = 0
     network: ClusterNetwork | None = None
+    ended = asyncio.ensure_future(intercept.ended.wait())
+    ended.add_done_callback(lambda _: stop.set())
     try:
         env: dict[str, str] = {}
         if args.env_file or args.env_json or cmd:
@@ -230,10 +235,13 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
             await stopped
     finally:
         stopped.cancel()
+        ended.cancel()
         if network is not None:
             await network.aclose()
         say("leaving; the cluster serves the traffic again")
         await mgr.close()
+    if intercept.ended.is_set():  # its agent was removed under it: the last line says so
+        raise ClusterError(intercept.message or "the intercept ended")
     return rc
 
 
@@ -341,14 +349,12 @@ async def cmd_uninstall(args: argparse.Namespace) -> int:
         raise UserError("name a service, or pass --all for every service innerloop touched")
     mgr = _manager(args)
     try:
-        if args.all:
-            done = await mgr.uninstall_all(args.namespace, report=say)
-            print(f"uninstalled from {len(done)} service(s): {', '.join(done) or '-'}")
-        else:
-            await mgr.uninstall(args.service, args.namespace, report=say)
-            print(f"uninstalled from {args.service}")
+        done = await mgr.uninstall_all(args.namespace, say, args.force,
+                                       None if args.all else [args.service])
     finally:
         await mgr.close()
+    print(f"uninstalled from {', '.join(done)}" if done else "nothing to undo: innerloop has not "
+          f"changed {'any Service there' if args.all else f'{args.service} or its workload'}")
     return 0
 
 

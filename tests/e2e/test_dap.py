@@ -419,8 +419,13 @@ async def test_disconnect_during_the_rollout_leaves_the_cluster_as_it_was(
     client = laptop.client
     await client.initialize()
     launched = client.request_nowait("launch", launch_config(namespace, "cluster"))
-    # The sidecar is in the workload; the rollout has begun.
-    await console_line(client, "waiting for the Deployment controller", timeout=60)
+    # The sidecar is in the workload; the rollout has begun. Waited for as a state of the
+    # cluster: which progress line says so depends on how fast the controller is (issue 11).
+    async def rolling_out() -> None:
+        while not await asyncio.to_thread(rollout_with_agent, cluster, namespace):
+            await asyncio.sleep(0.1)
+
+    await asyncio.wait_for(rolling_out(), 60)
     await client.ok("disconnect", {"terminateDebuggee": True})
     reply = await asyncio.wait_for(launched, 30)
     assert not reply["success"] and reply["message"].startswith("cancelled"), reply
@@ -439,6 +444,15 @@ async def test_disconnect_during_the_rollout_leaves_the_cluster_as_it_was(
     )
     assert served.failures == [], served.failures
     assert served.pods <= set(await asyncio.to_thread(cluster.pods, namespace, "echo"))
+
+
+def rollout_with_agent(cluster: Cluster, namespace: str) -> bool:
+    """The Deployment's template has the agent sidecar and its controller has seen it."""
+    deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "echo")
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    seen = (deployment.get("status", {}).get("observedGeneration", 0)
+            >= deployment["metadata"]["generation"])
+    return seen and any(c["name"] == "innerloop-agent" for c in containers)
 
 
 def cluster_state(cluster: Cluster, namespace: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ the intercept manager is replaced by one that resolves at once)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import stat
 import sys
@@ -32,6 +33,10 @@ ENV = {"GREETING": "hello world", "TOKEN": "s3cret"}
 class Intercepted:
     target = TARGET
     tunnels = None
+    message = None
+
+    def __init__(self) -> None:
+        self.ended = asyncio.Event()
 
 
 class InstantManager:
@@ -40,7 +45,8 @@ class InstantManager:
     def __init__(self) -> None:
         self.closed = False
 
-    async def start(self, request: InterceptRequest, report: Callable[[str], None]) -> Intercepted:
+    async def start(self, request: InterceptRequest, report: Callable[[str], None],
+                    check_local_port: Callable[[int], None] | None = None) -> Intercepted:
         assert request.service == "orders"
         return Intercepted()
 

@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 from innerloop.core.errors import UserError
 from innerloop.core.request import PortSpec
-from innerloop.core.targets import resolve_target, select_service_port
-from innerloop.intercepts.intercept import first_line
-from innerloop.k8s.reads import Resolution
+from innerloop.core.targets import first_line, resolve_target, select_service_port
 from k8s_manifests import container, pod, service, workload
 
 ONE_PORT = [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]
@@ -26,7 +24,7 @@ def line(ports: list[dict[str, object]], text: str) -> str:
     rs = workload("ReplicaSet", "orders-5d8f", owner=("Deployment", "orders"))
     pods = [pod("orders-5d8f-a", ("ReplicaSet", "orders-5d8f"))]
     target = resolve_target(svc, spec, pods, [deploy, rs])
-    return first_line(Resolution(target, svc, deploy), spec, "python:3.12-slim")
+    return first_line(target, svc, spec, "python:3.12-slim")
 
 
 def test_a_bare_number_is_the_local_port_on_a_one_port_service() -> None:

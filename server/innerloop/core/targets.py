@@ -153,6 +153,17 @@ def port_notes(service: Manifest, spec: PortSpec, target: Target) -> tuple[str, 
     return service_note, local_note
 
 
+def first_line(t: Target, service: Manifest, spec: PortSpec, agent_image: str) -> str:
+    """What was resolved, every choice the user left to us with its reason, and the agent
+    image (whether the cluster can pull it is not knowable from here)."""
+    service_note, local_note = port_notes(service, spec, t)
+    return (f"{t.service}.{t.namespace}:{t.service_port.label()}"
+            f"{f' ({service_note})' if service_note else ''} → {t.workload} container "
+            f"{t.container!r} port {t.container_port}; locally 127.0.0.1:{t.local_port}"
+            f"{f' ({local_note})' if local_note else ''}; agent image {agent_image} "
+            "(--agent-image or \"agentImage\" to change)")
+
+
 def service_selector(service: Manifest) -> dict[str, str]:
     """The label selector the Service routes by; a Service without one is refused."""
     selector = service.get("spec", {}).get("selector") or {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,9 @@ from innerloop.core.request import InterceptRequest, PortSpec
 from innerloop.core.rollout import manual_rollout
 from innerloop.core.routing_plan import FRESH, Route, Routing
 from innerloop.core.service_patch import restore_service, service_takeover, take_over_service
-from innerloop.core.targets import Target, port_notes, service_ports, workload_selector
+from innerloop.core.targets import Target, first_line, service_ports, workload_selector
+from innerloop.intercepts.cleanup import clean_up_after_agent
+from innerloop.intercepts.holders import holders
 from innerloop.intercepts.tunnels import TunnelSet
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import intercept_permissions
@@ -46,6 +49,11 @@ KUBE_PROXY_SETTLE = 2.0
 """kube-proxy rewrites its rules after the EndpointSlices change, at most once per its
 minSyncPeriod (1 s by default) and later on a loaded node; the API cannot show when. Only the
 first intercept of a Service pays this: later ones find the Service already taken over."""
+
+
+CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
+"""Tests only (tests/faults/test_crash.py): an effect's class name; the process dies as if
+killed just before running the first effect of that name."""
 
 
 @dataclass
@@ -97,6 +105,11 @@ class Intercept:
         self.message: str | None = None
         self.env_file: str | None = None
         self._lock = asyncio.Lock()
+        self._agent_check: asyncio.Future[None] | None = None
+        self.check_local_port: Callable[[int], None] = lambda _port: None
+        """Run once the local port is known, before the cluster is changed (the CLI's)."""
+        self.ended = asyncio.Event()
+        """Set when the intercept ended by itself (its agent was removed); `message` says why."""
 
     @property
     def id(self) -> str:
@@ -141,6 +154,8 @@ class Intercept:
 
     async def _do(self, effect: machine.Effect) -> InterceptEvent | None:
         """Run one effect; the event it returns (if any) is fed to the machine next."""
+        if os.environ.get(CRASH_BEFORE) == type(effect).__name__:
+            os._exit(1)
         match effect:
             case machine.Resolve():
                 return await self._resolve()
@@ -206,17 +221,29 @@ class Intercept:
         if (self.state.phase, paused) in ((Phase.ACTIVE, True), (Phase.PAUSED, False)):
             await self._feed(InterceptEvent.PAUSE if paused else InterceptEvent.RESUME)
 
-    async def uninstall(self) -> None:
-        """Service first, then the sidecar; leaves the specs as they were before innerloop."""
+    async def uninstall(self, force: bool = False) -> bool:
+        """Service first, then the sidecar; leaves the specs as they were before innerloop.
+        False (and nothing changed) when innerloop had changed neither. Refuses while another
+        client holds an intercept of it, unless `force`."""
         async with self._lock:
             req = self.request
             svc = await self.gw.get_service(self.namespace, req.service)
             ports = service_ports(svc)
             taken = [p for p in ports if p.label() in service_takeover(svc)] or ports
             spec = PortSpec(taken[0].port if taken else None, None)
-            self.resolution = await self.gw.resolve(self.namespace, req.service, spec)
+            self.resolution = res = await self.gw.resolve(self.namespace, req.service, spec)
+            if restore_service(res.service) == res.service and \
+                    remove_agent(res.workload) == res.workload:
+                return False
+            held = [] if force else await holders(self.gw, res.workload, req.service,
+                                                  self.client_id)
+            if held:
+                raise UserError(
+                    f"{req.service}.{self.namespace} is intercepted by {', '.join(held)}: "
+                    "uninstalling would end their intercept; ask them to leave, or pass --force")
             await self._feed(InterceptEvent.UNINSTALL)
             await self._feed(InterceptEvent.UNINSTALLED)
+            return True
 
     # -- effects ----------------------------------------------------------------------------
 
@@ -232,7 +259,8 @@ class Intercept:
         await self.gw.check_permissions(
             self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )
-        self.report(first_line(res, req.port, self.agent_image))
+        self.report(first_line(res.target, res.service, req.port, self.agent_image))
+        self.check_local_port(res.target.local_port)
         if req.scope():
             self.report(f"only {req.scope()} (read as {self.protocol.value})")
         config = self._agent_config(agent_config_map_name(self.agent_bundle))
@@ -281,10 +309,39 @@ class Intercept:
             self.client_id,
             self.report,
         )
-        self.tunnels.on_change = lambda: self.on_change(self)
+        self.tunnels.on_change = self._tunnels_changed
         await self.tunnels.open()
         self.report(f"tunnels open to {self.tunnels.connected} replica(s)")
         return InterceptEvent.TUNNELS_OPEN
+
+    def _tunnels_changed(self) -> None:
+        self.on_change(self)
+        t = self.tunnels
+        if (t is not None and t.opened and t.replicas == 0 and self._agent_check is None
+                and self._phase() in (Phase.ACTIVE, Phase.PAUSED)):
+            self._agent_check = asyncio.ensure_future(self._check_agent())
+
+    async def _check_agent(self) -> None:
+        """No replica runs the agent any more: if it was removed (`uninstall --force`
+        elsewhere), the intercept is over; say so once and end (`ended` is set)."""
+        ref = self.target.workload
+        try:
+            workload: dict[str, Any] | None = await self.gw.get_workload(ref)
+        except UserError:  # the workload itself is gone
+            workload = None
+        except InnerloopError as exc:
+            log.info("%s: cannot check the agent: %s", self.id, exc)
+            return
+        finally:
+            self._agent_check = None
+        if workload is not None and agent_layout(workload) is not None:
+            return  # a rollout or a scale to zero: the tunnels follow the pods back
+        self.message = (f"the innerloop agent was removed from {ref} (`innerloop uninstall` "
+                        "from elsewhere); this intercept has ended")
+        async with self._lock:
+            if self._phase() in (Phase.ACTIVE, Phase.PAUSED):
+                await self._feed(InterceptEvent.FAILED)
+        self.ended.set()
 
     def _desired(self) -> Routing:
         _, listen = self._layout_ports()
@@ -332,8 +389,9 @@ class Intercept:
             try:
                 await self.tunnels.apply(FRESH, timeout=8.0)
             except InnerloopError as exc:
-                # The agents drop a silent client's routes by themselves; closing is enough.
-                log.warning("%s: release not confirmed (%s); closing the tunnels", self.id, exc)
+                # The agents drop a silent client's routes by themselves; closing is enough
+                # (and a refused claim's tunnel never confirms: not the user's concern).
+                log.info("%s: release not confirmed (%s); closing the tunnels", self.id, exc)
 
     async def _close_tunnels(self) -> None:
         if self.tunnels is not None:
@@ -352,23 +410,4 @@ class Intercept:
         self._set_workload(workload)
         self.report(f"removing the agent from {t.workload}")
         await self.gw.wait_rollout(t.workload, progress=self.report)
-        # The agent's ConfigMap goes with the last workload that mounts it.
-        try:
-            deleted = await self.gw.delete_unused_agent_config_maps(t.namespace)
-        except ClusterError as exc:  # e.g. no RBAC to list/delete ConfigMaps: the specs are back
-            self.report(f"left the agent ConfigMap behind: {exc.user_line()}")
-            return
-        for name in deleted:
-            self.report(f"deleted configmap/{name}")
-
-
-def first_line(res: Resolution, spec: PortSpec, agent_image: str) -> str:
-    """What was resolved, every choice the user left to us with its reason, and the agent
-    image (whether the cluster can pull it is not knowable from here)."""
-    t = res.target
-    service_note, local_note = port_notes(res.service, spec, t)
-    return (f"{t.service}.{t.namespace}:{t.service_port.label()}"
-            f"{f' ({service_note})' if service_note else ''} → {t.workload} container "
-            f"{t.container!r} port {t.container_port}; locally 127.0.0.1:{t.local_port}"
-            f"{f' ({local_note})' if local_note else ''}; agent image {agent_image} "
-            "(--agent-image or \"agentImage\" to change)")
+        await clean_up_after_agent(self.gw, t.workload, self.report)

@@ -142,10 +142,16 @@ class InterceptManager:
 
     async def list_services(self, namespace: str | None) -> tuple[str, list[ServiceSummary]]:
         ns = await self.namespace(namespace)
-        return ns, await (await self.gateway()).list_services(ns)
+        gw = await self.gateway()
+        services = await gw.list_services(ns)
+        if not services and await gw.api.namespace_exists(ns) is False:
+            raise await gw.api.missing("namespace", ns)  # as `intercept` says it
+        return ns, services
 
-    async def start(self, request: InterceptRequest, report: Report | None = None) -> Intercept:
-        """Intercept until `leave`; cancelling unwinds everything this start did."""
+    async def start(self, request: InterceptRequest, report: Report | None = None,
+                    check_local_port: Callable[[int], None] | None = None) -> Intercept:
+        """Intercept until `leave`; cancelling unwinds everything this start did.
+        `check_local_port` may refuse the local port before the cluster is changed."""
         request = replace(request, namespace=await self.namespace(request.namespace))
         service, ns = request.service, request.namespace
         key = request.key
@@ -157,6 +163,8 @@ class InterceptManager:
                 f"{service}.{ns} is already intercepted by this process; leave it first"
             )
         intercept = await self._intercept(request, report)
+        if check_local_port is not None:
+            intercept.check_local_port = check_local_port
         self.intercepts[key] = intercept
         try:
             await intercept.start()
@@ -258,24 +266,27 @@ class InterceptManager:
         await network.start()
         return network
 
-    async def uninstall(self, service: str, namespace: str | None, report: Report | None = None
-                        ) -> None:
-        """Restore the Service and remove the sidecar: specs equal what they were before."""
+    async def uninstall(self, service: str, namespace: str | None, report: Report | None = None,
+                        force: bool = False) -> bool:
+        """Restore the Service and remove the sidecar: specs equal what they were before.
+        False when innerloop had changed neither (nothing done). Refuses while another client
+        holds an intercept of the Service, unless `force`."""
         ns = await self.namespace(namespace)
         held = self.intercepts.get(f"{ns}/{service}")
         if held is not None:
             await self.leave(held)
         intercept = await self._intercept(InterceptRequest(service, ns), report)
-        await intercept.uninstall()
+        return await intercept.uninstall(force)
 
-    async def uninstall_all(self, namespace: str | None, report: Report | None = None
-                            ) -> list[str]:
-        """Uninstall from every Service of the namespace that innerloop touched."""
-        ns, services = await self.list_services(namespace)
-        touched = [s.name for s in services if s.agent or s.taken_over]
-        for name in touched:
-            await self.uninstall(name, ns, report)
-        return touched
+    async def uninstall_all(self, namespace: str | None, report: Report | None = None,
+                            force: bool = False, only: list[str] | None = None) -> list[str]:
+        """Uninstall from the Services `only` names, by default from every Service of the
+        namespace that innerloop touched; the ones where there was something to undo."""
+        ns = await self.namespace(namespace)
+        if only is None:
+            _, services = await self.list_services(ns)
+            only = [s.name for s in services if s.agent or s.taken_over]
+        return [name for name in only if await self.uninstall(name, ns, report, force)]
 
     async def close(self) -> None:
         await self.leave_all()

@@ -1,0 +1,64 @@
+"""Who holds an intercept of a workload's Service right now, before `uninstall` pulls the agent
+from under them: the agent's claim table (any machine; a LIST_CLAIMS request over a tunnel of
+our own that claims nothing) and this machine's registry (whichever program holds it here)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from innerloop.core.agent_patch import agent_layout, pod_has_agent
+from innerloop.core.errors import InnerloopError
+from innerloop.core.frames import ClaimEntry
+from innerloop.core.manifest import Manifest
+from innerloop.core.rollout import pod_ready
+from innerloop.intercepts import registry
+from innerloop.k8s.gateway import Gateway
+from innerloop.tunnel.client import TunnelClient
+
+log = logging.getLogger(__name__)
+
+ASK_TIMEOUT = 10.0
+
+
+async def holders(gw: Gateway, workload: Manifest, service: str, client_id: str) -> list[str]:
+    """Every other client holding a claim on the workload's agent, or recorded here as holding
+    `service`; sorted, each named as the refusal shows it."""
+    namespace = workload["metadata"]["namespace"]
+    found = set(await _claimants(gw, workload, client_id))
+    entry = registry.find(namespace, service)
+    if entry is not None and entry.pid != os.getpid():
+        found.discard(entry.holder)
+        found.add(f"{entry.holder} ({entry.tool} pid {entry.pid} on this machine)")
+    return sorted(found)
+
+
+async def _claimants(gw: Gateway, workload: Manifest, client_id: str) -> list[str]:
+    layout = agent_layout(workload)
+    if layout is None:
+        return []
+    pods = [p for p in await gw.workload_pods(workload) if pod_ready(p) and pod_has_agent(p)]
+    if not pods:
+        return []
+    name = min(p["metadata"]["name"] for p in pods)
+    try:
+        entries = await asyncio.wait_for(
+            _list(gw, workload["metadata"]["namespace"], name, layout.tunnel_port, client_id),
+            ASK_TIMEOUT)
+    except (InnerloopError, OSError, asyncio.TimeoutError) as exc:
+        # An agent nobody can reach carries nobody's traffic either.
+        log.info("cannot ask %s who holds a claim: %s", name, exc)
+        return []
+    return [e.client_id for e in entries if e.client_id != client_id]
+
+
+async def _list(gw: Gateway, namespace: str, pod: str, tunnel_port: int, client_id: str
+                ) -> tuple[ClaimEntry, ...]:
+    client = TunnelClient(await gw.port_forward(namespace, pod, tunnel_port),
+                          f"{client_id} (uninstall)", name=pod)
+    await client.start()
+    try:
+        return await client.list_claims()
+    finally:
+        await client.aclose("listed the claims")
