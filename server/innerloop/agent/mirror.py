@@ -4,7 +4,7 @@ The app's path never waits on a copy: copies are written without ``drain``. A co
 (and counted) instead when its owner is paused, when its stream cannot be opened, or when the
 stream has not taken the previous bytes yet (no tunnel credit: the laptop is slow or stopped at
 a breakpoint); a copy already under way when that happens is cut off by resetting its stream,
-and the next copy opens a new one. So a slow mirror costs at most one pipe's worth of memory.
+and the next copy opens a new one. So a slow mirror costs at most one stream window of memory.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Protocol
 
 import h11
 
-from innerloop.agent.pipe import Ends, congested
+from innerloop.agent.owner_stream import Ends, congested
 from innerloop.agent.upstream import READ_SIZE, Destination
 from innerloop.tunnel.sockets import abort
 

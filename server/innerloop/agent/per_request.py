@@ -2,9 +2,9 @@
 
 `PortRouting` answers the router's questions from the agent's `RouteTable`: where a request
 goes (waiting while its owner holds it), which mirror claims get a copy, and how to reach the
-app or an owner. An owner is reached through an in-memory pipe whose far end is offered to its
-tunnel like any caller connection (`AgentTunnel.offer`): the laptop sees an ordinary stream
-carrying HTTP/1.1, and a stream it does not accept is served by the app, bytes replayed.
+app or an owner. An owner is reached through a tunnel stream opened like any caller connection
+(`AgentTunnel.open`) whose events go to an `OwnerStream` instead of a socket relay: the laptop
+sees an ordinary stream carrying HTTP/1.1.
 """
 
 from __future__ import annotations
@@ -20,25 +20,25 @@ import h11
 from innerloop.agent.forward import forward_to_app
 from innerloop.agent.http1 import Http1Router
 from innerloop.agent.mirror import MirrorCounters, MirrorTarget
-from innerloop.agent.pipe import Ends, memory_pipe
+from innerloop.agent.owner_stream import Ends, OwnerStream
 from innerloop.agent.routing import Hold, RouteTable, ToApp
 from innerloop.agent.upstream import Destination
 from innerloop.tunnel.link import Link
+from innerloop.tunnel.relay import SinkFactory, SinkT
 from innerloop.tunnel.sockets import tune
 
 log = logging.getLogger(__name__)
 
 
 class Offering(Protocol):
-    """An owner: a tunnel that takes caller connections (`AgentTunnel`)."""
+    """An owner: a tunnel that opens streams to its client (`AgentTunnel`)."""
 
     client_id: str
 
     @property
     def link(self) -> Link: ...
 
-    def offer(self, listen_port: int, peer: str, reader: asyncio.StreamReader,
-              writer: asyncio.StreamWriter) -> None: ...
+    def open(self, listen_port: int, peer: str, make: SinkFactory[SinkT]) -> SinkT: ...
 
 
 OwnerT = TypeVar("OwnerT", bound=Offering)
@@ -84,9 +84,7 @@ class OwnerDestination:
     async def connect(self) -> Ends | None:
         if self.owner.link.closed:
             return None
-        near, far = memory_pipe()
-        self.owner.offer(self.listen_port, self.peer, *far)
-        return near
+        return self.owner.open(self.listen_port, self.peer, OwnerStream).ends()
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from innerloop.core.mux_events import (
     StreamNotAccepted,
 )
 from innerloop.tunnel.link import Link
-from innerloop.tunnel.relay import Relay
+from innerloop.tunnel.relay import Relay, SinkFactory, SinkT
 from innerloop.tunnel.sockets import abort, peer_label, tune
 from innerloop.tunnel.transport import TcpTransport
 
@@ -158,9 +158,14 @@ class AgentTunnel:
     def offer(self, listen_port: int, peer: str, reader: asyncio.StreamReader,
               writer: asyncio.StreamWriter) -> None:
         """Open a stream for this caller; the client accepts it or the app serves it."""
+        self.open(listen_port, peer, Relay).attach(reader, writer)
+
+    def open(self, listen_port: int, peer: str, make: SinkFactory[SinkT]) -> SinkT:
+        """Open a stream to the client; its events go to the sink ``make`` builds."""
         stream_id = self.conn.open_stream(listen_port, peer, self.link.now())
-        self.link.open_relay(stream_id).attach(reader, writer)
+        sink = self.link.open_sink(stream_id, make)
         self.link.changed()
+        return sink
 
     def _on_event(self, event: MuxEvent) -> None:
         table = self.agent.table

@@ -1,7 +1,7 @@
 """Where one routed HTTP/1.1 request goes, and the connection that carries it there.
 
 A `Destination` is the app or one owner's tunnel; an `Http1Upstream` is one keep-alive connection to
-it (a TCP connection to the app, or a tunnel stream through an in-memory pipe), spoken to with an
+it (a TCP connection to the app, or a tunnel stream as an `OwnerStream`), spoken to with an
 h11 client connection. The caller's connection keeps one upstream per destination.
 """
 
@@ -12,7 +12,7 @@ from typing import Protocol
 
 import h11
 
-from innerloop.agent.pipe import Ends
+from innerloop.agent.owner_stream import Ends
 from innerloop.tunnel.sockets import abort, tune
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 The link owns the only reader and the only writer of the transport, arms one timer at the core's
 next deadline, and hands events out synchronously: stream events to that stream's ``Relay``,
-the rest to the role's handler. Handlers never block the reader, so one slow local socket can
+the rest to the role's handler (a relay is one kind of `StreamSink`). Handlers never block the reader, so one slow local socket can
 never hold up the tunnel (its relay buffers at most one window, which the core enforces).
 """
 
@@ -22,7 +22,7 @@ from innerloop.core.mux_events import (
     StreamEnded,
     StreamReset,
 )
-from innerloop.tunnel.relay import Relay
+from innerloop.tunnel.relay import Relay, SinkFactory, SinkT, StreamSink
 from innerloop.tunnel.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ class Link:
                  label: str) -> None:
         self.conn = conn
         self.label = label
-        self._relays: dict[int, Relay] = {}
-        """The only table of this tunnel's relays: written here and nowhere else."""
+        self._relays: dict[int, StreamSink] = {}
+        """The only table of this tunnel's stream sinks (relays and others): written here and
+        nowhere else."""
         self._transport = transport
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
@@ -87,16 +88,24 @@ class Link:
     # -- relays: one per stream carried to a local socket ------------------------------------
 
     def open_relay(self, stream_id: int) -> Relay:
-        relay = Relay(self, stream_id, self._forget)
-        self._relays[stream_id] = relay
-        return relay
+        return self.open_sink(stream_id, Relay)
+
+    def open_sink(self, stream_id: int, make: SinkFactory[SinkT]) -> SinkT:
+        """Hand `stream_id`'s events to a new sink (replacing any it had)."""
+        sink = make(self, stream_id, self._forget)
+        self._relays[stream_id] = sink
+        return sink
 
     def detach_relay(self, stream_id: int) -> tuple[Relay, asyncio.StreamReader,
                                                      asyncio.StreamWriter] | None:
-        """Stop relaying `stream_id` and hand its socket back (see `Relay.detach`)."""
-        relay = self._relays.pop(stream_id, None)
-        caller = None if relay is None else relay.detach()
-        return None if relay is None or caller is None else (relay, *caller)
+        """Stop relaying `stream_id` and hand its socket back (see `Relay.detach`); a sink
+        that is not a relay has no socket to hand back: it is told the stream was reset."""
+        sink = self._relays.pop(stream_id, None)
+        if sink is not None and not isinstance(sink, Relay):
+            sink.on_reset("the client did not accept the stream")
+            return None
+        caller = None if sink is None else sink.detach()
+        return None if sink is None or caller is None else (sink, *caller)
 
     def drop_relay(self, stream_id: int) -> None:
         """The stream never reached a socket (declined, or the agent gave up on it)."""

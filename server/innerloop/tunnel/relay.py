@@ -7,7 +7,8 @@ Either side's FIN becomes a half-close on the other; a reset aborts the socket w
 
 A relay knows its tunnel only through `StreamIO` and never touches the tunnel's table of
 relays: the `Link` that created it owns that table (as h2's connection owns its streams) and is
-told through `on_finished` when this relay is done with its socket.
+told through `on_finished` when this relay is done with its socket. A relay is one kind of
+`StreamSink`; the link dispatches to any.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from innerloop.tunnel.sockets import abort, tune
 
@@ -40,6 +41,31 @@ class StreamIO(Protocol):
     def acknowledge(self, stream_id: int, size: int) -> None: ...
 
     def reset(self, stream_id: int, reason: str) -> None: ...
+
+
+class StreamSink(Protocol):
+    """What a `Link` hands one stream's events to: a `Relay` (a socket) or any other consumer
+    (the agent's per-request router reads an owner's stream straight from here). The link
+    creates it through a `SinkFactory`, so the link stays the only writer of its table."""
+
+    def on_data(self, data: bytes) -> None: ...
+
+    def on_eof(self) -> None: ...
+
+    def on_credit(self) -> None: ...
+
+    def on_reset(self, reason: str) -> None: ...
+
+
+SinkT_co = TypeVar("SinkT_co", bound=StreamSink, covariant=True)
+SinkT = TypeVar("SinkT", bound=StreamSink)
+
+
+class SinkFactory(Protocol[SinkT_co]):
+    """Builds a sink for one stream; ``on_finished(stream_id)`` takes it out of the table."""
+
+    def __call__(self, io: StreamIO, stream_id: int,
+                 on_finished: Callable[[int], None]) -> SinkT_co: ...
 
 
 class Relay:
