@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { registerCodeLensCommands } from './codeLens';
 import { registerCommands } from './commands';
 import { registerDebugger } from './debug';
 import { DebugSessions } from './debugSessions';
@@ -16,6 +17,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const statusBar = new StatusBar(server);
   const sessions = new DebugSessions();
   const startFailure = new StartFailure(server, log);
+  const last = new LastChoice(context.workspaceState);
   context.subscriptions.push(
     log,
     server,
@@ -25,12 +27,13 @@ export function activate(context: vscode.ExtensionContext): void {
     new ListenWarning(server, log),
     ...registerCommands({
       server,
-      last: new LastChoice(context.workspaceState),
+      last,
       log,
       sessions,
       startFailure: () => startFailure.show(),
     }),
     ...registerDebugger(server, sessions),
+    ...registerCodeLensCommands(server, last, log),
   );
   void server.start().catch(() => undefined); // failures: the status bar, a notification, the log
 }

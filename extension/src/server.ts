@@ -124,7 +124,8 @@ export class InnerloopServer implements vscode.Disposable {
       options: { env: { ...process.env, PYTHONUNBUFFERED: '1' } },
     };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [],
+      // Python files: the code lens above HTTP handlers, env hover/diagnostics/completion.
+      documentSelector: [{ scheme: 'file', language: 'python' }],
       outputChannel: this.log,
       initializationOptions: serverSettings(readSettings()),
       synchronize: { configurationSection: SECTION },

@@ -24,6 +24,7 @@ SERVER_COMMANDS = {
     "innerloop.toggleIntercept",
     "innerloop.uninstall",
     "innerloop.debugAdapterEndpoint",
+    "innerloop.refreshCodeLenses",
 }
 
 

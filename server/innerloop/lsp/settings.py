@@ -25,6 +25,22 @@ class Settings:
     agentImage: str = ""
     """Image of the agent sidecar (any image with python3 >= 3.10); empty: the default image."""
 
+    # The workspace <-> Service mapping (also `.vscode/innerloop.json`): what the code lens debugs.
+    service: str = ""
+    """The Service this workspace's code serves; empty: no mapping (the lens offers to pick one)."""
+
+    servicePort: str = ""
+    """The Service's port, number or name; empty: its only port."""
+
+    localPort: int = 0
+    """Where the program listens locally; 0: the Service port's target port."""
+
+    program: str = ""
+    """The program the debug session runs (a path, `${workspaceFolder}` allowed); empty: the file."""
+
+
+_NUMBER_OR_NAME = {"servicePort"}
+
 
 _FIELDS = {f.name for f in dataclasses.fields(Settings)}
 
@@ -47,8 +63,28 @@ def parse_settings(raw: object) -> tuple[Settings, list[str]]:
     for key, value in section.items():
         if key not in _FIELDS or value is None:
             continue
-        if isinstance(value, str):
+        if key == "localPort":
+            port = _port(value)
+            if port is None:
+                problems.append(f"innerloop.localPort must be a port number, got {value!r}; "
+                                "using the default")
+            else:
+                values[key] = port
+        elif isinstance(value, str):
             values[key] = value.strip()
+        elif key in _NUMBER_OR_NAME and _port(value) is not None:
+            values[key] = str(value)
         else:
             problems.append(f"innerloop.{key} must be a string, got {value!r}; using the default")
     return Settings(**values), problems
+
+
+def _port(value: object) -> int | None:
+    """1..65535 as a number or its digits; 0 or "" for "not set"."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    elif value == "":
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535:
+        return value
+    return None

@@ -12,13 +12,22 @@ import sys
 from lsprotocol import types
 
 from innerloop.lsp.deps import Deps
-from innerloop.lsp.features import debug, errors, intercepts, log, settings, status
+from innerloop.lsp.features import (
+    code_lens,
+    debug,
+    errors,
+    intercepts,
+    log,
+    settings,
+    status,
+)
 from innerloop.lsp.server import InnerloopServer
 from innerloop.lsp.wiring import default_deps
 
 # Hooks run in registration order, so `log` comes last: it detaches after everything else.
 FEATURES = (
-    settings.setup, status.setup, intercepts.setup, debug.setup, errors.setup, log.setup
+    settings.setup, status.setup, intercepts.setup, debug.setup, errors.setup, code_lens.setup,
+    log.setup,
 )
 
 
