@@ -4,6 +4,8 @@ Each request is decided on its own when its head has arrived: its head goes to t
 destination (the app's keep-alive connection or the owner's tunnel stream, one of each per caller
 connection), its body streams there, the answer streams back, and only then is the next request
 read, so pipelined requests are answered in order. Copies for mirror owners take the same bytes.
+h11 only finds where each message and event ends: requests and answers go on as the bytes that
+came in (nothing is serialised again), and each request cycle parses with a fresh h11 connection.
 
 - ``Expect: 100-continue``: the interim answer passes through like any other.
 - An upgrade (or CONNECT) that is accepted turns the rest of the connection into a splice with
@@ -33,7 +35,6 @@ from innerloop.tunnel.splice import splice
 log = logging.getLogger(__name__)
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: |$)")
 _HTTP1 = (b"1.0", b"1.1")
-_SWITCHING = 101
 
 
 class RequestRoutes(Protocol):
@@ -74,7 +75,8 @@ class Http1Router:
         self.conn = h11.Connection(h11.SERVER)
         self._upstreams: dict[object, Http1Upstream] = {}
         self._copies = Copies()
-        self._read_so_far: bytearray | None = bytearray(prefix)  # until the first request
+        self._raw = bytearray(prefix)  # read from the caller, not yet handed on with an event
+        self._first = True  # until the first request: ``_raw`` is all that was read
         if prefix:
             self.conn.receive_data(prefix)
 
@@ -85,9 +87,8 @@ class Http1Router:
                     break
             self._close_all(self.writer.close)
         except NotHttp1:
-            replay = bytes(self._read_so_far or b"")
             log.debug("%s: not HTTP/1.1, to the app as bytes", self.label)
-            await self.routes.raw_to_app(self.reader, self.writer, replay)
+            await self.routes.raw_to_app(self.reader, self.writer, bytes(self._raw))
         except (_CallerGone, UpstreamFailed, ConnectionError) as exc:
             log.debug("%s: reset: %s", self.label, exc)
             self._close_all(lambda: abort(self.writer))
@@ -97,89 +98,83 @@ class Http1Router:
 
     # -- the caller side ------------------------------------------------------------------------
 
-    async def _caller_event(self) -> h11.Event | type[h11.PAUSED]:
-        while True:
-            event = self.conn.next_event()
-            if event is not h11.NEED_DATA:
-                return event  # type: ignore[return-value]
-            data = await self.reader.read(READ_SIZE)
-            if self._read_so_far is not None:
-                self._read_so_far += data
-                if data and not looks_like_http1(bytes(self._read_so_far)):
-                    raise NotHttp1()
-            self.conn.receive_data(data)
+    async def _receive(self) -> None:
+        data = await self.reader.read(READ_SIZE)
+        self._raw += data
+        if self._first and data and not looks_like_http1(bytes(self._raw)):
+            raise NotHttp1()
+        self.conn.receive_data(data)
+
+    def _take(self) -> bytes:
+        """The caller's bytes of the events parsed so far (as they came in)."""
+        taken = len(self._raw) - len(self.conn.trailing_data[0])
+        data = bytes(self._raw[:taken])
+        del self._raw[:taken]
+        return data
 
     async def _next_request(self) -> h11.Request | None:
         """The next request head, or None when the caller is done (or was refused)."""
         try:
-            event = await self._caller_event()
+            while (event := self.conn.next_event()) is h11.NEED_DATA:
+                await self._receive()
         except h11.RemoteProtocolError as exc:
-            if self._read_so_far is not None:
+            if self._first:
                 raise NotHttp1() from None
             self._refuse(exc)
             return None
         if isinstance(event, h11.Request):
             if event.http_version not in _HTTP1:
-                if self._read_so_far is not None:
+                if self._first:
                     raise NotHttp1()
                 self._refuse(h11.RemoteProtocolError("not HTTP/1.x"))
                 return None
-            self._read_so_far = None
+            self._first = False
             return event
         return None  # ConnectionClosed: the caller is done
 
     def _refuse(self, exc: Exception) -> None:
         log.info("%s: bad request after a good one, closing: %s", self.label, exc)
         try:
-            self._to_caller(h11.Response(status_code=400, headers=[
-                ("content-length", "0"), ("connection", "close")]))
-            self._to_caller(h11.EndOfMessage())
+            for event in (h11.Response(status_code=400, headers=[
+                    ("content-length", "0"), ("connection", "close")]), h11.EndOfMessage()):
+                self.writer.write(self.conn.send(event) or b"")
         except h11.LocalProtocolError:
             pass
-
-    def _to_caller(self, event: h11.Event) -> None:
-        data = self.conn.send(event)
-        if data:
-            self.writer.write(data)
 
     # -- one exchange ---------------------------------------------------------------------------
 
     async def _exchange(self, request: h11.Request) -> bool:
         """Route one request and relay its answer; False when the connection is done."""
         destination = await self.routes.route(request)
-        head = _forwardable(request)
+        head = self._take()
         upgrade = request.method == b"CONNECT" or any(
             name == b"upgrade" for name, _ in request.headers)
         mirrors = [] if upgrade else self.routes.mirrors(request)
+        if mirrors:
+            await self._copies.start(mirrors, request.method, head)
         upstream = await self._upstream(destination)
-        copying = body_read = False
+        reused = upstream.answered > 0
+        sent, complete = self._buffered_body()
+        upstream.start(request.method, upgrade, head + sent)
+        body = None if complete else self._pump_body_task(upstream)
         while True:
-            reused = upstream.answered > 0
-            sent = upstream.send(head)
-            if mirrors and not copying:
-                copying = True
-                await self._copies.start(mirrors, request.method, sent)
-            if body_read:
-                upstream.send(h11.EndOfMessage())
-                body = None
-            else:
-                body = self._start_body(upstream)
-                body_read = body is None
             try:
                 switched = await self._pump_answer(upstream, body)
                 break
-            except UpstreamFailed as exc:
+            except _NotAnswered as failed:
                 self._drop(upstream, abort_it=True)
                 if body is not None:
                     body.cancel()
                     await asyncio.gather(body, return_exceptions=True)
                     if not body.cancelled() and body.exception() is not None:
                         raise body.exception() from None  # type: ignore[misc]
-                if not (reused and body_read and self.conn.our_state is h11.SEND_RESPONSE):
+                if not (reused and complete):
                     self._copies.abandon()
-                    raise
-                log.debug("%s: %s; retrying on a new connection", self.label, exc)
+                    raise failed.cause from None
+                log.debug("%s: %s; retrying on a new connection", self.label, failed.cause)
                 upstream = await self._upstream(destination)
+                reused = False
+                upstream.start(request.method, upgrade, head + sent)
         if switched:
             await self._splice(upstream)
             return False
@@ -197,22 +192,26 @@ class Http1Router:
         self._upstreams[destination.key] = upstream
         return upstream
 
-    def _start_body(self, upstream: Http1Upstream) -> asyncio.Task[None] | None:
-        """Send what the caller already sent of the body; a task pumps the rest (None if the
-        request is complete: most are, and they need no task)."""
+    def _buffered_body(self) -> tuple[bytes, bool]:
+        """What the caller already sent of the body, and whether that is all of it (most
+        requests are complete: they need no task)."""
         while True:
             event = self._buffered_event()
             if event is h11.NEED_DATA:
-                task = asyncio.ensure_future(self._pump_body(upstream))
-                task.add_done_callback(functools.partial(_abort_on_failure, upstream))
-                return task
-            if isinstance(event, h11.Data):
-                self._copies.body(upstream.send(event))
-            elif isinstance(event, h11.EndOfMessage):
-                self._copies.end(upstream.send(event))
-                return None
-            else:
+                sent = self._take()
+                self._copies.body(sent)
+                return sent, False
+            if isinstance(event, h11.EndOfMessage):
+                sent = self._take()
+                self._copies.end(sent)
+                return sent, True
+            if not isinstance(event, h11.Data):
                 raise _CallerGone("the caller closed in the middle of a request")
+
+    def _pump_body_task(self, upstream: Http1Upstream) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self._pump_body(upstream))
+        task.add_done_callback(functools.partial(_abort_on_failure, upstream))
+        return task
 
     def _buffered_event(self) -> type[h11.NEED_DATA | h11.PAUSED] | h11.Event:
         try:
@@ -225,36 +224,55 @@ class Http1Router:
         while True:
             event = self._buffered_event()
             if event is h11.NEED_DATA:
-                self.conn.receive_data(await self.reader.read(READ_SIZE))
+                await self._receive()
             elif isinstance(event, h11.Data):
-                self._copies.body(upstream.send(event))
+                data = self._take()
+                upstream.write(data)
+                self._copies.body(data)
                 await upstream.drain()
             elif isinstance(event, h11.EndOfMessage):
-                self._copies.end(upstream.send(event))
+                data = self._take()
+                upstream.write(data)
+                self._copies.end(data)
                 return
             else:
                 raise _CallerGone("the caller closed in the middle of a request")
 
     async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None) -> bool:
-        """The answer, destination → caller; True if the connection switched protocols. A
-        failing request body aborts the upstream, which ends this with UpstreamFailed."""
-        skipped_continue = False
+        """The answer, destination → caller, as the bytes that came; True if the connection
+        switched protocols. A failing request body aborts the upstream, which ends this with
+        UpstreamFailed (as `_NotAnswered` while nothing reached the caller yet)."""
+        waiting_continue = self.conn.they_are_waiting_for_100_continue
+        out = b""
+        answered = skipped_continue = False
         while True:
-            event = await upstream.next_event()
-            if isinstance(event, (h11.InformationalResponse, h11.Response)):
-                if isinstance(event, h11.Response):
-                    skipped_continue = self.conn.they_are_waiting_for_100_continue
-                self._to_caller(event)
-            elif isinstance(event, h11.Data):
-                self._to_caller(event)
-                await self.writer.drain()
-            elif isinstance(event, h11.EndOfMessage):
-                self._to_caller(event)
-                await self._finish_body(body, skipped_continue)
-                return False
-            if self.conn.our_state is h11.SWITCHED_PROTOCOL:
+            try:
+                event, data = upstream.buffered_event()
+                if event is h11.NEED_DATA:
+                    if out:
+                        self.writer.write(out)
+                        out = b""
+                        await self.writer.drain()
+                    await upstream.receive()
+                    continue
+            except UpstreamFailed as exc:
+                if answered or out:
+                    raise
+                raise _NotAnswered(exc) from None
+            out = out + data if out else data
+            if upstream.switched:
+                self.writer.write(out)
                 await self._finish_body(body, False)
                 return True
+            if isinstance(event, h11.InformationalResponse):
+                waiting_continue = False
+            elif isinstance(event, h11.Response):
+                answered = True
+                skipped_continue, waiting_continue = waiting_continue, False
+            elif isinstance(event, h11.EndOfMessage):
+                self.writer.write(out)
+                await self._finish_body(body, skipped_continue)
+                return False
 
     async def _finish_body(self, body: asyncio.Task[None] | None, skipped_continue: bool) -> None:
         """The answer is out; the rest of the request body is still read (so the connection
@@ -262,7 +280,7 @@ class Http1Router:
         ``100 Continue``, may never send it."""
         if body is None:
             return
-        if not body.done() and (skipped_continue or self.conn.our_state is h11.MUST_CLOSE):
+        if not body.done() and (skipped_continue or self.conn.their_state is h11.MUST_CLOSE):
             body.cancel()
         await asyncio.gather(body, return_exceptions=True)
         if not body.cancelled() and body.exception() is not None:
@@ -281,12 +299,20 @@ class Http1Router:
         await splice(self.reader, self.writer, upstream.reader, upstream.writer)
 
     def _next_cycle(self, upstream: Http1Upstream) -> bool:
+        """A fresh h11 connection for the next request, unless either side ends the connection
+        (h11 says so: ``Connection: close``, HTTP/1.0, an answer delimited by closing)."""
+        keep_alive = upstream.keeps_alive and self.conn.their_state is not h11.MUST_CLOSE
         if not upstream.next_cycle():
             self._drop(upstream, abort_it=False)
-        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-            self.conn.start_next_cycle()
-            return True
-        return False
+        if not keep_alive:
+            return False
+        rest, closed = self.conn.trailing_data
+        self.conn = h11.Connection(h11.SERVER)
+        if rest:
+            self.conn.receive_data(rest)
+        if closed:
+            self.conn.receive_data(b"")
+        return True
 
     def _drop(self, upstream: Http1Upstream, *, abort_it: bool) -> None:
         if self._upstreams.get(upstream.destination.key) is upstream:
@@ -302,14 +328,12 @@ class Http1Router:
             close_caller()
 
 
-def _forwardable(request: h11.Request) -> h11.Request:
-    """The request as the destination gets it (HTTP/1.0 without Host gets an empty one, as
-    HTTP/1.1 asks of a request for a target without an authority)."""
-    if any(name == b"host" for name, _ in request.headers):
-        return request
-    headers = [(b"host", b""), *request.headers.raw_items()]
-    return h11.Request(method=request.method, target=request.target, headers=headers)
+class _NotAnswered(Exception):
+    """The upstream failed before any of its answer reached the caller."""
 
+    def __init__(self, cause: UpstreamFailed) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _abort_on_failure(upstream: Http1Upstream, body: asyncio.Task[None]) -> None:

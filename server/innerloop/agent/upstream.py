@@ -38,11 +38,34 @@ class UpstreamFailed(Exception):
     """The upstream connection ended or broke the protocol before its answer was complete."""
 
 
+_STAND_INS: dict[tuple[bytes, bool], h11.Request] = {}
+
+
+def _stand_in(method: bytes, upgrade: bool) -> h11.Request:
+    """A request with what decides its answer's framing (the method, an upgrade offer) and
+    nothing else: h11 follows an answer only to a request it wrote itself."""
+    request = _STAND_INS.get((method, upgrade))
+    if request is None:
+        headers = [(b"host", b""), (b"connection", b"upgrade"), (b"upgrade", b"x")] if upgrade \
+            else [(b"host", b"")]
+        request = h11.Request(method=method, target=b"/", headers=headers)
+        if len(_STAND_INS) < 64:
+            _STAND_INS[method, upgrade] = request
+    return request
+
+
+_END = h11.EndOfMessage()
+
+
 class Http1Upstream:
+    """The caller's request goes out as the bytes it came in; h11 parses the answer only to
+    find where it ends, and each event's bytes go back as they arrived."""
+
     def __init__(self, destination: Destination, ends: Ends) -> None:
         self.destination = destination
         self.reader, self.writer = ends
         self.conn = h11.Connection(h11.CLIENT)
+        self._raw = bytearray()  # received, not yet handed out with an event
         self.answered = 0  # responses completed: a reused connection may be closed under us
         tune(self.writer)
 
@@ -58,12 +81,23 @@ class Http1Upstream:
                 and not self.reader.at_eof() and not self.writer.is_closing()
                 and self.reader.exception() is None)
 
-    def send(self, event: h11.Event) -> bytes:
-        """Send an event; returns its bytes (mirrors copy them as they are)."""
-        data = self.conn.send(event) or b""
-        if data:
-            self.writer.write(data)
-        return data
+    @property
+    def keeps_alive(self) -> bool:
+        """The answer is complete and did not say it closes the connection."""
+        return self.conn.their_state is h11.DONE
+
+    @property
+    def switched(self) -> bool:
+        return self.conn.our_state is h11.SWITCHED_PROTOCOL
+
+    def start(self, method: bytes, upgrade: bool, data: bytes) -> None:
+        """Send a request (``data``: its bytes as the caller sent them, or their start)."""
+        self.conn.send(_stand_in(method, upgrade))
+        self.conn.send(_END)
+        self.writer.write(data)
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
 
     async def drain(self) -> None:
         try:
@@ -71,22 +105,28 @@ class Http1Upstream:
         except ConnectionError as exc:
             raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
 
-    async def next_event(self) -> h11.Event | type[h11.PAUSED]:
-        while True:
-            try:
-                event = self.conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise UpstreamFailed(f"{self.destination.label}: bad HTTP: {exc}") from None
-            if event is h11.NEED_DATA:
-                try:
-                    data = await self.reader.read(READ_SIZE)
-                except ConnectionError as exc:
-                    raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
-                self.conn.receive_data(data)
-            elif isinstance(event, h11.ConnectionClosed):
-                raise UpstreamFailed(f"{self.destination.label} closed the connection")
-            else:
-                return event  # type: ignore[return-value]
+    def buffered_event(self) -> tuple[h11.Event | type[h11.NEED_DATA | h11.PAUSED], bytes]:
+        """The next event of the answer and its bytes as received, without reading."""
+        try:
+            event = self.conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise UpstreamFailed(f"{self.destination.label}: bad HTTP: {exc}") from None
+        if event is h11.NEED_DATA or event is h11.PAUSED:
+            return event, b""
+        if isinstance(event, h11.ConnectionClosed):
+            raise UpstreamFailed(f"{self.destination.label} closed the connection")
+        taken = len(self._raw) - len(self.conn.trailing_data[0])
+        data = bytes(self._raw[:taken])
+        del self._raw[:taken]
+        return event, data
+
+    async def receive(self) -> None:
+        try:
+            data = await self.reader.read(READ_SIZE)
+        except ConnectionError as exc:
+            raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
+        self._raw += data
+        self.conn.receive_data(data)
 
     def next_cycle(self) -> bool:
         """After an exchange: ready for the next request (else the caller must drop us)."""
