@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import pytest_lsp
 from innerloop.core.errors import UserError
+from innerloop.core.filters import filter_to_json
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.lsp.dap_host import HostedDebugAdapter
@@ -93,6 +94,9 @@ class MemoryIntercepts:
             "replicas": 2,
             "envFile": None,
             "message": f"whilePaused={request.while_paused.value} image={self.settings.agentImage or 'default'}",
+            "scope": request.scope(),
+            "mode": request.mode.value,
+            "match": filter_to_json(request.filter),
         }
         self.intercepts[info["id"]] = info
         self._changed()
@@ -318,4 +322,46 @@ async def test_toggle_without_arguments_stops_the_only_intercept(client: Languag
     assert failure.value.message.startswith("toggleIntercept: no intercept runs")
     await run(client, "innerloop.startIntercept", {"service": "orders"})
     assert await run(client, "innerloop.toggleIntercept") is None
+    assert (await run(client, "innerloop.status"))["intercepts"] == []
+
+
+async def test_start_takes_match_and_mode_and_status_shows_the_scope(
+    client: LanguageClient,
+) -> None:
+    """`match`/`mode` are validated by core and passed through; the intercept (the answer, the
+    pushed status and `innerloop.status`) says which requests it takes."""
+    notification = asyncio.ensure_future(client.wait_for_notification("innerloop/status"))
+    info = await run(client, "innerloop.startIntercept", {
+        "service": "orders", "localPort": 9000, "mode": "mirror",
+        "match": {"headers": {"X-Innerloop-User": "me"}, "pathPrefix": "/api"},
+    })
+    assert (info["scope"], info["mode"]) == ("mirror: x-innerloop-user=me path-prefix=/api",
+                                             "mirror")
+    assert info["match"] == {"headers": {"x-innerloop-user": "me"}, "pathPrefix": "/api"}
+    pushed = await asyncio.wait_for(notification, 5)
+    assert [(i.scope, i.mode) for i in pushed.intercepts] == [(info["scope"], "mirror")]
+    [shown] = (await run(client, "innerloop.status"))["intercepts"]
+    assert (shown["scope"], shown["mode"], shown["match"]) == (
+        info["scope"], "mirror", info["match"])
+    await run(client, "innerloop.stopIntercept", {"id": info["id"]})
+
+    whole = await run(client, "innerloop.startIntercept", {"service": "orders"})
+    assert (whole["scope"], whole["mode"], whole["match"]) == ("", "route", {})
+    await run(client, "innerloop.stopIntercept", {"id": whole["id"]})
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"mode": "copy"}, 'startIntercept: "mode"'),
+        ({"match": {"headers": {"x-dev": 1}}}, 'startIntercept: "match": "headers"'),
+        ({"match": {"pathPrefix": "api"}}, "bad path prefix 'api'"),
+    ],
+)
+async def test_a_bad_match_or_mode_is_refused_in_one_line(
+    client: LanguageClient, extra: dict[str, Any], error: str
+) -> None:
+    with pytest.raises(JsonRpcException) as failure:
+        await run(client, "innerloop.startIntercept", {"service": "orders", **extra})
+    assert error in failure.value.message
     assert (await run(client, "innerloop.status"))["intercepts"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from innerloop.core.errors import UserError
 from innerloop.core.intercept import Phase
+from innerloop.core.request import request_from_json
 from innerloop.intercepts.intercept import Snapshot
 from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
 from innerloop.lsp.intercept_service import EditorIntercepts, intercept_info, manager_config
@@ -54,6 +55,9 @@ def test_phases_map_to_the_states_the_editor_shows(phase: Phase, state: str) -> 
         "replicas": 2,
         "envFile": None,
         "message": None,
+        "scope": "",
+        "mode": "route",
+        "match": {},
     }
 
 
@@ -66,3 +70,14 @@ async def test_a_fresh_manager_has_no_intercepts_and_takes_settings() -> None:
     with pytest.raises(UserError, match="there is no intercept 'shop/orders' in this session"):
         await service.stop("shop/orders")
     await service.aclose()
+
+
+def test_an_intercepts_scope_mode_and_match_reach_the_editor() -> None:
+    request = request_from_json(
+        {"service": "orders", "match": {"headers": {"x-dev": "me"}}, "mode": "mirror"},
+        "test", "localPort")
+    snapshot = Snapshot(id="shop/orders", namespace="shop", service="orders", service_port=80,
+                        local_port=8080, phase=Phase.ACTIVE, scope=request.scope())
+    info = intercept_info(snapshot, request)
+    assert (info["scope"], info["mode"], info["match"]) == (
+        "mirror: x-dev=me", "mirror", {"headers": {"x-dev": "me"}})

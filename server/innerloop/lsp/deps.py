@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict
 
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.lsp.settings import Settings
 
 InterceptStateName = Literal["connecting", "active", "paused", "error", "stopping"]
+ModeName = Literal["route", "mirror"]
 
 
 class InterceptInfo(TypedDict):
@@ -29,6 +30,12 @@ class InterceptInfo(TypedDict):
     replicas: int | None
     envFile: str | None
     message: str | None
+    scope: str
+    """Which requests, for people: `x-dev=me`, `mirror: all requests`; "" for all of them."""
+    mode: ModeName
+    match: dict[str, Any]
+    """The filter as the launch.json `match` object (`{}` for all requests): the editor builds a
+    request that matches it (Copy curl Command)."""
 
 
 class StatusInfo(TypedDict):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from innerloop.core.advice import Surface
 from innerloop.core.errors import InnerloopError, UserError
+from innerloop.core.filters import Mode, filter_to_json
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
 from innerloop.core.targets import ServiceSummary
@@ -48,8 +49,9 @@ def manager_config(settings: Settings) -> ManagerConfig:
     )
 
 
-def intercept_info(snapshot: Snapshot) -> InterceptInfo:
-    """Every phase on the way to active (resolving, installing, …, reconnecting) is "connecting"."""
+def intercept_info(snapshot: Snapshot, request: InterceptRequest | None = None) -> InterceptInfo:
+    """Every phase on the way to active (resolving, installing, …, reconnecting) is "connecting".
+    `request` (the intercept's) gives the mode and the `match` object."""
     return {
         "id": snapshot.id,
         "namespace": snapshot.namespace,
@@ -60,6 +62,9 @@ def intercept_info(snapshot: Snapshot) -> InterceptInfo:
         "replicas": snapshot.replicas,
         "envFile": snapshot.env_file,
         "message": snapshot.message,
+        "scope": snapshot.scope,
+        "mode": "mirror" if request is not None and request.mode is Mode.MIRROR else "route",
+        "match": {} if request is None else filter_to_json(request.filter),
     }
 
 
@@ -79,8 +84,12 @@ def namespace_choices(listed: list[str] | None, resolved: str) -> list[str]:
     return sorted({resolved, *(listed or [])})
 
 
-def _status(snapshots: list[Snapshot]) -> StatusInfo:
-    return {"intercepts": [intercept_info(s) for s in snapshots]}
+def _status(manager: InterceptManager, snapshots: list[Snapshot]) -> StatusInfo:
+    def request(snapshot: Snapshot) -> InterceptRequest | None:
+        intercept = manager.intercepts.get(snapshot.id)
+        return None if intercept is None else intercept.request
+
+    return {"intercepts": [intercept_info(s, request(s)) for s in snapshots]}
 
 
 class EditorIntercepts:
@@ -91,7 +100,7 @@ class EditorIntercepts:
         self.manager.configure(manager_config(settings))
 
     async def status(self) -> StatusInfo:
-        return _status(self.manager.snapshots())
+        return _status(self.manager, self.manager.snapshots())
 
     async def list_targets(self, namespace: str | None) -> TargetList:
         """The namespaces the kubeconfig may list (else just the resolved one: the context's,
@@ -123,7 +132,7 @@ class EditorIntercepts:
                 if current is not None:
                     current.uncancel()
                 await write
-        return intercept_info(intercept.snapshot())
+        return intercept_info(intercept.snapshot(), intercept.request)
 
     async def _write_env(self, intercept: Intercept, progress: Report) -> None:
         """The user's own program needs the workload's env; without it the intercept still
@@ -151,7 +160,7 @@ class EditorIntercepts:
         await self.manager.uninstall(service, namespace, progress)
 
     def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:
-        return self.manager.subscribe(lambda snapshots: callback(_status(snapshots)))
+        return self.manager.subscribe(lambda snapshots: callback(_status(self.manager, snapshots)))
 
     async def aclose(self) -> None:
         env_files = [i.env_file for i in self.manager.intercepts.values()]
