@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageclient/node';
+import { copyCurl } from './curl';
 import { DebugSessions, explainOwnedIntercept } from './debugSessions';
 import { InterceptRequest, InterceptStatus, parseIntercept, ServerCommand } from './protocol';
 import { LastChoice, pickAgentService, pickIntercept } from './quickPick';
@@ -15,6 +16,7 @@ export const Command = {
   uninstallAgent: 'innerloop.uninstallAgent',
   showLogs: 'innerloop.showLogs',
   restartServer: 'innerloop.restartServer',
+  copyCurl: 'innerloop.copyCurl',
 } as const;
 
 interface Deps {
@@ -27,7 +29,23 @@ interface Deps {
 }
 
 function describe(i: InterceptStatus): string {
-  return `${i.namespace}/${i.service}:${i.servicePort ?? '?'} → 127.0.0.1:${i.localPort ?? '?'} (${i.state})`;
+  const scope = i.scope === '' ? '' : ` · ${i.scope}`;
+  return `${i.namespace}/${i.service}:${i.servicePort ?? '?'} → 127.0.0.1:${i.localPort ?? '?'} (${i.state})${scope}`;
+}
+
+/** The only intercept, or the one the user picks; undefined (after saying so) when none runs. */
+async function pickRunning(d: Deps, title: string, none: string): Promise<InterceptStatus | undefined> {
+  const { intercepts } = await d.server.status();
+  if (intercepts.length === 0) {
+    void vscode.window.showInformationMessage(`innerloop: ${none}`);
+    return undefined;
+  }
+  if (intercepts.length === 1) return intercepts[0];
+  const picked = await vscode.window.showQuickPick(
+    intercepts.map((i) => ({ label: `${i.namespace}/${i.service}`, description: describe(i), value: i })),
+    { title, placeHolder: 'Intercept' },
+  );
+  return picked?.value;
 }
 
 async function startIntercept(d: Deps, request: InterceptRequest): Promise<void> {
@@ -41,23 +59,16 @@ async function interceptService(d: Deps): Promise<void> {
 }
 
 async function stop(d: Deps): Promise<void> {
-  const { intercepts } = await d.server.status();
-  let target = intercepts[0];
-  if (target === undefined) {
-    void vscode.window.showInformationMessage('innerloop: there is no intercept to stop.');
-    return;
-  }
-  if (intercepts.length > 1) {
-    const picked = await vscode.window.showQuickPick(
-      intercepts.map((i) => ({ label: `${i.namespace}/${i.service}`, description: describe(i), value: i })),
-      { title: 'Stop Intercept', placeHolder: 'Intercept to stop' },
-    );
-    target = picked?.value;
-  }
+  const target = await pickRunning(d, 'Stop Intercept', 'there is no intercept to stop.');
   if (target === undefined) return;
   const owner = d.sessions.owner(target);
   if (owner !== undefined) return explainOwnedIntercept(owner);
   await d.server.execute(ServerCommand.stopIntercept, { id: target.id });
+}
+
+async function curl(d: Deps): Promise<void> {
+  const target = await pickRunning(d, 'Copy curl Command', 'there is no intercept: start one first.');
+  if (target !== undefined) await copyCurl(target, d.log);
 }
 
 /** Stops the running intercept, or starts the last one (asking when there is none). */
@@ -119,6 +130,7 @@ export function registerCommands(d: Deps): vscode.Disposable[] {
     [Command.uninstallAgent]: uninstallAgent,
     [Command.showLogs]: async () => d.log.show(true),
     [Command.restartServer]: async () => d.server.restart(),
+    [Command.copyCurl]: curl,
   };
   return Object.entries(bodies).map(([id, body]) => vscode.commands.registerCommand(id, guarded(d, id, body)));
 }

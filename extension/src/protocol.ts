@@ -18,6 +18,17 @@ export const STATUS_NOTIFICATION = 'innerloop/status';
 
 export type InterceptState = 'connecting' | 'active' | 'paused' | 'error' | 'stopping';
 
+export type InterceptMode = 'route' | 'mirror';
+
+/** The launch.json / startIntercept `match` object (a header value `~RE` is a regex). */
+export interface RequestMatch {
+  headers?: Record<string, string>;
+  path?: string;
+  pathPrefix?: string;
+  pathRegex?: string;
+  method?: string;
+}
+
 export interface InterceptStatus {
   id: string;
   namespace: string;
@@ -29,6 +40,11 @@ export interface InterceptStatus {
   replicas: number | null;
   envFile: string | null;
   message: string | null;
+  /** Which requests, for people: `x-dev=me`, `mirror: all requests`; '' for all of them. */
+  scope: string;
+  mode: InterceptMode;
+  /** The filter as a `match` object ({} for all requests). */
+  match: RequestMatch;
   /** false: nothing listens on 127.0.0.1:localPort, so every request goes to the cluster; null: unknown. */
   listening: boolean | null;
 }
@@ -66,6 +82,10 @@ export interface InterceptRequest {
   service: string;
   servicePort: number | string;
   localPort: number;
+  /** Only these requests (absent: all of them). */
+  match?: RequestMatch;
+  /** Absent: route. */
+  mode?: InterceptMode;
 }
 
 export type DebugAdapterEndpoint =
@@ -96,6 +116,24 @@ function portRef(v: unknown): number | string | null {
   return int(v) ?? str(v);
 }
 
+/** An older server sends no match: all requests. Unknown keys and non-string values are dropped. */
+function parseMatch(v: unknown): RequestMatch {
+  if (!isObj(v)) return {};
+  const out: RequestMatch = {};
+  if (isObj(v.headers)) {
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(v.headers)) {
+      if (typeof value === 'string') headers[name] = value;
+    }
+    if (Object.keys(headers).length > 0) out.headers = headers;
+  }
+  for (const key of ['path', 'pathPrefix', 'pathRegex', 'method'] as const) {
+    const value = str(v[key]);
+    if (value !== null) out[key] = value;
+  }
+  return out;
+}
+
 const STATES: ReadonlySet<string> = new Set(['connecting', 'active', 'paused', 'error', 'stopping']);
 
 export function parseIntercept(v: unknown): InterceptStatus {
@@ -117,6 +155,9 @@ export function parseIntercept(v: unknown): InterceptStatus {
     replicas: int(v.replicas),
     envFile: str(v.envFile),
     message: str(v.message),
+    scope: str(v.scope) ?? '',
+    mode: v.mode === 'mirror' ? 'mirror' : 'route',
+    match: parseMatch(v.match),
     listening: typeof v.listening === 'boolean' ? v.listening : null,
   };
 }

@@ -1,6 +1,7 @@
+import * as os from 'os';
 import * as vscode from 'vscode';
 import { readSettings } from './config';
-import { InterceptRequest, parseTargets, ServerCommand, ServiceTarget, TargetList } from './protocol';
+import { InterceptMode, InterceptRequest, parseTargets, RequestMatch, ServerCommand, ServiceTarget, TargetList } from './protocol';
 import { InnerloopServer } from './server';
 
 const LAST_INTERCEPT = 'innerloop.lastIntercept';
@@ -113,12 +114,123 @@ async function pickService(
   return picked?.value;
 }
 
-/** Namespace → Service → port → local port; remembers the answer for the next time. */
+/** The header of a personal intercept: requests that carry it with your name come to you. */
+export const PERSONAL_HEADER = 'x-innerloop-user';
+
+/** The OS user name as a header value (`me` when it cannot be read). */
+export function personalValue(): string {
+  let name = '';
+  try {
+    name = os.userInfo().username;
+  } catch {
+    name = process.env.USER ?? process.env.USERNAME ?? '';
+  }
+  return name.replace(/[^A-Za-z0-9._-]/g, '') || 'me';
+}
+
+/** An HTTP header name (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** `NAME=VALUE` (`NAME=~REGEX` for a regex, `NAME=~` for "present") → one header condition. */
+export function parseHeaderAnswer(text: string): { name: string; value: string } | string {
+  const at = text.indexOf('=');
+  const name = at === -1 ? '' : text.slice(0, at).trim();
+  const value = at === -1 ? '' : text.slice(at + 1).trim();
+  if (!TOKEN.test(name)) return 'NAME=VALUE, e.g. x-innerloop-user=me (a header name is letters, digits and -)';
+  if (value === '') return `A value for ${name} (NAME=~REGEX for a regex, NAME=~ for "present")`;
+  if (/[\r\n\0]/.test(value)) return 'One line, please';
+  return { name, value };
+}
+
+function validPrefix(text: string): string | undefined {
+  return text.startsWith('/') && !/\s/.test(text) ? undefined : 'A path starting with /, e.g. /api';
+}
+
+interface Scope {
+  match?: RequestMatch;
+  mode?: InterceptMode;
+}
+
+type ScopeKind = 'all' | 'header' | 'prefix' | 'mirror';
+
+function scopeKind(previous: Scope | undefined): ScopeKind | undefined {
+  if (previous === undefined) return undefined;
+  if (previous.mode === 'mirror') return 'mirror';
+  if (previous.match?.headers !== undefined) return 'header';
+  if (previous.match?.pathPrefix !== undefined) return 'prefix';
+  return 'all';
+}
+
+/** The last step: all of the port's requests, a personal header, a path prefix, or copies. */
+async function pickScope(title: string, step: number, steps: number, service: string, previous: Scope | undefined): Promise<Scope | undefined> {
+  const personal = `${PERSONAL_HEADER}=${personalValue()}`;
+  const lastKind = scopeKind(previous);
+  const items: Item<ScopeKind>[] = [
+    { label: 'All traffic', value: 'all', description: `every request to ${service} comes to your program` },
+    {
+      label: 'Only requests with header…',
+      value: 'header',
+      description: personal,
+      detail: 'A personal intercept: the others keep theirs, and requests without the header go to the cluster',
+    },
+    { label: 'Only a path prefix…', value: 'prefix', description: 'e.g. /api', detail: 'Requests under the prefix come to you, the rest go to the cluster' },
+    {
+      label: 'Mirror (copies only)',
+      value: 'mirror',
+      description: 'a copy of every request',
+      detail: "The cluster's app keeps answering; your program's answers are dropped",
+    },
+  ];
+  for (const item of items) {
+    if (item.value === lastKind && item.value !== 'all') item.description = `${item.description ?? ''} (last used)`;
+  }
+  const picked = await vscode.window.showQuickPick(items, {
+    title: stepTitle(title, step, steps, 'which requests'),
+    placeHolder: 'Which requests come to your program',
+    ignoreFocusOut: true,
+  });
+  switch (picked?.value) {
+    case undefined:
+      return undefined;
+    case 'all':
+      return {};
+    case 'mirror':
+      return { mode: 'mirror' };
+    case 'header': {
+      const [lastName, lastValue] = Object.entries(previous?.match?.headers ?? {})[0] ?? [];
+      const answer = await vscode.window.showInputBox({
+        title: stepTitle(title, step, steps, 'header'),
+        prompt: `Only requests with this header come to your program (NAME=VALUE; NAME=~REGEX for a regex). Send it from your client, e.g. curl -H '${PERSONAL_HEADER}: ${personalValue()}'.`,
+        value: lastName !== undefined && lastValue !== undefined ? `${lastName}=${lastValue}` : personal,
+        ignoreFocusOut: true,
+        validateInput: (v) => {
+          const parsed = parseHeaderAnswer(v);
+          return typeof parsed === 'string' ? parsed : undefined;
+        },
+      });
+      if (answer === undefined) return undefined;
+      const header = parseHeaderAnswer(answer);
+      return typeof header === 'string' ? undefined : { match: { headers: { [header.name]: header.value } } };
+    }
+    case 'prefix': {
+      const answer = await vscode.window.showInputBox({
+        title: stepTitle(title, step, steps, 'path prefix'),
+        prompt: 'Only requests whose path starts with this come to your program',
+        value: previous?.match?.pathPrefix ?? '/',
+        ignoreFocusOut: true,
+        validateInput: validPrefix,
+      });
+      return answer === undefined ? undefined : { match: { pathPrefix: answer.trim() } };
+    }
+  }
+}
+
+/** Namespace → Service → port → local port → which requests; remembers the answer for the next time. */
 export async function pickIntercept(server: InnerloopServer, last: LastChoice): Promise<InterceptRequest | undefined> {
   const title = 'Intercept Service';
   const previous = last.get();
-  // namespace → Service (and its port, when it has several) → local port
-  const steps = 3;
+  // namespace → Service (and its port, when it has several) → local port → which requests
+  const steps = 4;
   const namespace = await pickNamespace(server, title, steps, previous?.namespace);
   if (namespace === undefined) return undefined;
   const service = await pickService(server, title, steps, namespace, previous?.service, (s) => s.ports.length > 0);
@@ -150,11 +262,15 @@ export async function pickIntercept(server: InnerloopServer, last: LastChoice): 
   });
   if (answer === undefined) return undefined;
 
+  const scope = await pickScope(title, 4, steps, service.name, sameAsBefore ? previous : undefined);
+  if (scope === undefined) return undefined;
+
   const choice: InterceptRequest = {
     namespace,
     service: service.name,
     servicePort: port.port,
     localPort: Number(answer),
+    ...scope,
   };
   await last.set(choice);
   return choice;

@@ -15,14 +15,20 @@ export function notListening(i: InterceptStatus): boolean {
   return i.listening === false && (i.state === 'active' || i.state === 'paused');
 }
 
+/** ` · x-dev=me`, ` · mirror: all requests`; '' when all of the port's requests come. */
+function scopeText(i: InterceptStatus): string {
+  return i.scope === '' ? '' : ` · ${i.scope}`;
+}
+
 function interceptText(i: InterceptStatus): string {
+  const route = `${i.service} → :${localPort(i)}${scopeText(i)}`;
   // Paused says more than "nothing listening" (the warning color and tooltip still tell).
-  if (notListening(i) && i.state !== 'paused') return `$(warning) ${i.service} → :${localPort(i)} (nothing listening)`;
+  if (notListening(i) && i.state !== 'paused') return `$(warning) ${route} (nothing listening)`;
   switch (i.state) {
     case 'active':
-      return `$(plug) ${i.service} → :${localPort(i)}`;
+      return `$(${i.mode === 'mirror' ? 'mirror' : 'plug'}) ${route}`;
     case 'paused':
-      return `$(debug-pause) ${i.service} → :${localPort(i)} (paused)`;
+      return `$(debug-pause) ${route} (paused)`;
     case 'connecting':
       return `$(sync~spin) ${i.service}: connecting`;
     case 'stopping':
@@ -32,10 +38,19 @@ function interceptText(i: InterceptStatus): string {
   }
 }
 
+function requestsLine(i: InterceptStatus): string {
+  const filter = i.mode === 'mirror' ? i.scope.replace(/^mirror: /, '') : i.scope;
+  if (i.mode === 'mirror') {
+    return `mirror: a copy of ${filter === 'all requests' ? 'every request' : `each request with \`${filter}\``} comes here; the cluster's app answers (your answers are dropped)`;
+  }
+  return filter === '' ? 'requests: all of them' : `requests: only \`${filter}\`; the others go to the cluster's app ("Innerloop: Copy curl Command" for one that matches)`;
+}
+
 function interceptTooltip(i: InterceptStatus): string {
   const lines = [
     `**${i.namespace}/${i.service}** port ${i.servicePort ?? '?'} → 127.0.0.1:${localPort(i)} (${i.state})`,
     `namespace: ${i.namespace}`,
+    requestsLine(i),
   ];
   if (i.replicas !== null) lines.push(`replicas: ${i.replicas}`);
   if (i.envFile !== null) lines.push(`env file: \`${i.envFile}\``);

@@ -22,6 +22,7 @@ await runScenario(async (wb, params) => {
   log(`port row: ${(await port80.innerText()).replace(/\s+/g, ' ')}`);
   await port80.click();
   await wb.answerInput(params.localPort);
+  await wb.pickQuickItem('All traffic');
 
   // A cold start: the agent is injected (one rollout) while the item says so.
   log(`starting: ${await wb.waitStatusBarText(ITEM, 'echo: connecting')}`);

@@ -13,6 +13,7 @@ await runScenario(async (wb, params) => {
   await wb.pickQuickItem('shop');
   await wb.pickQuickItem('orders');
   await wb.answerInput(9000);
+  await wb.pickQuickItem('All traffic');
   log(`intercepting: ${await wb.waitStatusBarText(ITEM, 'orders → :9000')}`);
   await wb.screenshot('intercepted');
 
@@ -36,6 +37,7 @@ await runScenario(async (wb, params) => {
   await wb.answerInput('billing');
   await wb.pickQuickItem('orders');
   await wb.answerInput(8080);
+  await wb.pickQuickItem('All traffic');
   await wb.waitStatusBarText(ITEM, 'orders → :8080');
   await wb.runCommand('Innerloop: Show Status');
   log(`notification: ${await wb.waitNotification('billing/orders:80 → 127.0.0.1:8080 (active)')}`);

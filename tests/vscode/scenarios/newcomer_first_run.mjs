@@ -32,10 +32,17 @@ await runScenario(async (wb, params) => {
   titles.push(await quickInputTitle(wb, titles.at(-1)));
   await wb.pickQuickItem('orders');
   titles.push(await quickInputTitle(wb, titles.at(-1)));
-  log(`titles: ${JSON.stringify(titles)}`);
-  const expected = ['Intercept Service (1/3): namespace', 'Intercept Service (2/3): Service in shop', 'Intercept Service (3/3): local port'];
-  if (JSON.stringify(titles) !== JSON.stringify(expected)) throw new Error(`step titles ${JSON.stringify(titles)}, expected ${JSON.stringify(expected)}`);
   await wb.answerInput(params.freePort);
+  titles.push(await quickInputTitle(wb, titles.at(-1)));
+  log(`titles: ${JSON.stringify(titles)}`);
+  const expected = [
+    'Intercept Service (1/4): namespace',
+    'Intercept Service (2/4): Service in shop',
+    'Intercept Service (3/4): local port',
+    'Intercept Service (4/4): which requests',
+  ];
+  if (JSON.stringify(titles) !== JSON.stringify(expected)) throw new Error(`step titles ${JSON.stringify(titles)}, expected ${JSON.stringify(expected)}`);
+  await wb.pickQuickItem('All traffic');
 
   log(`status bar: ${await wb.waitStatusBarText(ITEM, `orders → :${params.freePort} (nothing listening)`, 30_000)}`);
   log(`notification: ${await wb.waitNotification(`nothing listens on 127.0.0.1:${params.freePort}`)}`);

@@ -12,6 +12,7 @@ await runScenario(async (wb, params) => {
   await wb.pickQuickItem('shop');
   await wb.pickQuickItem('orders');
   await wb.answerInput(9000);
+  await wb.pickQuickItem('All traffic');
   await wb.waitStatusBarText(ITEM, 'orders → :9000');
 
   await wb.openFile('app.py');
