@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.cluster import LoadResult, Record, parse_answer
+from tools.cluster import Cluster, LoadResult, Record, parse_answer
+from tools.sample import manifests
 
 
 def answered(result: LoadResult) -> list[Record]:
@@ -48,3 +49,13 @@ def outcome(result: LoadResult, start: float, end: float) -> FaultOutcome:
         cluster_during=sum(served_by(r) != "local" for r in during),
         resumed_after=after[0] - end if after else None,
     )
+
+
+def start_retrying_load_pod(cluster: Cluster, namespace: str, name: str, url: str, *,
+                            duration: float, rate: float = 50, timeout: float = 5.0,
+                            retry_refused: int = 20) -> None:
+    """`Cluster.start_load_pod` for callers that retry a refused connection (load.py's
+    --retry-refused), as clients behind a Service do during a rollout."""
+    args = [url, "--rate", str(rate), "--duration", str(duration), "--timeout", str(timeout),
+            "--retry-refused", str(retry_refused)]
+    cluster.apply(namespace, [manifests.load_code(), manifests.client_pod(name, args)])

@@ -9,6 +9,10 @@ line per request, in completion order::
 
 then one summary line ``{"summary": true, "sent": N, "ok": N, "failed": N}``. A non-2xx status
 counts as failed. Exit status 0 when every request succeeded, 1 otherwise.
+
+``--retry-refused N`` makes each request a caller that retries (up to N times, 50 ms apart) when
+the connection is refused or reset before any answer, as clients behind a Service commonly do
+during a rollout; a record that needed retries says how many (``"retries": 2``).
 """
 
 from __future__ import annotations
@@ -34,26 +38,41 @@ def emit(record: dict[str, Any]) -> None:
         print(json.dumps(record), flush=True)
 
 
-def one_request(seq: int, url: str, timeout: float) -> bool:
+RETRY_DELAY = 0.05
+REFUSED = (ConnectionRefusedError, ConnectionResetError, http.client.RemoteDisconnected)
+
+
+def _refused(exc: BaseException) -> bool:
+    return isinstance(exc, REFUSED) or isinstance(getattr(exc, "reason", None), REFUSED)
+
+
+def one_request(seq: int, url: str, timeout: float, retry_refused: int = 0) -> bool:
     """Send one GET, print its record; True on a 2xx answer."""
     started = time.monotonic()
     record: dict[str, Any] = {"seq": seq, "t": round(time.time(), 3)}
-    try:
-        with _opener.open(url, timeout=timeout) as resp:
-            record["status"] = resp.status
-            record["body"] = resp.read().decode(errors="replace").strip()
-    except urllib.error.HTTPError as exc:
-        record["status"] = exc.code
-        record["body"] = exc.read().decode(errors="replace").strip()
-    except (OSError, http.client.HTTPException, ValueError) as exc:  # data for the test
-        record["error"] = f"{type(exc).__name__}: {exc}"
+    for attempt in range(retry_refused + 1):
+        try:
+            with _opener.open(url, timeout=timeout) as resp:
+                record["status"] = resp.status
+                record["body"] = resp.read().decode(errors="replace").strip()
+        except urllib.error.HTTPError as exc:
+            record["status"] = exc.code
+            record["body"] = exc.read().decode(errors="replace").strip()
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # data for the test
+            if _refused(exc) and attempt < retry_refused:
+                record["retries"] = attempt + 1
+                time.sleep(RETRY_DELAY)
+                continue
+            record["error"] = f"{type(exc).__name__}: {exc}"
+        break
     record["ms"] = round((time.monotonic() - started) * 1000, 1)
     emit(record)
     status: int = record.get("status", 0)
     return 200 <= status < 300
 
 
-def run(url: str, rate: float, count: int | None, duration: float | None, timeout: float) -> int:
+def run(url: str, rate: float, count: int | None, duration: float | None, timeout: float,
+        retry_refused: int = 0) -> int:
     if count is None and duration is None:
         count = 1
     interval = 1.0 / rate
@@ -65,7 +84,7 @@ def run(url: str, rate: float, count: int | None, duration: float | None, timeou
             delay = start + seq * interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            futures.append(pool.submit(one_request, seq, url, timeout))
+            futures.append(pool.submit(one_request, seq, url, timeout, retry_refused))
             seq += 1
     ok = sum(1 for f in futures if f.result())
     emit({"summary": True, "sent": len(futures), "ok": ok, "failed": len(futures) - ok})
@@ -79,8 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, help="stop after this many requests")
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--timeout", type=float, default=2.0, help="per-request timeout (s)")
+    parser.add_argument("--retry-refused", type=int, default=0, metavar="N",
+                        help="retry a refused or reset connection up to N times (default 0)")
     args = parser.parse_args(argv)
-    return run(args.url, args.rate, args.count, args.duration, args.timeout)
+    return run(args.url, args.rate, args.count, args.duration, args.timeout, args.retry_refused)
 
 
 if __name__ == "__main__":
