@@ -82,6 +82,8 @@ class Http1Router:
 
     async def serve(self) -> None:
         try:
+            if self._raw and not looks_like_http1(bytes(self._raw)):
+                raise NotHttp1()
             while (request := await self._next_request()) is not None:
                 if not await self._exchange(request):
                     break

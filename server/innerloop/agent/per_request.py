@@ -18,11 +18,12 @@ from typing import Generic, Protocol, TypeVar
 import h11
 
 from innerloop.agent.forward import forward_to_app
+from innerloop.agent.h2route import H2Router, is_h2_preface
 from innerloop.agent.http1 import Http1Router
 from innerloop.agent.mirror import MirrorCounters, MirrorTarget
 from innerloop.agent.owner_stream import Ends, OwnerStream
 from innerloop.agent.routing import Hold, RouteTable, ToApp
-from innerloop.agent.upstream import Destination
+from innerloop.agent.upstream import READ_SIZE, Destination
 from innerloop.tunnel.link import Link
 from innerloop.tunnel.relay import SinkFactory, SinkT
 from innerloop.tunnel.sockets import tune
@@ -106,8 +107,10 @@ class MirrorBook(Generic[OwnerT]):
     def get(self, listen_port: int, owner: OwnerT) -> MirrorCounters | None:
         return self._counters.get((listen_port, owner))
 
-    def forget(self, owner: OwnerT) -> None:
-        for key in [k for k in self._counters if k[1] == owner]:
+    def forget(self, owner: OwnerT, listen_port: int | None = None) -> None:
+        """The owner released the port (``listen_port``) or left (None: every port)."""
+        for key in [k for k in self._counters
+                    if k[1] == owner and listen_port in (None, k[0])]:
             del self._counters[key]
 
 
@@ -125,9 +128,14 @@ class PortRouting(Generic[OwnerT]):
         self._wait_changed = wait_changed
 
     async def route(self, request: h11.Request) -> Destination:
+        return await self.route_parts(request.method, request.target,
+                                      request.headers.raw_items())
+
+    async def route_parts(self, method: bytes, path: bytes,
+                          headers: list[tuple[bytes, bytes]]) -> Destination:
+        """Where a request goes, from its parts (an HTTP/2 stream's headers)."""
         while True:
-            decision = self._table.decide_request(self._listen_port, request.method,
-                                                  request.target, request.headers.raw_items())
+            decision = self._table.decide_request(self._listen_port, method, path, headers)
             if not isinstance(decision, Hold):
                 break
             await self._wait_changed()
@@ -149,5 +157,16 @@ class PortRouting(Generic[OwnerT]):
 
 async def serve_per_request(routing: PortRouting[OwnerT], reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter, label: str) -> None:
-    """Serve one caller connection request by request."""
-    await Http1Router(routing, reader, writer, label).serve()
+    """Serve one caller connection request by request (HTTP/1.1) or stream by stream (HTTP/2
+    with prior knowledge: its preface says so, or the claim's protocol)."""
+    prefix = b""
+    while (h2 := is_h2_preface(prefix)) is None:
+        data = await reader.read(READ_SIZE)
+        if not data:
+            h2 = False
+            break
+        prefix += data
+    if h2:
+        await H2Router(routing, reader, writer, label, prefix).serve()
+    else:
+        await Http1Router(routing, reader, writer, label, prefix).serve()

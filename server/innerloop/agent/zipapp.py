@@ -1,7 +1,8 @@
 """Packs the agent into one deterministic zipapp, runnable by a stock ``python3`` (3.10+).
 
 Contents: the agent package, every ``innerloop`` module it imports (found by following its
-imports, so the bundle cannot silently miss one), and h11. Fixed timestamps and order make the
+imports, so the bundle cannot silently miss one), and the pure-Python libraries it speaks HTTP
+with: h11, h2 and h2's hpack and hyperframe. Fixed timestamps and order make the
 bytes depend on the sources only, so their hash names the ConfigMap ``innerloop-agent-<hash>``.
 """
 
@@ -14,7 +15,10 @@ import io
 import zipfile
 from pathlib import Path
 
+import h2
 import h11
+import hpack
+import hyperframe
 
 import innerloop
 
@@ -23,6 +27,7 @@ ENTRY = "innerloop/agent/__main__.py"
 MAIN = b"from innerloop.agent.main import main\n\nraise SystemExit(main())\n"
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+LIBRARIES = (h11, h2, hpack, hyperframe)
 
 
 def _module_file(module: str) -> str | None:
@@ -64,9 +69,11 @@ def agent_sources() -> list[str]:
 
 
 def build_zipapp() -> bytes:
-    h11_dir = Path(h11.__file__).parent
     files = {path: (ROOT / path).read_bytes() for path in agent_sources()}
-    files.update({f"h11/{p.name}": p.read_bytes() for p in sorted(h11_dir.glob("*.py"))})
+    for library in LIBRARIES:
+        top = Path(library.__file__ or "").parent
+        files.update({p.relative_to(top.parent).as_posix(): p.read_bytes()
+                      for p in sorted(top.rglob("*.py"))})
     files["__main__.py"] = MAIN
     buffer = io.BytesIO()
     buffer.write(SHEBANG)

@@ -1,0 +1,354 @@
+"""Per-stream routing of one HTTP/2 cleartext caller connection (prior knowledge: gRPC), with h2.
+
+h2 speaks on every side: a server connection towards the caller, one client connection per
+destination (the app's TCP connection, one tunnel stream per owner) for this caller connection.
+Each caller stream is decided by its own headers (``:method``, ``:path``, metadata) and opened
+on its destination's connection; frames then go both ways stream by stream, so streaming calls
+(server-streaming gRPC) keep working.
+
+Flow control is end to end: DATA is forwarded only within the receiving side's window, and what
+arrived is acknowledged to its sender only once forwarded, so nothing is buffered beyond one
+window per stream. Bytes that are not HTTP/2 before the first stream is decided go to the app
+as they came; a protocol error after that ends the connection (GOAWAY) and every stream on it.
+Mirror copies are HTTP/1.1 only. A request whose owner holds it (paused, ``hold``) holds the
+later events of its connection too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+
+from innerloop.agent.upstream import READ_SIZE, Destination
+from innerloop.tunnel.sockets import abort
+
+log = logging.getLogger(__name__)
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+Headers = list[tuple[bytes, bytes]]
+
+
+class StreamRoutes(Protocol):
+    """What the router needs from the agent for one listen port."""
+
+    async def route_parts(self, method: bytes, path: bytes, headers: Headers) -> Destination:
+        """Where a request goes (waits while its owner holds it)."""
+
+    async def raw_to_app(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         replay: bytes) -> None:
+        """Not HTTP/2: serve the connection from the app as bytes."""
+
+
+class NotHttp2(Exception):
+    """The caller's bytes broke HTTP/2 before any stream was routed."""
+
+
+@dataclass(eq=False)
+class _Side:
+    """One h2 connection of the router and the socket under it."""
+
+    conn: h2.connection.H2Connection
+    writer: asyncio.StreamWriter
+    label: str
+    reader: asyncio.StreamReader | None = None
+    task: asyncio.Task[None] | None = None
+    pending: dict[int, deque[_Chunk]] = field(default_factory=dict)  # waiting for window
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
+
+
+@dataclass
+class _Chunk:
+    data: bytes
+    end: bool
+    source: _Side
+    source_stream: int
+    flow: int  # flow-controlled length to acknowledge to the source once sent
+
+
+def _config(client_side: bool) -> h2.config.H2Configuration:
+    return h2.config.H2Configuration(client_side=client_side, header_encoding=None,
+                                     validate_inbound_headers=True)
+
+
+class H2Router:
+    """One caller connection; ``serve`` returns when it is done (every socket closed)."""
+
+    def __init__(self, routes: StreamRoutes, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter, label: str, prefix: bytes = b"") -> None:
+        self.routes = routes
+        self.reader = reader
+        self.label = label
+        self.caller = _Side(h2.connection.H2Connection(_config(False)), writer, label)
+        self._upstreams: dict[object, _Side] = {}
+        self._peer: dict[tuple[int, int], tuple[_Side, int]] = {}  # (side id, stream) → other
+        self._prefix = prefix
+        self._replay: bytearray | None = bytearray()  # until the first stream is routed
+        self._trailers: dict[tuple[_Side, int], Headers] = {}
+        self._ended: set[tuple[int, int]] = set()  # (side id, stream) we ended on that side
+
+    async def serve(self) -> None:
+        self.caller.conn.initiate_connection()
+        try:
+            data = self._prefix
+            while True:
+                if data:
+                    await self._from_caller(data)
+                self._flush_all()
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    if self._replay is not None and self._replay != PREFACE:
+                        raise NotHttp2()  # ended before a stream: whatever it was, the app's
+                    break
+            self._close_all(abort_them=False)
+        except NotHttp2:
+            log.debug("%s: not HTTP/2, to the app as bytes", self.label)
+            self._close_all(abort_them=False, caller=False)
+            await self.routes.raw_to_app(self.reader, self.caller.writer,
+                                         bytes(self._replay or b""))
+        except (h2.exceptions.ProtocolError, ConnectionError) as exc:
+            log.debug("%s: ended: %s", self.label, exc)
+            self._flush_all()
+            self._close_all(abort_them=True)
+        except BaseException:
+            self._close_all(abort_them=True)
+            raise
+
+    # -- caller → destinations ------------------------------------------------------------------
+
+    async def _from_caller(self, data: bytes) -> None:
+        if self._replay is not None:
+            self._replay += data
+        try:
+            events = self.caller.conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            if self._replay is not None:
+                raise NotHttp2() from None
+            raise
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                await self._open_stream(event)
+            elif isinstance(event, h2.events.DataReceived):
+                self._forward_data(self.caller, event)
+            elif isinstance(event, h2.events.StreamEnded):
+                self._forward_end(self.caller, event.stream_id)
+            elif isinstance(event, h2.events.StreamReset):
+                self._forward_reset(self.caller, event.stream_id, event.error_code)
+            elif isinstance(event, h2.events.WindowUpdated):
+                self._window_opened(self.caller, event.stream_id)
+            elif isinstance(event, h2.events.TrailersReceived):
+                self._forward_trailers(self.caller, event.stream_id, event.headers)
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                raise ConnectionError(f"the caller said GOAWAY ({event.error_code!r})")
+
+    async def _open_stream(self, event: h2.events.RequestReceived) -> None:
+        headers: Headers = [(bytes(n), bytes(v)) for n, v in event.headers or []]
+        pseudo = dict(h for h in headers if h[0].startswith(b":"))
+        destination = await self.routes.route_parts(pseudo.get(b":method", b""),
+                                                    pseudo.get(b":path", b""), headers)
+        self._replay = None
+        side = await self._upstream(destination)
+        if side is None:
+            self.caller.conn.reset_stream(event.stream_id, h2.errors.ErrorCodes.REFUSED_STREAM)
+            return
+        stream_id = side.conn.get_next_available_stream_id()
+        side.conn.send_headers(stream_id, headers, end_stream=event.stream_ended is not None)
+        self._peer[id(self.caller), event.stream_id] = side, stream_id
+        self._peer[id(side), stream_id] = self.caller, event.stream_id
+        if event.stream_ended is not None:
+            self._ended.add((id(side), stream_id))
+
+    async def _upstream(self, destination: Destination) -> _Side | None:
+        side = self._upstreams.get(destination.key)
+        if side is not None:
+            return side
+        ends = await destination.connect()
+        if ends is None:
+            return None
+        reader, writer = ends
+        side = _Side(h2.connection.H2Connection(_config(True)), writer, destination.label, reader)
+        side.conn.initiate_connection()
+        side.task = asyncio.ensure_future(self._read_upstream(destination.key, side))
+        self._upstreams[destination.key] = side
+        return side
+
+    # -- destination → caller -------------------------------------------------------------------
+
+    async def _read_upstream(self, key: object, side: _Side) -> None:
+        assert side.reader is not None
+        try:
+            while data := await side.reader.read(READ_SIZE):
+                for event in side.conn.receive_data(data):
+                    self._upstream_event(side, event)
+                self._flush_all()
+            reason = "closed"
+        except (h2.exceptions.ProtocolError, ConnectionError) as exc:
+            reason = f"failed: {exc}"
+        log.debug("%s: %s %s", self.label, side.label, reason)
+        if self._upstreams.get(key) is side:
+            del self._upstreams[key]
+        for (side_id, stream_id) in [k for k in self._peer if k[0] == id(side)]:
+            self._forward_reset(side, stream_id, h2.errors.ErrorCodes.CANCEL)
+        abort(side.writer)
+        self._flush_all()
+
+    def _upstream_event(self, side: _Side, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.ResponseReceived | h2.events.InformationalResponseReceived):
+            other = self._peer.get((id(side), event.stream_id))
+            if other is not None:
+                end = getattr(event, "stream_ended", None) is not None
+                other[0].conn.send_headers(other[1], list(event.headers or []), end_stream=end)
+                if end:
+                    self._ended.add((id(other[0]), other[1]))
+                    self._forget(side, event.stream_id)
+        elif isinstance(event, h2.events.DataReceived):
+            self._forward_data(side, event)
+        elif isinstance(event, h2.events.TrailersReceived):
+            self._forward_trailers(side, event.stream_id, event.headers)
+        elif isinstance(event, h2.events.StreamEnded):
+            self._forward_end(side, event.stream_id)
+        elif isinstance(event, h2.events.StreamReset):
+            self._forward_reset(side, event.stream_id, event.error_code)
+        elif isinstance(event, h2.events.WindowUpdated):
+            self._window_opened(side, event.stream_id)
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            raise ConnectionError(f"GOAWAY ({event.error_code!r})")
+
+    # -- both ways ------------------------------------------------------------------------------
+
+    def _forward_data(self, source: _Side, event: h2.events.DataReceived) -> None:
+        target = self._peer.get((id(source), event.stream_id))
+        flow = event.flow_controlled_length or 0
+        if target is None:
+            source.conn.acknowledge_received_data(flow, event.stream_id)
+            return
+        side, stream_id = target
+        side.pending.setdefault(stream_id, deque()).append(
+            _Chunk(event.data or b"", event.stream_ended is not None, source, event.stream_id,
+                   flow))
+        self._send_pending(side, stream_id)
+
+    def _forward_trailers(self, source: _Side, stream_id: int, headers: object) -> None:
+        target = self._peer.get((id(source), stream_id))
+        if target is not None:
+            side, other_id = target
+            side.pending.setdefault(other_id, deque()).append(
+                _Chunk(b"", True, source, stream_id, 0))
+            self._trailers[side, other_id] = list(headers or [])  # type: ignore[call-overload]
+            self._send_pending(side, other_id)
+
+    def _forward_end(self, source: _Side, stream_id: int) -> None:
+        target = self._peer.get((id(source), stream_id))
+        if target is not None:
+            side, other_id = target
+            queue = side.pending.setdefault(other_id, deque())
+            if (id(side), other_id) not in self._ended and not (queue and queue[-1].end):
+                queue.append(_Chunk(b"", True, source, stream_id, 0))
+            self._send_pending(side, other_id)
+
+    def _forward_reset(self, source: _Side, stream_id: int, code: object) -> None:
+        target = self._peer.pop((id(source), stream_id), None)
+        self._ended.discard((id(source), stream_id))
+        if target is not None:
+            self._peer.pop((id(target[0]), target[1]), None)
+            self._ended.discard((id(target[0]), target[1]))
+            _reset(target[0], target[1], code)
+
+    def _window_opened(self, side: _Side, stream_id: int) -> None:
+        for pending_id in [stream_id] if stream_id else list(side.pending):
+            self._send_pending(side, pending_id)
+
+    def _send_pending(self, side: _Side, stream_id: int) -> None:
+        queue = side.pending.get(stream_id)
+        conn = side.conn
+        while queue:
+            chunk = queue[0]
+            try:
+                window = min(conn.local_flow_control_window(stream_id),
+                             conn.max_outbound_frame_size)
+            except h2.exceptions.StreamClosedError:
+                window = -1
+            if window < 0:  # the stream is gone on this side: drop what waits
+                for dropped in queue:
+                    _acknowledge(dropped.source, dropped.source_stream, dropped.flow)
+                del side.pending[stream_id]
+                return
+            if chunk.data and window == 0:
+                return
+            part, chunk.data = chunk.data[:window], chunk.data[window:]
+            last = not chunk.data
+            trailers = self._trailers.pop((side, stream_id), None) if last and chunk.end else None
+            if trailers is not None:
+                if part:
+                    conn.send_data(stream_id, part)
+                conn.send_headers(stream_id, trailers, end_stream=True)
+            elif part or (last and chunk.end):
+                conn.send_data(stream_id, part, end_stream=last and chunk.end)
+            if last:
+                queue.popleft()
+                _acknowledge(chunk.source, chunk.source_stream, chunk.flow)
+                if chunk.end:
+                    self._ended.add((id(side), stream_id))
+                    self._forget(side, stream_id)
+        side.pending.pop(stream_id, None)
+
+    def _forget(self, side: _Side, stream_id: int) -> None:
+        """The stream is done one way; both ends are forgotten once both ways are done."""
+        other = self._peer.get((id(side), stream_id))
+        if other is None:
+            return
+        ends = ((id(side), stream_id), (id(other[0]), other[1]))
+        if all(end in self._ended for end in ends):
+            for end in ends:
+                self._peer.pop(end, None)
+                self._ended.discard(end)
+
+    def _flush_all(self) -> None:
+        self.caller.flush()
+        for side in self._upstreams.values():
+            side.flush()
+
+    def _close_all(self, *, abort_them: bool, caller: bool = True) -> None:
+        for side in self._upstreams.values():
+            if side.task is not None:
+                side.task.cancel()
+            abort(side.writer) if abort_them else side.writer.close()
+        self._upstreams.clear()
+        if caller:
+            abort(self.caller.writer) if abort_them else self.caller.writer.close()
+
+
+
+def _reset(side: _Side, stream_id: int, code: object) -> None:
+    side.pending.pop(stream_id, None)
+    try:
+        side.conn.reset_stream(stream_id, int(code) if isinstance(code, int)
+                               else h2.errors.ErrorCodes.CANCEL)
+    except h2.exceptions.ProtocolError:
+        pass
+
+
+def _acknowledge(side: _Side, stream_id: int, flow: int) -> None:
+    if flow:
+        try:
+            side.conn.acknowledge_received_data(flow, stream_id)
+        except h2.exceptions.ProtocolError:
+            pass
+
+
+def is_h2_preface(prefix: bytes) -> bool | None:
+    """True/False once the first bytes tell whether they start HTTP/2; None: read more."""
+    if len(prefix) >= len(PREFACE):
+        return prefix.startswith(PREFACE)
+    return None if PREFACE.startswith(prefix) else False

@@ -1,0 +1,139 @@
+"""Per-stream routing of HTTP/2 cleartext (gRPC) in the agent (issue 9), on loopback.
+
+The agent runs in-process; the app and each "laptop" are gRPC servers (generic handlers over
+raw bytes, no generated code) that say who they are. Callers are real grpcio channels and a raw
+h2 client that mixes streams on one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+import pytest
+from innerloop.core.filters import HeaderMatch, RequestFilter
+
+from tests.integration.test_agent_http_routing import Stack, start_stack, stop_stack
+
+pytestmark = pytest.mark.integration
+TIMEOUT = 10.0
+
+
+async def grpc_server(who: str) -> tuple[grpc.aio.Server, int]:
+    async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return f"{who} {request.decode()}".encode()
+
+    async def streaming(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        for i in range(int(request)):
+            yield f"{who} {i}".encode()
+            await asyncio.sleep(0.01)
+
+    handler = grpc.method_handlers_generic_handler("t.Who", {
+        "Unary": grpc.unary_unary_rpc_method_handler(unary),
+        "Stream": grpc.unary_stream_rpc_method_handler(streaming)})
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
+
+
+@pytest.fixture
+async def grpc_stack() -> AsyncIterator[Stack]:
+    s = await start_stack()
+    app, app_port = await grpc_server("app")
+    s.agent.table.routes[s.route] = app_port  # the route now leads to the gRPC app
+    alice, alice_port = await grpc_server("alice")
+    await s.claim("alice", RequestFilter(headers=(HeaderMatch("x-dev", "alice"),)),
+                  local_port=alice_port)
+    try:
+        yield s
+    finally:
+        await stop_stack(s)
+        await app.stop(None)
+        await alice.stop(None)
+
+
+async def test_grpc_unary_and_server_streaming_by_metadata(grpc_stack: Stack) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+        unary = channel.unary_unary("/t.Who/Unary")
+        stream = channel.unary_stream("/t.Who/Stream")
+        mine = (("x-dev", "alice"),)
+        assert await asyncio.wait_for(unary(b"hi", metadata=mine), TIMEOUT) == b"alice hi"
+        assert await asyncio.wait_for(unary(b"hi"), TIMEOUT) == b"app hi"
+        got = [m async for m in stream(b"5", metadata=mine)]
+        assert got == [f"alice {i}".encode() for i in range(5)]
+        got = [m async for m in stream(b"3")]
+        assert got == [f"app {i}".encode() for i in range(3)]
+
+
+async def test_mixed_streams_on_one_h2_connection(grpc_stack: Stack) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", grpc_stack.route)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                header_encoding="utf-8"))
+    conn.initiate_connection()
+    expected: dict[int, str] = {}
+    for i in range(12):
+        who = "alice" if i % 3 == 0 else "app"
+        sid = conn.get_next_available_stream_id()
+        headers = [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                   (":path", "/t.Who/Unary"), ("content-type", "application/grpc"),
+                   ("te", "trailers")] + ([("x-dev", "alice")] if who == "alice" else [])
+        conn.send_headers(sid, headers)
+        body = f"n{i}".encode()
+        conn.send_data(sid, b"\x00" + len(body).to_bytes(4, "big") + body, end_stream=True)
+        expected[sid] = f"{who} n{i}"
+    writer.write(conn.data_to_send())
+    answers: dict[int, bytes] = {}
+    done: set[int] = set()
+
+    async def read_all() -> None:
+        while len(done) < len(expected):
+            data = await reader.read(65536)
+            assert data, "the agent closed the connection"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.DataReceived):
+                    answers[event.stream_id] = answers.get(event.stream_id, b"") + event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    done.add(event.stream_id)
+                elif isinstance(event, h2.events.StreamReset):
+                    pytest.fail(f"stream reset: {event}")
+            writer.write(conn.data_to_send())
+
+    await asyncio.wait_for(read_all(), TIMEOUT)
+    assert {sid: data[5:].decode() for sid, data in answers.items()} == expected
+    writer.close()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x04\x09\x00\x00\x00\x00\x00garbage!",
+    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nnot frames at all, x-dev: alice\r\n\r\n",
+])
+async def test_malformed_h2_goes_to_the_app_never_to_an_owner(grpc_stack: Stack,
+                                                              garbage: bytes) -> None:
+    received = bytearray()
+
+    async def raw_app(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            received.extend(data)
+        writer.close()
+
+    raw = await asyncio.start_server(raw_app, "127.0.0.1", 0)
+    grpc_stack.agent.table.routes[grpc_stack.route] = raw.sockets[0].getsockname()[1]
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", grpc_stack.route)
+        writer.write(garbage)
+        writer.write_eof()
+        for _ in range(100):
+            if bytes(received) == garbage:
+                break
+            await asyncio.sleep(0.05)
+        assert bytes(received) == garbage
+        writer.close()
+    finally:
+        raw.close()
