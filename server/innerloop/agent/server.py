@@ -12,6 +12,7 @@ process reaches the cluster as this pod does.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections.abc import Coroutine
@@ -22,6 +23,8 @@ from innerloop.agent.health import serve_health
 from innerloop.agent.outbound import DIAL_TIMEOUT, CannotConnect, dial
 from innerloop.agent.per_request import AppDestination, MirrorBook, PortRouting, serve_per_request
 from innerloop.agent.routing import Hold, Outcome, PerRequest, RouteTable, ToApp
+from innerloop.core.filters import Mode
+from innerloop.core.frames import ClaimEntry
 from innerloop.core.mux import ACCEPT_TIMEOUT, DEFAULT_WINDOW, PEER_TIMEOUT, PING_INTERVAL
 from innerloop.core.mux_agent import AgentConnection
 from innerloop.core.mux_events import (
@@ -99,6 +102,18 @@ class Agent:
     async def wait_changed(self) -> None:
         """Until routes or pause state change next (see `changed`)."""
         await self._changed.wait()
+
+    def listing(self) -> list[ClaimEntry]:
+        """The answer to LIST_CLAIMS: every claim, a mirror claim with its counters."""
+        entries = []
+        for entry in self.table.listing():
+            if entry.mode is Mode.MIRROR:
+                counted = [c for t in self._tunnels if t.client_id == entry.client_id
+                           if (c := self.mirror_book.get(entry.route_port, t)) is not None]
+                entry = dataclasses.replace(entry, copied=sum(c.copied for c in counted),
+                                            dropped=sum(c.dropped for c in counted))
+            entries.append(entry)
+        return entries
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -180,10 +195,11 @@ class AgentTunnel:
                         f"claim {event.route_port} for {event.local} ({event.mode.value} "
                         f"{event.filter.describe()}, {event.protocol.value})")
         elif isinstance(event, ListRequested):
-            self.conn.send_claim_list(event.request_id, table.listing())
+            self.conn.send_claim_list(event.request_id, self.agent.listing())
         elif isinstance(event, ReleaseRequested):
-            self._reply(event.request_id, table.release(event.route_port, self),
-                        f"release {event.route_port}")
+            outcome = table.release(event.route_port, self)
+            self.agent.mirror_book.forget(self, event.route_port)
+            self._reply(event.request_id, outcome, f"release {event.route_port}")
         elif isinstance(event, PauseRequested):
             self._reply(event.request_id, table.pause(self, event.while_paused),
                         f"pause (new connections: {event.while_paused.value})")
@@ -200,6 +216,7 @@ class AgentTunnel:
                 self.agent.spawn(self._fall_back(*detached, event))
         elif isinstance(event, Closed):
             dropped = table.drop(self)
+            self.agent.mirror_book.forget(self)
             if dropped:
                 log.info("%s: routes %s go back to the app", self.link.label,
                          ", ".join(map(str, dropped)))

@@ -71,7 +71,9 @@ async def claims_table(gateway: Gateway, namespace: str, services: Sequence[Serv
         for c in found:
             e = c.claim
             paused = "" if e.paused is None else f" (paused: {e.paused.value})"
+            counted = ("" if not (e.copied or e.dropped)  # nothing to say until a copy came
+                       else f" (copied {e.copied or 0}, dropped {e.dropped or 0})")
             rows.append(f"{s.name + ':' + c.port:32} {e.client_id:32} {e.mode.value:7} "
-                        f"{e.filter.describe()}{paused}")
+                        f"{e.filter.describe()}{paused}{counted}")
     header = f"{'INTERCEPTED PORT':32} {'BY':32} {'MODE':7} REQUESTS"
     return ([header, *rows] if rows else []), problems
