@@ -133,7 +133,8 @@ def test_second_intercept_of_the_same_traffic_is_refused_naming_the_holder(
     finally:
         other.close()
     assert message.startswith(f"echo.{namespace}:80/http is already intercepted by "), message
-    assert f":{first.pid}; ask them to leave" in message, "the holder is the first CLI"
+    assert f":{first.pid} for all requests; ask them to leave" in message, (
+        "the holder is the first CLI, and its filter is named")
     assert snapshot(cluster, namespace) == before
     url = f"http://{cluster.cluster_ip(namespace, 'echo')}/still-mine"
     bodies = [r["body"] for r in cluster.load_via_exec(namespace, url, count=10).records]

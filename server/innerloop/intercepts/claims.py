@@ -45,15 +45,21 @@ async def _ask(gateway: Gateway, namespace: str, summary: ServiceSummary, tunnel
     pod = next((name for name, manifest in sorted(pods.items()) if pod_has_agent(manifest)), None)
     if pod is None:
         return []
-    client = TunnelClient(await gateway.port_forward(namespace, pod, tunnel_port),
-                          f"{client_id} (list)", name=pod)
-    await client.start()
-    try:
-        entries = await client.list_claims()
-    finally:
-        await client.aclose("listed the claims")
+    entries = await ask_agent(gateway, namespace, pod, tunnel_port, f"{client_id} (list)")
     labels = dict(summary.routes)
     return [PortClaim(labels[e.route_port], e) for e in entries if e.route_port in labels]
+
+
+async def ask_agent(gateway: Gateway, namespace: str, pod: str, tunnel_port: int,
+                    client_id: str) -> tuple[ClaimEntry, ...]:
+    """One agent's claim table, over a tunnel of our own that claims nothing."""
+    client = TunnelClient(await gateway.port_forward(namespace, pod, tunnel_port), client_id,
+                          name=pod)
+    await client.start()
+    try:
+        return await client.list_claims()
+    finally:
+        await client.aclose("listed the claims")
 
 
 async def claims_table(gateway: Gateway, namespace: str, services: Sequence[ServiceSummary],

@@ -10,12 +10,11 @@ import os
 
 from innerloop.core.agent_patch import agent_layout, pod_has_agent
 from innerloop.core.errors import InnerloopError
-from innerloop.core.frames import ClaimEntry
 from innerloop.core.manifest import Manifest
 from innerloop.core.rollout import pod_ready
 from innerloop.intercepts import registry
+from innerloop.intercepts.claims import ask_agent
 from innerloop.k8s.gateway import Gateway
-from innerloop.tunnel.client import TunnelClient
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +43,11 @@ async def _claimants(gw: Gateway, workload: Manifest, client_id: str) -> list[st
     name = min(p["metadata"]["name"] for p in pods)
     try:
         entries = await asyncio.wait_for(
-            _list(gw, workload["metadata"]["namespace"], name, layout.tunnel_port, client_id),
+            ask_agent(gw, workload["metadata"]["namespace"], name, layout.tunnel_port,
+                      f"{client_id} (uninstall)"),
             ASK_TIMEOUT)
     except (InnerloopError, OSError, asyncio.TimeoutError) as exc:
         # An agent nobody can reach carries nobody's traffic either.
         log.info("cannot ask %s who holds a claim: %s", name, exc)
         return []
     return [e.client_id for e in entries if e.client_id != client_id]
-
-
-async def _list(gw: Gateway, namespace: str, pod: str, tunnel_port: int, client_id: str
-                ) -> tuple[ClaimEntry, ...]:
-    client = TunnelClient(await gw.port_forward(namespace, pod, tunnel_port),
-                          f"{client_id} (uninstall)", name=pod)
-    await client.start()
-    try:
-        return await client.list_claims()
-    finally:
-        await client.aclose("listed the claims")
