@@ -16,8 +16,10 @@ import h2.connection
 import h2.events
 import pytest
 from innerloop.core.filters import HeaderMatch, RequestFilter
+from innerloop.core.request import WhilePaused
 
 from tests.integration.test_agent_http_routing import Stack, start_stack, stop_stack
+from tools.net import free_ports
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
@@ -137,3 +139,30 @@ async def test_malformed_h2_goes_to_the_app_never_to_an_owner(grpc_stack: Stack,
         writer.close()
     finally:
         raw.close()
+
+
+async def test_a_held_stream_holds_no_other_stream_on_its_connection(grpc_stack: Stack) -> None:
+    await grpc_stack.clients["alice"].set_paused(True, WhilePaused.HOLD)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+        unary = channel.unary_unary("/t.Who/Unary")
+        held = asyncio.ensure_future(unary(b"held", metadata=(("x-dev", "alice"),)))
+        for i in range(10):
+            assert await asyncio.wait_for(unary(f"{i}".encode()), TIMEOUT) == f"app {i}".encode()
+        await asyncio.sleep(0.3)
+        assert not held.done()
+        await grpc_stack.clients["alice"].set_paused(False)
+        assert await asyncio.wait_for(held, TIMEOUT) == b"alice held"
+
+
+async def test_an_owner_whose_local_process_refuses_leaves_its_calls_to_the_app(
+        grpc_stack: Stack) -> None:
+    [closed] = free_ports(1)
+    await grpc_stack.claim("bob", RequestFilter(headers=(HeaderMatch("x-dev", "bob"),)),
+                           local_port=closed)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+        unary = channel.unary_unary("/t.Who/Unary")
+        bob = (("x-dev", "bob"),)
+        assert await asyncio.wait_for(unary(b"1", metadata=bob), TIMEOUT) == b"app 1"
+        assert await asyncio.wait_for(unary(b"2", metadata=bob), TIMEOUT) == b"app 2"
+        alice = (("x-dev", "alice"),)
+        assert await asyncio.wait_for(unary(b"3", metadata=alice), TIMEOUT) == b"alice 3"

@@ -560,3 +560,13 @@ async def _one_request(port: int) -> str:
         return await caller.request("/api/still", "bob")
     finally:
         caller.close()
+
+
+async def test_an_owner_whose_local_process_refuses_leaves_its_requests_to_the_app(
+        stack: Stack) -> None:
+    [closed] = free_ports(1)
+    await stack.claim("alice", dev("alice"), local_port=closed)
+    caller = await Caller.open(stack.route)
+    for i in range(3):
+        assert (await caller.request(f"/api/{i}", "alice")).startswith(f"app POST /api/{i}")
+    assert (await caller.request("/api/body", "alice", b"x" * 1000)).startswith("app")

@@ -46,6 +46,10 @@ class RequestRoutes(Protocol):
     def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
         """The mirror claims this request should be copied to."""
 
+    @property
+    def app(self) -> Destination:
+        """Serves what an owner's client did not accept."""
+
     async def raw_to_app(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          replay: bytes) -> None:
         """Not HTTP/1.1: serve the connection from the app as bytes."""
@@ -170,10 +174,12 @@ class Http1Router:
                     await asyncio.gather(body, return_exceptions=True)
                     if not body.cancelled() and body.exception() is not None:
                         raise body.exception() from None  # type: ignore[misc]
-                if not (reused and complete):
+                if complete and upstream.declined:
+                    destination = self.routes.app  # the old pipe's fallback: nothing was lost
+                elif not (reused and complete):
                     self._copies.abandon()
                     raise failed.cause from None
-                log.debug("%s: %s; retrying on a new connection", self.label, failed.cause)
+                log.debug("%s: %s; retrying on %s", self.label, failed.cause, destination.label)
                 upstream = await self._upstream(destination)
                 reused = False
                 upstream.start(request.method, upgrade, head + sent)

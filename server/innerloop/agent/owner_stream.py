@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from innerloop.tunnel.relay import StreamIO
+from innerloop.tunnel.relay import NOT_ACCEPTED, StreamIO
 
 LIMIT = 64 * 1024
 Ends = tuple[asyncio.StreamReader, asyncio.StreamWriter]
@@ -43,6 +43,7 @@ class OwnerStream(asyncio.Transport):
         self._lost = False
         self.writing_paused = False
         self.peer_ended = False
+        self.declined = False  # the client did not accept the stream: nothing reached it
 
     def ends(self) -> Ends:
         return self._reader, asyncio.StreamWriter(self, self._protocol, self._reader, self._loop)
@@ -70,6 +71,7 @@ class OwnerStream(asyncio.Transport):
         self._flush()
 
     def on_reset(self, reason: str) -> None:
+        self.declined = reason == NOT_ACCEPTED
         self._closing = True
         self._finish(ConnectionResetError(reason))
 

@@ -18,7 +18,8 @@ from typing import Generic, Protocol, TypeVar
 import h11
 
 from innerloop.agent.forward import forward_to_app
-from innerloop.agent.h2route import H2Router, is_h2_preface
+from innerloop.agent.h2route import H2Router
+from innerloop.agent.h2side import is_h2_preface
 from innerloop.agent.http1 import Http1Router
 from innerloop.agent.mirror import MirrorCounters, MirrorTarget
 from innerloop.agent.owner_stream import Ends, OwnerStream
@@ -149,6 +150,10 @@ class PortRouting(Generic[OwnerT]):
         return [_Mirror(OwnerDestination(owner, self._listen_port, self._peer),
                         self._book.counters(self._listen_port, owner),
                         self._table.paused(owner) is not None) for owner in owners]
+
+    @property
+    def app(self) -> Destination:
+        return self._app
 
     async def raw_to_app(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          replay: bytes) -> None:

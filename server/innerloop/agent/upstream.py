@@ -7,12 +7,13 @@ h11 client connection. The caller's connection keeps one upstream per destinatio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
 import h11
 
-from innerloop.agent.owner_stream import Ends
+from innerloop.agent.owner_stream import Ends, OwnerStream
 from innerloop.tunnel.sockets import abort, tune
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ class Destination(Protocol):
     async def connect(self) -> Ends | None:
         """A new connection, or None when the destination is gone (the owner left, the app
         refuses connections)."""
+
+
+def declined(writer: asyncio.StreamWriter) -> bool:
+    """The connection is an owner's stream the client did not accept."""
+    transport = writer.transport
+    return isinstance(transport, OwnerStream) and transport.declined
 
 
 class UpstreamFailed(Exception):
@@ -85,6 +92,11 @@ class Http1Upstream:
     def keeps_alive(self) -> bool:
         """The answer is complete and did not say it closes the connection."""
         return self.conn.their_state is h11.DONE
+
+    @property
+    def declined(self) -> bool:
+        """An owner's stream the client did not accept (its local process refused it)."""
+        return declined(self.writer)
 
     @property
     def switched(self) -> bool:

@@ -22,7 +22,7 @@ from innerloop.core.mux_events import (
     StreamEnded,
     StreamReset,
 )
-from innerloop.tunnel.relay import Relay, SinkFactory, SinkT, StreamSink
+from innerloop.tunnel.relay import NOT_ACCEPTED, Relay, SinkFactory, SinkT, StreamSink
 from innerloop.tunnel.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ class Link:
         that is not a relay has no socket to hand back: it is told the stream was reset."""
         sink = self._relays.pop(stream_id, None)
         if sink is not None and not isinstance(sink, Relay):
-            sink.on_reset("the client did not accept the stream")
+            sink.on_reset(NOT_ACCEPTED)
             return None
         caller = None if sink is None else sink.detach()
         return None if sink is None or caller is None else (sink, *caller)

@@ -23,6 +23,8 @@ from innerloop.tunnel.sockets import abort, tune
 
 log = logging.getLogger(__name__)
 READ_SIZE = 64 * 1024
+NOT_ACCEPTED = "the client did not accept the stream"
+"""The reset a sink that is not a relay gets when its stream was not accepted."""
 
 
 class StreamIO(Protocol):
