@@ -18,7 +18,7 @@ from tools.cluster import Cluster
 from tools.laptop import Laptop
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18080
+LOCAL_PORT = 18412  # its own: other sessions' tests share the developer netns
 PAUSE = 10.0
 RATE = 50
 MAX_FAILURES = 3

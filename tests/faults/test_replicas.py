@@ -15,7 +15,7 @@ from tools.laptop import Laptop
 from tools.wait import poll_until
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18080
+LOCAL_PORT = 18414  # its own: other sessions' tests share the developer netns
 JOIN_WITHIN = 10.0
 """Pod deleted → its replacement scheduled, Ready, its tunnel up and the route claimed."""
 
