@@ -30,7 +30,7 @@ from innerloop.core.filters import HeaderMatch, RequestFilter
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
 
-from tools.net import free_ports
+from tools.net import free_ports, port_open
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -156,7 +156,8 @@ async def main() -> None:
             "--health-port", str(health), "--route", f"{route}:{app_port}",
             stdout=asyncio.subprocess.DEVNULL)
         try:
-            await asyncio.sleep(0.5)
+            while not port_open(tunnel):  # the agent compiles from its zipapp: a loaded VM is slow
+                await asyncio.sleep(0.05)
             n = args.requests
             if args.mode == "http":
                 client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")

@@ -29,7 +29,6 @@ import h2.events
 import h2.exceptions
 
 from innerloop.agent.h2side import (
-    PREFACE,
     H2Side,
     Headers,
     PendingChunk,
@@ -38,6 +37,7 @@ from innerloop.agent.h2side import (
     h2_config,
     reset_stream,
 )
+from innerloop.agent.http1 import PREFACE
 from innerloop.agent.upstream import READ_SIZE, Destination, declined
 from innerloop.tunnel.sockets import abort
 

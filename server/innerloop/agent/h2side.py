@@ -12,7 +12,6 @@ import h2.connection
 import h2.errors
 import h2.exceptions
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 Headers = list[tuple[bytes, bytes]]
 MAX_REPLAY = 64 * 1024
 """A request to an owner is kept until the owner answers, up to this many bytes of body."""
@@ -79,10 +78,3 @@ def acknowledge(side: H2Side, stream_id: int, flow: int) -> None:
             side.conn.acknowledge_received_data(flow, stream_id)
         except h2.exceptions.ProtocolError:
             pass
-
-
-def is_h2_preface(prefix: bytes) -> bool | None:
-    """True/False once the first bytes tell whether they start HTTP/2; None: read more."""
-    if len(prefix) >= len(PREFACE):
-        return prefix.startswith(PREFACE)
-    return None if PREFACE.startswith(prefix) else False

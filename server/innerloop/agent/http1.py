@@ -4,8 +4,9 @@ Each request is decided on its own when its head has arrived: its head goes to t
 destination (the app's keep-alive connection or the owner's tunnel stream, one of each per caller
 connection), its body streams there, the answer streams back, and only then is the next request
 read, so pipelined requests are answered in order. Copies for mirror owners take the same bytes.
-h11 only finds where each message and event ends: requests and answers go on as the bytes that
-came in (nothing is serialised again), and each request cycle parses with a fresh h11 connection.
+h11 only finds where each message ends: requests go on as the bytes that came in, answers as
+the bytes that arrive (parsed after they went on), nothing is serialised again, and each request
+cycle parses with a fresh h11 connection.
 
 - ``Expect: 100-continue``: the interim answer passes through like any other.
 - An upgrade (or CONNECT) that is accepted turns the rest of the connection into a splice with
@@ -35,6 +36,8 @@ from innerloop.tunnel.splice import splice
 log = logging.getLogger(__name__)
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: |$)")
 _HTTP1 = (b"1.0", b"1.1")
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+"""What an HTTP/2 connection with prior knowledge starts with."""
 
 
 class RequestRoutes(Protocol):
@@ -61,6 +64,13 @@ class NotHttp1(Exception):
 
 class _CallerGone(Exception):
     """The caller reset, closed mid-request or broke HTTP inside a request: abort it all."""
+
+
+def is_h2_preface(prefix: bytes) -> bool | None:
+    """True/False once the first bytes tell whether they start HTTP/2; None: read more."""
+    if len(prefix) >= len(PREFACE):
+        return prefix.startswith(PREFACE)
+    return None if PREFACE.startswith(prefix) else False
 
 
 def looks_like_http1(prefix: bytes) -> bool:
@@ -247,38 +257,35 @@ class Http1Router:
                 raise _CallerGone("the caller closed in the middle of a request")
 
     async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None) -> bool:
-        """The answer, destination → caller, as the bytes that came; True if the connection
-        switched protocols. A failing request body aborts the upstream, which ends this with
-        UpstreamFailed (as `_NotAnswered` while nothing reached the caller yet)."""
+        """The answer, destination → caller: its bytes go on as they arrive, then h11 finds
+        where it ends; True if the connection switched protocols. A failing request body aborts
+        the upstream, which ends this with UpstreamFailed (`_NotAnswered` while nothing reached
+        the caller yet)."""
         waiting_continue = self.conn.they_are_waiting_for_100_continue
-        out = b""
-        answered = skipped_continue = False
+        skipped_continue = wrote = False
         while True:
             try:
-                event, data = upstream.buffered_event()
+                event = upstream.buffered_event()
                 if event is h11.NEED_DATA:
-                    if out:
-                        self.writer.write(out)
-                        out = b""
-                        await self.writer.drain()
-                    await upstream.receive()
+                    data = await upstream.receive()
+                    if data:
+                        self.writer.write(data)
+                        wrote = True
+                        if self.writer.transport.get_write_buffer_size():
+                            await self.writer.drain()
                     continue
             except UpstreamFailed as exc:
-                if answered or out:
+                if wrote:
                     raise
                 raise _NotAnswered(exc) from None
-            out = out + data if out else data
             if upstream.switched:
-                self.writer.write(out)
                 await self._finish_body(body, False)
                 return True
             if isinstance(event, h11.InformationalResponse):
                 waiting_continue = False
             elif isinstance(event, h11.Response):
-                answered = True
                 skipped_continue, waiting_continue = waiting_continue, False
             elif isinstance(event, h11.EndOfMessage):
-                self.writer.write(out)
                 await self._finish_body(body, skipped_continue)
                 return False
 
@@ -297,12 +304,9 @@ class Http1Router:
     async def _splice(self, upstream: Http1Upstream) -> None:
         del self._upstreams[upstream.destination.key]
         self._close_all(lambda: None)
-        caller_rest, _ = self.conn.trailing_data
-        upstream_rest, _ = upstream.conn.trailing_data
+        caller_rest, _ = self.conn.trailing_data  # (what the upstream sent went on already)
         if caller_rest:
             upstream.writer.write(caller_rest)
-        if upstream_rest:
-            self.writer.write(upstream_rest)
         log.debug("%s: switched protocols with %s", self.label, upstream.destination.label)
         await splice(self.reader, self.writer, upstream.reader, upstream.writer)
 

@@ -18,9 +18,7 @@ from typing import Generic, Protocol, TypeVar
 import h11
 
 from innerloop.agent.forward import forward_to_app
-from innerloop.agent.h2route import H2Router
-from innerloop.agent.h2side import is_h2_preface
-from innerloop.agent.http1 import Http1Router
+from innerloop.agent.http1 import Http1Router, is_h2_preface
 from innerloop.agent.mirror import MirrorCounters, MirrorTarget
 from innerloop.agent.owner_stream import Ends, OwnerStream
 from innerloop.agent.routing import Hold, RouteTable, ToApp
@@ -172,6 +170,8 @@ async def serve_per_request(routing: PortRouting[OwnerT], reader: asyncio.Stream
             break
         prefix += data
     if h2:
+        from innerloop.agent.h2route import H2Router  # h2 loads on the first h2 connection:
+        # compiled from the zipapp, it costs every agent start ~0.25 s otherwise
         await H2Router(routing, reader, writer, label, prefix).serve()
     else:
         await Http1Router(routing, reader, writer, label, prefix).serve()

@@ -65,14 +65,13 @@ _END = h11.EndOfMessage()
 
 
 class Http1Upstream:
-    """The caller's request goes out as the bytes it came in; h11 parses the answer only to
-    find where it ends, and each event's bytes go back as they arrived."""
+    """The caller's request goes out as the bytes it came in; the answer goes back as the
+    bytes that arrive, and h11 parses it (after they went) only to find where it ends."""
 
     def __init__(self, destination: Destination, ends: Ends) -> None:
         self.destination = destination
         self.reader, self.writer = ends
         self.conn = h11.Connection(h11.CLIENT)
-        self._raw = bytearray()  # received, not yet handed out with an event
         self.answered = 0  # responses completed: a reused connection may be closed under us
         tune(self.writer)
 
@@ -117,28 +116,24 @@ class Http1Upstream:
         except ConnectionError as exc:
             raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
 
-    def buffered_event(self) -> tuple[h11.Event | type[h11.NEED_DATA | h11.PAUSED], bytes]:
-        """The next event of the answer and its bytes as received, without reading."""
+    def buffered_event(self) -> h11.Event | type[h11.NEED_DATA | h11.PAUSED]:
+        """The next event of the answer, without reading."""
         try:
             event = self.conn.next_event()
         except h11.RemoteProtocolError as exc:
             raise UpstreamFailed(f"{self.destination.label}: bad HTTP: {exc}") from None
-        if event is h11.NEED_DATA or event is h11.PAUSED:
-            return event, b""
         if isinstance(event, h11.ConnectionClosed):
             raise UpstreamFailed(f"{self.destination.label} closed the connection")
-        taken = len(self._raw) - len(self.conn.trailing_data[0])
-        data = bytes(self._raw[:taken])
-        del self._raw[:taken]
-        return event, data
+        return event
 
-    async def receive(self) -> None:
+    async def receive(self) -> bytes:
+        """Read more of the answer; returns the bytes read (for the caller, as they are)."""
         try:
             data = await self.reader.read(READ_SIZE)
         except ConnectionError as exc:
             raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
-        self._raw += data
         self.conn.receive_data(data)
+        return data
 
     def next_cycle(self) -> bool:
         """After an exchange: ready for the next request (else the caller must drop us)."""
