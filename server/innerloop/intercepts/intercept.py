@@ -56,11 +56,6 @@ CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
 killed just before running the first effect of that name."""
 
 
-CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
-"""Tests only (tests/faults/test_crash.py): an effect's class name; the process dies as if
-killed just before running the first effect of that name."""
-
-
 @dataclass
 class Snapshot:
     """What the user sees of one intercept (CLI status line, LSP notification)."""
@@ -159,8 +154,6 @@ class Intercept:
 
     async def _do(self, effect: machine.Effect) -> InterceptEvent | None:
         """Run one effect; the event it returns (if any) is fed to the machine next."""
-        if os.environ.get(CRASH_BEFORE) == type(effect).__name__:
-            os._exit(1)
         if os.environ.get(CRASH_BEFORE) == type(effect).__name__:
             os._exit(1)
         match effect:
