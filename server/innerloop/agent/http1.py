@@ -165,13 +165,15 @@ class Http1Router:
         head = self._take()
         upgrade = request.method == b"CONNECT" or any(
             name == b"upgrade" for name, _ in request.headers)
+        upstream = await self._upstream(destination)
+        reused = upstream.answered > 0
+        upstream.start(request.method, upgrade, head)  # first: the copies never delay it
         mirrors = [] if upgrade else self.routes.mirrors(request)
         if mirrors:
             await self._copies.start(mirrors, request.method, head)
-        upstream = await self._upstream(destination)
-        reused = upstream.answered > 0
         sent, complete = self._buffered_body()
-        upstream.start(request.method, upgrade, head + sent)
+        if sent:
+            upstream.write(sent)
         body = None if complete else self._pump_body_task(upstream)
         while True:
             try:

@@ -102,10 +102,11 @@ class Http1Upstream:
         return self.conn.our_state is h11.SWITCHED_PROTOCOL
 
     def start(self, method: bytes, upgrade: bool, data: bytes) -> None:
-        """Send a request (``data``: its bytes as the caller sent them, or their start)."""
+        """Send a request (``data``: its bytes as the caller sent them, or their start); h11's
+        state follows once the bytes are on their way."""
+        self.writer.write(data)
         self.conn.send(_stand_in(method, upgrade))
         self.conn.send(_END)
-        self.writer.write(data)
 
     def write(self, data: bytes) -> None:
         self.writer.write(data)
