@@ -1,0 +1,187 @@
+"""What the real-VS-Code tests against the testbed share (test_vscode_cluster.py,
+test_vscode_network.py): the extension's settings for the testbed, the workspace, the `ui`
+fixture (code-server + a scenario) and the scenario's "HOST <step>" handshake.
+
+A scenario (tests/vscode/scenarios/cluster_*.mjs) drives the UI; where it needs the cluster
+(a pod's request, a check of what the cluster serves) it logs "HOST <step>" and waits, and the
+test does that step and answers through a file (scenarios/host_sync.mjs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from tests.vscode.codeserver import HERE, CodeServer, Runtime, kill_group
+from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.sample import ECHO_APP, manifests
+
+ITEM_TIMEOUT_MS = 180_000
+"""A cold start injects the agent: one rollout of the workload."""
+REQUEST_PATH = "/from-a-pod"
+
+
+def settings(kube: Cluster) -> dict[str, str]:
+    return {
+        "innerloop.python": sys.executable,
+        "innerloop.kubeconfig": str(kube.kubeconfig),
+        "innerloop.agentImage": manifests.PYTHON_IMAGE,
+    }
+
+
+def make_workspace(root: Path, launch: list[dict[str, Any]], app: Path = ECHO_APP) -> Path:
+    """A folder with a copy of `app` as app.py and a launch.json (which activates the
+    extension)."""
+    folder = root / "workspace"
+    (folder / ".vscode").mkdir(parents=True)
+    shutil.copy(app, folder / "app.py")
+    (folder / ".vscode" / "launch.json").write_text(
+        json.dumps({"version": "0.2.0", "configurations": launch}, indent=2)
+    )
+    return folder
+
+
+class Scenario:
+    """A running scenario whose "HOST <step>" lines this side answers."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        server: CodeServer,
+        name: str,
+        artifacts: Path,
+        params: Mapping[str, Any],
+    ) -> None:
+        self.name = name
+        self.artifacts = artifacts
+        self.sync = server.run_dir / "sync"
+        self.sync.mkdir()
+        config = {
+            "url": server.url,
+            "chromium": runtime.chromium,
+            "artifacts": str(artifacts),
+            "chromiumHome": str(server.run_dir / "chromium-home"),
+            "syncDir": str(self.sync),
+            **params,
+        }
+        self.process = subprocess.Popen(
+            [runtime.node, str(HERE / "scenarios" / f"{name}.mjs"), json.dumps(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PLAYWRIGHT_CORE": runtime.playwright_core},
+            start_new_session=True,
+        )
+        self.lines: list[str] = []
+        self._eof = False
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert self.process.stdout is not None
+        threading.Thread(target=self._pump, args=(self.process.stdout,), daemon=True).start()
+
+    def _pump(self, pipe: IO[str]) -> None:
+        for line in pipe:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def step(self, step: str, timeout: float, action: Callable[[], None]) -> None:
+        """Waits for the scenario to ask for `step`, runs `action`, and lets it go on (or, if
+        the action failed, tells it why and re-raises)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(
+                    f"no HOST {step} after {timeout:.0f}s:\n{self.log()}"
+                ) from None
+            if line is None:
+                self._eof = True
+                raise AssertionError(f"scenario ended before HOST {step}:\n{self.log()}")
+            self.lines.append(line)
+            if line.endswith(f"HOST {step}"):
+                break
+        try:
+            action()
+        except BaseException as exc:
+            (self.sync / step).write_text(f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        (self.sync / step).write_text("ok")
+
+    def finish(self, timeout: float = 120) -> int:
+        try:
+            self.process.wait(timeout)
+        finally:
+            self.close()
+        return self.process.returncode
+
+    def close(self) -> None:
+        """Ends the scenario (and Chromium) and saves its log."""
+        kill_group(self.process, grace=2)
+        while not self._eof:
+            try:
+                line = self._queue.get(timeout=5)
+            except queue.Empty:
+                break
+            if line is None:
+                self._eof = True
+            else:
+                self.lines.append(line)
+        (self.artifacts / f"{self.name}.log").write_text(self.log() + "\n")
+
+
+StartUi = Callable[[CodeServer, str, dict[str, Any]], Scenario]
+
+
+@pytest.fixture
+def ui(vscode_runtime: Runtime, vsix: Path, artifacts: Path) -> Iterator[StartUi]:
+    """Starts code-server + a scenario; stops both and collects the logs at the end."""
+    started: list[tuple[CodeServer, Scenario | None]] = []
+
+    def start(server: CodeServer, name: str, params: dict[str, Any]) -> Scenario:
+        started.append((server, None))
+        server.prepare(vsix)
+        server.start()
+        scenario = Scenario(vscode_runtime, server, name, artifacts, params)
+        started[-1] = (server, scenario)
+        return scenario
+
+    yield start
+    for server, scenario in started:
+        if scenario is not None and scenario.process.returncode is None:
+            scenario.close()
+        server.stop()
+        server.collect_logs(artifacts / "logs")
+        server.cleanup()
+
+
+def answers(result: LoadResult) -> list[dict[str, str]]:
+    assert result.failures == [], result.failures[:5]
+    return [parse_answer(r["body"]) for r in result.records]
+
+
+def channel_errors(server: CodeServer, artifacts: Path) -> list[str]:
+    """[error] lines of the extension's "innerloop" output channel (the server's stderr lands
+    there as errors too), once code-server has stopped and written its logs."""
+    server.stop()
+    server.collect_logs(artifacts / "logs")
+    lines = [
+        line
+        for log in (artifacts / "logs").rglob("innerloop.log")
+        for line in log.read_text().splitlines()
+    ]
+    assert any("starting the server" in line for line in lines), "no innerloop channel log"
+    return [line for line in lines if "[error]" in line]

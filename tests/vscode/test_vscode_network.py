@@ -1,0 +1,187 @@
+"""The cluster network from F5 in a real VS Code (issue 8): a handler that calls a second
+cluster Service by its short name, stopped at a breakpoint after the call, shows the downstream
+answer in the Variables view.
+
+The workspace's app calls `http://whoami/<path>` with urllib and no proxy: the host's resolver
+does not know `whoami` (checked first), so only innerloop's resolver hook, which the `innerloop`
+launch configuration gives the debuggee by default (`clusterNetwork`), makes the call work. The
+hook sends the connection through the tunnel to the agent, which dials whoami from the
+intercepted workload's pod: whoami answers with its pod name and the peer it saw (an echo pod's
+IP). Scenario: tests/vscode/scenarios/cluster_network.mjs; the shared parts: cluster_ui.py.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
+from tests.helpers.cluster_apps import deploy, pod_ips, python_app
+from tests.helpers.dap_client import marked_line
+from tests.vscode.cluster_ui import (
+    ITEM_TIMEOUT_MS,
+    REQUEST_PATH,
+    StartUi,
+    answers,
+    channel_errors,
+    make_workspace,
+    settings,
+    ui,  # noqa: F401 - the fixture
+)
+from tests.vscode.codeserver import CodeServer, Runtime
+from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.net import free_port, port_open
+from tools.wait import poll_until
+
+pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
+
+WHOAMI_APP = '''
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"whoami pod={os.environ['POD_NAME']} peer={self.client_address[0]} "
+        body = (body + f"path={self.path}").encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+'''
+"""The downstream Service: says which pod answered and which address called."""
+
+POD_NAME = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+
+LOCAL_APP = '''"""The local app: its handler asks the cluster's `whoami` Service, by its short name."""
+
+import os
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# No proxy: the name resolves through innerloop's resolver hook, or not at all.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def handle_request(path):
+    with DIRECT.open(f"http://whoami{path}", timeout=30) as reply:
+        downstream = reply.read().decode()
+    answer = f"pod=local path={path} | {downstream}"  # breakpoint
+    return answer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = handle_request(self.path).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+
+def test_f5_breakpoint_after_a_call_to_another_service_shows_its_answer(
+    cluster: Cluster,  # noqa: F811
+    namespace: str,  # noqa: F811
+    tmp_path: Path,
+    artifacts: Path,
+    ui: StartUi,  # noqa: F811
+    vscode_runtime: Runtime,
+) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(socket.gaierror):  # else the test would not show the hook at work
+        socket.getaddrinfo("whoami", 80)
+    cluster.deploy_echo(namespace, replicas=1)
+    deploy(cluster, namespace, [python_app("whoami", WHOAMI_APP, env=[POD_NAME])])
+    cluster.start_client(namespace)
+    [whoami_pod] = cluster.pods(namespace, "whoami")
+    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+
+    app = tmp_path / "app.py"
+    app.write_text(LOCAL_APP)
+    local_port = free_port()
+    workspace = make_workspace(
+        tmp_path,
+        [
+            {
+                "type": "innerloop",
+                "request": "launch",
+                "name": "innerloop: echo",
+                "service": "echo",
+                "namespace": namespace,
+                "servicePort": 80,
+                "port": local_port,
+                "program": "${workspaceFolder}/app.py",
+                "env": {"PORT": str(local_port), "HOST": "127.0.0.1"},
+            }
+        ],
+        app=app,
+    )
+    server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
+    scenario = ui(
+        server,
+        "cluster_network",
+        {
+            "activationTimeoutMs": 90_000,
+            "interceptTimeoutMs": ITEM_TIMEOUT_MS,
+            "localPort": local_port,
+            "breakpointLine": marked_line(app, "# breakpoint"),
+            "requestPath": REQUEST_PATH,
+            "whoamiPod": whoami_pod,
+        },
+    )
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pending: list[concurrent.futures.Future[LoadResult]] = []
+
+    def request() -> None:
+        # The intercept is active; the debuggee may still be starting.
+        poll_until(lambda: port_open(local_port), f"a listener on 127.0.0.1:{local_port}", 60)
+        pending.append(pool.submit(cluster.load_via_exec, namespace, url, count=1, timeout=120))
+
+    def paused() -> None:
+        assert not pending[0].done(), "the paused request was answered"
+
+    def answered() -> None:
+        result = pending[0].result(timeout=30)
+        assert result.failures == [], result.failures
+        [body] = [r["body"] for r in result.records]
+        local, _, downstream = body.partition(" | ")
+        assert parse_answer(local) == {"pod": "local", "path": REQUEST_PATH}, body
+        got = parse_answer(downstream)
+        assert (got["pod"], got["path"]) == (whoami_pod, REQUEST_PATH), body
+        # The agent dialled whoami from the intercepted workload's pod.
+        assert got["peer"] in pod_ips(cluster, namespace, "echo"), body
+
+    def restored() -> None:
+        got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
+        assert {a["pod"] for a in got} <= set(cluster.pods(namespace, "echo")), got
+
+    try:
+        scenario.step("request", 240, request)
+        scenario.step("paused", 120, paused)
+        scenario.step("answered", 60, answered)
+        scenario.step("restored", 90, restored)
+        assert scenario.finish() == 0, scenario.log()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    assert channel_errors(server, artifacts) == []
+    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+        "01-paused-with-downstream-answer.png",
+        "02-continued.png",
+    ]
+    print(f"\nF5 cluster network scenario: {time.monotonic() - t0:.1f} s")
