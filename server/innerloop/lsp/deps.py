@@ -118,7 +118,20 @@ class DebugAdapterHost(Protocol):
         """Stop listening and end every debug session."""
 
 
+class WorkloadEnvSources(Protocol):
+    """Where each variable of a Service's workload env comes from (hover, diagnostics,
+    completion in Python files). Never a Secret's value: Secrets are named with their key."""
+
+    async def env_sources(
+        self, namespace: str | None, service: str, service_port: str | None, refresh: bool = False
+    ) -> dict[str, str]:
+        """Variable → one Markdown line; fetched once per Service, again when `refresh`."""
+        ...
+
+
 @dataclass(frozen=True)
 class Deps:
     intercepts: InterceptService
     debug_adapter: DebugAdapterHost
+    env: WorkloadEnvSources | None = None
+    """None: no env awareness (e.g. a test server without a cluster)."""

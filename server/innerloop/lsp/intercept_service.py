@@ -11,10 +11,13 @@ import os
 from collections.abc import Callable
 
 from innerloop.core.advice import Surface
+from innerloop.core.env import sources
+from innerloop.core.env_sources import env_sources
 from innerloop.core.errors import InnerloopError, UserError
 from innerloop.core.filters import Mode, filter_to_json
 from innerloop.core.report import Report
-from innerloop.core.request import InterceptRequest
+from innerloop.core.request import InterceptRequest, PortSpec
+from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary
 from innerloop.envfile import write_runtime_env_file
 from innerloop.intercepts.intercept import Intercept, Snapshot
@@ -95,6 +98,7 @@ def _status(manager: InterceptManager, snapshots: list[Snapshot]) -> StatusInfo:
 class EditorIntercepts:
     def __init__(self, manager: InterceptManager) -> None:
         self.manager = manager
+        self._env_sources: dict[tuple[str, str, str | None], dict[str, str]] = {}
 
     def configure(self, settings: Settings) -> None:
         self.manager.configure(manager_config(settings))
@@ -158,6 +162,39 @@ class EditorIntercepts:
 
     async def uninstall(self, namespace: str | None, service: str, progress: Report) -> None:
         await self.manager.uninstall(service, namespace, progress)
+
+    async def env_sources(
+        self, namespace: str | None, service: str, service_port: str | None, refresh: bool = False
+    ) -> dict[str, str]:
+        """The Service's app container env, described per variable from a Ready replica's spec
+        and its ConfigMaps; of its Secrets only the key names are kept."""
+        ns = await self.manager.namespace(namespace)
+        key = (ns, service, service_port)
+        if refresh or key not in self._env_sources:
+            self._env_sources[key] = await self._read_env_sources(ns, service, service_port)
+        return self._env_sources[key]
+
+    async def _read_env_sources(self, ns: str, service: str, service_port: str | None
+                                ) -> dict[str, str]:
+        gw = await self.manager.gateway()
+        port = int(service_port) if service_port and service_port.isdigit() else service_port
+        resolution = await gw.resolve(ns, service, PortSpec(port or None, None))
+        pods = await gw.workload_pods(resolution.workload)
+        pod = next((p for p in pods if pod_ready(p)), pods[0] if pods else None)
+        if pod is None:
+            raise UserError(f"{resolution.target.workload} has no pods to read the env from")
+        container = resolution.target.container
+        needed = sources(pod, container)
+        config_maps: dict[str, dict[str, str]] = {}
+        for name in sorted(needed.config_maps):
+            data = await gw.config_map_data(ns, name)
+            if data is not None:
+                config_maps[name] = {k: v.decode("utf-8", "replace") for k, v in data.items()}
+        secret_keys: dict[str, list[str]] = {}
+        for name in sorted(needed.secrets):
+            secret = await gw.secret_data(ns, name)
+            secret_keys[name] = sorted(secret or {})  # the key names only, values dropped here
+        return env_sources(pod, container, config_maps, secret_keys)
 
     def subscribe(self, callback: Callable[[StatusInfo], None]) -> Callable[[], None]:
         return self.manager.subscribe(lambda snapshots: callback(_status(self.manager, snapshots)))

@@ -15,6 +15,7 @@ from innerloop.lsp.deps import Deps
 from innerloop.lsp.features import (
     code_lens,
     debug,
+    env_awareness,
     errors,
     intercepts,
     log,
@@ -27,7 +28,7 @@ from innerloop.lsp.wiring import default_deps
 # Hooks run in registration order, so `log` comes last: it detaches after everything else.
 FEATURES = (
     settings.setup, status.setup, intercepts.setup, debug.setup, errors.setup, code_lens.setup,
-    log.setup,
+    env_awareness.setup, log.setup,
 )
 
 

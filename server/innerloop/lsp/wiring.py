@@ -14,9 +14,11 @@ from innerloop.lsp.intercept_service import EditorIntercepts
 def default_deps() -> Deps:
     manager = InterceptManager(tool="editor")
     other_contexts: dict[str, InterceptManager] = {}
+    editor = EditorIntercepts(manager)
     return Deps(
-        intercepts=EditorIntercepts(manager),
+        intercepts=editor,
         debug_adapter=HostedDebugAdapter(
             lambda: DebugInterceptController(manager, other_contexts)
         ),
+        env=editor,
     )
