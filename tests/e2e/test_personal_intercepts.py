@@ -100,12 +100,17 @@ def where(sources: dict[str, int]) -> dict[str, int]:
 def start_developer(cluster: Cluster, namespace: str, dev_id: str, port: int,
                     *intercept_args: str, seen_log: bool = False) -> Developer:
     laptop = Laptop(cluster)  # a developer of their own: own process, client id and registry
-    env = {"PORT": str(port), "HOST": "127.0.0.1", "DEV_ID": dev_id}
-    app, app_lines = laptop.popen([sys.executable, str(DEVAPP)],
-                                  **env, **({"SEEN_LOG": "1"} if seen_log else {}))
-    app_lines.wait_for("listening", 15)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80", *intercept_args,
-                                      timeout=180)
+    try:
+        env = {"PORT": str(port), "HOST": "127.0.0.1", "DEV_ID": dev_id}
+        app, app_lines = laptop.popen([sys.executable, str(DEVAPP)],
+                                      **env, **({"SEEN_LOG": "1"} if seen_log else {}))
+        app_lines.wait_for("listening", 15)
+        proc, lines = laptop.innerloop("intercept", "echo", "-n", namespace, "--port",
+                                       f"{port}:80", *intercept_args)
+        lines.wait_for("mirroring" if "--mirror" in intercept_args else "intercepting", 180)
+    except BaseException:
+        laptop.close()
+        raise
     return Developer(laptop, app, app_lines, proc, lines, " ".join(intercept_args))
 
 
@@ -126,12 +131,12 @@ def shop(cluster: Cluster) -> Iterator[Shop]:
                         "--timeout=90s", timeout=100)
         shop.ip = cluster.cluster_ip(namespace, "echo")
         t0 = time.monotonic()
-        shop.devs["one"] = start_developer(cluster, namespace, "dev1", 18081,
+        shop.devs["one"] = start_developer(cluster, namespace, "dev1", 28181,
                                            "--header", "x-dev=one", "--path-prefix", "/api")
         shop.cold_start = time.monotonic() - t0
-        shop.devs["two"] = start_developer(cluster, namespace, "dev2", 18082,
+        shop.devs["two"] = start_developer(cluster, namespace, "dev2", 28182,
                                            "--header", "x-dev=two", "--path-prefix", "/api")
-        shop.devs["three"] = start_developer(cluster, namespace, "dev3", 18083,
+        shop.devs["three"] = start_developer(cluster, namespace, "dev3", 28183,
                                              "--path-prefix", "/three")
         yield shop
     finally:
@@ -168,7 +173,7 @@ def test_a_conflicting_filter_is_refused_naming_the_holder(shop: Shop) -> None:
     before = shop.listed()
     other = Laptop(shop.cluster)
     try:
-        result = other.run("intercept", "echo", "-n", shop.namespace, "--port", "18089:80",
+        result = other.run("intercept", "echo", "-n", shop.namespace, "--port", "28189:80",
                            "--header", "x-dev=one")
     finally:
         other.close()
@@ -209,7 +214,7 @@ def mirror_counts(shop: Shop) -> tuple[int, int]:
 
 def test_mirror_copies_and_never_stalls_the_cluster_path(shop: Shop) -> None:
     mirror = shop.devs["mirror"] = start_developer(
-        shop.cluster, shop.namespace, "mirror", 18084, "--mirror", "--header", "x-copy=yes",
+        shop.cluster, shop.namespace, "mirror", 28184, "--mirror", "--header", "x-copy=yes",
         seen_log=True)
     count, rate = 600, 100.0
     baseline = shop.mix([PLAIN], count, connections=4, rate=rate)

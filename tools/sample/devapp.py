@@ -20,7 +20,7 @@ import os
 import struct
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import BinaryIO
+from io import BufferedIOBase
 from urllib.parse import urlsplit
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -28,7 +28,7 @@ DEV_ID = os.environ.get("DEV_ID", "local")
 SEEN_LOG = bool(os.environ.get("SEEN_LOG"))
 
 
-def read_frame(rfile: BinaryIO) -> tuple[int, bytes] | None:
+def read_frame(rfile: BufferedIOBase) -> tuple[int, bytes] | None:
     """One WebSocket frame (opcode, unmasked payload); None at EOF."""
     head = rfile.read(2)
     if len(head) < 2:

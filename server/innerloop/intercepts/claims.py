@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from innerloop.core.agent_patch import pod_has_agent
 from innerloop.core.errors import InnerloopError
@@ -40,12 +40,21 @@ async def agent_claims(gateway: Gateway, namespace: str, summary: ServiceSummary
 
 async def _ask(gateway: Gateway, namespace: str, summary: ServiceSummary, tunnel_port: int,
                client_id: str) -> list[PortClaim]:
+    """The claims, as the first Ready replica's agent has them; a mirror claim's counters are
+    the sum over every Ready replica (each agent copies only the requests it receives)."""
     async with gateway.watch_ready_pods(namespace, summary.selector) as watch:
         pods = await anext(watch)
-    pod = next((name for name, manifest in sorted(pods.items()) if pod_has_agent(manifest)), None)
-    if pod is None:
+    names = [name for name, manifest in sorted(pods.items()) if pod_has_agent(manifest)]
+    if not names:
         return []
-    entries = await ask_agent(gateway, namespace, pod, tunnel_port, f"{client_id} (list)")
+    first, *others = await asyncio.gather(*(
+        ask_agent(gateway, namespace, pod, tunnel_port, f"{client_id} (list)")
+        for pod in names),
+        return_exceptions=True)
+    if isinstance(first, BaseException):
+        raise first
+    entries = [_summed(e, [o for o in others if not isinstance(o, BaseException)])
+               for e in first]
     labels = dict(summary.routes)
     return [PortClaim(labels[e.route_port], e) for e in entries if e.route_port in labels]
 
@@ -60,6 +69,17 @@ async def ask_agent(gateway: Gateway, namespace: str, pod: str, tunnel_port: int
         return await client.list_claims()
     finally:
         await client.aclose("listed the claims")
+
+
+def _summed(entry: ClaimEntry, others: list[tuple[ClaimEntry, ...]]) -> ClaimEntry:
+    """A mirror claim's counters added up over the other replicas' answers."""
+    if entry.copied is None and entry.dropped is None:
+        return entry
+    same = [o for listing in others for o in listing
+            if (o.route_port, o.client_id, o.mode) == (entry.route_port, entry.client_id,
+                                                       entry.mode)]
+    return replace(entry, copied=(entry.copied or 0) + sum(o.copied or 0 for o in same),
+                   dropped=(entry.dropped or 0) + sum(o.dropped or 0 for o in same))
 
 
 async def claims_table(gateway: Gateway, namespace: str, services: Sequence[ServiceSummary],
