@@ -8,6 +8,7 @@ h2 client that mixes streams on one connection.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 
 import grpc
@@ -34,9 +35,15 @@ async def grpc_server(who: str) -> tuple[grpc.aio.Server, int]:
             yield f"{who} {i}".encode()
             await asyncio.sleep(0.01)
 
+    async def big(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        digest = f"{who} {hashlib.sha256(request).hexdigest()}".encode()
+        for i in range(40):
+            yield digest + bytes([i]) * 65536
+
     handler = grpc.method_handlers_generic_handler("t.Who", {
         "Unary": grpc.unary_unary_rpc_method_handler(unary),
-        "Stream": grpc.unary_stream_rpc_method_handler(streaming)})
+        "Stream": grpc.unary_stream_rpc_method_handler(streaming),
+        "Big": grpc.unary_stream_rpc_method_handler(big)})
     server = grpc.aio.server()
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
@@ -166,3 +173,15 @@ async def test_an_owner_whose_local_process_refuses_leaves_its_calls_to_the_app(
         assert await asyncio.wait_for(unary(b"2", metadata=bob), TIMEOUT) == b"app 2"
         alice = (("x-dev", "alice"),)
         assert await asyncio.wait_for(unary(b"3", metadata=alice), TIMEOUT) == b"alice 3"
+
+
+@pytest.mark.parametrize("dev_name", ["alice", "nobody"])
+async def test_megabytes_each_way_stream_within_the_windows(grpc_stack: Stack,
+                                                            dev_name: str) -> None:
+    upload = bytes(range(256)) * 8192  # 2 MiB up, 2.5 MiB streamed down
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+        big = channel.unary_stream("/t.Who/Big")
+        got = [m async for m in big(upload, metadata=(("x-dev", dev_name),))]
+    who = "alice" if dev_name == "alice" else "app"
+    digest = f"{who} {hashlib.sha256(upload).hexdigest()}".encode()
+    assert got == [digest + bytes([i]) * 65536 for i in range(40)]
