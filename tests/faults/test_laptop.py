@@ -70,6 +70,7 @@ def test_lid_closed_10s_cluster_serves_then_the_intercept_resumes(
                       lambda pid: os.killpg(pid, signal.SIGCONT), "SIGSTOP 10 s")
 
 
+@pytest.mark.long  # the same path as the SIGSTOP test; ~45 s
 def test_network_to_the_api_server_cut_10s_cluster_serves_then_the_intercept_resumes(
     cluster: Cluster, namespace: str, cuttable: CuttableLaptop
 ) -> None:

@@ -54,6 +54,7 @@ def test_agent_pod_deleted_its_replacement_joins_the_intercept(
     assert proc.poll() is None
 
 
+@pytest.mark.long  # ~80 s: three rollouts
 def test_scaled_and_restarted_under_intercept_zero_failures_for_retrying_callers(
     cluster: Cluster, namespace: str, laptop: Laptop
 ) -> None:
