@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import socket
 import statistics
 import sys
@@ -108,24 +109,40 @@ async def http_round_trips(port: int, count: int, request: bytes = HTTP_REQUEST)
     return times
 
 
-async def http_mode(client: TunnelClient, route: int, local_port: int, n: int) -> None:
-    """Whole-connection vs per-request routing, interleaved rounds, p50 of all of them."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def http_mode(client: TunnelClient, route: int, local_port: int, n: int,
+                    agent_pid: int) -> None:
+    """Whole-connection vs per-request routing, interleaved rounds, p50 of all of them, and the
+    agent's CPU per request in each."""
     unmatched = HTTP_REQUEST.replace(b"x-dev: bench", b"x-dev: other")
     rows: dict[str, list[float]] = {}
+    cpu: dict[str, float] = {}
+
+    async def run(name: str, request: bytes = HTTP_REQUEST) -> None:
+        before = cpu_seconds(agent_pid)
+        rows.setdefault(name, []).extend(await http_round_trips(route, n // 5, request))
+        cpu[name] = cpu.get(name, 0.0) + cpu_seconds(agent_pid) - before
+
     for _ in range(5):
         await client.claim(route, local_port)  # no filter: whole connections
-        rows.setdefault("laptop, whole-connection", []).extend(
-            await http_round_trips(route, n // 5))
+        await run("laptop, whole-connection")
         await client.claim(route, local_port, RequestFilter(
             headers=(HeaderMatch("x-dev", "bench"),)))
-        rows.setdefault("laptop, per-request", []).extend(await http_round_trips(route, n // 5))
-        rows.setdefault("app, per-request (unmatched)", []).extend(
-            await http_round_trips(route, n // 5, unmatched))
+        await run("laptop, per-request")
+        await run("app, per-request (unmatched)", unmatched)
         await client.release(route)
-        rows.setdefault("app, no claim (spliced)", []).extend(
-            await http_round_trips(route, n // 5, unmatched))
+        await run("app, no claim (spliced)", unmatched)
     for name, times in rows.items():
-        print(summary(f"keep-alive HTTP, {name}", times))
+        print(f"{summary(f'keep-alive HTTP, {name}', times)}   "
+              f"agent CPU {cpu[name] / len(times) * 1e6:4.0f} µs/request")
     p50 = {name: statistics.median(times) for name, times in rows.items()}
     print(f"per-request ÷ whole-connection p50, to the laptop: "
           f"{p50['laptop, per-request'] / p50['laptop, whole-connection']:.2f}x; to the app: "
@@ -162,7 +179,7 @@ async def main() -> None:
             if args.mode == "http":
                 client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
                 await client.start()
-                await http_mode(client, route, local_port, n)
+                await http_mode(client, route, local_port, n, proc.pid)
                 await client.aclose()
                 return
             print(summary("one-shot, straight to the app", [await one_shot(app_port)
