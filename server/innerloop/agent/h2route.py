@@ -11,9 +11,9 @@ arrived is acknowledged to its sender only once forwarded, so nothing is buffere
 window per stream. Bytes that are not HTTP/2 before the first stream is decided go to the app
 as they came; a protocol error after that ends the connection (GOAWAY) and every stream on it.
 Each stream is decided on its own task: one held (its owner paused with ``hold``) holds no other
-stream. An owner whose client does not accept the stream (its local process refuses) has its
-streams refused (``REFUSED_STREAM``: gRPC retries them) and the next ones go to the app. Mirror
-copies are HTTP/1.1 only.
+stream. An owner whose client does not accept the stream (its local process refuses): its
+streams whose request was kept (`StreamReplay`) are opened again on the app, the others are
+refused (``REFUSED_STREAM``), and its next ones go to the app. Mirror copies are HTTP/1.1 only.
 """
 
 from __future__ import annotations
