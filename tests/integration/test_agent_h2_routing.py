@@ -10,17 +10,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import h2.config
 import h2.connection
 import h2.events
 import pytest
+from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.filters import HeaderMatch, RequestFilter
 from innerloop.core.request import WhilePaused
+from innerloop.tunnel.client import TunnelClient
+from innerloop.tunnel.transport import TcpTransport
 
-from tests.integration.test_agent_http_routing import Stack, start_stack, stop_stack
-from tools.net import free_ports
+from tests.integration.test_agent_http_routing import (
+    AGENT_PYTHON,
+    Stack,
+    start_stack,
+    stop_stack,
+)
+from tools.net import free_ports, port_open
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
@@ -185,3 +195,36 @@ async def test_megabytes_each_way_stream_within_the_windows(grpc_stack: Stack,
     who = "alice" if dev_name == "alice" else "app"
     digest = f"{who} {hashlib.sha256(upload).hexdigest()}".encode()
     assert got == [digest + bytes([i]) * 65536 for i in range(40)]
+
+
+async def test_the_zipapp_agent_routes_grpc_by_metadata(tmp_path: Path) -> None:
+    """h2 (imported on the first h2 connection) works from the bundle, on INNERLOOP_AGENT_PYTHON."""
+    app, app_port = await grpc_server("app")
+    alice, alice_port = await grpc_server("alice")
+    route, tunnel, health = free_ports(3)
+    pyz = tmp_path / "agent.pyz"
+    pyz.write_bytes(agent_bundle()[1])
+    proc = await asyncio.create_subprocess_exec(
+        AGENT_PYTHON, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel), "--health-port",
+        str(health), "--route", f"{route}:{app_port}", stdout=asyncio.subprocess.DEVNULL)
+    client = None
+    try:
+        await wait_until(lambda: port_open(tunnel), "the agent listening", TIMEOUT)
+        client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "alice@laptop:1")
+        await client.start()
+        await client.claim(route, alice_port,
+                           RequestFilter(headers=(HeaderMatch("x-dev", "alice"),)))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{route}") as channel:
+            unary = channel.unary_unary("/t.Who/Unary")
+            stream = channel.unary_stream("/t.Who/Stream")
+            mine = (("x-dev", "alice"),)
+            assert await asyncio.wait_for(unary(b"a", metadata=mine), TIMEOUT) == b"alice a"
+            assert await asyncio.wait_for(unary(b"b"), TIMEOUT) == b"app b"
+            assert [m async for m in stream(b"2", metadata=mine)] == [b"alice 0", b"alice 1"]
+    finally:
+        if client is not None:
+            await client.aclose()
+        proc.terminate()
+        await proc.wait()
+        await app.stop(None)
+        await alice.stop(None)
