@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,9 +24,10 @@ from innerloop.core.request import WhilePaused
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
 
-from tests.integration.test_agent_http_routing import (
+from tests.integration.test_agent_http_routing import (  # noqa: F401 (an autouse fixture)
     AGENT_PYTHON,
     Stack,
+    nothing_logged_as_an_error,
     start_stack,
     stop_stack,
 )
@@ -36,9 +38,14 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
 
 
+CALLS: dict[str, list[bytes]] = {}
+"""Every call each test server got, by who it is."""
+
+
 async def grpc_server(who: str) -> tuple[grpc.aio.Server, int]:
     async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        return f"{who} {request.decode()}".encode()
+        CALLS.setdefault(who, []).append(request)
+        return f"{who} {request.decode(errors='replace')}".encode()
 
     async def streaming(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         for i in range(int(request)):
@@ -228,3 +235,37 @@ async def test_the_zipapp_agent_routes_grpc_by_metadata(tmp_path: Path) -> None:
         await proc.wait()
         await app.stop(None)
         await alice.stop(None)
+
+
+def h2_request(dev_name: str, body: bytes) -> bytes:
+    """A complete h2 connection start and one gRPC unary call, as a client writes it."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                          (":path", "/t.Who/Unary"), ("content-type", "application/grpc"),
+                          ("te", "trailers"), ("x-dev", dev_name)])
+    conn.send_data(1, b"\x00" + len(body).to_bytes(4, "big") + body, end_stream=True)
+    return conn.data_to_send()
+
+
+async def test_mangled_h2_never_reaches_an_owner_whose_filter_it_misses(
+        grpc_stack: Stack) -> None:
+    """Random damage to a call for "bob" (no claim matches it): whatever the agent makes of it,
+    alice's server never sees it, and the agent keeps serving."""
+    rng = random.Random(9)
+    valid = h2_request("bob", b"mangled")
+    CALLS.pop("alice", None)
+    for _ in range(40):
+        data = bytearray(valid)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(24, len(data))] = rng.randrange(256)  # after the preface
+        _, writer = await asyncio.open_connection("127.0.0.1", grpc_stack.route)
+        writer.write(bytes(data))
+        await asyncio.sleep(0.02)
+        writer.close()
+    await asyncio.sleep(0.2)
+    assert CALLS.get("alice", []) == []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+        unary = channel.unary_unary("/t.Who/Unary")
+        assert await asyncio.wait_for(unary(b"ok", metadata=(("x-dev", "alice"),)),
+                                      TIMEOUT) == b"alice ok"
