@@ -229,8 +229,9 @@ def test_mirror_copies_and_never_stalls_the_cluster_path(shop: Shop) -> None:
         time.sleep(0.2)
     seen = sum("seen GET /api/copied" in ln for ln in mirror.app_lines.text().splitlines())
     copied, dropped = mirror_counts(shop)
-    assert seen >= 0.95 * count, (seen, copied, dropped)
-    assert copied >= seen and copied + dropped >= count, (seen, copied, dropped)
+    # every matching request is either copied whole or dropped, once, across the replicas
+    assert copied + dropped == count, (seen, copied, dropped)
+    assert seen >= 0.9 * count and copied >= seen, (seen, copied, dropped)
 
     os.kill(mirror.app.pid, signal.SIGSTOP)  # the mirror process stops (a breakpoint)
     try:
@@ -248,7 +249,9 @@ def test_mirror_copies_and_never_stalls_the_cluster_path(shop: Shop) -> None:
     assert where(stopped["sources"]["copy"]) == {"cluster": count}
     assert stopped["ms"]["max"] < 1000, "the cluster path never waits on a stopped mirror"
     assert stopped["ms"]["p50"] <= 2 * baseline["ms"]["p50"] + 5, (stopped["ms"], baseline["ms"])
-    assert dropped_stopped - dropped >= count - 4 * 16 - 1, (dropped, dropped_stopped)
+    assert copied_stopped + dropped_stopped == 2 * count, (copied_stopped, dropped_stopped)
+    # at most 16 copies wait unanswered per caller connection; the rest are dropped
+    assert dropped_stopped - dropped >= count - 4 * 16, (dropped, dropped_stopped)
 
 
 def test_each_developer_leaving_leaves_the_others_routing(shop: Shop) -> None:
