@@ -570,3 +570,27 @@ async def test_an_owner_whose_local_process_refuses_leaves_its_requests_to_the_a
     for i in range(3):
         assert (await caller.request(f"/api/{i}", "alice")).startswith(f"app POST /api/{i}")
     assert (await caller.request("/api/body", "alice", b"x" * 1000)).startswith("app")
+
+
+async def test_an_answer_refusing_100_continue_ends_the_exchange_and_the_connection(
+        stack: Stack) -> None:
+    """The app answers at once without ``100 Continue``: the caller gets that answer and, its
+    body never read, the connection closes (it cannot be kept in step)."""
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 417 Expectation Failed\r\ncontent-length: 0\r\n\r\n")
+        await reader.read()  # keeps the connection open, as a keep-alive server would
+        writer.close()
+
+    await stack.claim("alice", dev("alice"))
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    stack.agent.table.routes[stack.route] = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", stack.route)
+        writer.write(b"PUT /api/x HTTP/1.1\r\nhost: o\r\nexpect: 100-continue\r\n"
+                     b"content-length: 10\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), TIMEOUT)  # then EOF
+        assert answer.startswith(b"HTTP/1.1 417 "), answer
+        writer.close()
+    finally:
+        server.close()

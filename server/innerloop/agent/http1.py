@@ -288,16 +288,16 @@ class Http1Router:
             elif isinstance(event, h11.Response):
                 skipped_continue, waiting_continue = waiting_continue, False
             elif isinstance(event, h11.EndOfMessage):
-                await self._finish_body(body, skipped_continue)
+                await self._finish_body(body, skipped_continue or not upstream.keeps_alive)
                 return False
 
-    async def _finish_body(self, body: asyncio.Task[None] | None, skipped_continue: bool) -> None:
+    async def _finish_body(self, body: asyncio.Task[None] | None, stop: bool) -> None:
         """The answer is out; the rest of the request body is still read (so the connection
-        stays in step), unless the connection closes anyway or the caller, refused its
-        ``100 Continue``, may never send it."""
+        stays in step), unless ``stop``: the answer closes the connection anyway, or the
+        caller, refused its ``100 Continue``, may never send it."""
         if body is None:
             return
-        if not body.done() and (skipped_continue or self.conn.their_state is h11.MUST_CLOSE):
+        if not body.done() and stop:
             body.cancel()
         await asyncio.gather(body, return_exceptions=True)
         if not body.cancelled() and body.exception() is not None:
@@ -314,8 +314,10 @@ class Http1Router:
 
     def _next_cycle(self, upstream: Http1Upstream) -> bool:
         """A fresh h11 connection for the next request, unless either side ends the connection
-        (h11 says so: ``Connection: close``, HTTP/1.0, an answer delimited by closing)."""
-        keep_alive = upstream.keeps_alive and self.conn.their_state is not h11.MUST_CLOSE
+        (h11 says so: ``Connection: close``, HTTP/1.0, an answer delimited by closing) or the
+        request was not read to its end (a body refused its ``100 Continue``, a declined
+        upgrade: closing is always allowed)."""
+        keep_alive = upstream.keeps_alive and self.conn.their_state is h11.DONE
         if not upstream.next_cycle():
             self._drop(upstream, abort_it=False)
         if not keep_alive:
