@@ -19,7 +19,7 @@ import h2.connection
 import h2.events
 import pytest
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.core.filters import HeaderMatch, RequestFilter
+from innerloop.core.filters import AppProtocol, HeaderMatch, RequestFilter
 from innerloop.core.request import WhilePaused
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
@@ -38,6 +38,8 @@ pytestmark = pytest.mark.integration
 TIMEOUT = 10.0
 
 
+ALICE_PORT: dict[int, int] = {}
+"""The local port of each grpc_stack's "alice" (by the stack's id)."""
 CALLS: dict[str, list[bytes]] = {}
 """Every call each test server got, by who it is."""
 
@@ -76,6 +78,7 @@ async def grpc_stack() -> AsyncIterator[Stack]:
     alice, alice_port = await grpc_server("alice")
     await s.claim("alice", RequestFilter(headers=(HeaderMatch("x-dev", "alice"),)),
                   local_port=alice_port)
+    ALICE_PORT[id(s)] = alice_port
     try:
         yield s
     finally:
@@ -269,3 +272,13 @@ async def test_mangled_h2_never_reaches_an_owner_whose_filter_it_misses(
         unary = channel.unary_unary("/t.Who/Unary")
         assert await asyncio.wait_for(unary(b"ok", metadata=(("x-dev", "alice"),)),
                                       TIMEOUT) == b"alice ok"
+
+
+async def test_a_claim_for_http1_leaves_h2_connections_whole_to_the_app(grpc_stack: Stack) -> None:
+    await grpc_stack.clients["alice"].claim(
+        grpc_stack.route, ALICE_PORT[id(grpc_stack)],
+        RequestFilter(headers=(HeaderMatch("x-dev", "alice"),)), protocol=AppProtocol.HTTP1)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+        unary = channel.unary_unary("/t.Who/Unary")
+        assert await asyncio.wait_for(unary(b"x", metadata=(("x-dev", "alice"),)),
+                                      TIMEOUT) == b"app x"

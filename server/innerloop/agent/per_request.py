@@ -23,6 +23,7 @@ from innerloop.agent.mirror import MirrorCounters, MirrorTarget
 from innerloop.agent.owner_stream import Ends, OwnerStream
 from innerloop.agent.routing import Hold, RouteTable, ToApp
 from innerloop.agent.upstream import READ_SIZE, Destination
+from innerloop.core.filters import AppProtocol
 from innerloop.tunnel.link import Link
 from innerloop.tunnel.relay import SinkFactory, SinkT
 from innerloop.tunnel.sockets import tune
@@ -159,11 +160,14 @@ class PortRouting(Generic[OwnerT]):
 
 
 async def serve_per_request(routing: PortRouting[OwnerT], reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter, label: str) -> None:
+                            writer: asyncio.StreamWriter, label: str,
+                            protocol: AppProtocol = AppProtocol.AUTO) -> None:
     """Serve one caller connection request by request (HTTP/1.1) or stream by stream (HTTP/2
-    with prior knowledge: its preface says so, or the claim's protocol)."""
+    with prior knowledge): as the claim's protocol says, or, ``auto``, as the first bytes do
+    (the HTTP/2 preface). Bytes that are not what was expected go to the app as they are."""
     prefix = b""
-    while (h2 := is_h2_preface(prefix)) is None:
+    h2: bool | None = protocol is AppProtocol.H2 if protocol is not AppProtocol.AUTO else None
+    while h2 is None and (h2 := is_h2_preface(prefix)) is None:
         data = await reader.read(READ_SIZE)
         if not data:
             h2 = False

@@ -131,7 +131,8 @@ class Agent:
                 routing = PortRouting(self.table, self.mirror_book, listen_port, peer,
                                       AppDestination(APP_HOST, decision.app_port),
                                       self.wait_changed)
-                await serve_per_request(routing, reader, writer, f"caller {peer} on {listen_port}")
+                await serve_per_request(routing, reader, writer, f"caller {peer} on {listen_port}",
+                                        decision.protocol)
             elif isinstance(decision, ToApp):
                 await forward_to_app(APP_HOST, decision.app_port, reader, writer)
             else:
