@@ -34,7 +34,7 @@ from innerloop.agent.h2side import (
     PendingChunk,
     StreamReplay,
     acknowledge,
-    h2_config,
+    h2_connection,
     reset_stream,
 )
 from innerloop.agent.http1 import PREFACE
@@ -71,7 +71,7 @@ class H2Router:
         self.routes = routes
         self.reader = reader
         self.label = label
-        self.caller = H2Side(h2.connection.H2Connection(h2_config(False)), writer, label)
+        self.caller = H2Side(h2_connection(False), writer, label)
         self._upstreams: dict[object, H2Side] = {}
         self._peer: dict[tuple[int, int], tuple[H2Side, int]] = {}  # (side id, stream) → other
         self._prefix = prefix
@@ -85,7 +85,6 @@ class H2Router:
         self._replays: dict[tuple[int, int], StreamReplay] = {}  # owner stream → its request
 
     async def serve(self) -> None:
-        self.caller.conn.initiate_connection()
         try:
             data = self._prefix
             while True:
@@ -231,8 +230,7 @@ class H2Router:
             del self._connecting[destination.key]  # the next stream tries again
             return None
         reader, writer = ends
-        side = H2Side(h2.connection.H2Connection(h2_config(True)), writer, destination.label, reader)
-        side.conn.initiate_connection()
+        side = H2Side(h2_connection(True), writer, destination.label, reader)
         side.task = asyncio.ensure_future(self._read_upstream(destination.key, side))
         self._upstreams[destination.key] = side
         return side

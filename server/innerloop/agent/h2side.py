@@ -11,8 +11,11 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.exceptions
+import h2.settings
 
 Headers = list[tuple[bytes, bytes]]
+STREAM_WINDOW = 1024 * 1024
+CONNECTION_WINDOW = 4 * 1024 * 1024
 MAX_REPLAY = 64 * 1024
 """A request to an owner is kept until the owner answers, up to this many bytes of body."""
 
@@ -43,9 +46,18 @@ class PendingChunk:
     flow: int  # flow-controlled length to acknowledge to the source once sent
 
 
-def h2_config(client_side: bool) -> h2.config.H2Configuration:
-    return h2.config.H2Configuration(client_side=client_side, header_encoding=None,
-                                     validate_inbound_headers=True)
+def h2_connection(client_side: bool) -> h2.connection.H2Connection:
+    """An h2 connection of the router, its preface queued. Its receive windows are the tunnel
+    stream's (1 MiB a stream, 4 MiB the connection) rather than h2's 64 KiB, which would cap a
+    stream at 64 KiB per round trip to the laptop; what they let in is at most what waits in
+    `H2Side.pending`, since it is acknowledged only once forwarded."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=client_side, header_encoding=None, validate_inbound_headers=True))
+    conn.local_settings = h2.settings.Settings(client=client_side, initial_values={
+        h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW})
+    conn.initiate_connection()
+    conn.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+    return conn
 
 
 @dataclass
