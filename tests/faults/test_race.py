@@ -26,9 +26,6 @@ def other_laptop(cluster: Cluster) -> Iterator[Laptop]:
     lap.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: both cold starts inject the agent; the loser's refused claim unwinds its start, "
-    "which removes the sidecar the winner's intercept runs on (docs/reliability.md)"))
 def test_two_clients_racing_for_one_service_exactly_one_wins(
     cluster: Cluster, namespace: str, laptop: Laptop, other_laptop: Laptop
 ) -> None:

@@ -6,8 +6,8 @@ import pytest
 from innerloop.core.errors import UserError
 from innerloop.core.intercept import Phase
 from innerloop.core.request import request_from_json
-from innerloop.intercepts.intercept import Snapshot
 from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
+from innerloop.intercepts.snapshot import Snapshot
 from innerloop.lsp.intercept_service import EditorIntercepts, intercept_info, manager_config
 from innerloop.lsp.settings import Settings
 

@@ -196,6 +196,8 @@ EXPECTED: dict[tuple[Phase, InterceptEvent], tuple[Phase, list[Effect], list[Eff
     (P.CLAIMING, E.CLAIMED): (P.TAKING_OVER, [TakeOverService()], []),
     (P.CLAIMING, E.LEAVE): (P.LEAVING, [ReleaseTraffic(), CloseTunnels()], UNDO_AGENT),
     (P.CLAIMING, E.FAILED): (P.ERROR, [ReleaseTraffic(), CloseTunnels()], UNDO_AGENT),
+    # a refused claim: the holder's traffic runs through the sidecar (even one this start added)
+    (P.CLAIMING, E.CLAIM_REFUSED): (P.ERROR, [ReleaseTraffic(), CloseTunnels()], []),
     (P.TAKING_OVER, E.SERVICE_TAKEN_OVER): (P.ACTIVE, [], []),
     (P.TAKING_OVER, E.LEAVE): (
         P.LEAVING, [ReleaseTraffic(), CloseTunnels()], [RestoreService(), RemoveAgent()]
@@ -280,3 +282,14 @@ def test_every_other_transition_is_illegal(phase: Phase, event: InterceptEvent) 
 def test_no_phase_is_a_dead_end() -> None:
     for phase in Phase:
         assert any((phase, e) in EXPECTED for e in InterceptEvent), phase
+
+
+def test_a_refused_cold_start_keeps_the_agent_the_holder_runs_on() -> None:
+    """Two cold starts raced: both added the sidecar; the one whose claim is refused must not
+    remove it from under the winner (tests/faults/test_race.py on the testbed)."""
+    state, _ = run(COLD[:5])
+    assert state.phase is P.CLAIMING and state.installed_agent
+    state, effects = step(state, E.CLAIM_REFUSED)
+    assert state.phase is P.ERROR
+    assert RemoveAgent() not in effects
+    assert effects == [ReleaseTraffic(), CloseTunnels(), Notify(P.ERROR)]

@@ -10,7 +10,9 @@ Start, cold:  IDLE -START-> RESOLVING -AGENT_MISSING-> INSTALLING -AGENT_INSTALL
 Start, warm:  RESOLVING -AGENT_CURRENT-> CONNECTING (no rollout).
 The Service is taken over last, after the claim succeeded, so a refused claim (someone else holds
 the traffic) or a tunnel that cannot open (RBAC) has changed nothing but a sidecar this start
-added, which the failure then removes ("every error leaves the cluster as it was"). Once ACTIVE
+added, which the failure then removes ("every error leaves the cluster as it was") — except
+after CLAIM_REFUSED: the holder's traffic runs through that sidecar (two cold starts raced and
+both added it), so the refused start leaves it in place. Once ACTIVE
 the sidecar is kept (agents are sticky): the `installed_agent` flag lives only while starting.
 
 While running: ACTIVE ⇄ PAUSED (breakpoint); TUNNEL_LOST → RECONNECTING → CLAIMING … → ACTIVE
@@ -62,6 +64,7 @@ class InterceptEvent(enum.Enum):
     UNINSTALL = "uninstall"
     UNINSTALLED = "uninstalled"
     FAILED = "failed"
+    CLAIM_REFUSED = "claim-refused"  # another client holds the traffic, on this agent
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,7 @@ TABLE: dict[tuple[Phase, InterceptEvent], Rule] = {
     (P.UNINSTALLING, E.FAILED): Rule(P.ERROR),
     **{(phase, E.LEAVE): rule for phase, rule in _unwind(P.LEAVING).items()},
     **{(phase, E.FAILED): rule for phase, rule in _unwind(P.ERROR).items()},
+    (P.CLAIMING, E.CLAIM_REFUSED): Rule(P.ERROR, _UNWIND_TUNNELS),
 }
 
 

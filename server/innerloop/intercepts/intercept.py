@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from innerloop.core import intercept as machine
@@ -36,6 +34,7 @@ from innerloop.core.service_patch import restore_service, service_takeover, take
 from innerloop.core.targets import Target, first_line, service_ports, workload_selector
 from innerloop.intercepts.cleanup import clean_up_after_agent
 from innerloop.intercepts.holders import holders
+from innerloop.intercepts.snapshot import Snapshot
 from innerloop.intercepts.tunnels import TunnelSet
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import intercept_permissions
@@ -56,23 +55,14 @@ CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
 killed just before running the first effect of that name."""
 
 
-@dataclass
-class Snapshot:
-    """What the user sees of one intercept (CLI status line, LSP notification)."""
+class ClaimRefused(UserError):
+    """Another client holds the traffic: it runs through the agent, which must stay."""
 
-    id: str
-    namespace: str
-    service: str
-    service_port: int | str | None
-    local_port: int | None
-    phase: Phase
-    replicas: int = 0
-    connected: int = 0
-    message: str | None = None
-    env_file: str | None = None
-    started: float = field(default_factory=time.time)
-    scope: str = ""
-    """Which requests: `x-dev=me`, `mirror: all requests`; "" for all of the port's traffic."""
+
+def _unwind_event(exc: BaseException) -> InterceptEvent:
+    if isinstance(exc, ClaimRefused):
+        return InterceptEvent.CLAIM_REFUSED
+    return InterceptEvent.FAILED if isinstance(exc, Exception) else InterceptEvent.LEAVE
 
 
 class Intercept:
@@ -191,8 +181,7 @@ class Intercept:
                 await self._feed(InterceptEvent.START)
             except BaseException as exc:
                 self.message = exc.user_line() if isinstance(exc, InnerloopError) else None
-                await asyncio.shield(self._unwind(InterceptEvent.FAILED if isinstance(exc, Exception)
-                                                  else InterceptEvent.LEAVE))
+                await asyncio.shield(self._unwind(_unwind_event(exc)))
                 raise
 
     async def _unwind(self, event: InterceptEvent) -> None:
@@ -355,8 +344,8 @@ class Intercept:
             await self.tunnels.apply(self._desired())
         except InterceptConflict as exc:
             t = self.target
-            raise UserError(f"{t.service}.{t.namespace}:{t.service_port.label()} is already "
-                            f"{exc.taken_by()}; {exc.advice_text()}") from exc
+            raise ClaimRefused(f"{t.service}.{t.namespace}:{t.service_port.label()} is already "
+                               f"{exc.taken_by()}; {exc.advice_text()}") from exc
         return InterceptEvent.CLAIMED
 
     async def _take_over_service(self) -> InterceptEvent:

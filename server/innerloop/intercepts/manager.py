@@ -26,7 +26,8 @@ from innerloop.core.request import InterceptRequest
 from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary, WorkloadRef, containers
 from innerloop.intercepts import registry
-from innerloop.intercepts.intercept import Intercept, Snapshot
+from innerloop.intercepts.intercept import Intercept
+from innerloop.intercepts.snapshot import Snapshot
 from innerloop.k8s import reads
 from innerloop.k8s.gateway import Gateway
 from innerloop.tunnel.client import TunnelClient

@@ -20,8 +20,9 @@ from innerloop.core.request import InterceptRequest, PortSpec
 from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary
 from innerloop.envfile import write_runtime_env_file
-from innerloop.intercepts.intercept import Intercept, Snapshot
+from innerloop.intercepts.intercept import Intercept
 from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
+from innerloop.intercepts.snapshot import Snapshot
 from innerloop.lsp.deps import (
     InterceptInfo,
     InterceptStateName,
