@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_uninstall import namespace_snapshot
-from tests.helpers.cluster_apps import deploy, pod_ips, python_app
+from tests.helpers.cluster_apps import WHOAMI_APP, deploy, pod_ips, python_app
 from tests.helpers.dap_client import DapClient
 from tools.cluster import Cluster
 from tools.laptop import REPO, Laptop, host_get
@@ -36,25 +36,6 @@ from tools.testbed.netns import dev_netns_argv, ensure
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18090
 
-WHOAMI_APP = '''
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        body = f"whoami peer={self.client_address[0]} path={self.path}\\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
-'''
-"""The downstream Service: says which address the connection came from."""
 
 CALLS = r'''
 import asyncio, json, os, socket, subprocess, sys, urllib.request

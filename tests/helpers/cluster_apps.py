@@ -8,6 +8,30 @@ from collections.abc import Sequence
 from tools.cluster import Cluster
 from tools.sample import manifests
 
+WHOAMI_APP = '''
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+POD = f"pod={os.environ['POD_NAME']} " if "POD_NAME" in os.environ else ""
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"whoami {POD}peer={self.client_address[0]} path={self.path}\\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+'''
+"""A downstream Service that says which address the connection came from (and, given
+POD_NAME, which pod answered)."""
+
 
 def python_app(name: str, code: str, port: int = 8080, service_port: int = 80,
                env: Sequence[manifests.Manifest] = (), volumes: Sequence[manifests.Manifest] = (),

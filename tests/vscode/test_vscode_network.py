@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
-from tests.helpers.cluster_apps import deploy, pod_ips, python_app
+from tests.helpers.cluster_apps import WHOAMI_APP, deploy, pod_ips, python_app
 from tests.helpers.dap_client import marked_line
 from tests.vscode.cluster_ui import (
     ITEM_TIMEOUT_MS,
@@ -39,28 +39,6 @@ from tools.wait import poll_until
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 
-WHOAMI_APP = '''
-import os
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        body = f"whoami pod={os.environ['POD_NAME']} peer={self.client_address[0]} "
-        body = (body + f"path={self.path}").encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
-'''
-"""The downstream Service: says which pod answered and which address called."""
-
 POD_NAME = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
 
 LOCAL_APP = '''"""The local app: its handler asks the cluster's `whoami` Service, by its short name."""
@@ -75,7 +53,7 @@ DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def handle_request(path):
     with DIRECT.open(f"http://whoami{path}", timeout=30) as reply:
-        downstream = reply.read().decode()
+        downstream = reply.read().decode().strip()
     answer = f"pod=local path={path} | {downstream}"  # breakpoint
     return answer
 
