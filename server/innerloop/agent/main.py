@@ -57,12 +57,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+DRAIN_QUIET = 0.3
+DRAIN_LONGEST = 1.5
+"""After SIGTERM (the pod is going away) the agent serves on while callers still arrive: at
+most this long, as the app's own graceful shutdown would."""
+
+
 async def _serve(agent: Agent) -> None:
     stop = asyncio.Event()
+    terminated = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_term() -> None:
+        terminated.set()
+        stop.set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
     await agent.start()
     await stop.wait()
+    if terminated.is_set():
+        await agent.drain(DRAIN_QUIET, DRAIN_LONGEST)
     logging.getLogger(__name__).info("stopping")
     await agent.close()

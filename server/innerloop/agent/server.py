@@ -69,6 +69,7 @@ class Agent:
         self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._tunnels: set[AgentTunnel] = set()
+        self._last_caller = 0.0
         self.mirror_book: MirrorBook[AgentTunnel] = MirrorBook()
 
     async def start(self) -> None:
@@ -120,8 +121,19 @@ class Agent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def drain(self, quiet: float, longest: float) -> None:
+        """Keep serving after SIGTERM until callers stop coming (`quiet` seconds without a new
+        one) or `longest` passed: kube-proxy still sends new connections to a deleted pod for
+        a moment, longer on a loaded node, and a closed port would refuse them."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + longest
+        self._last_caller = loop.time()  # one who connects just after the signal is served too
+        while (now := loop.time()) < deadline and now - self._last_caller < quiet:
+            await asyncio.sleep(min(quiet, deadline - now))
+
     async def _on_caller(self, listen_port: int, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
+        self._last_caller = asyncio.get_running_loop().time()
         tune(writer)
         peer = peer_label(writer)
         try:
