@@ -3,20 +3,21 @@
 Nothing listening is not an error of the intercept (the agent serves such requests from the
 app in the pod), so it would pass unnoticed: every request goes to the cluster while the status
 bar is green. The server probes the port and reports `listening` in the status, which the
-editor shows as a warning. A port counts as not listening only after refusing for `grace`
+editor shows as a warning. A port counts as not listening only after being free for `grace`
 seconds, so a program that is still starting (F5 launches it after the intercept is active)
-does not raise a false alarm.
+does not raise a false alarm. The probe is a bind (`prechecks.port_in_use`), not a connect: the
+user's program never sees an empty connection a second, not even while paused at a breakpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from innerloop.lsp.deps import InterceptInfo, InterceptView
+from innerloop.prechecks import port_in_use
 
 log = logging.getLogger(__name__)
 
@@ -24,18 +25,7 @@ PROBED_STATES = frozenset({"active", "paused"})
 INTERVAL = 1.0
 GRACE = 4.0
 HOST = "127.0.0.1"
-
-
-async def port_open(port: int, timeout: float = 1.0) -> bool:
-    """A TCP connect to 127.0.0.1:port, closed at once (the listener sees an empty connection)."""
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), timeout)
-    except (OSError, asyncio.TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+"""Where the tunnel client delivers, so where a program must listen."""
 
 
 @dataclass
@@ -83,7 +73,7 @@ class ListenWatch:
         loop = asyncio.get_running_loop()
         while (probe := self._probes.get(intercept_id)) is not None:
             now = loop.time()
-            if await port_open(probe.port):
+            if port_in_use(probe.port):
                 probe.refused_since = None
                 self._set(intercept_id, probe, True)
             else:
