@@ -13,24 +13,15 @@ from pathlib import Path
 import pytest
 from innerloop.agent.main import DRAIN_LONGEST, DRAIN_QUIET
 
-from tests.integration.test_tunnel_dial import Cluster, echo
+from tests.integration.test_tunnel_dial import Cluster, running_agent
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def agent(tmp_path: Path) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path)
-    await c.start_agent(await c.serve(echo))
-    try:
+    async with running_agent(tmp_path) as c:
         yield c
-    finally:
-        assert c.proc is not None
-        if c.proc.returncode is None:
-            c.proc.kill()
-            await c.proc.wait()
-        for server in c.servers:
-            server.close()
 
 
 async def call(port: int) -> bytes:

@@ -29,7 +29,7 @@ from innerloop.core.cluster_names import ClusterService, LocalAddress, NamedPort
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport, Transport
 
-from tests.integration.test_tunnel_dial import TIMEOUT, Cluster, echo
+from tests.integration.test_tunnel_dial import TIMEOUT, Cluster, echo, running_agent
 from tools.net import free_ports
 from tools.wait import wait_until
 
@@ -38,25 +38,6 @@ KEY = ServiceKey("shop", "payments")
 FORWARDERS_LOG = "innerloop.clusternet.forwarders"
 
 
-@contextlib.asynccontextmanager
-async def agent(tmp: Path) -> AsyncIterator[Cluster]:
-    """One agent subprocess (it may be killed by the test), its servers, its clients."""
-    tmp.mkdir(exist_ok=True)
-    c = Cluster(tmp)
-    await c.start_agent(await c.serve(echo))
-    try:
-        yield c
-    finally:
-        for client in c.clients:
-            await client.aclose()
-        assert c.proc is not None
-        if c.proc.returncode is None:
-            c.proc.terminate()
-            await asyncio.wait_for(c.proc.wait(), TIMEOUT)
-        for server in c.servers:
-            server.close()
-    for bad in ("Traceback", "never retrieved", "was destroyed", "ERROR"):
-        assert bad not in c.log(), c.log()
 
 
 async def tunnel(c: Cluster, name: str) -> TunnelClient:
@@ -118,7 +99,7 @@ async def forwarders(upstream: Upstream, changes: list[int] | None = None
 
 
 async def test_a_forwarder_is_made_on_the_first_resolve_and_reused(tmp_path: Path) -> None:
-    async with agent(tmp_path / "a") as c:
+    async with running_agent(tmp_path / "a") as c:
         client = await tunnel(c, "pod-a")
         first, second = await c.serve(echo), await c.serve(echo)
         changes: list[int] = []
@@ -143,7 +124,7 @@ async def test_a_forwarder_is_made_on_the_first_resolve_and_reused(tmp_path: Pat
 
 
 async def test_connections_lists_the_live_outbound_connections(tmp_path: Path) -> None:
-    async with agent(tmp_path / "a") as c:
+    async with running_agent(tmp_path / "a") as c:
         client = await tunnel(c, "pod-a")
         port = await c.serve(echo)
         async with forwarders(through([client], port)) as fwd:
@@ -174,7 +155,7 @@ async def test_an_upstream_failure_resets_the_local_client_with_one_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, FORWARDERS_LOG)
     (closed,) = free_ports(1)
-    async with agent(tmp_path / "a") as c:
+    async with running_agent(tmp_path / "a") as c:
         client = await tunnel(c, "pod-a")
         async with forwarders(through([client], closed)) as fwd:
             local = await fwd.address(KEY, closed)
@@ -198,7 +179,7 @@ async def test_no_connected_tunnel_resets_the_local_client_with_one_warning(
 
 
 async def test_connections_go_round_robin_over_the_tunnels(tmp_path: Path) -> None:
-    async with agent(tmp_path / "a") as a, agent(tmp_path / "b") as b:
+    async with running_agent(tmp_path / "a") as a, running_agent(tmp_path / "b") as b:
         clients = [await tunnel(a, "pod-a"), await tunnel(b, "pod-b")]
         port = await a.serve(echo)
         async with forwarders(through(clients, port)) as fwd:
@@ -217,7 +198,7 @@ async def test_connections_go_round_robin_over_the_tunnels(tmp_path: Path) -> No
 async def test_a_tunnel_that_is_down_is_skipped(tmp_path: Path,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, FORWARDERS_LOG)
-    async with agent(tmp_path / "a") as a, agent(tmp_path / "b") as b:
+    async with running_agent(tmp_path / "a") as a, running_agent(tmp_path / "b") as b:
         down, up = await tunnel(b, "pod-b"), await tunnel(a, "pod-a")
         assert b.proc is not None
         b.proc.kill()  # the pod went away; the manager has not dropped its tunnel yet
@@ -239,7 +220,7 @@ async def test_the_agents_refusal_is_final_not_retried_on_another_tunnel(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, FORWARDERS_LOG)
     (closed,) = free_ports(1)
-    async with agent(tmp_path / "a") as a, agent(tmp_path / "b") as b:
+    async with running_agent(tmp_path / "a") as a, running_agent(tmp_path / "b") as b:
         clients = [await tunnel(a, "pod-a"), await tunnel(b, "pod-b")]
         async with forwarders(through(clients, closed)) as fwd:
             assert await reset_seen(await fwd.address(KEY, closed)) == "reset"

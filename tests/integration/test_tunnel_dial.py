@@ -110,9 +110,12 @@ class Cluster:
         return client
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path)
+@contextlib.asynccontextmanager
+async def running_agent(tmp: Path) -> AsyncIterator[Cluster]:
+    """One agent subprocess (a test may kill or stop it), its servers, its clients; its log
+    must stay free of tracebacks and unretrieved errors."""
+    tmp.mkdir(exist_ok=True)
+    c = Cluster(tmp)
     await c.start_agent(await c.serve(echo))
     try:
         yield c
@@ -120,12 +123,19 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         for client in c.clients:
             await client.aclose()
         assert c.proc is not None
-        c.proc.terminate()
-        await asyncio.wait_for(c.proc.wait(), TIMEOUT)
+        if c.proc.returncode is None:
+            c.proc.terminate()
+            await asyncio.wait_for(c.proc.wait(), TIMEOUT)
         for server in c.servers:
             server.close()
     for bad in ("Traceback", "never retrieved", "was destroyed", "ERROR"):
         assert bad not in c.log(), c.log()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with running_agent(tmp_path) as c:
+        yield c
 
 
 async def local_pair() -> tuple[Pipe, Pipe]:
