@@ -9,6 +9,7 @@ test does that step and answers through a file (scenarios/host_sync.mjs).
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import queue
@@ -25,7 +26,9 @@ import pytest
 
 from tests.vscode.codeserver import HERE, CodeServer, Runtime, kill_group
 from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.net import port_open
 from tools.sample import ECHO_APP, manifests
+from tools.wait import poll_until
 
 ITEM_TIMEOUT_MS = 180_000
 """A cold start injects the agent: one rollout of the workload."""
@@ -166,6 +169,36 @@ def ui(vscode_runtime: Runtime, vsix: Path, artifacts: Path) -> Iterator[StartUi
         server.stop()
         server.collect_logs(artifacts / "logs")
         server.cleanup()
+
+
+def f5_to_breakpoint_and_back(scenario: Scenario, kube: Cluster, namespace: str, url: str,
+                              local_port: int, answered: Callable[[LoadResult], None]) -> None:
+    """The walk the F5 scenarios share, host side: a pod's request once the debuggee listens,
+    still unanswered while paused at the breakpoint, `answered` checks the answer after
+    continue, and after stop the cluster's own pods answer again."""
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pending: list[concurrent.futures.Future[LoadResult]] = []
+
+    def request() -> None:
+        # The intercept is active; the debuggee may still be starting.
+        poll_until(lambda: port_open(local_port), f"a listener on 127.0.0.1:{local_port}", 60)
+        pending.append(pool.submit(kube.load_via_exec, namespace, url, count=1, timeout=120))
+
+    def paused() -> None:
+        assert not pending[0].done(), "the paused request was answered"
+
+    def restored() -> None:
+        got = answers(kube.load_via_exec(namespace, url, count=10, rate=20))
+        assert {a["pod"] for a in got} <= set(kube.pods(namespace, "echo")), got
+
+    try:
+        scenario.step("request", 240, request)
+        scenario.step("paused", 120, paused)
+        scenario.step("answered", 60, lambda: answered(pending[0].result(timeout=30)))
+        scenario.step("restored", 90, restored)
+        assert scenario.finish() == 0, scenario.log()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def answers(result: LoadResult) -> list[dict[str, str]]:

@@ -13,7 +13,6 @@ file does that step and answers through a file (scenarios/host_sync.mjs, cluster
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import stat
 import subprocess
@@ -31,15 +30,15 @@ from tests.vscode.cluster_ui import (
     StartUi,
     answers,
     channel_errors,
+    f5_to_breakpoint_and_back,
     make_workspace,
     settings,
     ui,  # noqa: F401 - the fixture
 )
 from tests.vscode.codeserver import CodeServer, Runtime
 from tools.cluster import Cluster, LoadResult
-from tools.net import free_port, port_open
+from tools.net import free_port
 from tools.sample import ECHO_APP, manifests
-from tools.wait import poll_until
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 
@@ -160,34 +159,12 @@ def test_f5_stops_at_a_breakpoint_on_a_pods_request(
             "configValue": manifests.CONFIG_VALUE,
         },
     )
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    pending: list[concurrent.futures.Future[LoadResult]] = []
-
-    def request() -> None:
-        # The intercept is active; the debuggee may still be starting.
-        poll_until(lambda: port_open(local_port), f"a listener on 127.0.0.1:{local_port}", 60)
-        pending.append(pool.submit(cluster.load_via_exec, namespace, url, count=1, timeout=120))
-
-    def paused() -> None:
-        assert not pending[0].done(), "the paused request was answered"
-
-    def answered() -> None:
-        [got] = answers(pending[0].result(timeout=30))
+    def answered(result: LoadResult) -> None:
+        [got] = answers(result)
         assert (got["pod"], got["path"]) == ("local", REQUEST_PATH), got
         assert (got["secret"], got["config"]) == (manifests.SECRET_VALUE, manifests.CONFIG_VALUE)
 
-    def restored() -> None:
-        got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
-        assert {a["pod"] for a in got} <= set(cluster.pods(namespace, "echo")), got
-
-    try:
-        scenario.step("request", 240, request)
-        scenario.step("paused", 120, paused)
-        scenario.step("answered", 60, answered)
-        scenario.step("restored", 90, restored)
-        assert scenario.finish() == 0, scenario.log()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    f5_to_breakpoint_and_back(scenario, cluster, namespace, url, local_port, answered)
     assert channel_errors(server, artifacts) == []
     assert sorted(p.name for p in artifacts.glob("*.png")) == [
         "01-paused-on-pod-request.png",

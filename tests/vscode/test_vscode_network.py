@@ -12,7 +12,6 @@ IP). Scenario: tests/vscode/scenarios/cluster_network.mjs; the shared parts: clu
 
 from __future__ import annotations
 
-import concurrent.futures
 import socket
 import time
 from pathlib import Path
@@ -26,16 +25,15 @@ from tests.vscode.cluster_ui import (
     ITEM_TIMEOUT_MS,
     REQUEST_PATH,
     StartUi,
-    answers,
     channel_errors,
+    f5_to_breakpoint_and_back,
     make_workspace,
     settings,
     ui,  # noqa: F401 - the fixture
 )
 from tests.vscode.codeserver import CodeServer, Runtime
 from tools.cluster import Cluster, LoadResult, parse_answer
-from tools.net import free_port, port_open
-from tools.wait import poll_until
+from tools.net import free_port
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 
@@ -123,19 +121,7 @@ def test_f5_breakpoint_after_a_call_to_another_service_shows_its_answer(
             "whoamiPod": whoami_pod,
         },
     )
-    pool = concurrent.futures.ThreadPoolExecutor(1)
-    pending: list[concurrent.futures.Future[LoadResult]] = []
-
-    def request() -> None:
-        # The intercept is active; the debuggee may still be starting.
-        poll_until(lambda: port_open(local_port), f"a listener on 127.0.0.1:{local_port}", 60)
-        pending.append(pool.submit(cluster.load_via_exec, namespace, url, count=1, timeout=120))
-
-    def paused() -> None:
-        assert not pending[0].done(), "the paused request was answered"
-
-    def answered() -> None:
-        result = pending[0].result(timeout=30)
+    def answered(result: LoadResult) -> None:
         assert result.failures == [], result.failures
         [body] = [r["body"] for r in result.records]
         local, _, downstream = body.partition(" | ")
@@ -145,18 +131,7 @@ def test_f5_breakpoint_after_a_call_to_another_service_shows_its_answer(
         # The agent dialled whoami from the intercepted workload's pod.
         assert got["peer"] in pod_ips(cluster, namespace, "echo"), body
 
-    def restored() -> None:
-        got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
-        assert {a["pod"] for a in got} <= set(cluster.pods(namespace, "echo")), got
-
-    try:
-        scenario.step("request", 240, request)
-        scenario.step("paused", 120, paused)
-        scenario.step("answered", 60, answered)
-        scenario.step("restored", 90, restored)
-        assert scenario.finish() == 0, scenario.log()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    f5_to_breakpoint_and_back(scenario, cluster, namespace, url, local_port, answered)
     assert channel_errors(server, artifacts) == []
     assert sorted(p.name for p in artifacts.glob("*.png")) == [
         "01-paused-with-downstream-answer.png",
