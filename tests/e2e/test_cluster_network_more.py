@@ -21,8 +21,9 @@ import json
 import subprocess
 import sys
 import sysconfig
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -293,9 +294,12 @@ NETWORK_POLICY = {
     "metadata": {"name": "echo-not-to-whoami"},
     "spec": {"podSelector": {"matchLabels": {"app": "echo"}}, "policyTypes": ["Egress"],
              "egress": [{"to": [{"podSelector": {"matchExpressions": [
-                 {"key": "app", "operator": "NotIn", "values": ["whoami"]}]}}]}]},
+                 {"key": "app", "operator": "NotIn", "values": ["whoami"]}]}}]},
+                        {"ports": [{"protocol": "UDP", "port": 53},
+                                   {"protocol": "TCP", "port": 53}]}]},
 }
-"""The echo workload may reach every pod of its namespace except whoami's."""
+"""The echo workload may reach every pod of its namespace except whoami's, and DNS (as real
+egress policies allow: without it the pod could not even look the names up)."""
 
 REACH = r'''
 import json, socket, sys
@@ -317,13 +321,26 @@ def test_a_network_policy_that_denies_the_workload_denies_the_local_process(
 ) -> None:
     cluster.deploy_echo(namespace, replicas=1)
     deploy(cluster, namespace, [python_app("whoami", WHOAMI_APP), python_app("other", WHOAMI_APP)])
-    cluster.apply(namespace, [NETWORK_POLICY])
     targets = [f"whoami.{namespace}", f"other.{namespace}"]
-    in_workload = json.loads(in_pod(cluster, namespace, "echo", "python3", "-c", REACH,
-                                    *targets).removeprefix("REACH "))
+
+    def reach_from_workload() -> dict[str, str]:
+        out = in_pod(cluster, namespace, "echo", "python3", "-c", REACH, *targets)
+        return dict(json.loads(out.removeprefix("REACH ")))
+
+    def settled(done: Callable[[dict[str, str]], bool], seconds: float) -> dict[str, str]:
+        """Endpoints and the policy engine both catch up asynchronously."""
+        deadline = time.monotonic() + seconds
+        while not done(seen := reach_from_workload()) and time.monotonic() < deadline:
+            time.sleep(1)
+        return seen
+
+    before = settled(lambda seen: set(seen.values()) == {"answered"}, 60)
+    assert set(before.values()) == {"answered"}, before  # both reachable before the policy
+    cluster.apply(namespace, [NETWORK_POLICY])
+    in_workload = settled(lambda seen: seen[targets[0]] != "answered", 20)
     if in_workload[targets[0]] == "answered":
-        pytest.skip("this cluster does not enforce NetworkPolicy (the testbed's CNI `bridge` "
-                    "has no policy engine; INNERLOOP_TESTBED_NETWORK_POLICY=kube-router adds one: tools/testbed/policy.py)")
+        pytest.skip("this cluster does not enforce NetworkPolicy (the testbed runs kube-router "
+                    "unless INNERLOOP_TESTBED_NETWORK_POLICY=none: tools/testbed/policy.py)")
     assert in_workload == {targets[0]: in_workload[targets[0]], targets[1]: "answered"}
     script = tmp_path / "reach.py"
     script.write_text(REACH)

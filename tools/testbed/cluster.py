@@ -74,11 +74,24 @@ def containerd_running() -> bool:
 
 
 def daemons_alive() -> bool:
-    """Every daemon is the process we started (whether or not it answers yet)."""
+    """Every required daemon is the process we started (whether or not it answers yet). The
+    policy engine is not required: `up` adds it to a running testbed (`_ensure_policy`)."""
     recorded = {r.name: r for r in pids.records()}
-    wanted = [name for name in daemons.STOP_ORDER
-              if name != daemons.KUBE_ROUTER.name or policy.enabled()]  # opt-in
+    wanted = [name for name in daemons.STOP_ORDER if name != daemons.KUBE_ROUTER.name]
     return all(name in recorded and recorded[name].alive() for name in wanted)
+
+
+def _policy_ready() -> bool:
+    return _http_ok(f"http://127.0.0.1:{policy.HEALTH_PORT}/healthz")
+
+
+def _ensure_policy() -> None:
+    """Start the policy engine on a running testbed that lacks it (none of its traffic changes
+    until a NetworkPolicy exists)."""
+    record = pids.load(daemons.KUBE_ROUTER.name)
+    if policy.enabled() and (record is None or not record.alive()):
+        policy.build()
+        _start(daemons.KUBE_ROUTER, _policy_ready)
 
 
 def healthy() -> bool:
@@ -124,6 +137,7 @@ def up() -> Path:
     with _locked():
         if healthy_within(HEALTH_GRACE):
             netns.ensure()
+            _ensure_policy()
             log("testbed already up")
             return KUBECONFIG
         if leftovers():
@@ -144,9 +158,7 @@ def up() -> Path:
         _start(daemons.SCHEDULER, lambda: _http_ok("https://127.0.0.1:10259/healthz"))
         _start(daemons.KUBELET, lambda: _http_ok("http://127.0.0.1:10248/healthz"))
         _start(daemons.KUBE_PROXY, lambda: _http_ok("http://127.0.0.1:10256/healthz"))
-        if policy.enabled():
-            _start(daemons.KUBE_ROUTER,
-                   lambda: _http_ok(f"http://127.0.0.1:{policy.HEALTH_PORT}/healthz"))
+        _ensure_policy()
         dnsmasq = _start(daemons.DNSMASQ, lambda: True)
         _start(daemons.dns_feeder(dnsmasq.pid), _dns_ready)
         netns.ensure()

@@ -1,15 +1,17 @@
 """An optional NetworkPolicy engine for the testbed: kube-router's network-policy controller
 alone (`--run-firewall`; no routing, no service proxy: the CNI `bridge` and kube-proxy stay).
 
-The CNI `bridge` enforces no NetworkPolicy, so the e2e test that a policy denying the
-workload's egress also denies the local process skips. With INNERLOOP_TESTBED_NETWORK_POLICY=
-kube-router, `up` builds kube-router from the Go module proxy (cached like the Kubernetes
-binaries) and runs it after kube-proxy; it programs iptables (filter: KUBE-ROUTER-*,
+The CNI `bridge` enforces no NetworkPolicy, so without it the e2e test that a policy denying
+the workload's egress also denies the local process could not run. `up` builds kube-router from
+the Go module proxy (cached like the Kubernetes binaries) and runs it after kube-proxy; it programs iptables (filter: KUBE-ROUTER-*,
 KUBE-POD-FW-*, KUBE-NWPLCY-*) and ipsets in the host namespace, and pod-to-pod traffic on
 `cni0` passes through them because br_netfilter is on. Checked on this machine: the kernel has
 ip_set and the set/physdev/conntrack/addrtype/mark/NFLOG/limit matches; v2.1.0 syncs with the
 v1.36 API server and programs a chain per local pod. `down` removes its chains (KUBE-*) and
-ipsets. Opt-in, so a testbed that others share changes only when someone asks for it.
+ipsets. On by default (a cluster without a policy engine is not what users have);
+INNERLOOP_TESTBED_NETWORK_POLICY=none opts out. A running testbed without it gets it added
+by `up` without a restart: with no NetworkPolicy objects it allows everything, so nobody's
+traffic changes.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ IPSET_PREFIXES = ("KUBE-", "inet6:KUBE-")
 
 
 def enabled() -> bool:
-    """Whoever starts the testbed asked for a policy engine."""
-    return os.environ.get(ENGINE_ENV, "") == "kube-router"
+    """The testbed runs a policy engine unless whoever starts it opted out."""
+    return os.environ.get(ENGINE_ENV, "kube-router") not in ("none", "off", "")
 
 
 def build() -> Path:
