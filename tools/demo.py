@@ -1,6 +1,7 @@
 """The README's demo: a real intercept of the testbed's sample service, with a local copy of the
-service running under debugpy (attach a debugger to 127.0.0.1:5678 and set a breakpoint in
-tools/sample/echo.py `handle()`).
+service running under debugpy; then the debug adapter (what VS Code's F5 starts) stops that copy
+at a breakpoint in tools/sample/echo.py `handle()` on a request from a pod, prints the paused
+frame and continues (tools/demo_debug.py).
 
 Run by `scripts/demo` after the testbed is up. The "laptop" (innerloop + the local service) runs
 in the developer network namespace, which reaches only the API server: every `pod=local` answer
@@ -10,6 +11,7 @@ below travelled from a pod through the tunnel.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import sys
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 from tools.cluster import Cluster, parse_answer
+from tools.demo_debug import debug_a_pods_request
 from tools.laptop import Laptop
 from tools.sample import ECHO_APP, manifests
 from tools.testbed.config import KUBECONFIG
@@ -67,8 +70,8 @@ def main() -> int:
         show(cluster, url, "intercepted: the local process answers, with the workload's "
              "env (its Secret and ConfigMap too)")
         print(f"\nThe local service runs under debugpy on 127.0.0.1:{DEBUG_PORT} inside the "
-              f"developer netns; attach with `ip netns exec innerloop-dev …` and break in "
-              f"handle().")
+              f"developer netns; the debug adapter below does what an editor attached there "
+              f"would.")
         if args.seconds:
             time.sleep(args.seconds)
         else:
@@ -79,7 +82,8 @@ def main() -> int:
                 pass
         laptop.stop(proc)
         print("\n".join("    " + ln for ln in lines.text().splitlines()[-3:]))
-        show(cluster, url, "after leaving: the cluster answers again")
+        asyncio.run(debug_a_pods_request(cluster, laptop, NAMESPACE, url, LOCAL_PORT))
+        show(cluster, url, "after the debug session: the cluster answers again")
     finally:
         laptop.close()
     print(f"\nUndo everything: innerloop uninstall echo -n {NAMESPACE} "
