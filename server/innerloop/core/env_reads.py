@@ -33,7 +33,8 @@ def env_reads(source: str) -> list[EnvRead]:
             literal = node.slice
         elif isinstance(node, ast.Call) and node.args and _is_getter(node.func):
             literal = node.args[0]
-        if (isinstance(literal, ast.Constant) and isinstance(literal.value, str)
+        # An empty name is one being typed (completion's job), not a read to warn about.
+        if (isinstance(literal, ast.Constant) and isinstance(literal.value, str) and literal.value
                 and literal.end_col_offset is not None and literal.lineno == literal.end_lineno):
             found.append(EnvRead(literal.value, literal.lineno - 1, literal.col_offset,
                                  literal.end_col_offset))
