@@ -21,24 +21,34 @@ import contextlib
 import os
 import socket
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.filters import HeaderMatch, RequestFilter
 from innerloop.tunnel.client import TunnelClient
-from innerloop.tunnel.transport import TcpTransport
 
-from tools.net import free_ports, port_open
+from bench.tunnel_load import (
+    concurrency_errors,
+    echo,
+    hol_ratio,
+    loopback,
+    raise_fd_limit,
+    round_trips,
+)
 
 
-async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
-    writer.close()
+def measure_hol(samples: int = 600) -> float:
+    """One stream stalled (its reader paused, both directions) vs none: the other streams'
+    keep-alive round-trip p50, as a ratio (the goal: at most 1.1)."""
+    raise_fd_limit()
+    return asyncio.run(hol_ratio(samples))
+
+
+def measure_concurrency(conns: int = 1000, requests: int = 10000) -> int:
+    """``conns`` caller connections at once through one tunnel, ``requests`` echo round trips
+    in all: how many failed (the goal: 0)."""
+    raise_fd_limit()
+    return asyncio.run(concurrency_errors(conns, requests))
 
 
 async def one_shot(port: int) -> float:
@@ -48,20 +58,6 @@ async def one_shot(port: int) -> float:
     await reader.readexactly(100)
     writer.close()
     return time.perf_counter() - start
-
-
-async def round_trips(port: int, count: int) -> list[float]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        writer.write(b"x" * 100)
-        await reader.readexactly(100)
-        times.append(time.perf_counter() - start)
-    writer.close()
-    return times
 
 
 async def throughput(port: int, size: int) -> float:
@@ -158,49 +154,35 @@ def summary(name: str, times: list[float]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--mode", choices=["tunnel", "http"], default="tunnel")
+    parser.add_argument("--mode", choices=["tunnel", "http", "hol", "concurrency"],
+                        default="tunnel")
     args = parser.parse_args()
+    n = args.requests
+    if args.mode == "hol":
+        print(f"hol_ratio {await hol_ratio():.3f}")
+        return
+    if args.mode == "concurrency":
+        print(f"concurrency_errors {await concurrency_errors()}")
+        return
     serve = tiny_http if args.mode == "http" else echo
-    app = await asyncio.start_server(serve, "127.0.0.1", 0)
-    local = await asyncio.start_server(serve, "127.0.0.1", 0)
-    app_port, local_port = (s.sockets[0].getsockname()[1] for s in (app, local))
-    route, tunnel, health = free_ports(3)
-    with tempfile.TemporaryDirectory() as tmp:
-        pyz = Path(tmp) / "agent.pyz"
-        pyz.write_bytes(agent_bundle()[1])
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", "-S", str(pyz), "--tunnel-port", str(tunnel),
-            "--health-port", str(health), "--route", f"{route}:{app_port}",
-            stdout=asyncio.subprocess.DEVNULL)
-        try:
-            while not port_open(tunnel):  # the agent compiles from its zipapp: a loaded VM is slow
-                await asyncio.sleep(0.05)
-            n = args.requests
-            if args.mode == "http":
-                client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
-                await client.start()
-                await http_mode(client, route, local_port, n, proc.pid)
-                await client.aclose()
-                return
-            print(summary("one-shot, straight to the app", [await one_shot(app_port)
+    async with loopback(serve, serve, claim=False) as lb:
+        if args.mode == "http":
+            await http_mode(lb.client, lb.route, lb.local_port, n, lb.proc.pid)
+            return
+        print(summary("one-shot, straight to the app", [await one_shot(lb.app_port)
+                                                        for _ in range(n)]))
+        print(summary("one-shot, agent → app", [await one_shot(lb.route) for _ in range(n)]))
+        await lb.client.claim(lb.route, lb.local_port)
+        print(summary("one-shot, agent → tunnel → laptop", [await one_shot(lb.route)
                                                             for _ in range(n)]))
-            print(summary("one-shot, agent → app", [await one_shot(route) for _ in range(n)]))
-            client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
-            await client.start()
-            await client.claim(route, local_port)
-            print(summary("one-shot, agent → tunnel → laptop", [await one_shot(route)
-                                                                for _ in range(n)]))
-            print(summary("round trip, straight to the app", await round_trips(app_port, n)))
-            print(summary("round trip, agent → tunnel → laptop", await round_trips(route, n)))
-            size = 64 * 1024 * 1024
-            rates = [await throughput(route, size) for _ in range(3)]
-            print(f"{'bulk echo through the tunnel':<36} {statistics.median(rates):6.0f} MB/s"
-                  f" (64 MiB each way; median of {' '.join(f'{r:.0f}' for r in rates)})")
-            await client.aclose()
-        finally:
-            proc.terminate()
-            await proc.wait()
+        print(summary("round trip, straight to the app", await round_trips(lb.app_port, n)))
+        print(summary("round trip, agent → tunnel → laptop", await round_trips(lb.route, n)))
+        size = 64 * 1024 * 1024
+        rates = [await throughput(lb.route, size) for _ in range(3)]
+        print(f"{'bulk echo through the tunnel':<36} {statistics.median(rates):6.0f} MB/s"
+              f" (64 MiB each way; median of {' '.join(f'{r:.0f}' for r in rates)})")
 
 
 if __name__ == "__main__":
+    raise_fd_limit()
     asyncio.run(main())
