@@ -12,6 +12,7 @@ process reaches the cluster as this pod does.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import functools
 import logging
@@ -70,6 +71,8 @@ class Agent:
         self._tasks: set[asyncio.Task[None]] = set()
         self._tunnels: set[AgentTunnel] = set()
         self._last_caller = 0.0
+        self.arrivals: collections.Counter[int] = collections.Counter()
+        """Caller connections accepted per listen port (the kube-proxy probe reads it)."""
         self.mirror_book: MirrorBook[AgentTunnel] = MirrorBook()
 
     async def start(self) -> None:
@@ -80,7 +83,8 @@ class Agent:
         self._servers.append(await asyncio.start_server(
             self._on_tunnel, self._tunnel_host, self.tunnel_port))
         self._servers.append(await asyncio.start_server(
-            serve_health, self._listen_host, self._health_port))
+            functools.partial(serve_health, arrivals=self.arrivals), self._listen_host,
+            self._health_port))
         routes = " ".join(f"{p}->{APP_HOST}:{a}" for p, a in sorted(self.table.routes.items()))
         log.info("ready: routes %s, tunnel %s:%d, health :%d", routes, self._tunnel_host,
                  self.tunnel_port, self._health_port)
@@ -134,6 +138,7 @@ class Agent:
     async def _on_caller(self, listen_port: int, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         self._last_caller = asyncio.get_running_loop().time()
+        self.arrivals[listen_port] += 1
         tune(writer)
         peer = peer_label(writer)
         try:

@@ -8,6 +8,7 @@ machine's LEAVE rules), shielded, so a cancelled start leaves the cluster as it 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -27,11 +28,12 @@ from innerloop.core.errors import ClusterError, InnerloopError, UserError
 from innerloop.core.filters import AppProtocol, route_protocol
 from innerloop.core.intercept import InterceptEvent, Phase
 from innerloop.core.report import Report
-from innerloop.core.request import InterceptRequest, PortSpec
+from innerloop.core.request import InterceptRequest, PortSpec, WhilePaused
 from innerloop.core.rollout import manual_rollout
 from innerloop.core.routing_plan import FRESH, Route, Routing
 from innerloop.core.service_patch import restore_service, service_takeover, take_over_service
 from innerloop.core.targets import Target, first_line, service_ports, workload_selector
+from innerloop.intercepts import kube_proxy
 from innerloop.intercepts.cleanup import clean_up_after_agent
 from innerloop.intercepts.holders import holders
 from innerloop.intercepts.snapshot import Snapshot
@@ -45,9 +47,8 @@ log = logging.getLogger(__name__)
 
 
 KUBE_PROXY_SETTLE = 2.0
-"""kube-proxy rewrites its rules after the EndpointSlices change, at most once per its
-minSyncPeriod (1 s by default) and later on a loaded node; the API cannot show when. Only the
-first intercept of a Service pays this: later ones find the Service already taken over."""
+"""The longest wait for kube-proxy to follow a takeover (`kube_proxy.Probe` sees when it did),
+and the fixed wait where the agents cannot be probed. Only a Service's first intercept waits."""
 
 
 CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
@@ -351,23 +352,40 @@ class Intercept:
     async def _take_over_service(self) -> InterceptEvent:
         t = self.target
         _, listen = self._layout_ports()
-        changed = False
-
-        def take_over(svc: dict[str, Any]) -> dict[str, Any]:
-            nonlocal changed
-            desired = take_over_service(svc, t.service_port.label(), listen)
-            changed = desired != svc
-            return desired
-
-        await self.gw.update_service(t.namespace, t.service, take_over)
-        if changed:  # a warm start finds the Service already pointing at the agents
-            if not await self.gw.wait_service_port(
-                t.namespace, t.service, t.service_port.name, listen
-            ):
+        label = t.service_port.label()
+        svc = await self.gw.get_service(t.namespace, t.service)
+        if take_over_service(svc, label, listen) == svc:
+            return InterceptEvent.SERVICE_TAKEN_OVER  # warm: already pointing at the agents
+        probe = await self._paused_probe(listen)
+        await self.gw.update_service(t.namespace, t.service,
+                                     lambda s: take_over_service(s, label, listen))
+        started = asyncio.get_running_loop().time()
+        if probe is None or not await probe.wait(svc, t.service_port.port, KUBE_PROXY_SETTLE):
+            if not await self.gw.wait_service_port(t.namespace, t.service, t.service_port.name,
+                                                   listen):
                 self.report("the Service's endpoints have not picked up the change yet; "
                             "traffic follows as soon as they do")
-            await asyncio.sleep(KUBE_PROXY_SETTLE)
+            waited = asyncio.get_running_loop().time() - started
+            await asyncio.sleep(max(0.0, KUBE_PROXY_SETTLE - waited))
+        if probe is not None:
+            await self._apply_routing(machine.UpdatePause(self.paused))
         return InterceptEvent.SERVICE_TAKEN_OVER
+
+    async def _paused_probe(self, listen: int) -> kube_proxy.Probe | None:
+        """Routing paused (the probe's connections must not reach the laptop) and a probe
+        ready to tell when kube-proxy follows the takeover; None (and not paused) if the
+        agents cannot be probed."""
+        assert self.tunnels is not None and self.resolution is not None
+        layout = agent_layout(self.resolution.workload)
+        clients = [w.client for w in self.tunnels.workers.values() if w.client is not None]
+        if layout is None or not clients:
+            return None
+        await self.tunnels.apply(dataclasses.replace(self._desired(), paused=True,
+                                                     while_paused=WhilePaused.CLUSTER))
+        probe = await kube_proxy.Probe.start(clients, layout.health_port, listen)
+        if probe is None:
+            await self._apply_routing(machine.UpdatePause(self.paused))
+        return probe
 
     async def _apply_routing(self, effect: machine.UpdatePause | machine.ReleaseTraffic) -> None:
         if self.tunnels is None:

@@ -1,0 +1,132 @@
+"""Knowing when kube-proxy sends a Service to the agents, instead of sleeping a fixed time.
+
+The API shows the Service's EndpointSlices carrying the agent's port, but not when kube-proxy on
+a node has rewritten its rules from them (at most once per its minSyncPeriod, later on a loaded
+node). So each agent is asked to connect to the Service's ClusterIP (a DIAL through its tunnel)
+and then how many callers its listen port has accepted (`GET /arrivals/<port>` on its health
+port, DIALled on 127.0.0.1): once the count rose, a connection to the ClusterIP reached the
+agent, i.e. that node's rules are new. The probe connections carry no bytes; while they run the
+intercept's routing is paused (new connections go to the app), so a probe that lands on an agent
+never reaches the local process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Sequence
+
+from innerloop.core.errors import InnerloopError
+from innerloop.core.manifest import Manifest
+from innerloop.tunnel.client import TunnelClient
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 0.03
+"""Between two probes of one agent: one DIAL and one tiny HTTP exchange over its tunnel."""
+ASK_TIMEOUT = 2.0
+
+
+class CannotProbe(Exception):
+    """This agent cannot answer the probe (an older agent); fall back to waiting."""
+
+
+async def _dial(client: TunnelClient, host: str, port: int) -> socket.socket:
+    """Our end of a connection the agent made from its pod to `host:port`."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=theirs)
+    try:
+        await client.dial(host, port, reader, writer)
+    except BaseException:
+        writer.close()
+        ours.close()
+        raise
+    return ours
+
+
+async def _touch(client: TunnelClient, host: str, port: int) -> None:
+    """Connect and close at once: no byte reaches whoever accepted it."""
+    (await _dial(client, host, port)).close()
+
+
+async def _exchange(client: TunnelClient, host: str, port: int, request: bytes) -> bytes:
+    """Send `request` to `host:port` from the agent's pod; the answer until it closes."""
+    loop = asyncio.get_running_loop()
+    ours = await _dial(client, host, port)
+    try:
+        await loop.sock_sendall(ours, request)
+        ours.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := await loop.sock_recv(ours, 4096):
+            answer += chunk
+        return answer
+    finally:
+        ours.close()
+
+
+async def arrivals(client: TunnelClient, health_port: int, listen_port: int) -> int:
+    """Callers the agent's `listen_port` has accepted so far."""
+    request = (f"GET /arrivals/{listen_port} HTTP/1.1\r\nhost: agent\r\n"
+               "connection: close\r\n\r\n").encode()
+    answer = await asyncio.wait_for(_exchange(client, "127.0.0.1", health_port, request),
+                                    ASK_TIMEOUT)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200") or not body.strip().isdigit():
+        status = head.partition(b"\r\n")[0].decode(errors="replace")
+        raise CannotProbe(f"agent {client.name} cannot count arrivals ({status})")
+    return int(body)
+
+
+class Probe:
+    """Each agent's count before the Service changed, and the wait for it to rise."""
+
+    def __init__(self, clients: Sequence[TunnelClient], before: Sequence[int],
+                 health_port: int, listen_port: int) -> None:
+        self.clients = list(zip(clients, before))
+        self.health_port = health_port
+        self.listen_port = listen_port
+
+    @classmethod
+    async def start(cls, clients: Sequence[TunnelClient], health_port: int,
+                    listen_port: int) -> Probe | None:
+        """Call before the takeover; None if an agent cannot be asked (an older one)."""
+        try:
+            before = await asyncio.gather(*(arrivals(c, health_port, listen_port)
+                                            for c in clients))
+        except (CannotProbe, InnerloopError, OSError, asyncio.TimeoutError) as exc:
+            log.info("kube-proxy probe unavailable: %s", exc)
+            return None
+        return cls(clients, before, health_port, listen_port)
+
+    async def wait(self, service: Manifest, service_port: int, timeout: float) -> bool:
+        """Until a connection to the Service's ClusterIP from each agent's pod reached an
+        agent (True), or `timeout` passed or probing failed (False)."""
+        ip = str(service.get("spec", {}).get("clusterIP") or "")
+        if not ip or ip == "None":
+            return False  # headless: kube-proxy has nothing to do
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(
+                self._until_routed(client, ip, service_port, before)
+                for client, before in self.clients)), timeout)
+        except (CannotProbe, InnerloopError, OSError, asyncio.TimeoutError) as exc:
+            log.info("kube-proxy probe gave up after %.2f s: %s", loop.time() - started,
+                     exc or "timed out")
+            return False
+        log.info("kube-proxy routes %s:%d to the agents after %.3f s", ip, service_port,
+                 loop.time() - started)
+        return True
+
+    async def _until_routed(self, client: TunnelClient, ip: str, service_port: int,
+                            before: int) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(_touch(client, ip, service_port), ASK_TIMEOUT)
+            except (InnerloopError, OSError, asyncio.TimeoutError) as exc:
+                log.debug("probe of %s:%d from %s: %s", ip, service_port, client.name, exc)
+            if await arrivals(client, self.health_port, self.listen_port) > before:
+                return
+            await asyncio.sleep(INTERVAL)
