@@ -158,6 +158,12 @@ async def test_hover_warning_completion_from_the_workloads_env_and_no_secret_val
     hover = await lsp.hover(3, 22)
     assert hover is not None and hover.endswith(f"`{CHANGED}`"), hover
 
+    # The walkthrough's context pick: read from the file, the namespace as kubectl has it.
+    listed = await lsp.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="innerloop.listContexts"))
+    current = next(c for c in listed["contexts"] if c["name"] == listed["current"])
+    assert current["namespace"] == namespace, listed
+
     await lsp.shutdown()
     sent = lsp.transcript.read_bytes()
     logged = lsp.stderr.read_bytes()

@@ -29,6 +29,7 @@ from innerloop.intercepts import registry
 from innerloop.intercepts.intercept import Intercept
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.k8s import reads
+from innerloop.k8s.config import KubeContext, kube_contexts
 from innerloop.k8s.gateway import Gateway
 from innerloop.tunnel.client import TunnelClient
 
@@ -136,6 +137,10 @@ class InterceptManager:
         )
 
     # -- operations -------------------------------------------------------------------------
+
+    async def contexts(self) -> tuple[list[KubeContext], str | None]:
+        """The kubeconfig's contexts (no cluster is reached: any may be unreachable)."""
+        return await asyncio.to_thread(kube_contexts, self.config.kubeconfig)
 
     async def list_namespaces(self) -> list[str] | None:
         """The namespaces the kubeconfig's user may list; None when it may not."""

@@ -6,6 +6,8 @@ Every problem here is the user's file, so each is a ConfigError naming the file 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import config as kube_config
 from kubernetes.client import Configuration
@@ -20,8 +22,16 @@ def one_line(what: object) -> str:
     return " ".join(str(what).split()) or type(what).__name__
 
 
-def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Configuration, str]:
-    """The client configuration of the context, and the context's namespace. Blocking."""
+@dataclass(frozen=True)
+class KubeContext:
+    name: str
+    namespace: str
+    """The context's namespace, "default" when it names none (as kubectl)."""
+    cluster: str
+
+
+def _read(kubeconfig: str | None) -> tuple[str, str, list[dict[str, Any]], str | None]:
+    """The path, how to show it, its contexts and its current context. Blocking."""
     path = kubeconfig or os.environ.get("KUBECONFIG") or kube_config.KUBE_CONFIG_DEFAULT_LOCATION
     shown = path if kubeconfig or os.environ.get("KUBECONFIG") else "~/.kube/config"
     first = os.path.expanduser(path.split(os.pathsep)[0])
@@ -35,6 +45,24 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Config
         current = raw.get("current-context") or None
     except Exception as exc:  # any unreadable kubeconfig (YAML, shape) is a config error
         raise ConfigError(f"cannot read kubeconfig {shown}: {one_line(exc)}") from exc
+    return path, shown, contexts, current
+
+
+def _namespace(context: dict[str, Any]) -> str:
+    return str((context.get("context") or {}).get("namespace") or "default")
+
+
+def kube_contexts(kubeconfig: str | None) -> tuple[list[KubeContext], str | None]:
+    """The kubeconfig's contexts and its current context's name. Blocking."""
+    _path, _shown, contexts, current = _read(kubeconfig)
+    return [KubeContext(str(c["name"]), _namespace(c),
+                        str((c.get("context") or {}).get("cluster") or "")) for c in contexts
+            ], current
+
+
+def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Configuration, str]:
+    """The client configuration of the context, and the context's namespace. Blocking."""
+    path, shown, contexts, current = _read(kubeconfig)
     names = [str(c["name"]) for c in contexts]
     if context is not None and context not in names:
         raise ConfigError(
@@ -61,5 +89,4 @@ def load_kubeconfig(kubeconfig: str | None, context: str | None) -> tuple[Config
             f"cannot load kubeconfig {shown} (context {chosen['name']!r}): {one_line(exc)}"
         ) from exc
     cfg.retries = 1  # one retry: a pooled connection may have gone stale while idle
-    namespace = (chosen.get("context") or {}).get("namespace") or "default"
-    return cfg, namespace
+    return cfg, _namespace(chosen)

@@ -70,6 +70,21 @@ class TargetList(TypedDict):
     services: list[ServiceInfo]
 
 
+class ContextInfo(TypedDict):
+    name: str
+    namespace: str
+    """The context's namespace ("default" when it names none, as kubectl)."""
+    cluster: str
+
+
+class ContextList(TypedDict):
+    contexts: list[ContextInfo]
+    current: str | None
+    """The kubeconfig's current context."""
+    selected: str | None
+    """The `innerloop.context` setting, when set."""
+
+
 class AdapterEndpoint(TypedDict, total=False):
     """Where the extension connects for one debug session: `port` (+`host`) or `pipe`."""
 
@@ -92,6 +107,10 @@ class InterceptService(Protocol):
     async def status(self) -> StatusInfo: ...
 
     async def list_targets(self, namespace: str | None) -> TargetList: ...
+
+    async def list_contexts(self) -> ContextList:
+        """The kubeconfig's contexts, read without reaching any cluster."""
+        ...
 
     async def start(self, request: InterceptRequest, progress: Report) -> InterceptInfo: ...
 

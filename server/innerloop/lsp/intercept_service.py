@@ -24,6 +24,7 @@ from innerloop.intercepts.intercept import Intercept
 from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.lsp.deps import (
+    ContextList,
     InterceptInfo,
     InterceptStateName,
     ServiceInfo,
@@ -116,6 +117,15 @@ class EditorIntercepts:
             "namespaces": namespace_choices(listed, resolved),
             "namespace": resolved,
             "services": [service_info(resolved, s) for s in services],
+        }
+
+    async def list_contexts(self) -> ContextList:
+        contexts, current = await self.manager.contexts()
+        return {
+            "contexts": [{"name": c.name, "namespace": c.namespace, "cluster": c.cluster}
+                         for c in contexts],
+            "current": current,
+            "selected": self.manager.config.context,
         }
 
     async def _namespaces(self) -> list[str] | None:

@@ -14,6 +14,7 @@ from lsprotocol import types
 from innerloop.lsp.deps import Deps
 from innerloop.lsp.features import (
     code_lens,
+    contexts,
     debug,
     env_awareness,
     errors,
@@ -27,8 +28,8 @@ from innerloop.lsp.wiring import default_deps
 
 # Hooks run in registration order, so `log` comes last: it detaches after everything else.
 FEATURES = (
-    settings.setup, status.setup, intercepts.setup, debug.setup, errors.setup, code_lens.setup,
-    env_awareness.setup, log.setup,
+    settings.setup, status.setup, intercepts.setup, contexts.setup, debug.setup, errors.setup,
+    code_lens.setup, env_awareness.setup, log.setup,
 )
 
 
