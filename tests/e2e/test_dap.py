@@ -104,7 +104,7 @@ async def debuggee_gone(lap: DapLaptop, timeout: float = 15) -> None:
     await wait_until(lambda: not alive(pid), f"the debuggee (pid {pid}) to exit", timeout)
 
 
-def launch_config(namespace: str, while_paused: str) -> Message:
+def launch_config(namespace: str, while_paused: str, port: int = LOCAL_PORT) -> Message:
     return {
         "type": "innerloop",
         "request": "launch",
@@ -112,25 +112,26 @@ def launch_config(namespace: str, while_paused: str) -> Message:
         "service": "echo",
         "namespace": namespace,
         "servicePort": 80,
-        "port": LOCAL_PORT,
+        "port": port,
         "whilePaused": while_paused,
         "program": str(ECHO_APP),
         "cwd": str(REPO),
         # The workload's env comes along; these win over it. POD_NAME (downward API: the pod's
         # name) is unset, so the local process answers pod=local.
-        "env": {"PORT": str(LOCAL_PORT), "HOST": "127.0.0.1", "POD_NAME": None},
+        "env": {"PORT": str(port), "HOST": "127.0.0.1", "POD_NAME": None},
         "justMyCode": True,
     }
 
 
-async def launch(lap: DapLaptop, namespace: str, while_paused: str) -> float:
+async def launch(lap: DapLaptop, namespace: str, while_paused: str,
+                 port: int = LOCAL_PORT) -> float:
     """initialize → launch → breakpoints → configurationDone; returns when the debuggee listens.
 
     Returns how long the launch took (intercept, rollout, debugpy start)."""
     client = lap.client
     await client.initialize()
     t0 = time.monotonic()
-    launched = client.request_nowait("launch", launch_config(namespace, while_paused))
+    launched = client.request_nowait("launch", launch_config(namespace, while_paused, port))
     initialized = asyncio.ensure_future(client.event("initialized", timeout=START_TIMEOUT))
     done, _ = await asyncio.wait(
         {launched, initialized}, return_when=asyncio.FIRST_COMPLETED, timeout=START_TIMEOUT

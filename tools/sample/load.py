@@ -7,8 +7,15 @@ line per request, in completion order::
     {"seq": 3, "t": 1700000000.123, "status": 200, "ms": 4.1, "body": "pod=echo-... path=/ ..."}
     {"seq": 4, "t": 1700000000.143, "error": "URLError: <urlopen error [Errno 111] ...>", "ms": 1.0}
 
-then one summary line ``{"summary": true, "sent": N, "ok": N, "failed": N}``. A non-2xx status
-counts as failed. Exit status 0 when every request succeeded, 1 otherwise.
+then one summary line ``{"summary": true, "sent": N, "ok": N, "failed": N, "ms": {"p50": …,
+"p99": …, "max": …}, "slowest": [[seq, t, ms], …], "answered_by": {"local": N, …}}`` (latencies of every
+request, the ten slowest to find a stall by its time, and who answered: the ``pod=`` word of
+the echo app's answers). A non-2xx status counts as failed. Exit status 0 when every request
+succeeded, 1 otherwise. ``--failures-only`` prints only the failed requests' lines (a run of
+minutes at hundreds a second would outgrow the pod's log).
+
+A timed-out request's error says where it waited: ``URLError: <urlopen error timed out>`` while
+connecting, ``TimeoutError: timed out`` (``socket.timeout`` before 3.10) for the answer.
 
 ``--retry-refused N`` makes each request a caller that retries (up to N times, 50 ms apart) when
 the connection is refused or reset before any answer, as clients behind a Service commonly do
@@ -25,6 +32,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -46,8 +54,9 @@ def _refused(exc: BaseException) -> bool:
     return isinstance(exc, REFUSED) or isinstance(getattr(exc, "reason", None), REFUSED)
 
 
-def one_request(seq: int, url: str, timeout: float, retry_refused: int = 0) -> bool:
-    """Send one GET, print its record; True on a 2xx answer."""
+def one_request(seq: int, url: str, timeout: float, retry_refused: int = 0,
+                failures_only: bool = False) -> dict[str, Any]:
+    """Send one GET and print its record (unless it succeeded and ``failures_only``)."""
     started = time.monotonic()
     record: dict[str, Any] = {"seq": seq, "t": round(time.time(), 3)}
     for attempt in range(retry_refused + 1):
@@ -66,13 +75,28 @@ def one_request(seq: int, url: str, timeout: float, retry_refused: int = 0) -> b
             record["error"] = f"{type(exc).__name__}: {exc}"
         break
     record["ms"] = round((time.monotonic() - started) * 1000, 1)
-    emit(record)
+    if not (failures_only and succeeded(record)):
+        emit(record)
+    return record
+
+
+def succeeded(record: dict[str, Any]) -> bool:
     status: int = record.get("status", 0)
     return 200 <= status < 300
 
 
+def latencies(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """p50/p99/max of every request's time, and the ten slowest (seq, send time, ms)."""
+    ms = sorted(r["ms"] for r in records)
+    if not ms:
+        return {"ms": {}, "slowest": []}
+    slowest = sorted(records, key=lambda r: r["ms"])[-10:]
+    return {"ms": {"p50": ms[len(ms) // 2], "p99": ms[int(0.99 * len(ms))], "max": ms[-1]},
+            "slowest": [[r["seq"], r["t"], r["ms"]] for r in reversed(slowest)]}
+
+
 def run(url: str, rate: float, count: int | None, duration: float | None, timeout: float,
-        retry_refused: int = 0) -> int:
+        retry_refused: int = 0, failures_only: bool = False) -> int:
     if count is None and duration is None:
         count = 1
     interval = 1.0 / rate
@@ -84,11 +108,16 @@ def run(url: str, rate: float, count: int | None, duration: float | None, timeou
             delay = start + seq * interval - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            futures.append(pool.submit(one_request, seq, url, timeout, retry_refused))
+            futures.append(pool.submit(one_request, seq, url, timeout, retry_refused,
+                                       failures_only))
             seq += 1
-    ok = sum(1 for f in futures if f.result())
-    emit({"summary": True, "sent": len(futures), "ok": ok, "failed": len(futures) - ok})
-    return 0 if ok == len(futures) else 1
+    records = [f.result() for f in futures]
+    ok = sum(1 for r in records if succeeded(r))
+    answered_by = Counter(word[4:] for r in records if succeeded(r)
+                          for word in r["body"].split() if word.startswith("pod="))
+    emit({"summary": True, "sent": len(records), "ok": ok, "failed": len(records) - ok,
+          **latencies(records), "answered_by": dict(answered_by)})
+    return 0 if ok == len(records) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,8 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0, help="per-request timeout (s)")
     parser.add_argument("--retry-refused", type=int, default=0, metavar="N",
                         help="retry a refused or reset connection up to N times (default 0)")
+    parser.add_argument("--failures-only", action="store_true",
+                        help="print only failed requests (and the summary)")
     args = parser.parse_args(argv)
-    return run(args.url, args.rate, args.count, args.duration, args.timeout, args.retry_refused)
+    return run(args.url, args.rate, args.count, args.duration, args.timeout, args.retry_refused,
+               args.failures_only)
 
 
 if __name__ == "__main__":
