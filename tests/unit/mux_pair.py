@@ -16,12 +16,15 @@ class Pair:
     """A client and an agent whose bytes are carried by ``pump``."""
 
     now: float = 0.0
+    max_window: int = WINDOW  # what autotuning may grow a stream's window to (WINDOW: never)
     client: ClientConnection = field(init=False)
     agent: AgentConnection = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = ClientConnection("alice@laptop:1", now=self.now, window=WINDOW)
-        self.agent = AgentConnection("pod-a", now=self.now, window=WINDOW)
+        self.client = ClientConnection("alice@laptop:1", now=self.now, window=WINDOW,
+                                       max_window=self.max_window)
+        self.agent = AgentConnection("pod-a", now=self.now, window=WINDOW,
+                                     max_window=self.max_window)
 
     @classmethod
     def connected(cls) -> Pair:

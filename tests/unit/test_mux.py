@@ -362,8 +362,9 @@ def test_handshake_has_the_peer_deadline_and_stale_pongs_are_ignored() -> None:
     p = Pair()
     assert p.client.next_deadline() == pytest.approx(2.0)
     p.pump()
+    assert p.client.rtt == 0  # HELLO → WELCOME, at the same instant here
     p.client.receive_data(encode(Pong(42)), 0.1)
-    assert p.client.rtt is None
+    assert p.client.rtt == 0
 
 
 def test_silent_peer_closes_the_tunnel_and_ends_every_stream(pair: Pair) -> None:

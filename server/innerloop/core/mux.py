@@ -46,9 +46,12 @@ from innerloop.core.mux_events import (
 from innerloop.core.streams import MAX_CREDIT, Stream
 
 DEFAULT_WINDOW = 1024 * 1024
-"""Per-stream credit. Through the API server a credit round trip takes milliseconds, so
-throughput tops out near window ÷ RTT: 1 MiB doubled bulk rates over 256 KiB on the testbed
-(docs/benchmarks.md) while bounding what one stalled stream may pin in memory."""
+"""Per-stream credit at the start. Through the API server a credit round trip takes
+milliseconds, so throughput tops out near window ÷ RTT: 1 MiB doubled bulk rates over 256 KiB
+on the testbed (docs/benchmarks.md) while bounding what one stalled stream may pin in memory."""
+MAX_WINDOW = 16 * 1024 * 1024
+"""What a moving stream's window may grow to (``Stream._grow``): the bandwidth-delay product
+of a port-forward under load is a few MiB."""
 PING_INTERVAL = 0.5
 PEER_TIMEOUT = 2.0
 ACCEPT_TIMEOUT = 0.3
@@ -82,10 +85,11 @@ class Connection(abc.ABC):
 
     def __init__(self, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
-                 max_payload: int = MAX_PAYLOAD) -> None:
+                 max_payload: int = MAX_PAYLOAD, max_window: int = MAX_WINDOW) -> None:
         if not valid_window(window):
             raise LocalProtocolError(f"window {window} out of range")
         self.window = window
+        self.max_window = min(max_window, MAX_CREDIT)
         self.state = ConnectionState.HANDSHAKE
         self.close_reason: str | None = None
         self.rtt: float | None = None  # seconds, from the latest PING/PONG
@@ -163,6 +167,12 @@ class Connection(abc.ABC):
             return 0
         return stream.send_credit if stream.accepted or self.opened_here(stream_id) else 0
 
+    def receive_window(self, stream_id: int) -> int:
+        """The window this end grants the peer on the stream now (it grows, see `Stream`);
+        0 once the stream is gone."""
+        stream = self._streams.get(stream_id)
+        return 0 if stream is None else stream.window
+
     def is_active(self, stream_id: int) -> bool:
         return stream_id in self._streams
 
@@ -200,13 +210,14 @@ class Connection(abc.ABC):
         if stream.finished:
             del self._streams[stream_id]
 
-    def acknowledge(self, stream_id: int, size: int) -> None:
-        """Our side consumed ``size`` received bytes: hand the credit back to the peer."""
+    def acknowledge(self, stream_id: int, size: int, now: float | None = None) -> None:
+        """Our side consumed ``size`` received bytes: hand the credit back to the peer (with
+        ``now``, the window may grow: see `Stream`)."""
         self._check_open()
         stream = self._streams.get(stream_id)
         if stream is None:
             return  # gone: the peer no longer needs credit for it
-        grant = stream.consumed(size)
+        grant = stream.consumed(size, now, self.rtt)
         if grant:
             self._send(Window(stream_id, grant))
 
@@ -299,7 +310,7 @@ class Connection(abc.ABC):
         wire = encode(make(stream_id))  # raises before anything changed if it does not fit
         self._highest[self.own_parity] = stream_id
         self._streams[stream_id] = Stream(stream_id, route_port, self.window, self._peer_window,
-                                          replay=replay)
+                                          replay=replay, max_window=self.max_window)
         self._out.append(wire)
         return stream_id
 
@@ -314,7 +325,7 @@ class Connection(abc.ABC):
             raise RemoteProtocolError(f"{name} reuses stream id {frame.stream_id}")
         self._highest[frame.stream_id % 2] = frame.stream_id
         self._streams[frame.stream_id] = Stream(frame.stream_id, route_port, self.window,
-                                                self._peer_window)
+                                                self._peer_window, max_window=self.max_window)
 
     def _on_accepted(self, stream: Stream) -> None:
         """The peer accepted one of our streams."""

@@ -28,6 +28,7 @@ from innerloop.core.frames import (
 from innerloop.core.mux import (
     ACCEPT_TIMEOUT,
     DEFAULT_WINDOW,
+    MAX_WINDOW,
     PEER_TIMEOUT,
     PING_INTERVAL,
     Connection,
@@ -57,9 +58,10 @@ class AgentConnection(Connection):
 
     def __init__(self, agent_name: str, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
-                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD) -> None:
+                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD, max_window: int = MAX_WINDOW) -> None:
         super().__init__(now=now, window=window, ping_interval=ping_interval,
-                         peer_timeout=peer_timeout, max_payload=max_payload)
+                         peer_timeout=peer_timeout, max_payload=max_payload,
+                         max_window=max_window)
         self.client_id: str | None = None
         self._agent_name = agent_name
         self._accept_timeout = accept_timeout

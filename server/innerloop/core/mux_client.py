@@ -26,6 +26,7 @@ from innerloop.core.frames import (
 )
 from innerloop.core.mux import (
     DEFAULT_WINDOW,
+    MAX_WINDOW,
     PEER_TIMEOUT,
     PING_INTERVAL,
     Connection,
@@ -49,11 +50,13 @@ class ClientConnection(Connection):
 
     def __init__(self, client_id: str, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
-                 max_payload: int = MAX_PAYLOAD) -> None:
+                 max_payload: int = MAX_PAYLOAD, max_window: int = MAX_WINDOW) -> None:
         super().__init__(now=now, window=window, ping_interval=ping_interval,
-                         peer_timeout=peer_timeout, max_payload=max_payload)
+                         peer_timeout=peer_timeout, max_payload=max_payload,
+                         max_window=max_window)
         self._next_request = 0
         self._pending: set[int] = set()
+        self._hello_at = now  # WELCOME's arrival gives the first round trip
         self._send(Hello(VERSION, client_id, window))
 
     def claim(self, route_port: int, local: str, flt: RequestFilter = EVERYTHING,
@@ -100,6 +103,7 @@ class ClientConnection(Connection):
                                       f"{frame.version}, not {VERSION}")
         if not valid_window(frame.window):
             raise RemoteProtocolError(f"WELCOME window {frame.window} out of range")
+        self.rtt = now - self._hello_at
         self._established(frame.window, frame.agent_name, now)
 
     def _handle_role_frame(self, frame: Frame, now: float) -> None:

@@ -4,6 +4,12 @@ Credit works as in HTTP/2 but per stream only, so one stalled stream can never s
 a sender may have at most ``send_credit`` unacknowledged bytes in flight, and the receiver hands
 credit back (WINDOW) only once its application consumed the bytes. The receiver therefore never
 has to buffer more than the window it advertised.
+
+The window grows with the path (autotuning, as TCP's receive buffer does): when the reader
+drains half a window faster than two round trips allow at the current size, the window, not the
+reader, limits the stream, so the next WINDOW grants the consumed bytes plus as many again, up
+to ``max_window``. A slow or stalled reader never triggers it, so what one stream may pin in
+memory grows only for streams that are moving.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from dataclasses import dataclass, field
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 
 MAX_CREDIT = 2**31 - 1
+GROWTH_RTTS = 2
+"""The window doubles when half of it was consumed in less than this many round trips' worth
+of time at the current rate (see ``Stream._grow``)."""
 
 
 @dataclass
@@ -27,6 +36,9 @@ class Stream:
     recv_window: int = field(init=False)  # bytes the peer may still send us
     unacked: int = 0  # consumed by our side but not yet granted back
     replay: bytearray | None = None  # agent only: what the caller sent before ACCEPT
+    max_window: int = 0  # the most ``window`` may grow to; at or below it: never grows
+    _epoch_start: float | None = field(default=None, init=False)
+    _epoch_bytes: int = field(default=0, init=False)  # granted since _epoch_start
 
     def __post_init__(self) -> None:
         self.recv_window = self.window
@@ -56,11 +68,12 @@ class Stream:
             raise RemoteProtocolError(f"stream {self.stream_id}: bad WINDOW increment {increment}")
         self.send_credit += increment
 
-    def consumed(self, size: int) -> int:
+    def consumed(self, size: int, now: float | None = None, rtt: float | None = None) -> int:
         """Record that our side consumed ``size`` bytes; return the credit to grant now (or 0).
 
         Credit goes back in batches of a quarter window, so a chatty stream does not send one
         WINDOW per read; the sender still always has at least three quarters of the window.
+        With the time and the connection's round trip, the grant may also grow the window.
         """
         buffered = self.window - self.recv_window - self.unacked
         if size < 0 or size > buffered:
@@ -70,5 +83,28 @@ class Stream:
         if self.unacked < max(1, self.window // 4):
             return 0
         grant, self.unacked = self.unacked, 0
+        grant += self._grow(grant, now, rtt)
         self.recv_window += grant
         return grant
+
+    def _grow(self, granting: int, now: float | None, rtt: float | None) -> int:
+        """How much to enlarge the window by with this grant of consumed bytes (or 0).
+
+        Epochs of at least half a window: if one passed in less than ``GROWTH_RTTS`` round
+        trips per window consumed, a window per round trip is what limits the stream: double it.
+        """
+        if now is None or not rtt or self.window >= self.max_window:
+            return 0
+        if self._epoch_start is None:
+            self._epoch_start = now
+            return 0
+        self._epoch_bytes += granting
+        if self._epoch_bytes * 2 < self.window:
+            return 0
+        elapsed, consumed = now - self._epoch_start, self._epoch_bytes
+        self._epoch_start, self._epoch_bytes = now, 0
+        if elapsed * self.window >= GROWTH_RTTS * rtt * consumed:
+            return 0
+        growth = min(self.window, self.max_window - self.window)
+        self.window += growth
+        return growth

@@ -163,7 +163,7 @@ class Link:
 
     def acknowledge(self, stream_id: int, size: int) -> None:
         if not self.closed:
-            self.conn.acknowledge(stream_id, size)
+            self.conn.acknowledge(stream_id, size, self.now())
             self.changed()
 
     def reset(self, stream_id: int, reason: str) -> None:
