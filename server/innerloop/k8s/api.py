@@ -19,14 +19,13 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
-from kubernetes.client import ApiClient, Configuration
-from kubernetes.client.exceptions import ApiException
 
 from innerloop.core.advice import Fix, advise
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
-from innerloop.k8s.config import one_line
+from innerloop.k8s.config import Settings, one_line
 from innerloop.k8s.errors import from_status, unreachable
+from innerloop.k8s.http import NoAnswer, http_client
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +80,8 @@ class Api:
     with `asyncio.to_thread` and word HTTP errors with what they were doing.
     """
 
-    def __init__(self, configuration: Configuration) -> None:
-        self._client = ApiClient(configuration)
+    def __init__(self, configuration: Settings) -> None:
+        self._client = http_client(configuration)
         self.configuration = configuration
 
     @property
@@ -101,23 +100,14 @@ class Api:
         timeout: Any = REQUEST_TIMEOUT,
     ) -> urllib3.BaseHTTPResponse:
         """One request; the raw (unread) response, or HttpError."""
-        params = self._client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list(query),
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            body=body,
-            auth_settings=["BearerToken"],
-        )
         try:
-            resp = self._client.call_api(*params, _request_timeout=timeout)
-        except ApiException as exc:  # the client's wrapper for TLS failures (status 0)
-            raise unreachable(self.server, one_line(exc.reason)) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise unreachable(self.server, root_cause(exc)) from exc
-        if not 200 <= resp.status <= 299:
-            raise HttpError(resp.status, resp.response.data or b"")
-        raw: urllib3.BaseHTTPResponse = resp.response
+            raw = self._client.open(method, path, query, body, timeout)
+        except NoAnswer as exc:
+            why = exc.reason
+            raise unreachable(self.server, one_line(why) if isinstance(why, str)
+                              else root_cause(why)) from exc
+        if not 200 <= raw.status <= 299:
+            raise HttpError(raw.status, raw.data or b"")
         return raw
 
     def call_sync(self, method: str, path: str, query: Query = (), body: Any = None) -> Any:

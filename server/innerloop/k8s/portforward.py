@@ -10,8 +10,8 @@ handshake does not mean the port is reachable, and recv() raises ClusterError wi
 Client messages are cut into chunks well below 32 MiB (a larger one silently drops the
 connection). There is no half-close in this protocol; our own tunnel carries FIN/RST per stream.
 
-Credentials come from the `kubernetes` client's loaded Configuration: CA, client certificate
-and key, bearer token (exec plugins refresh it through the Configuration's hook).
+Credentials come from the loaded kubeconfig (`k8s.config.Settings`): CA, client certificate
+and key, bearer token (exec plugins refresh it through the `kubernetes` Configuration's hook).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from collections import deque
 from typing import Any, cast
 from urllib.parse import quote
 
-from kubernetes.client import Configuration
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
 from innerloop.core.errors import ClusterError
+from innerloop.k8s.config import Settings
 from innerloop.k8s.errors import from_status, unreachable
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ MAX_MESSAGE = 1024 * 1024
 """Pod → client messages are ≤ 32 KiB in practice; anything far larger is not this protocol."""
 
 
-def ssl_context(cfg: Configuration) -> ssl.SSLContext:
+def ssl_context(cfg: Settings) -> ssl.SSLContext:
     """The TLS settings the `kubernetes` client would use, for the WebSocket."""
     ctx = ssl.create_default_context(cafile=cfg.ssl_ca_cert or None)
     if not cfg.verify_ssl:
@@ -60,7 +60,7 @@ def ssl_context(cfg: Configuration) -> ssl.SSLContext:
     return ctx
 
 
-def auth_headers(cfg: Configuration) -> dict[str, str]:
+def auth_headers(cfg: Settings) -> dict[str, str]:
     """The header credentials the client itself would send (bearer token, refreshed by exec/OIDC
     hooks on the way; basic auth), read from its own auth settings."""
     headers = {}
@@ -71,7 +71,7 @@ def auth_headers(cfg: Configuration) -> dict[str, str]:
     return headers
 
 
-def portforward_url(cfg: Configuration, namespace: str, pod: str, port: int) -> str:
+def portforward_url(cfg: Settings, namespace: str, pod: str, port: int) -> str:
     host = cfg.host.rstrip("/")
     scheme, sep, rest = host.partition("://")
     ws_scheme = "wss" if scheme == "https" else "ws"
@@ -98,7 +98,7 @@ class PortForward:
 
     @classmethod
     async def open(
-        cls, cfg: Configuration, namespace: str, pod: str, port: int, open_timeout: float = 10.0
+        cls, cfg: Settings, namespace: str, pod: str, port: int, open_timeout: float = 10.0
     ) -> PortForward:
         """Open the WebSocket; refusals by the API server (RBAC, no such pod) raise here."""
         label = f"pod/{pod}:{port} in {namespace!r}"
