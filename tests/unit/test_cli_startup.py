@@ -1,0 +1,46 @@
+"""A CLI start imports nothing heavy before it needs it: `innerloop --help`, parsing any
+command's flags, and everything an intercept loads before its first API call (with a simple
+kubeconfig) stay clear of the `kubernetes` package, pygls, debugpy and h2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("kubernetes", "pygls", "debugpy", "h2", "lsprotocol", "yaml")
+
+
+def imported_after(code: str) -> set[str]:
+    """The heavy top-level packages a fresh interpreter holds after running `code`."""
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60).stdout.splitlines()[-1]
+    return set(json.loads(out)) & set(HEAVY)
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = ("import contextlib, io\nfrom innerloop.cli import main\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    main(['--help'])")
+    assert imported_after(code) == set()
+
+
+@pytest.mark.parametrize("argv", [
+    ["intercept", "orders", "--port", "8080:80", "--header", "x-dev=me"],
+    ["list", "-n", "shop"], ["leave", "orders"], ["uninstall", "--all"], ["dap"], ["lsp"],
+    ["run", "--like", "deploy/orders"],
+])
+def test_parsing_a_command_imports_nothing_heavy(argv: list[str]) -> None:
+    code = f"from innerloop.cli import build_parser\nbuild_parser().parse_args({argv!r})"
+    assert imported_after(code) == set()
+
+
+def test_an_intercept_loads_no_heavy_package_before_its_first_api_call() -> None:
+    """Everything `innerloop intercept` imports up to the cluster connection; the agent bundle
+    needs h2's files, not h2 itself."""
+    code = ("import innerloop.cli, innerloop.intercepts.manager, innerloop.k8s.gateway\n"
+            "from innerloop.agent.zipapp import agent_bundle\nagent_bundle()")
+    assert imported_after(code) == set()
