@@ -76,6 +76,7 @@ class Relay:
         self._link = io
         self._on_finished = on_finished
         self._inbound: deque[bytes] = deque()
+        self._written = 0  # written to the socket, acknowledged once it drained
         self._inbound_eof = False
         self._inbound_ready = asyncio.Event()
         self._credit = asyncio.Event()
@@ -112,7 +113,16 @@ class Relay:
     # -- events from the link -----------------------------------------------------------------
 
     def on_data(self, data: bytes) -> None:
-        self._inbound.append(data)
+        writer = self._writer
+        if writer is not None and not self._inbound and not self._written:
+            # straight to the socket: no task switch on the way to the local app or caller
+            writer.write(data)
+            if not writer.transport.get_write_buffer_size():
+                self._link.acknowledge(self.stream_id, len(data))  # the kernel took it all
+                return
+            self._written = len(data)
+        else:
+            self._inbound.append(data)
         self._inbound_ready.set()
 
     def on_eof(self) -> None:
@@ -151,12 +161,15 @@ class Relay:
 
     async def _from_tunnel(self, writer: asyncio.StreamWriter) -> None:
         while True:
-            if self._inbound:
+            if self._written:
+                await writer.drain()
+                written, self._written = self._written, 0
+                self._link.acknowledge(self.stream_id, written)
+            elif self._inbound:
                 data = b"".join(self._inbound)
                 self._inbound.clear()
                 writer.write(data)
-                await writer.drain()
-                self._link.acknowledge(self.stream_id, len(data))
+                self._written = len(data)
             elif self._inbound_eof:
                 if writer.can_write_eof():
                     writer.write_eof()

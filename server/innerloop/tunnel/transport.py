@@ -7,7 +7,7 @@ tests and the agent use ``TcpTransport``.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from innerloop.tunnel.sockets import tune
 
@@ -24,6 +24,18 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DirectWrite(Protocol):
+    """A Transport that takes bytes at once, without a task switch: the `Link` writes each
+    batch of frames as it is made and waits (``drain``) only while the pipe is backed up."""
+
+    def write(self, data: bytes) -> bool:
+        """Queue ``data`` (never blocks); True if the pipe is backed up: ``drain`` first."""
+        ...
+
+    async def drain(self) -> None: ...
 
 
 class TcpTransport:
@@ -47,6 +59,13 @@ class TcpTransport:
 
     async def send(self, data: bytes) -> None:
         self._writer.write(data)
+        await self._writer.drain()
+
+    def write(self, data: bytes) -> bool:
+        self._writer.write(data)
+        return self._writer.transport.get_write_buffer_size() > 0
+
+    async def drain(self) -> None:
         await self._writer.drain()
 
     async def close(self) -> None:
