@@ -30,11 +30,13 @@ reuse one HTTP/1.1 connection.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
 import queue
+import random
 import re
 import signal
 import statistics
@@ -43,7 +45,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -58,8 +60,9 @@ from tools.wait import poll_until
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
 APP_PORT = 8080
-LOCAL_PORT = 18090
-KUBECTL_PF_PORT = 18091
+LOCAL_PORTS = (20000, 29999)
+"""The local app and kubectl's port-forward listen on two random ports of this range in the
+shared developer netns, so two benches (or a bench and a test) never collide."""
 Json = dict[str, Any]
 
 
@@ -102,6 +105,13 @@ class Results:
     bulk: list[Json] = field(default_factory=list)
     lifecycle: list[Json] = field(default_factory=list)
     loopback: list[str] = field(default_factory=list)
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    """Every latency sample (ms) of each row, for the plots."""
+    agent: Json = field(default_factory=dict)
+    """Agent memory (RSS from /proc in its container) and the 1,000-connection run."""
+    tunnel: Json = field(default_factory=dict)
+    """bench/tunnel_bench.py's loopback measures of the same run (head-of-line, 1,000
+    connections), where it offers them."""
 
 
 # --- processes that answer JSON lines -------------------------------------------------------
@@ -246,6 +256,7 @@ class Bench:
                                kubectl_bin=str(BIN_DIR / "kubectl"))
         self.laptop = TreeLaptop(self.cluster, args.tree)
         self.ns = f"bench-{uuid.uuid4().hex[:6]}"
+        self.local_port, self.kubectl_port = random.sample(range(*LOCAL_PORTS), 2)
         self.results = Results()
         self.rows: dict[str, Row] = {}
         self.pipes: list[JsonPipe] = []
@@ -282,7 +293,7 @@ class Bench:
         self.cluster.kubectl("-n", self.ns, "wait", "pod/probe", "--for=condition=Ready",
                              "--timeout=90s", timeout=100)
         local_app = self.laptop.popen([sys.executable, str(ECHO_APP)],
-                                      PORT=str(LOCAL_PORT), HOST="127.0.0.1")
+                                      PORT=str(self.local_port), HOST="127.0.0.1")
         local_app[1].wait_for("listening", 15)
         self.pod_probe = self._pipe("pod probe", subprocess.Popen(
             [self.cluster.kubectl_bin, "-n", self.ns, "exec", "-i", "probe", "--",
@@ -324,7 +335,7 @@ class Bench:
     def laptop_latency(self, key: str, mode: str, count: int, rate: float | None = None) -> None:
         reply = self.laptop_probe.ask({
             "op": "latency", "mode": mode, "pod": self.pod(), "port": APP_PORT, "count": count,
-            "rate": rate or self.args.rate, "tcp_port": KUBECTL_PF_PORT})
+            "rate": rate or self.args.rate, "tcp_port": self.kubectl_port})
         self.rows[key].add(reply["ms"], reply["errors"], reply["late"])
 
     def blocks(self, steps: list[Callable[[int], None]]) -> None:
@@ -357,7 +368,7 @@ class Bench:
         laptop (it polls every 20 ms from the moment the command starts)."""
         t0 = time.time()
         proc, lines = self.laptop.innerloop("intercept", "bench", "-n", self.ns,
-                                            "--port", f"{LOCAL_PORT}:80")
+                                            "--port", f"{self.local_port}:80")
         self.intercept = (proc, lines)
         self.pod_probe.send({"op": "until", "url": self.url("bench"), "contains": "pod=local",
                              "timeout": 180})
@@ -394,14 +405,82 @@ class Bench:
         self.log(f"  leave: CLI exit {exited:.2f} s, cluster serves again "
                  f"{back['t'] - t0:.2f} s, {back['errors']} failed polls")
 
+    def bare_rollout(self) -> None:
+        """The same workload rolled without innerloop (`kubectl rollout restart`): command →
+        the first request a new pod answers through the Service. A cold intercept is compared
+        with it."""
+        old = self.pod()
+        self.pod_probe.send({"op": "until", "url": self.url("bench-direct"),
+                             "contains": f"pod={old} ", "present": False, "timeout": 180})
+        t0 = time.time()
+        self.cluster.kubectl("-n", self.ns, "rollout", "restart", "deployment/bench")
+        first = self.pod_probe.answer(200)
+        self.cluster.wait_rollout(self.ns, "deployment/bench")
+        poll_until(lambda: len(self.cluster.pods(self.ns, "bench")) == 1, "one bench pod", 60,
+                   interval=0.2)
+        self.results.lifecycle.append({
+            "what": "bare rollout (kubectl rollout restart)", "to_first_new_pod_s": first["t"] - t0,
+            "failed_polls": first["errors"], "polls": first["tries"]})
+        self.log(f"  bare rollout: a new pod answers after {first['t'] - t0:.2f} s")
+
+    def agent_rss_mib(self) -> float:
+        """The agent's resident memory, read from /proc in its container."""
+        code = ("import os\nfor p in os.listdir('/proc'):\n"
+                "  if not p.isdigit() or int(p) == os.getpid():\n    continue\n  try:\n"
+                "    argv = open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')\n"
+                "  except OSError:\n    continue\n"
+                "  if any(a.endswith(b'/agent.pyz') for a in argv):\n"
+                "    print([l for l in open(f'/proc/{p}/status') if l.startswith('VmRSS')][0])")
+        out = self.cluster.kubectl("-n", self.ns, "exec", self.pod(), "-c", "innerloop-agent",
+                                   "--", "python3", "-c", code, timeout=30).stdout
+        return int(out.split()[1]) / 1024
+
+    def concurrency(self) -> None:
+        """1,000 caller connections at once through the intercept (client pod → Service →
+        agent → tunnel → laptop app), then 10,000 requests over them; agent RSS meanwhile."""
+        conns, requests = self.args.conns, self.args.conn_requests
+        opened = self.pod_probe.ask({"op": "hold_open", "url": self.url("bench"),
+                                     "conns": conns}, timeout=600)
+        rss = [self.agent_rss_mib()]
+        done = self.pod_probe.ask({"op": "hold_requests", "requests": requests}, timeout=900)
+        rss.append(self.agent_rss_mib())
+        self.pod_probe.ask({"op": "hold_close"})
+        self.results.agent.update({
+            "conns": conns, "requests": requests, "opened": opened["opened"],
+            "open_errors": opened["errors"], "request_errors": done["errors"],
+            "first_errors": opened["first_errors"] + done["first_errors"],
+            "answered_by": done["answered_by"], "open_s": opened["seconds"],
+            "requests_s": done["seconds"], "rss_1k_mib": max(rss), "rss_1k_samples": rss})
+        self.log(f"  {conns} connections: {opened['errors']} + {done['errors']} errors, "
+                 f"{requests} requests in {done['seconds']:.1f} s, agent RSS {max(rss):.1f} MiB")
+
+    def kill_laptop(self) -> None:
+        """SIGKILL to the CLI (a crashed laptop) → the first request the cluster answers."""
+        assert self.intercept is not None
+        proc, _ = self.intercept
+        self.pod_probe.send({"op": "until", "url": self.url("bench"), "contains": "pod=local",
+                             "present": False, "timeout": 60})
+        time.sleep(0.2)
+        t0 = time.time()
+        proc.kill()
+        proc.wait(30)
+        back = self.pod_probe.answer(60)
+        self.intercept = None
+        self.results.lifecycle.append({
+            "what": "laptop killed (SIGKILL)", "to_cluster_s": back["t"] - t0,
+            "failed_polls": back["errors"], "polls": back["tries"]})
+        self.log(f"  killed: cluster serves again {back['t'] - t0:.2f} s, {back['errors']} "
+                 "failed polls")
+
     def outbound(self) -> None:
         """Phase 4: the laptop probe launched by `innerloop intercept … -- probe`, so its
         connections to `bench-direct` leave through the tunnel's DIAL path from the bench pod;
         its raw port-forwards to the same pod are the baselines, interleaved."""
-        with (Path(self.laptop.runtime_dir) / "outbound-intercept.log").open("w") as log:
+        log_path = Path(self.laptop.runtime_dir) / "outbound-intercept.log"
+        with log_path.open("w") as log, _saying(log_path):
             probe = self._pipe("outbound probe", dev_netns_popen(
                 [sys.executable, "-m", "innerloop", "intercept", "bench", "-n", self.ns,
-                 "--port", f"{LOCAL_PORT}:80", "--", sys.executable, "-m", "bench.laptop_probe",
+                 "--port", f"{self.local_port}:80", "--allow-port-in-use", "--", sys.executable, "-m", "bench.laptop_probe",
                  "--kubeconfig", str(self.cluster.kubeconfig), "--namespace", self.ns],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
                 env=self.laptop.env()))
@@ -430,7 +509,7 @@ class Bench:
 
     def kubectl_port_forward(self) -> subprocess.Popen[str]:
         proc, lines = self.laptop.popen([self.cluster.kubectl_bin, "port-forward", "-n", self.ns,
-                                         f"pod/{self.pod()}", f"{KUBECTL_PF_PORT}:{APP_PORT}"])
+                                         f"pod/{self.pod()}", f"{self.kubectl_port}:{APP_PORT}"])
         lines.wait_for("Forwarding from", 30)
         return proc
 
@@ -439,6 +518,18 @@ class Bench:
                               str(self.args.loopback_requests)], cwd=REPO, check=True,
                              capture_output=True, text=True, timeout=300).stdout
         self.results.loopback = out.splitlines()
+        for name, call in [("hol_ratio", "measure_hol()"),
+                           ("concurrency_errors", "measure_concurrency(1000, 10000)")]:
+            done = subprocess.run(
+                [sys.executable, "-c", f"import bench.tunnel_bench as t; print(t.{call})"],
+                cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+            lines = done.stdout.split()
+            self.results.tunnel[name] = float(lines[-1]) if done.returncode == 0 and lines \
+                else None
+            if self.results.tunnel[name] is None:
+                self.results.tunnel[f"{name}_why"] = (done.stderr.strip().splitlines()
+                                                      or ["no output"])[-1]
+            self.log(f"  loopback {name}: {self.results.tunnel[name]}")
 
     def run(self) -> Results:
         rows = [
@@ -468,8 +559,11 @@ class Bench:
         # Phase 1, no agent: two Services in front of the same app should measure the same.
         self.log("phase 1: no agent (A/A)")
         self.pod_latency(("a1", "a'"), False, self.args.requests)
+        self.log("bare rollout (no innerloop)")
+        self.bare_rollout()
         self.log("cold intercept")
         self.start_intercept("cold")
+        self.results.agent["rss_idle_mib"] = self.agent_rss_mib()
         self.log(f"phase 2: intercepted; pod {self.pod()}")
         kubectl_pf = self.kubectl_port_forward()
         self.blocks([
@@ -492,6 +586,9 @@ class Bench:
                   lambda: self.pod_bulk("bench", "POST"))
         self.bulk("raw port-forward: response from the pod", "cluster → laptop",
                   lambda: self.laptop_bulk("GET"))
+        if self.args.conns:
+            self.log(f"{self.args.conns} connections through the intercept")
+            self.concurrency()
         self.leave("after cold start")
         self.log("phase 3: agent present, not intercepted")
         self.blocks([
@@ -502,11 +599,14 @@ class Bench:
         self.log("warm intercept")
         self.start_intercept("warm")
         self.leave("after warm start")
+        self.start_intercept("warm, then killed")
+        self.kill_laptop()
         self.log("phase 4: outbound connections through the tunnel (DIAL)")
         self.outbound()
         self.log("loopback tunnel bench")
         self.loopback()
         self.results.latency = [r.summary() for r in self.rows.values()]
+        self.results.samples = {k: r.samples for k, r in self.rows.items() if r.samples}
         self.results.ratios = ratios(self.rows, self.results.bulk)
         self.results.meta = {
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": time.time() - started,
@@ -516,6 +616,15 @@ class Bench:
             "bulk_bytes": self.args.bulk_bytes, "bulk_reps": self.args.bulk_reps,
             "load": _loadavg(), "commit": commit, "tree": str(self.args.tree) if self.args.tree else None}
         return self.results
+
+
+@contextlib.contextmanager
+def _saying(log: Path) -> Iterator[None]:
+    """A failure here ends with the CLI's own lines, which say why."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}\n{log.read_text()[-3000:]}") from exc
 
 
 def _commit() -> str:
@@ -597,7 +706,14 @@ def render(results: Results) -> str:
         lines.append(f"| {b['path']} | {b['direction']} | {b['MB/s']:.1f} |")
     lines += ["", "| lifecycle | s | detail |", "|---|---:|---|"]
     for e in results.lifecycle:
-        if "to_active_s" in e:
+        if "to_first_new_pod_s" in e:
+            lines.append(f"| {e['what']}: command → first request answered by a new pod | "
+                         f"{e['to_first_new_pod_s']:.2f} | {e['failed_polls']} of {e['polls']} "
+                         "polls failed |")
+        elif "cli_exit_s" not in e:
+            lines.append(f"| {e['what']} → cluster answers again | {e['to_cluster_s']:.2f} | "
+                         f"{e['failed_polls']} of {e['polls']} polls failed |")
+        elif "to_active_s" in e:
             lines.append(f"| {e['what']}: command → active | {e['to_active_s']:.2f} | "
                          f"CLI says ready in {e['cli_ready_s']} s; rollout: {e['rollout']} |")
             lines.append(f"| {e['what']}: command → first routed request | "
@@ -645,7 +761,8 @@ def spread(runs: list[Json]) -> str:
         lines.append(f"| {name} ({unit}) | {cells(values, '.3g')} |")
     lines += ["", "| lifecycle (s) | per run | range |", "|---|---|---|"]
     for i, event in enumerate(runs[0]["lifecycle"]):
-        for key in ("to_active_s", "to_first_routed_s", "cli_exit_s", "to_cluster_s"):
+        for key in ("to_first_new_pod_s", "to_active_s", "to_first_routed_s", "cli_exit_s",
+                    "to_cluster_s"):
             if key in event:
                 values = [r["lifecycle"][i][key] for r in runs]
                 lines.append(f"| {event['what']}: {key[:-2].replace('_', ' ')} | "
@@ -653,7 +770,7 @@ def spread(runs: list[Json]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="per latency row (>= 300)")
     parser.add_argument("--rate", type=float, default=50, help="requests per second per client")
@@ -661,21 +778,34 @@ def main() -> int:
     parser.add_argument("--bulk-bytes", type=int, default=32 * 1024 * 1024)
     parser.add_argument("--bulk-reps", type=int, default=3)
     parser.add_argument("--loopback-requests", type=int, default=1000)
+    parser.add_argument("--conns", type=int, default=1000,
+                        help="caller connections held at once through the intercept (0: skip)")
+    parser.add_argument("--conn-requests", type=int, default=10000,
+                        help="requests over those connections")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--tree", type=Path, metavar="DIR",
                         help="run the laptop's innerloop (and so the agent it ships) from DIR/"
                         "innerloop instead of the installed one: A/B a change before making it")
     parser.add_argument("--spread", type=Path, nargs="+", metavar="JSON",
                         help="no run: compare the JSON results of earlier runs")
-    args = parser.parse_args()
+    return parser
+
+
+def measure(args: argparse.Namespace) -> Results:
+    """One whole run; the namespace is deleted afterwards whatever happens."""
+    bench = Bench(args)
+    try:
+        return bench.run()
+    finally:
+        bench.teardown()
+
+
+def main() -> int:
+    args = arguments().parse_args()
     if args.spread:
         print(spread([json.loads(path.read_text()) for path in args.spread]))
         return 0
-    bench = Bench(args)
-    try:
-        results = bench.run()
-    finally:
-        bench.teardown()
+    results = measure(args)
     print(render(results))
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=1) + "\n")

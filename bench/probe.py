@@ -10,6 +10,11 @@ paying for a `kubectl exec` each time:
       → {"t": <time.time() of the first matching answer>, "tries": N, "errors": N}
     {"op": "bulk", "url": URL, "bytes": N, "method": "GET" | "POST"}
       → {"seconds": S, "bytes": N}
+    {"op": "hold_open", "url": URL, "conns": 1000}       (one keep-alive request on each)
+      → {"opened": N, "errors": N, "first_errors": [...], "answered_by": {POD: N}, "seconds": S}
+    {"op": "hold_requests", "requests": 10000}           (spread over the held connections,
+      → the same fields as hold_open                      all of them at once)
+    {"op": "hold_close"} → {"closed": N}
 
 Latency requests go out on a fixed schedule (``rate`` per second over all targets, taken in
 turn, so the targets are measured interleaved under the same conditions), one at a time:
@@ -22,12 +27,13 @@ connection, as most callers of a Service do. The laptop-side client reuses ``pac
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 Command = dict[str, Any]
@@ -173,8 +179,97 @@ def bulk(cmd: Command) -> Command:
     return {"seconds": seconds, "bytes": received}
 
 
+class Held:
+    """Connections held open across commands: one event loop for the probe's whole life."""
+
+    loop = asyncio.new_event_loop()
+    conns: ClassVar[list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = []
+    host: ClassVar[str] = ""
+    port: ClassVar[int] = 80
+    path: ClassVar[str] = "/"
+
+
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+    """One keep-alive GET; the answer's pod name."""
+    writer.write(f"GET {Held.path} HTTP/1.1\r\nHost: {Held.host}\r\n\r\n".encode())
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = head.split(b" ", 2)[1]
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    body = await reader.readexactly(length)
+    if status != b"200":
+        raise OSError(f"HTTP {status.decode()}")
+    return body.split(b"pod=", 1)[1].split(b" ", 1)[0].decode() if b"pod=" in body else "?"
+
+
+def _tally(results: list[BaseException | str], began: float) -> Command:
+    errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
+    by: dict[str, int] = {}
+    for r in results:
+        if isinstance(r, str):
+            by[r] = by.get(r, 0) + 1
+    return {"errors": len(errors), "first_errors": errors[:5], "answered_by": by,
+            "seconds": time.perf_counter() - began}
+
+
+def hold_open(cmd: Command) -> Command:
+    parts = urlsplit(cmd["url"])
+    Held.host, Held.port, Held.path = parts.hostname or "", parts.port or 80, parts.path or "/"
+    gate = asyncio.Semaphore(cmd.get("parallel", 100))
+
+    async def one() -> str:
+        async with gate:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(Held.host, Held.port), 30)
+            Held.conns.append((reader, writer))
+            return await asyncio.wait_for(_get(reader, writer), 30)
+
+    async def run() -> list[BaseException | str]:
+        return await asyncio.gather(*(one() for _ in range(cmd["conns"])),
+                                    return_exceptions=True)
+
+    began = time.perf_counter()
+    results = Held.loop.run_until_complete(run())
+    return {"opened": len(Held.conns), **_tally(results, began)}
+
+
+def hold_requests(cmd: Command) -> Command:
+    conns = list(Held.conns)
+    share = [cmd["requests"] // len(conns) + (i < cmd["requests"] % len(conns))
+             for i in range(len(conns))]
+
+    async def serial(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                     n: int) -> list[BaseException | str]:
+        out: list[BaseException | str] = []
+        for _ in range(n):
+            try:
+                out.append(await asyncio.wait_for(_get(*conn), 30))
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError,
+                    IndexError, StopIteration) as exc:
+                out.append(exc)
+        return out
+
+    async def run() -> list[BaseException | str]:
+        lists = await asyncio.gather(*(serial(c, n) for c, n in zip(conns, share)))
+        return [r for each in lists for r in each]
+
+    began = time.perf_counter()
+    results = Held.loop.run_until_complete(run())
+    return {"requests": len(results), **_tally(results, began)}
+
+
+def hold_close(_cmd: Command) -> Command:
+    for _, writer in Held.conns:
+        writer.close()
+    closed, Held.conns = len(Held.conns), []
+    Held.loop.run_until_complete(asyncio.sleep(0))
+    return {"closed": closed}
+
+
 def main() -> None:
-    serve({"latency": latency, "until": until, "bulk": bulk})
+    serve({"latency": latency, "until": until, "bulk": bulk, "hold_open": hold_open,
+           "hold_requests": hold_requests, "hold_close": hold_close})
 
 
 if __name__ == "__main__":
