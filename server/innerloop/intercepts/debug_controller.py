@@ -40,6 +40,8 @@ class _Handle:
         current = self._manager.intercepts.get(self._intercept.id)
         if current is not self._intercept:
             raise UserError(not_held_line(self._intercept, current))
+        if self._manager.request_log is not None:  # the editor's view marks requests "held"
+            self._manager.request_log.set_paused(self._intercept.id, paused)
         await self._intercept.set_paused(paused)
 
     async def cluster_network(self, base: Mapping[str, str]) -> Mapping[str, str]:

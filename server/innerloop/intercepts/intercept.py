@@ -37,7 +37,7 @@ from innerloop.intercepts import kube_proxy
 from innerloop.intercepts.cleanup import clean_up_after_agent
 from innerloop.intercepts.holders import holders
 from innerloop.intercepts.snapshot import Snapshot
-from innerloop.intercepts.tunnels import TunnelSet
+from innerloop.intercepts.tunnels import TapFactory, TunnelSet
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import intercept_permissions
 from innerloop.k8s.reads import Resolution
@@ -90,6 +90,8 @@ class Intercept:
         self.state = machine.InterceptState()
         self.resolution: Resolution | None = None
         self.tunnels: TunnelSet | None = None
+        self.tap: TapFactory | None = None
+        """What sees the bytes of each stream routed here (the editor's request log)."""
         self.paused = False
         self.protocol = AppProtocol.AUTO
         """How the agent reads the port's requests (the user's, else the Service port's)."""
@@ -291,14 +293,9 @@ class Intercept:
     async def _open_tunnels(self) -> InterceptEvent:
         assert self.resolution is not None
         tunnel_port, _ = self._layout_ports()
-        self.tunnels = TunnelSet(
-            self.gw,
-            self.target.namespace,
-            workload_selector(self.resolution.workload),
-            tunnel_port,
-            self.client_id,
-            self.report,
-        )
+        self.tunnels = TunnelSet(self.gw, self.target.namespace,
+                                 workload_selector(self.resolution.workload), tunnel_port,
+                                 self.client_id, self.report, tap=self.tap)
         self.tunnels.on_change = self._tunnels_changed
         await self.tunnels.open()
         self.report(f"tunnels open to {self.tunnels.connected} replica(s)")

@@ -23,9 +23,11 @@ from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
+from innerloop.core.request_log import RequestLog
 from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary, WorkloadRef, containers
 from innerloop.intercepts import registry
+from innerloop.intercepts.http_tap import tap_factory
 from innerloop.intercepts.intercept import Intercept
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.k8s import reads
@@ -79,6 +81,8 @@ class InterceptManager:
         self._gateway: Gateway | None = None
         self._listeners: list[Callable[[list[Snapshot]], None]] = []
         self._bundle: bytes | None = None
+        self.request_log: RequestLog | None = None
+        """What was routed here, for the editor's view; None (the CLI): streams are not read."""
 
     # -- configuration and connection -------------------------------------------------------
 
@@ -126,7 +130,7 @@ class InterceptManager:
 
     async def _intercept(self, request: InterceptRequest, report: Report | None) -> Intercept:
         key = request.key
-        return Intercept(
+        intercept = Intercept(
             await self.gateway(),
             request,
             request.agent_image or self.config.agent_image,
@@ -135,6 +139,9 @@ class InterceptManager:
             self._changed,
             report or (lambda line: log.info("%s: %s", key, line)),
         )
+        if self.request_log is not None:
+            intercept.tap = tap_factory(self.request_log, key, time.time)
+        return intercept
 
     # -- operations -------------------------------------------------------------------------
 

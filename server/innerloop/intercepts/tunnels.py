@@ -17,11 +17,13 @@ from typing import Literal, assert_never
 from innerloop.core.agent_patch import pod_has_agent
 from innerloop.core.errors import ClusterError, InnerloopError
 from innerloop.core.manifest import Manifest
+from innerloop.core.mux_events import StreamOpened
 from innerloop.core.routing_plan import FRESH, Routing, SendClaim, SendPause, SendRelease, plan
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.pods import ReadyPods
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import InterceptConflict
+from innerloop.tunnel.relay import StreamTap
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,8 @@ RETRY_FIRST = 0.1
 RETRY_MAX = 0.5
 """A port-forward attempt costs ~15 ms: retry often, so a restarted agent is back in use within
 half a second of listening again."""
+TapFactory = Callable[[str, str], StreamTap]
+"""(replica, caller address) → what sees one routed stream's bytes (the editor's request log)."""
 DRAIN_SECONDS = 3.0
 """How long connections already on the laptop may take to finish when an intercept ends."""
 
@@ -55,7 +59,8 @@ class _Worker:
                 transport = await self.owner.gateway.port_forward(
                     self.owner.namespace, self.pod, self.owner.tunnel_port
                 )
-                client = TunnelClient(transport, self.owner.client_id, name=self.pod)
+                client = TunnelClient(transport, self.owner.client_id, name=self.pod,
+                                      tap=self._tap())
                 await client.start()
             except InnerloopError as exc:
                 why = str(exc) if self.pod in str(exc) else f"tunnel to {self.pod} failed: {exc}"
@@ -85,6 +90,10 @@ class _Worker:
             self.client = None
             self.owner.report(f"tunnel to {self.pod} lost ({reason}); reconnecting")
             self.owner.changed()
+
+    def _tap(self) -> Callable[[StreamOpened], StreamTap] | None:
+        make, pod = self.owner.tap, self.pod
+        return None if make is None else lambda opened: make(pod, opened.peer)
 
     async def _serve(self, client: TunnelClient) -> str:
         """Apply the desired state until the tunnel closes; returns why it closed."""
@@ -154,8 +163,10 @@ class TunnelSet:
         tunnel_port: int,
         client_id: str,
         report: Callable[[str], None],
+        tap: TapFactory | None = None,
     ) -> None:
         self.gateway = gateway
+        self.tap = tap
         self.namespace = namespace
         self.selector = selector
         self.tunnel_port = tunnel_port

@@ -33,7 +33,7 @@ from innerloop.core.mux_events import (
 from innerloop.core.request import WhilePaused
 from innerloop.tunnel.errors import DialFailed, InterceptConflict, TunnelError
 from innerloop.tunnel.link import Link
-from innerloop.tunnel.relay import Relay
+from innerloop.tunnel.relay import Relay, StreamTap
 from innerloop.tunnel.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ REFUSED_LOG_INTERVAL = 10.0
 class TunnelClient:
     def __init__(self, transport: Transport, client_id: str, name: str = "agent", *,
                  window: int = DEFAULT_WINDOW, ping_interval: float = PING_INTERVAL,
-                 peer_timeout: float = PEER_TIMEOUT, local_host: str = "127.0.0.1") -> None:
+                 peer_timeout: float = PEER_TIMEOUT, local_host: str = "127.0.0.1",
+                 tap: Callable[[StreamOpened], StreamTap | None] | None = None) -> None:
         self.client_id = client_id
         self.name = name
         self.agent_name: str | None = None  # from the agent's WELCOME (its pod name)
@@ -54,6 +55,8 @@ class TunnelClient:
         self._ping_interval = ping_interval
         self._peer_timeout = peer_timeout
         self._local_host = local_host
+        self._tap = tap
+        """Given each accepted stream, what sees its bytes (the editor's request log)."""
         self._routes: dict[int, int] = {}
         self._replies: dict[int, asyncio.Future[RequestDone | ClaimsListed]] = {}
         self._dials: dict[int, _Dial] = {}
@@ -257,6 +260,8 @@ class TunnelClient:
             return
         conn.accept(opened.stream_id)
         link.changed()
+        if self._tap is not None:
+            relay.tap = self._tap(opened)
         relay.attach(reader, writer)
         log.debug("%s: stream %d from %s → %s:%d", self.name, opened.stream_id, opened.peer,
                   self._local_host, local_port)

@@ -63,6 +63,17 @@ SinkT_co = TypeVar("SinkT_co", bound=StreamSink, covariant=True)
 SinkT = TypeVar("SinkT", bound=StreamSink)
 
 
+class StreamTap(Protocol):
+    """Sees a relayed stream's bytes as they pass (the editor's request log); optional, so a
+    relay without one pays one attribute test per chunk. Must not block nor raise."""
+
+    def from_tunnel(self, data: bytes) -> None: ...
+
+    def to_tunnel(self, data: bytes) -> None: ...
+
+    def ended(self, reset: bool) -> None: ...
+
+
 class SinkFactory(Protocol[SinkT_co]):
     """Builds a sink for one stream; ``on_finished(stream_id)`` takes it out of the table."""
 
@@ -71,6 +82,8 @@ class SinkFactory(Protocol[SinkT_co]):
 
 
 class Relay:
+    tap: StreamTap | None = None
+
     def __init__(self, io: StreamIO, stream_id: int, on_finished: Callable[[int], None]) -> None:
         self.stream_id = stream_id
         self._link = io
@@ -86,6 +99,8 @@ class Relay:
 
     def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Start relaying between the stream and this socket."""
+        if self.tap is not None and self._inbound:  # what the peer sent before the socket
+            self.tap.from_tunnel(b"".join(self._inbound))
         tune(writer)
         self._reader, self._writer = reader, writer
         self._tasks = [asyncio.ensure_future(self._to_tunnel(reader)),
@@ -113,6 +128,8 @@ class Relay:
     # -- events from the link -----------------------------------------------------------------
 
     def on_data(self, data: bytes) -> None:
+        if self.tap is not None:
+            self.tap.from_tunnel(data)
         writer = self._writer
         if writer is not None and not self._inbound and not self._written:
             # straight to the socket: no task switch on the way to the local app or caller
@@ -134,6 +151,8 @@ class Relay:
 
     def on_reset(self, reason: str) -> None:
         log.debug("%s: stream %d reset: %s", self._link.label, self.stream_id, reason)
+        if self.tap is not None:
+            self.tap.ended(reset=True)
         for task in self._tasks:
             task.cancel()
         if self._writer is not None:
@@ -156,6 +175,8 @@ class Relay:
             if not data:
                 link.send_fin(stream_id)
                 return
+            if self.tap is not None:
+                self.tap.to_tunnel(data)
             if not link.send(stream_id, data):
                 return
 
@@ -187,6 +208,8 @@ class Relay:
             return  # reset or detached: whoever did that owns the socket now
         self._writer = None
         self._on_finished(self.stream_id)
+        if self.tap is not None:
+            self.tap.ended(reset=bool(failed))
         if failed:
             for task in pending:
                 task.cancel()
