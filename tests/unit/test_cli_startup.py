@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-HEAVY = ("kubernetes", "pygls", "debugpy", "h2", "lsprotocol", "yaml")
+HEAVY = ("kubernetes", "pygls", "debugpy", "h2", "h11", "lsprotocol", "yaml")
 
 
 def imported_after(code: str) -> set[str]:

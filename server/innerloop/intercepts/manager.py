@@ -14,26 +14,27 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.clusternet.network import ClusterNetwork
-from innerloop.clusternet.volumes import VolumeMirror
 from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
-from innerloop.core.request_log import RequestLog
 from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary, WorkloadRef, containers
 from innerloop.intercepts import registry
-from innerloop.intercepts.http_tap import tap_factory
 from innerloop.intercepts.intercept import Intercept
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.k8s import reads
 from innerloop.k8s.config import KubeContext, kube_contexts
 from innerloop.k8s.gateway import Gateway
 from innerloop.tunnel.client import TunnelClient
+
+if TYPE_CHECKING:  # imported where used: a CLI intercept loads neither (nor h11)
+    from innerloop.clusternet.network import ClusterNetwork
+    from innerloop.core.request_log import RequestLog
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ class InterceptManager:
             report or (lambda line: log.info("%s: %s", key, line)),
         )
         if self.request_log is not None:
+            from innerloop.intercepts.http_tap import tap_factory
+
             intercept.tap = tap_factory(self.request_log, key, time.time)
         return intercept
 
@@ -246,6 +249,9 @@ class InterceptManager:
         """The cluster network of a process launched with this intercept: its connections
         leave from the workload's pods, through the intercept's tunnels; the workload
         container's volumes copied (started; `aclose` it)."""
+        from innerloop.clusternet.network import ClusterNetwork
+        from innerloop.clusternet.volumes import VolumeMirror
+
         resolution = intercept.resolution
         assert resolution is not None, "the intercept is not started"
 
@@ -270,6 +276,9 @@ class InterceptManager:
                                    report: Report | None = None) -> ClusterNetwork:
         """A cluster network without an agent: port-forwards to the Services' pods, the API
         server's own Service straight to it; with `like`, that replica's volumes (started)."""
+        from innerloop.clusternet.network import ClusterNetwork
+        from innerloop.clusternet.volumes import VolumeMirror
+
         gw = await self.gateway()
         network = ClusterNetwork.through_port_forwards(
             gw, await self.namespace(namespace), like is None or like.service_links,
