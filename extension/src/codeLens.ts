@@ -1,9 +1,8 @@
 import * as vscode from 'vscode';
-import { SECTION } from './config';
 import { DEBUG_TYPE } from './debugSessions';
 import { parseIntercept, parseTargets, ServerCommand } from './protocol';
-import { LastChoice, pickIntercept } from './quickPick';
 import { InnerloopServer } from './server';
+import { chooseMapping } from './walkthroughMapping';
 
 /** The commands of the server's code lens above HTTP handlers (server/innerloop/lsp/features/code_lens.py). */
 export const LensCommand = {
@@ -11,8 +10,6 @@ export const LensCommand = {
   interceptHandler: 'innerloop.interceptHandler',
   chooseService: 'innerloop.chooseService',
 } as const;
-
-const REFRESH = 'innerloop.refreshCodeLenses';
 
 /** The lens command's argument: the workspace's Service mapping and the handler. */
 export interface HandlerTarget {
@@ -109,24 +106,7 @@ async function interceptHandler(server: InnerloopServer, log: vscode.LogOutputCh
   log.info(`intercept started for ${t.handler} (${t.path}): ${started.namespace}/${started.service} → :${started.localPort ?? '?'}`);
 }
 
-/** Namespace → Service → port → local port, written to the workspace's settings. */
-async function chooseService(server: InnerloopServer, last: LastChoice): Promise<void> {
-  const choice = await pickIntercept(server, last);
-  if (choice === undefined) return;
-  const settings = vscode.workspace.getConfiguration(SECTION);
-  const target = vscode.ConfigurationTarget.Workspace;
-  await settings.update('namespace', choice.namespace, target);
-  await settings.update('service', choice.service, target);
-  await settings.update('servicePort', String(choice.servicePort), target);
-  await settings.update('localPort', choice.localPort, target);
-  await server.execute(REFRESH);
-}
-
-export function registerCodeLensCommands(
-  server: InnerloopServer,
-  last: LastChoice,
-  log: vscode.LogOutputChannel,
-): vscode.Disposable[] {
+export function registerCodeLensCommands(server: InnerloopServer, log: vscode.LogOutputChannel): vscode.Disposable[] {
   const guarded = (name: string, body: (arg: unknown) => Promise<void>) =>
     vscode.commands.registerCommand(name, async (arg: unknown) => {
       try {
@@ -140,6 +120,6 @@ export function registerCodeLensCommands(
   return [
     guarded(LensCommand.debugHandler, (arg) => debugHandler(server, parseTarget(arg))),
     guarded(LensCommand.interceptHandler, (arg) => interceptHandler(server, log, parseTarget(arg))),
-    guarded(LensCommand.chooseService, () => chooseService(server, last)),
+    guarded(LensCommand.chooseService, async () => void (await chooseMapping(server))),
   ];
 }

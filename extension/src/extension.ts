@@ -8,6 +8,7 @@ import { LastChoice } from './quickPick';
 import { InnerloopServer } from './server';
 import { StartFailure } from './startFailure';
 import { StatusBar } from './statusBar';
+import { registerWalkthrough } from './walkthrough';
 
 let server: InnerloopServer | undefined;
 
@@ -33,7 +34,8 @@ export function activate(context: vscode.ExtensionContext): void {
       startFailure: () => startFailure.show(),
     }),
     ...registerDebugger(server, sessions),
-    ...registerCodeLensCommands(server, last, log),
+    ...registerCodeLensCommands(server, log),
+    ...registerWalkthrough(server, log),
   );
   void server.start().catch(() => undefined); // failures: the status bar, a notification, the log
 }

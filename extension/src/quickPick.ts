@@ -73,7 +73,7 @@ function stepTitle(title: string, step: number, steps: number, what: string): st
   return `${title} (${step}/${steps}): ${what}`;
 }
 
-async function pickNamespace(server: InnerloopServer, title: string, steps: number, last: string | undefined): Promise<string | undefined> {
+export async function pickNamespace(server: InnerloopServer, title: string, steps: number, last: string | undefined): Promise<string | undefined> {
   const setting = readSettings().namespace || undefined;
   const load = async (): Promise<Item<string>[]> => {
     const targets = await listTargets(server, null);
@@ -88,7 +88,7 @@ async function pickNamespace(server: InnerloopServer, title: string, steps: numb
   return pickOrType(stepTitle(title, 1, steps, 'namespace'), 'Namespace (pick, or type another)', load());
 }
 
-async function pickService(
+export async function pickService(
   server: InnerloopServer,
   title: string,
   steps: number,

@@ -36,6 +36,11 @@ async function waitTitle(wb, part) {
   throw new Error(`no quick input titled "…${part}…"; saw "${text}"`);
 }
 
+/** Accepts the quick pick's active (first) row, from its input (the page may hold the focus). */
+async function acceptFirst(wb) {
+  await wb.page.locator('.quick-input-widget .quick-input-box input').press('Enter');
+}
+
 /** The rows of the open quick pick, whitespace collapsed. */
 async function quickRows(wb) {
   const rows = wb.page.locator('.quick-input-widget .monaco-list-row');
@@ -57,7 +62,7 @@ async function walkthrough(wb, params, marks) {
   if (!contexts[0].includes(params.context) || !contexts[0].includes(`namespace ${params.namespace}`)) {
     throw new Error(`first context row ${JSON.stringify(contexts[0])}, expected ${params.context} with namespace ${params.namespace}`);
   }
-  await wb.page.keyboard.press('Enter');
+  await acceptFirst(wb);
   marks.context = Date.now();
 
   // 2. The Service: the namespace pick starts at the context's namespace; the local port
@@ -67,7 +72,7 @@ async function walkthrough(wb, params, marks) {
   const namespaces = await quickRows(wb);
   log(`namespaces (first 3): ${JSON.stringify(namespaces.slice(0, 3))}`);
   if (!namespaces[0].startsWith(params.namespace)) throw new Error(`first namespace row ${JSON.stringify(namespaces[0])}, expected ${params.namespace}`);
-  await wb.page.keyboard.press('Enter');
+  await acceptFirst(wb);
   await wb.pickQuickItem('echo');
   const input = wb.page.locator('.quick-input-widget .quick-input-box input');
   log(`dialog: ${await waitTitle(wb, 'local port')}`);
