@@ -33,6 +33,7 @@ from innerloop.core.frames import (
     Status,
     Welcome,
     Window,
+    data_header,
     decode_all,
     encode,
 )
@@ -188,3 +189,14 @@ def test_wire_layout_is_stable() -> None:
     assert encode(Data(7, b"hi")) == bytes.fromhex("0000000222 00000007 6869")
     assert encode(Window(7, 16)) == bytes.fromhex("0000000423 00000007 00000010")
     assert encode(Dial(2, "db", 5432)) == bytes.fromhex("0000000626 00000002 0002 6462 1538")
+
+
+@given(st.integers(1, 2**32 - 1), st.binary(max_size=300))
+def test_a_data_header_and_its_payload_are_the_encoded_frame(stream_id: int, payload: bytes) -> None:
+    assert data_header(stream_id, len(payload)) + payload == encode(Data(stream_id, payload))
+
+
+@pytest.mark.parametrize(("stream_id", "size"), [(0, 1), (1, MAX_PAYLOAD + 1), (1, -1)])
+def test_a_data_header_that_does_not_fit_is_our_error(stream_id: int, size: int) -> None:
+    with pytest.raises(LocalProtocolError):
+        data_header(stream_id, size)

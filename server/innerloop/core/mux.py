@@ -31,6 +31,7 @@ from innerloop.core.frames import (
     Pong,
     Reset,
     Window,
+    data_header,
     encode,
 )
 from innerloop.core.mux_events import (
@@ -97,7 +98,7 @@ class Connection(abc.ABC):
         self._peer_timeout = peer_timeout
         self._max_payload = max_payload
         self._decoder = FrameDecoder(max_payload)
-        self._out: list[bytes] = []
+        self._out: list[bytes | memoryview] = []
         self._events: list[MuxEvent] = []
         self._streams: dict[int, Stream] = {}
         self._highest = {0: 0, 1: -1}  # by parity: the latest id opened; next is +2
@@ -197,8 +198,10 @@ class Connection(abc.ABC):
         stream.on_send(len(data))
         if stream.replay is not None:
             stream.replay += data
-        for start in range(0, len(data), self._max_payload):
-            self._send(Data(stream_id, data[start:start + self._max_payload]))
+        view = memoryview(data if type(data) is bytes else bytes(data))  # immutable until sent
+        for start in range(0, len(data), self._max_payload):  # joined once, in data_to_send
+            chunk = view[start:start + self._max_payload]
+            self._out += (data_header(stream_id, len(chunk)), chunk)
 
     def send_fin(self, stream_id: int) -> None:
         """Half-close our direction of the stream."""

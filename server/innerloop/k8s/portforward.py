@@ -205,8 +205,8 @@ class PortForward:
         view = memoryview(data)
         async with self._send_lock:  # chunks of one send must not interleave with another's
             try:
-                for start in range(0, len(view), CHUNK):
-                    await self._ws.send(b"\x00" + view[start : start + CHUNK].tobytes())
+                for start in range(0, len(view), CHUNK):  # one copy: channel byte + chunk
+                    await self._ws.send(b"".join((b"\x00", view[start : start + CHUNK])))
             except ConnectionClosed as exc:
                 await self._learn_why_closed()
                 raise self._error or ClusterError(
