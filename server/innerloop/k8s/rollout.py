@@ -18,6 +18,10 @@ from innerloop.k8s.api import Api, api_path
 from innerloop.k8s.reads import get_workload, workload_pods
 
 POLL_SECONDS = 0.5
+FAST_POLL_SECONDS = 0.1
+FAST_POLL_FOR = 10.0
+"""A rollout usually ends within seconds and the intercept waits on it: poll every 0.1 s for
+the first 10 s (a detection lag of 0.05 s on average instead of 0.25 s), then every 0.5 s."""
 
 
 async def delete_pod(api: Api, namespace: str, name: str) -> None:
@@ -36,7 +40,8 @@ async def wait_rollout(
     replaced here, one at a time. Fails fast with the reason when new pods cannot start.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    started = loop.time()
+    deadline = started + timeout
     last = ""
     while True:
         workload = await get_workload(api, ref)
@@ -58,7 +63,8 @@ async def wait_rollout(
                 f"{ref} rollout not done after {timeout:.0f} s: {last}; "
                 f"see `kubectl -n {ref.namespace} describe {ref}`"
             )
-        await asyncio.sleep(POLL_SECONDS)
+        fast = loop.time() - started < FAST_POLL_FOR
+        await asyncio.sleep(FAST_POLL_SECONDS if fast else POLL_SECONDS)
 
 
 async def wait_service_port(
@@ -95,4 +101,4 @@ async def wait_service_port(
             return True
         if loop.time() > deadline:
             return False
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(FAST_POLL_SECONDS)
