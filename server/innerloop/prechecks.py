@@ -12,6 +12,7 @@ import errno
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -116,15 +117,21 @@ def local_port_check(launches: bool, allow: bool, report: Report) -> Callable[[i
     going to listen there) a listener is something else: refused unless `allow`. Without one,
     it is normally the user's own app, started first: named, not refused."""
 
+    def name(port: int) -> str:
+        return who_listens(port) or "a process innerloop cannot name"
+
     def check(port: int) -> None:
         if not port_in_use(port):
             return
-        who = who_listens(port) or "a process innerloop cannot name"
         if launches and not allow:
-            raise UserError(f"127.0.0.1:{port} is already in use by {who}, so the command after "
-                            f"-- could not listen there; stop it, pick another --port, or pass "
-                            f"{ALLOW_FLAG} if that process is the one to get the traffic")
-        report(f"127.0.0.1:{port} is served by {who}")
+            raise UserError(f"127.0.0.1:{port} is already in use by {name(port)}, so the "
+                            f"command after -- could not listen there; stop it, pick another "
+                            f"--port, or pass {ALLOW_FLAG} if that process is the one to get "
+                            "the traffic")
+        # Only a note: naming reads /proc/net/tcp and every process's fds (tens of ms where
+        # sockets are many), so it is said when known, not waited for by the start.
+        threading.Thread(target=lambda: report(f"127.0.0.1:{port} is served by {name(port)}"),
+                         name="name-listener", daemon=True).start()
 
     return check
 
