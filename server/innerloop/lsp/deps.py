@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, TypedDict
 
 from innerloop.core.report import Report
 from innerloop.core.request import InterceptRequest
+from innerloop.lsp.flows import FlowSource
 from innerloop.lsp.settings import Settings
 
 InterceptStateName = Literal["connecting", "active", "paused", "error", "stopping"]
@@ -154,3 +155,5 @@ class Deps:
     debug_adapter: DebugAdapterHost
     env: WorkloadEnvSources | None = None
     """None: no env awareness (e.g. a test server without a cluster)."""
+    flows: FlowSource | None = None
+    """None: no Innerloop view data (request log, cluster tree)."""

@@ -13,6 +13,7 @@ from lsprotocol import types
 
 from innerloop.lsp.deps import Deps
 from innerloop.lsp.features import (
+    cluster_tree,
     code_lens,
     contexts,
     debug,
@@ -20,6 +21,7 @@ from innerloop.lsp.features import (
     errors,
     intercepts,
     log,
+    request_log,
     settings,
     status,
 )
@@ -29,7 +31,7 @@ from innerloop.lsp.wiring import default_deps
 # Hooks run in registration order, so `log` comes last: it detaches after everything else.
 FEATURES = (
     settings.setup, status.setup, intercepts.setup, contexts.setup, debug.setup, errors.setup,
-    code_lens.setup, env_awareness.setup, log.setup,
+    code_lens.setup, env_awareness.setup, request_log.setup, cluster_tree.setup, log.setup,
 )
 
 

@@ -8,6 +8,7 @@ from innerloop.intercepts.debug_controller import DebugInterceptController
 from innerloop.intercepts.manager import InterceptManager
 from innerloop.lsp.dap_host import HostedDebugAdapter
 from innerloop.lsp.deps import Deps
+from innerloop.lsp.flows import EditorFlows
 from innerloop.lsp.intercept_service import EditorIntercepts
 
 
@@ -21,4 +22,5 @@ def default_deps() -> Deps:
             lambda: DebugInterceptController(manager, other_contexts)
         ),
         env=editor,
+        flows=EditorFlows(manager),
     )
