@@ -26,6 +26,7 @@ import h11
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from innerloop.agent.http1 import Http1Router
 from innerloop.agent.server import Agent
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.filters import HeaderMatch, Mode, RequestFilter, matches
@@ -274,6 +275,30 @@ async def test_pipelined_requests_are_answered_in_order(stack: Stack) -> None:
         caller.conn.send(h11.EndOfMessage())
         assert await asyncio.wait_for(caller.answer(), TIMEOUT) == f"{who} GET {path} {sha(b'')}"
     caller.close()
+
+
+async def test_unmatched_bodiless_requests_go_ahead_to_the_app_and_the_rest_still_route(
+        stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GET no claim can match goes to the app before h11 reads it (`_may_go_ahead`); a
+    matching one, in any header case, on the same connection, still reaches its owner."""
+    went_ahead = []
+    may_go_ahead = Http1Router._may_go_ahead
+    monkeypatch.setattr(Http1Router, "_may_go_ahead", lambda router, data: went_ahead.append(
+        may_go_ahead(router, data)) or went_ahead[-1])
+    await three_owners(stack)
+    rng = random.Random(11)
+    caller = await Caller.open(stack.route)
+    for i in range(300):
+        path, dev_name, who = pick(rng)
+        name = rng.choice(["x-dev", "X-Dev", "X-DEV"])
+        caller.writer.write(f"GET {path} HTTP/1.1\r\nhost: orders\r\n".encode() + (
+            f"{name}: {dev_name}\r\n".encode() if dev_name else b"") + b"\r\n")
+        caller.conn.send(h11.Request(method="GET", target=path, headers=[("host", "orders")]))
+        caller.conn.send(h11.EndOfMessage())
+        answer = await asyncio.wait_for(caller.answer(), TIMEOUT)
+        assert answer == f"{who} GET {path} {sha(b'')}", (i, path, name, dev_name)
+    caller.close()
+    assert 30 < sum(went_ahead) < len(went_ahead), "only unmatched ones go ahead"
 
 
 @pytest.mark.parametrize("path, who", [("/api/upload", "alice"), ("/upload", "app")])

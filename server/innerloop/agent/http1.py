@@ -36,6 +36,7 @@ from innerloop.tunnel.splice import splice
 log = logging.getLogger(__name__)
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: |$)")
 _HTTP1 = (b"1.0", b"1.1")
+_NOT_AHEAD = (b"upgrade", b"connect ", b"expect", b"content-length", b"transfer-encoding")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """What an HTTP/2 connection with prior knowledge starts with."""
 
@@ -48,6 +49,9 @@ class RequestRoutes(Protocol):
 
     def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
         """The mirror claims this request should be copied to."""
+
+    def unclaimed(self, lowered: bytes) -> bool:
+        """No claim can match a request within these bytes (lower-cased)."""
 
     @property
     def app(self) -> Destination:
@@ -91,6 +95,7 @@ class Http1Router:
         self._copies = Copies()
         self._raw = bytearray(prefix)  # read from the caller, not yet handed on with an event
         self._first = True  # until the first request: ``_raw`` is all that was read
+        self._ahead: tuple[Http1Upstream, bytes] | None = None  # see `_went_ahead`
         if prefix:
             self.conn.receive_data(prefix)
 
@@ -116,10 +121,27 @@ class Http1Router:
 
     async def _receive(self) -> None:
         data = await self.reader.read(READ_SIZE)
+        if not self._raw and not self._first and self._may_go_ahead(data):
+            upstream = await self._upstream(self.routes.app)
+            upstream.write(data)
+            self._ahead = upstream, data
+            self.conn.receive_data(data)
+            return
         self._raw += data
         if self._first and data and not looks_like_http1(bytes(self._raw)):
             raise NotHttp1()
         self.conn.receive_data(data)
+
+    def _may_go_ahead(self, data: bytes) -> bool:
+        """Unmatched requests cost the app's callers nearly nothing: one whole request head
+        without a body (nothing else read), that no claim can match (`core.filters.screened`),
+        not an upgrade nor an ``Expect``, goes to the app before h11 reads it; h11 then reads
+        it as any other, while the app works on it."""
+        if (not data.endswith(b"\r\n\r\n") or data.find(b"\n\r\n") != len(data) - 3
+                or b"\n\n" in data):
+            return False  # not exactly one head, ending where h11 will end it
+        lowered = data.lower()
+        return not any(word in lowered for word in _NOT_AHEAD) and self.routes.unclaimed(lowered)
 
     def _take(self) -> bytes:
         """The caller's bytes of the events parsed so far (as they came in)."""
@@ -161,14 +183,21 @@ class Http1Router:
 
     async def _exchange(self, request: h11.Request) -> bool:
         """Route one request and relay its answer; False when the connection is done."""
-        destination = await self.routes.route(request)
-        head = self._take()
         upgrade = request.method == b"CONNECT" or any(
             name == b"upgrade" for name, _ in request.headers)
-        upstream = await self._upstream(destination)
-        reused = upstream.answered > 0
-        upstream.start(request.method, upgrade, head)  # first: the copies never delay it
-        mirrors = [] if upgrade else self.routes.mirrors(request)
+        if self._ahead is not None:  # it went to the app already (`_may_go_ahead`)
+            (upstream, head), self._ahead = self._ahead, None
+            destination = self.routes.app
+            reused = upstream.answered > 0
+            upstream.start(request.method, upgrade, b"")
+            mirrors = []
+        else:
+            destination = await self.routes.route(request)
+            head = self._take()
+            upstream = await self._upstream(destination)
+            reused = upstream.answered > 0
+            upstream.start(request.method, upgrade, head)  # first: the copies never delay it
+            mirrors = [] if upgrade else self.routes.mirrors(request)
         if mirrors:
             await self._copies.start(mirrors, request.method, head)
         sent, complete = self._buffered_body()

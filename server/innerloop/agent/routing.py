@@ -23,6 +23,7 @@ from innerloop.core.filters import (
     RequestFilter,
     matches,
     may_overlap,
+    screened,
 )
 from innerloop.core.frames import ClaimEntry, Status
 from innerloop.core.request import WhilePaused
@@ -178,6 +179,11 @@ class RouteTable(Generic[Owner]):
             if held.mode is Mode.ROUTE and matches(held.filter, method, path, headers):
                 return self._follow(held.owner, app_port)
         return ToApp(app_port)
+
+    def unclaimed(self, listen_port: int, lowered: bytes) -> bool:
+        """No claim on the port (route or mirror) can match a request within these bytes
+        (lower-cased): they may go to the app before they are parsed (`screened`)."""
+        return screened((held.filter for held in self._claims.get(listen_port, ())), lowered)
 
     def mirrors(self, listen_port: int, method: str | bytes, path: str | bytes,
                 headers: Headers) -> list[Owner]:

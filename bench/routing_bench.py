@@ -1,0 +1,145 @@
+"""Per-request routing cost against whole-connection routing (issue 9), on loopback.
+
+    .venv/bin/python -m bench.routing_bench [--requests 4000] [--rounds 5] [--profile]
+                                            [--mirror]
+
+The agent runs as a subprocess (the zipapp, as in a pod); the bench process holds the caller,
+the app, the "laptop" (a TunnelClient and its local app). Small keep-alive requests on one
+connection, in interleaved rounds:
+
+- laptop, whole-connection: a claim without a filter (the agent splices);
+- laptop, per-request: a claim with a header filter that the request matches;
+- app, per-request: the same claim, a request that does not match;
+- app, spliced: no claim.
+
+It prints each one's p50/p99, the agent's CPU per request (/proc), and the two ratios the issue
+bounds (per-request ÷ whole-connection p50, at most 1.1). ``--mirror`` adds a mirror claim of
+another client next to the route claim (a copy of every matched request), and ``--profile`` runs
+the agent from the source tree under cProfile and prints where its time went in the
+per-request rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pstats
+import signal
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from innerloop.agent.zipapp import agent_bundle
+from innerloop.core.filters import HeaderMatch, Mode, RequestFilter
+from innerloop.tunnel.client import TunnelClient
+from innerloop.tunnel.transport import TcpTransport
+
+from bench.tunnel_bench import HTTP_REQUEST, cpu_seconds, http_round_trips, summary, tiny_http
+from tools.net import free_ports, port_open
+
+SERVER = Path(__file__).resolve().parent.parent / "server"
+MATCHED = RequestFilter(headers=(HeaderMatch("x-dev", "bench"),))
+UNMATCHED = HTTP_REQUEST.replace(b"x-dev: bench", b"x-dev: other")
+
+
+async def start_agent(route: int, app_port: int, tunnel: int, health: int, tmp: Path,
+                      profile: Path | None) -> asyncio.subprocess.Process:
+    args = ["--tunnel-port", str(tunnel), "--health-port", str(health),
+            "--route", f"{route}:{app_port}"]
+    if profile is None:
+        pyz = tmp / "agent.pyz"
+        pyz.write_bytes(agent_bundle()[1])
+        command = [sys.executable, "-I", "-S", str(pyz), *args]
+        env = None
+    else:  # from the sources: cProfile dumps its statistics when the agent stops (SIGINT)
+        code = ("import cProfile, sys; from innerloop.agent.main import main; "
+                f"cProfile.run({f'main({args!r})'!r}, {str(profile)!r})")
+        command = [sys.executable, "-c", code]
+        env = {**os.environ, "PYTHONPATH": str(SERVER)}
+    proc = await asyncio.create_subprocess_exec(*command, env=env,
+                                                stdout=asyncio.subprocess.DEVNULL)
+    while not port_open(tunnel):
+        if proc.returncode is not None:
+            raise SystemExit(f"the agent exited ({proc.returncode})")
+        await asyncio.sleep(0.05)
+    return proc
+
+
+async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
+                  agent_pid: int, mirror_port: int | None, per_request_only: bool) -> None:
+    client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
+    await client.start()
+    mirror = None
+    if mirror_port is not None:
+        mirror = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench-mirror")
+        await mirror.start()
+    rows: dict[str, list[float]] = {}
+    cpu: dict[str, float] = {}
+
+    async def run(name: str, request: bytes = HTTP_REQUEST) -> None:
+        before = cpu_seconds(agent_pid)
+        rows.setdefault(name, []).extend(await http_round_trips(route, n // rounds, request))
+        cpu[name] = cpu.get(name, 0.0) + cpu_seconds(agent_pid) - before
+
+    for _ in range(rounds):
+        if not per_request_only:
+            await client.claim(route, local_port)  # no filter: whole connections
+            await run("laptop, whole-connection")
+        await client.claim(route, local_port, MATCHED)
+        if mirror is not None:
+            await mirror.claim(route, mirror_port or 0, MATCHED, Mode.MIRROR)
+        await run("laptop, per-request")
+        await run("app, per-request (unmatched)", UNMATCHED)
+        if mirror is not None:
+            await mirror.release(route)
+        await client.release(route)
+        if not per_request_only:
+            await run("app, no claim (spliced)", UNMATCHED)
+    for name, times in rows.items():
+        print(f"{summary(f'keep-alive HTTP, {name}', times)}   "
+              f"agent CPU {cpu[name] / len(times) * 1e6:4.0f} µs/request")
+    if not per_request_only:
+        p50 = {name: statistics.median(times) for name, times in rows.items()}
+        print(f"per-request ÷ whole-connection p50, to the laptop: "
+              f"{p50['laptop, per-request'] / p50['laptop, whole-connection']:.2f}x; "
+              f"to the app: "
+              f"{p50['app, per-request (unmatched)'] / p50['app, no claim (spliced)']:.2f}x")
+    for c in (client, mirror):
+        if c is not None:
+            await c.aclose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the agent (per-request rounds only)")
+    parser.add_argument("--mirror", action="store_true",
+                        help="a mirror claim gets a copy of every matched request")
+    args = parser.parse_args()
+    app = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
+    local = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
+    sink = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
+    app_port, local_port, mirror_port = (s.sockets[0].getsockname()[1]
+                                         for s in (app, local, sink))
+    route, tunnel, health = free_ports(3)
+    with tempfile.TemporaryDirectory() as tmp:
+        profile = Path(tmp) / "agent.prof" if args.profile else None
+        proc = await start_agent(route, app_port, tunnel, health, Path(tmp), profile)
+        try:
+            await measure(route, tunnel, local_port, args.requests, args.rounds, proc.pid,
+                          mirror_port if args.mirror else None, args.profile)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            await proc.wait()
+        if profile is not None:
+            stats = pstats.Stats(str(profile))
+            stats.sort_stats("tottime").print_stats(30)
+            stats.sort_stats("cumulative").print_stats(40)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
