@@ -1,8 +1,8 @@
 import * as vscode from 'vscode';
 import { DEBUG_TYPE } from './debugSessions';
-import { parseIntercept, parseTargets, ServerCommand } from './protocol';
+import { parseIntercept, ServerCommand } from './protocol';
 import { InnerloopServer } from './server';
-import { chooseMapping } from './walkthroughMapping';
+import { chooseMapping, portRef, resolveMapping } from './walkthroughMapping';
 
 /** The commands of the server's code lens above HTTP handlers (server/innerloop/lsp/features/code_lens.py). */
 export const LensCommand = {
@@ -46,19 +46,11 @@ function parseTarget(v: unknown): HandlerTarget {
 }
 
 function servicePort(t: HandlerTarget): number | string | undefined {
-  if (t.servicePort === '') return undefined;
-  return /^\d+$/.test(t.servicePort) ? Number(t.servicePort) : t.servicePort;
+  return portRef(t.servicePort);
 }
 
-/** The mapped local port, else the Service port's numeric target port (where the app listens in the pod). */
 async function localPort(server: InnerloopServer, t: HandlerTarget): Promise<number> {
-  if (t.localPort > 0) return t.localPort;
-  const targets = parseTargets(await server.execute(ServerCommand.listTargets, { namespace: t.namespace || null }));
-  const service = targets.services.find((s) => s.name === t.service);
-  const wanted = servicePort(t);
-  const port = service?.ports.find((p) => wanted === undefined || p.port === wanted || p.name === wanted);
-  if (port !== undefined && typeof port.targetPort === 'number') return port.targetPort;
-  throw new Error(`set innerloop.localPort: the port your program listens on for ${t.service}`);
+  return (await resolveMapping(server, t)).localPort;
 }
 
 /** A breakpoint on the handler's first statement, unless one is there already. */

@@ -6,6 +6,7 @@ import { InterceptRequest, InterceptStatus, parseIntercept, ServerCommand } from
 import { LastChoice, pickAgentService, pickIntercept } from './quickPick';
 import { InnerloopServer } from './server';
 import { TOGGLE_COMMAND } from './statusBar';
+import { workspaceMapping } from './walkthroughMapping';
 
 /** Palette commands (package.json `contributes.commands`); ids differ from the server's commands. */
 export const Command = {
@@ -71,14 +72,18 @@ async function curl(d: Deps): Promise<void> {
   if (target !== undefined) await copyCurl(target, d.log);
 }
 
-/** Stops the running intercept, or starts the last one (asking when there is none). */
+/** Stops the running intercept, or starts the last one, else the workspace's mapped Service (asking when there is none). */
 async function toggle(d: Deps): Promise<void> {
   const failure = d.startFailure();
   if (failure !== undefined) return failure;
   const { intercepts } = await d.server.status();
   if (intercepts.length > 0) return stop(d);
   const previous = d.last.get();
-  return previous === undefined ? interceptService(d) : startIntercept(d, previous);
+  if (previous !== undefined) return startIntercept(d, previous);
+  const mapped = await workspaceMapping(d.server, vscode.workspace.workspaceFolders?.[0]);
+  if (mapped === undefined) return interceptService(d);
+  const { namespace, service, servicePort, localPort } = mapped;
+  return startIntercept(d, { namespace, service, servicePort, localPort });
 }
 
 async function showStatus(d: Deps): Promise<void> {

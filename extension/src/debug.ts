@@ -3,6 +3,7 @@ import { readSettings } from './config';
 import { DEBUG_TYPE, DebugSessions } from './debugSessions';
 import { DebugAdapterEndpoint, parseEndpoint, parseTargets, ServerCommand } from './protocol';
 import { InnerloopServer } from './server';
+import { workspaceMapping } from './walkthroughMapping';
 import { importHint, workspacePython } from './workspacePython';
 
 export { DEBUG_TYPE };
@@ -60,8 +61,13 @@ export class ConfigurationProvider implements vscode.DebugConfigurationProvider 
     private readonly sessions: DebugSessions,
   ) {}
 
-  /** launch.json's first configuration (F5 without one, "Add Configuration"): a real Service and namespace when the cluster answers. */
+  /** launch.json's first configuration (F5 without one, "Add Configuration"): the workspace's mapped Service, else a real Service and namespace when the cluster answers. */
   async provideDebugConfigurations(folder: vscode.WorkspaceFolder | undefined): Promise<vscode.DebugConfiguration[]> {
+    const mapped = await workspaceMapping(this.server, folder).catch(() => undefined);
+    if (mapped !== undefined) {
+      const config = launchConfiguration(folder, mapped.service, mapped.namespace, mapped.localPort);
+      return [{ ...config, servicePort: mapped.servicePort, ...(mapped.program === '' ? {} : { program: mapped.program }) }];
+    }
     const [first] = await this.serviceConfigurations(folder).catch(() => []);
     return [first ?? launchConfiguration(folder, 'my-service', readSettings().namespace || 'default', 8080)];
   }

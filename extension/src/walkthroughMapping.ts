@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { readSettings, SECTION } from './config';
+import { InterceptRequest, parseTargets, ServerCommand } from './protocol';
 import { pickNamespace, pickService } from './quickPick';
 import { InnerloopServer } from './server';
 
@@ -11,6 +12,7 @@ import { InnerloopServer } from './server';
  */
 
 const LIST_CONTEXTS = 'innerloop.listContexts';
+const WORKSPACE_MAPPING = 'innerloop.workspaceMapping';
 const REFRESH_LENSES = 'innerloop.refreshCodeLenses';
 const SYNC_TIMEOUT_MS = 10_000;
 
@@ -136,4 +138,53 @@ async function pickAndWrite(server: InnerloopServer): Promise<boolean> {
   await settings.update('service', service.name, target);
   await server.execute(REFRESH_LENSES);
   return true;
+}
+
+/** The mapping's keys as the server sends them (server/innerloop/lsp/service_map.py `as_json`). */
+export interface MappedService {
+  service: string;
+  /** Empty: the context's. */
+  namespace: string;
+  /** Number or name; empty: the Service's only port. */
+  servicePort: string;
+  /** 0: the Service port's target port. */
+  localPort: number;
+  program: string;
+}
+
+export function portRef(servicePort: string): number | string | undefined {
+  if (servicePort === '') return undefined;
+  return /^\d+$/.test(servicePort) ? Number(servicePort) : servicePort;
+}
+
+/**
+ * The intercept a mapping means, its blanks filled as the cluster says: the context's namespace,
+ * the Service's port, and the local port where the app listens in the pod (the local copy gets
+ * the pod's env, so it listens there too).
+ */
+export async function resolveMapping(server: InnerloopServer, m: MappedService): Promise<InterceptRequest> {
+  const targets = parseTargets(await server.execute(ServerCommand.listTargets, { namespace: m.namespace || null }));
+  const wanted = portRef(m.servicePort);
+  const service = targets.services.find((s) => s.name === m.service);
+  const port = service?.ports.find((p) => wanted === undefined || p.port === wanted || p.name === wanted);
+  const namespace = m.namespace || targets.namespace || 'default';
+  if (service === undefined) throw new Error(`no Service ${m.service} in namespace ${namespace}: fix innerloop.service or run "Innerloop: Choose the Service for this Workspace…"`);
+  const localPort = m.localPort > 0 ? m.localPort : typeof port?.targetPort === 'number' ? port.targetPort : undefined;
+  if (localPort === undefined) throw new Error(`set innerloop.localPort: the port your program listens on for ${m.service}`);
+  return { namespace, service: m.service, servicePort: wanted ?? port?.port ?? 80, localPort };
+}
+
+/** This folder's mapping as the code lens sees it (the settings, else `.vscode/innerloop.json`); undefined: none. */
+export async function workspaceMapping(server: InnerloopServer, folder: vscode.WorkspaceFolder | undefined): Promise<(InterceptRequest & { program: string }) | undefined> {
+  const file = folder === undefined ? undefined : vscode.Uri.joinPath(folder.uri, '__any__.py').fsPath;
+  const raw = (await server.execute(WORKSPACE_MAPPING, file === undefined ? {} : { file })) as Partial<MappedService> | null;
+  if (raw === null || typeof raw !== 'object' || typeof raw.service !== 'string' || raw.service === '') return undefined;
+  const mapped: MappedService = {
+    service: raw.service,
+    namespace: raw.namespace ?? '',
+    servicePort: String(raw.servicePort ?? ''),
+    localPort: typeof raw.localPort === 'number' ? raw.localPort : 0,
+    program: raw.program ?? '',
+  };
+  return { ...(await resolveMapping(server, mapped)), program: mapped.program };
 }

@@ -72,9 +72,10 @@ class Lsp:
             await asyncio.wait_for(self.client.shutdown_session(), 60)
 
 
-def context_kubeconfig(cluster: Cluster, namespace: str, folder: Path) -> Path:
+def context_kubeconfig(cluster: Cluster, namespace: str, folder: Path) -> tuple[Path, str]:
     """A copy of the kubeconfig whose current context has `namespace`, as after
-    `kubectl config set-context --current --namespace=...`."""
+    `kubectl config set-context --current --namespace=...`; returns it and the context's name.
+    (Also the newcomer's kubeconfig in tests/vscode/test_vscode_walkthrough.py.)"""
     config = yaml.safe_load(cluster.kubeconfig.read_text())
     current = config["current-context"]
     for entry in config["contexts"]:
@@ -83,7 +84,7 @@ def context_kubeconfig(cluster: Cluster, namespace: str, folder: Path) -> Path:
     path = folder / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
-    return path
+    return path, current
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ async def lsp(cluster: Cluster, namespace: str, tmp_path: Path) -> AsyncIterator
             root_uri=workspace.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
             initialization_options={
-                "kubeconfig": str(context_kubeconfig(cluster, namespace, tmp_path)),
+                "kubeconfig": str(context_kubeconfig(cluster, namespace, tmp_path)[0]),
                 "agentImage": manifests.PYTHON_IMAGE,
             },
         ))
@@ -163,6 +164,12 @@ async def test_hover_warning_completion_from_the_workloads_env_and_no_secret_val
         types.ExecuteCommandParams(command="innerloop.listContexts"))
     current = next(c for c in listed["contexts"] if c["name"] == listed["current"])
     assert current["namespace"] == namespace, listed
+
+    # The mapping every part of the editor reads (here from .vscode/innerloop.json).
+    mapped = await lsp.client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="innerloop.workspaceMapping"))
+    assert mapped == {"service": "echo", "namespace": "", "servicePort": "", "localPort": 0,
+                      "program": ""}, mapped
 
     await lsp.shutdown()
     sent = lsp.transcript.read_bytes()

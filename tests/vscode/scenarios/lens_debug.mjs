@@ -5,7 +5,8 @@
 //   three buttons (context → Service → debug live traffic) do it all, timed
 //   (tests/vscode/test_vscode_walkthrough.py).
 // Then a pod's request stops at the handler's first line (call stack, variables, editor line),
-// continue → the host checks the local answer; Shift+F5 → the intercept is left.
+// continue → the host checks the local answer; Shift+F5 → the intercept is left. Last, a click
+// on the status bar item starts the mapped Service's intercept, another stops it.
 import { log, runScenario, STEP_TIMEOUT } from '../lib/workbench.mjs';
 import { hostStep } from './host_sync.mjs';
 
@@ -132,4 +133,11 @@ await runScenario(async (wb, params) => {
   await wb.page.keyboard.press('Shift+F5'); // Debug: Stop
   await wb.waitStatusBarText(ITEM, 'innerloop: idle', 60_000);
   await hostStep(params, 'restored');
+
+  // The status bar's click starts the workspace's mapped Service (no palette choice was made),
+  // a second click stops it.
+  await wb.statusBarItem(ITEM).click();
+  log(`status bar click: ${await wb.waitStatusBarText(ITEM, `echo → :${params.localPort}`, 60_000)}`);
+  await wb.statusBarItem(ITEM).click();
+  await wb.waitStatusBarText(ITEM, 'innerloop: idle', 60_000);
 });
