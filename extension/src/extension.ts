@@ -8,6 +8,7 @@ import { LastChoice } from './quickPick';
 import { InnerloopServer } from './server';
 import { StartFailure } from './startFailure';
 import { StatusBar } from './statusBar';
+import { registerView } from './view';
 import { registerWalkthrough } from './walkthrough';
 
 let server: InnerloopServer | undefined;
@@ -36,6 +37,7 @@ export function activate(context: vscode.ExtensionContext): void {
     ...registerDebugger(server, sessions),
     ...registerCodeLensCommands(server, log),
     ...registerWalkthrough(server, log),
+    ...registerView(server, log),
   );
   void server.start().catch(() => undefined); // failures: the status bar, a notification, the log
 }

@@ -10,6 +10,7 @@ import { readSettings, SECTION, serverSettings } from './config';
 import { ensureManagedEnv } from './managedEnv';
 import { parseStatus, ServerCommand, ServerStatus, STATUS_NOTIFICATION } from './protocol';
 import { discoverPython } from './python';
+import { REQUEST_LOG_NOTIFICATION } from './viewModel';
 
 export type ServerState =
   | { kind: 'starting'; detail: string }
@@ -27,10 +28,13 @@ export class InnerloopServer implements vscode.Disposable {
   private starting: Promise<LanguageClient> | undefined;
   private readonly statusEmitter = new vscode.EventEmitter<ServerStatus>();
   private readonly stateEmitter = new vscode.EventEmitter<ServerState>();
-  private readonly disposables: vscode.Disposable[] = [this.statusEmitter, this.stateEmitter];
+  private readonly notificationEmitter = new vscode.EventEmitter<{ method: string; params: unknown }>();
+  private readonly disposables: vscode.Disposable[] = [this.statusEmitter, this.stateEmitter, this.notificationEmitter];
 
   readonly onStatus = this.statusEmitter.event;
   readonly onState = this.stateEmitter.event;
+  /** The server's other notifications (the Innerloop view's `innerloop/requestLog`). */
+  readonly onNotification = this.notificationEmitter.event;
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -81,6 +85,12 @@ export class InnerloopServer implements vscode.Disposable {
   async execute(command: string, ...args: unknown[]): Promise<unknown> {
     const client = await this.start();
     return client.sendRequest(ExecuteCommandRequest.type, { command, arguments: args });
+  }
+
+  /** Sends one of the server's custom requests (`innerloop/tree`, …) and returns its raw result. */
+  async request(method: string, params: object): Promise<unknown> {
+    const client = await this.start();
+    return client.sendRequest(method, params);
   }
 
   async status(): Promise<ServerStatus> {
@@ -144,6 +154,9 @@ export class InnerloopServer implements vscode.Disposable {
         this.log.error(String(err));
       }
     });
+    client.onNotification(REQUEST_LOG_NOTIFICATION, (params: unknown) =>
+      this.notificationEmitter.fire({ method: REQUEST_LOG_NOTIFICATION, params }),
+    );
     await client.start();
     this.stateEmitter.fire({ kind: 'running' });
     this.statusEmitter.fire(parseStatus(await client.sendRequest(ExecuteCommandRequest.type, { command: ServerCommand.status })));

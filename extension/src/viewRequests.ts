@@ -1,0 +1,80 @@
+import * as vscode from 'vscode';
+import { RequestLogStore } from './requestLogStore';
+import {
+  formatBytes,
+  formatDuration,
+  formatTime,
+  HELD_MARK,
+  recordCaller,
+  recordStatus,
+  recordTitle,
+  RequestRecord,
+} from './viewModel';
+
+export const OPEN_HANDLER_COMMAND = 'innerloop.openRequestHandler';
+
+/** Rows the tree shows (newest first); the table shows every record kept. */
+const TREE_ROWS = 200;
+
+function icon(r: RequestRecord): vscode.ThemeIcon {
+  if (r.held) return new vscode.ThemeIcon('debug-pause', new vscode.ThemeColor('debugIcon.pauseForeground'));
+  if (r.outcome === 'open') return new vscode.ThemeIcon('loading~spin');
+  if (r.outcome === 'reset' || (r.status !== null && r.status >= 500)) {
+    return new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+  }
+  return new vscode.ThemeIcon(r.kind === 'tcp' ? 'plug' : 'arrow-right');
+}
+
+/** `200 · client · 12 B · 3 ms · 14:03:05.120`, with the held mark first when it applies. */
+export function recordDescription(r: RequestRecord): string {
+  const bytes = r.kind === 'tcp' ? `${formatBytes(r.requestBytes)} in, ${formatBytes(r.responseBytes)} out` : formatBytes(r.responseBytes);
+  const parts = [recordStatus(r), recordCaller(r), bytes, formatDuration(r.duration), formatTime(r.started)];
+  return (r.held ? [`⏸ ${HELD_MARK}`, ...parts] : parts).join(' · ');
+}
+
+function tooltip(r: RequestRecord): vscode.MarkdownString {
+  const lines = [
+    `**${recordTitle(r)}** → ${recordStatus(r)}${r.held ? ` — ${HELD_MARK}` : ''}`,
+    `caller: ${r.peerPod ?? '?'} (${r.peer})`,
+    `through replica: ${r.replica} · intercept: ${r.intercept}`,
+    `bytes: ${formatBytes(r.requestBytes)} in, ${formatBytes(r.responseBytes)} out (bodies for HTTP)`,
+    `started ${formatTime(r.started)} · ${formatDuration(r.duration)}`,
+  ];
+  if (r.note !== '') lines.push(r.note);
+  if (r.kind === 'http') lines.push('click: open the handler');
+  return new vscode.MarkdownString(lines.join('\n\n'));
+}
+
+/** The live request log: what the intercepts routed to this machine, newest first. */
+export class RequestsView implements vscode.TreeDataProvider<RequestRecord>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  private readonly subscription: vscode.Disposable;
+
+  readonly onDidChangeTreeData = this.changed.event;
+
+  constructor(private readonly store: RequestLogStore) {
+    this.subscription = store.onDidChange(() => this.changed.fire());
+  }
+
+  getChildren(record?: RequestRecord): RequestRecord[] {
+    return record === undefined ? this.store.all().slice(0, TREE_ROWS) : [];
+  }
+
+  getTreeItem(r: RequestRecord): vscode.TreeItem {
+    const item = new vscode.TreeItem(recordTitle(r));
+    item.id = `request:${r.id}`;
+    item.description = recordDescription(r);
+    item.iconPath = icon(r);
+    item.tooltip = tooltip(r);
+    item.contextValue = r.kind === 'http' ? 'httpRequest' : 'connection';
+    // What a screen reader (and the UI test) reads: the whole row in words.
+    item.accessibilityInformation = { label: `${recordTitle(r)} ${recordDescription(r)}` };
+    if (r.kind === 'http') item.command = { command: OPEN_HANDLER_COMMAND, title: 'Open Handler', arguments: [r.id] };
+    return item;
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.changed.dispose();
+  }
+}
