@@ -21,6 +21,7 @@ import contextlib
 import os
 import socket
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +38,7 @@ from bench.tunnel_load import (
 )
 
 
-def measure_hol(samples: int = 600) -> float:
+def measure_hol(samples: int = 1000) -> float:
     """One stream stalled (its reader paused, both directions) vs none: the other streams'
     keep-alive round-trip p50, as a ratio (the goal: at most 1.1)."""
     raise_fd_limit()
@@ -156,6 +157,8 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--mode", choices=["tunnel", "http", "hol", "concurrency"],
                         default="tunnel")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="the laptop end (this process) on uvloop; the agent never is")
     args = parser.parse_args()
     n = args.requests
     if args.mode == "hol":
@@ -185,4 +188,12 @@ async def main() -> None:
 
 if __name__ == "__main__":
     raise_fd_limit()
-    asyncio.run(main())
+    if "--uvloop" in sys.argv:
+        from innerloop.tunnel.loop import run as loop_run
+        from innerloop.tunnel.loop import uvloop_policy  # not in older trees (A/B)
+
+        if uvloop_policy() is None:
+            raise SystemExit("--uvloop: uvloop is not installed (pip install 'innerloop[fast]')")
+        loop_run(main())
+    else:
+        asyncio.run(main())

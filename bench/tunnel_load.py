@@ -15,6 +15,7 @@ import socket
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -50,13 +51,12 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
 async def round_trips(port: int, count: int) -> list[float]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    loop = asyncio.get_running_loop()
     times = []
     for _ in range(count):
-        start = loop.time()
+        start = time.perf_counter()
         writer.write(MESSAGE)
         await reader.readexactly(len(MESSAGE))
-        times.append(loop.time() - start)
+        times.append(time.perf_counter() - start)
     writer.close()
     return times
 
@@ -109,6 +109,7 @@ class StallingEcho:
 
     def __init__(self) -> None:
         self._released = asyncio.Event()
+        self.flooded = 0  # bytes the flooding connections have written so far
 
     def release(self) -> None:
         self._released.set()
@@ -128,18 +129,19 @@ class StallingEcho:
             return
         writer.transport.abort()
 
-    @staticmethod
-    async def _flood(writer: asyncio.StreamWriter) -> None:
+    async def _flood(self, writer: asyncio.StreamWriter) -> None:
         chunk = bytes(65536)
         with contextlib.suppress(ConnectionError):
             while True:
                 writer.write(chunk)
+                self.flooded += len(chunk)
                 await writer.drain()
 
 
-async def _stall(route: int) -> list[asyncio.StreamWriter]:
+async def _stall(route: int, local: StallingEcho) -> list[asyncio.StreamWriter]:
     """Two stalled streams through the tunnel: one whose laptop-side reader never reads (the
-    caller floods it), one whose caller never reads (the laptop floods it)."""
+    caller floods it), one whose caller never reads (the laptop floods it). Returns once both
+    stopped moving: their windows and socket buffers are full, only their credit waits."""
     _, stalled_in = await asyncio.open_connection("127.0.0.1", route)
     stalled_in.write(STALL)
     _, stalled_out = await asyncio.open_connection("127.0.0.1", route)
@@ -147,11 +149,18 @@ async def _stall(route: int) -> list[asyncio.StreamWriter]:
     chunk = bytes(65536)
     for _ in range(128):  # 8 MiB: far more than a stalled stream's window and socket buffers
         stalled_in.write(chunk)
-    await asyncio.sleep(0.5)  # both streams' windows fill, then only their credit is waiting
+    moved, still = None, 0
+    for _ in range(100):  # at most 10 s on a very busy machine
+        await asyncio.sleep(0.1)
+        now = (stalled_in.transport.get_write_buffer_size(), local.flooded)
+        still = still + 1 if now == moved else 0
+        if still == 3:
+            break
+        moved = now
     return [stalled_in, stalled_out]
 
 
-async def hol_ratio(samples: int = 600, blocks: int = 6) -> float:
+async def hol_ratio(samples: int = 1000, blocks: int = 10) -> float:
     """Keep-alive round-trip p50 of a stream while two others are stalled ÷ while none is;
     the two states alternate in ``blocks`` blocks each, so drift of the machine hits both."""
     times: dict[bool, list[float]] = {False: [], True: []}
@@ -160,7 +169,7 @@ async def hol_ratio(samples: int = 600, blocks: int = 6) -> float:
         await round_trips(lb.route, 50)  # warm up
         for _ in range(blocks):
             for stalled in (False, True):
-                writers = await _stall(lb.route) if stalled else []
+                writers = await _stall(lb.route, local) if stalled else []
                 times[stalled] += await round_trips(lb.route, samples // (2 * blocks))
                 for writer in writers:
                     writer.transport.abort()
