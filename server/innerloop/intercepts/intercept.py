@@ -190,6 +190,8 @@ class Intercept:
     async def _unwind(self, event: InterceptEvent) -> None:
         if self.state.phase in (Phase.IDLE, Phase.ERROR, Phase.LEAVING, Phase.UNINSTALLING):
             return
+        if self.state.phase is Phase.RESOLVING:  # a warm start's tunnels may be opening
+            await self._close_tunnels()
         try:
             await self._feed(event)
             if event is InterceptEvent.LEAVE and self._phase() is Phase.LEAVING:
@@ -248,6 +250,10 @@ class Intercept:
         port = res.target.service_port
         self.protocol = route_protocol(req.protocol, port.app_protocol, port.name, req.filter,
                                        req.mode, f"{req.service}.{self.namespace}:{port.label()}")
+        config = self._agent_config(agent_config_map_name(self.agent_bundle))
+        status = agent_status(res.workload, config, [res.target.container_port])
+        if status is AgentStatus.CURRENT:  # warm: tunnels open while the checks run
+            self._tunnel_set().follow()
         await self.gw.check_permissions(
             self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )
@@ -255,8 +261,6 @@ class Intercept:
         self.check_local_port(res.target.local_port)
         if req.scope():
             self.report(f"only {req.scope()} (read as {self.protocol.value})")
-        config = self._agent_config(agent_config_map_name(self.agent_bundle))
-        status = agent_status(res.workload, config, [res.target.container_port])
         if status is AgentStatus.CURRENT:
             return InterceptEvent.AGENT_CURRENT
         self.report(f"injecting the agent into {res.target.workload} (one rollout)")
@@ -290,15 +294,20 @@ class Intercept:
             )
         return layout.tunnel_port, layout.listen_port(self.target.container_port)
 
+    def _tunnel_set(self) -> TunnelSet:
+        if self.tunnels is None:
+            assert self.resolution is not None
+            self.tunnels = TunnelSet(self.gw, self.target.namespace,
+                                     workload_selector(self.resolution.workload),
+                                     self._layout_ports()[0], self.client_id, self.report,
+                                     tap=self.tap)
+            self.tunnels.on_change = self._tunnels_changed
+        return self.tunnels
+
     async def _open_tunnels(self) -> InterceptEvent:
-        assert self.resolution is not None
-        tunnel_port, _ = self._layout_ports()
-        self.tunnels = TunnelSet(self.gw, self.target.namespace,
-                                 workload_selector(self.resolution.workload), tunnel_port,
-                                 self.client_id, self.report, tap=self.tap)
-        self.tunnels.on_change = self._tunnels_changed
-        await self.tunnels.open()
-        self.report(f"tunnels open to {self.tunnels.connected} replica(s)")
+        tunnels = self._tunnel_set()
+        await tunnels.open()
+        self.report(f"tunnels open to {tunnels.connected} replica(s)")
         return InterceptEvent.TUNNELS_OPEN
 
     def _tunnels_changed(self) -> None:
@@ -353,7 +362,12 @@ class Intercept:
         svc = await self.gw.get_service(t.namespace, t.service)
         if take_over_service(svc, label, listen) == svc:
             return InterceptEvent.SERVICE_TAKEN_OVER  # warm: already pointing at the agents
-        probe = await self._paused_probe(listen)
+        layout = agent_layout(self.resolution.workload) if self.resolution else None
+        assert self.tunnels is not None and layout is not None
+        paused = dataclasses.replace(self._desired(), paused=True, while_paused=WhilePaused.CLUSTER)
+        probe = await kube_proxy.paused_probe(self.tunnels, paused, layout.health_port, listen)
+        if probe is None:  # nothing to probe with: route now, and wait the fixed time below
+            await self._apply_routing(machine.UpdatePause(self.paused))
         await self.gw.update_service(t.namespace, t.service,
                                      lambda s: take_over_service(s, label, listen))
         started = asyncio.get_running_loop().time()
@@ -367,22 +381,6 @@ class Intercept:
         if probe is not None:
             await self._apply_routing(machine.UpdatePause(self.paused))
         return InterceptEvent.SERVICE_TAKEN_OVER
-
-    async def _paused_probe(self, listen: int) -> kube_proxy.Probe | None:
-        """Routing paused (the probe's connections must not reach the laptop) and a probe
-        ready to tell when kube-proxy follows the takeover; None (and not paused) if the
-        agents cannot be probed."""
-        assert self.tunnels is not None and self.resolution is not None
-        layout = agent_layout(self.resolution.workload)
-        clients = [w.client for w in self.tunnels.workers.values() if w.client is not None]
-        if layout is None or not clients:
-            return None
-        await self.tunnels.apply(dataclasses.replace(self._desired(), paused=True,
-                                                     while_paused=WhilePaused.CLUSTER))
-        probe = await kube_proxy.Probe.start(clients, layout.health_port, listen)
-        if probe is None:
-            await self._apply_routing(machine.UpdatePause(self.paused))
-        return probe
 
     async def _apply_routing(self, effect: machine.UpdatePause | machine.ReleaseTraffic) -> None:
         if self.tunnels is None:

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 
 from innerloop.core.errors import InnerloopError
 from innerloop.core.manifest import Manifest
+from innerloop.core.routing_plan import Routing
+from innerloop.intercepts.tunnels import TunnelSet
 from innerloop.tunnel.client import TunnelClient
 
 log = logging.getLogger(__name__)
@@ -130,3 +132,15 @@ class Probe:
             if await arrivals(client, self.health_port, self.listen_port) > before:
                 return
             await asyncio.sleep(INTERVAL)
+
+
+async def paused_probe(tunnels: TunnelSet, paused: Routing, health_port: int,
+                       listen_port: int) -> Probe | None:
+    """The routing paused (a probe's connection that lands on an agent must not reach the
+    laptop) and a probe ready to tell when kube-proxy follows the takeover; None when there
+    is nothing to probe with (no tunnel, or an agent that cannot count): resume then."""
+    clients = [w.client for w in tunnels.workers.values() if w.client is not None]
+    if not clients:
+        return None
+    await tunnels.apply(paused)
+    return await Probe.start(clients, health_port, listen_port)

@@ -205,10 +205,15 @@ class TunnelSet:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    def follow(self) -> None:
+        """Start following the pods (tunnels open as replicas turn up); idempotent."""
+        if self._follow is None:
+            self._watch = self.gateway.watch_ready_pods(self.namespace, self.selector)
+            self._follow = asyncio.create_task(self._follow_pods(self._watch))
+
     async def open(self, timeout: float = 60.0) -> None:
-        """Start following the pods; return when every Ready replica's tunnel is up."""
-        self._watch = self.gateway.watch_ready_pods(self.namespace, self.selector)
-        self._follow = asyncio.create_task(self._follow_pods(self._watch))
+        """Follow the pods; return when every Ready replica's tunnel is up."""
+        self.follow()
         await self._until(lambda: self._first.is_set() and self.replicas > 0
                           and self.connected == self.replicas, timeout,
                           "no Ready replica with the agent answered")
