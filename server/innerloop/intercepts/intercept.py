@@ -299,10 +299,14 @@ class Intercept:
             assert self.resolution is not None
             self.tunnels = TunnelSet(self.gw, self.target.namespace,
                                      workload_selector(self.resolution.workload),
-                                     self._layout_ports()[0], self.client_id, self.report,
+                                     self._layout_ports()[0], self.client_id, self._say_tunnel,
                                      tap=self.tap)
             self.tunnels.on_change = self._tunnels_changed
         return self.tunnels
+
+    def _say_tunnel(self, line: str) -> None:
+        """Tunnels opened early say nothing until the checks passed (a refusal is one line)."""
+        (log.info if self._phase() is Phase.RESOLVING else self.report)(line)
 
     async def _open_tunnels(self) -> InterceptEvent:
         tunnels = self._tunnel_set()
