@@ -143,3 +143,19 @@ def before_intercept(cmd: Sequence[str], env_file: Path | None, env_json: Path |
     check_writable(env_file, "--env-file")
     check_writable(env_json, "--env-json")
     return local_port_check(bool(cmd), allow_port_in_use, report)
+
+
+def raise_fd_limit() -> None:
+    """Open files up to the hard limit: each connection an intercept carries holds a socket
+    here (1,000 at once pass a default soft limit of 1,024, or macOS's 256)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):  # macOS refuses above OPEN_MAX: keep what there is
+            pass
