@@ -56,6 +56,9 @@ of a port-forward under load is a few MiB."""
 PING_INTERVAL = 0.5
 PEER_TIMEOUT = 2.0
 ACCEPT_TIMEOUT = 0.3
+ACCEPT_LIMIT_FACTOR = 10
+"""A stream offered during a burst waits while the client keeps answering others, but at most
+this many accept timeouts (3 s)."""
 _MAX_REASON = 1024
 
 
@@ -251,7 +254,7 @@ class Connection(abc.ABC):
             if sent is not None:
                 self.rtt = now - sent
         elif isinstance(frame, Accept):
-            self._handle_accept(frame)
+            self._handle_accept(frame, now)
         elif isinstance(frame, Data):
             stream = self._stream_for(frame)
             if stream is not None and frame.data:
@@ -272,7 +275,7 @@ class Connection(abc.ABC):
                 if stream.finished:
                     del self._streams[frame.stream_id]
         elif isinstance(frame, Reset):
-            self._handle_reset(frame)
+            self._handle_reset(frame, now)
         else:
             self._handle_role_frame(frame, now)
 
@@ -292,7 +295,7 @@ class Connection(abc.ABC):
                                       f"before ACCEPT")
         return stream
 
-    def _handle_accept(self, frame: Accept) -> None:
+    def _handle_accept(self, frame: Accept, now: float) -> None:
         if not self.opened_here(frame.stream_id):
             raise RemoteProtocolError(f"ACCEPT for stream {frame.stream_id}, which the "
                                       f"{self.peer_role} opened itself")
@@ -302,7 +305,7 @@ class Connection(abc.ABC):
         if stream.accepted:
             raise RemoteProtocolError(f"stream {frame.stream_id} accepted twice")
         stream.accepted = True
-        self._on_accepted(stream)
+        self._on_accepted(stream, now)
         self._events.append(StreamAccepted(frame.stream_id))
 
     def _open_own(self, route_port: int, make: Callable[[int], Open | Dial],
@@ -330,10 +333,10 @@ class Connection(abc.ABC):
         self._streams[frame.stream_id] = Stream(frame.stream_id, route_port, self.window,
                                                 self._peer_window, max_window=self.max_window)
 
-    def _on_accepted(self, stream: Stream) -> None:
+    def _on_accepted(self, stream: Stream, now: float) -> None:
         """The peer accepted one of our streams."""
 
-    def _handle_reset(self, frame: Reset) -> None:
+    def _handle_reset(self, frame: Reset, now: float) -> None:
         if self._stream_for(frame) is not None:
             del self._streams[frame.stream_id]
             self._events.append(StreamReset(frame.stream_id, frame.reason))

@@ -26,6 +26,7 @@ from innerloop.core.frames import (
     Welcome,
 )
 from innerloop.core.mux import (
+    ACCEPT_LIMIT_FACTOR,
     ACCEPT_TIMEOUT,
     DEFAULT_WINDOW,
     MAX_WINDOW,
@@ -58,21 +59,25 @@ class AgentConnection(Connection):
 
     def __init__(self, agent_name: str, *, now: float, window: int = DEFAULT_WINDOW,
                  ping_interval: float = PING_INTERVAL, peer_timeout: float = PEER_TIMEOUT,
-                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD, max_window: int = MAX_WINDOW) -> None:
+                 accept_timeout: float = ACCEPT_TIMEOUT, max_payload: int = MAX_PAYLOAD,
+                 max_window: int = MAX_WINDOW, accept_limit: float | None = None) -> None:
         super().__init__(now=now, window=window, ping_interval=ping_interval,
                          peer_timeout=peer_timeout, max_payload=max_payload,
                          max_window=max_window)
         self.client_id: str | None = None
         self._agent_name = agent_name
         self._accept_timeout = accept_timeout
-        self._accept_deadlines: dict[int, float] = {}
+        self._accept_limit = ACCEPT_LIMIT_FACTOR * accept_timeout if accept_limit is None \
+            else accept_limit
+        self._offered: dict[int, float] = {}  # streams waiting for ACCEPT → when opened
+        self._progress = float("-inf")  # when the client last accepted or declined a stream
         self._requests: set[int] = set()
 
     def open_stream(self, route_port: int, peer: str, now: float) -> int:
         """Offer a new caller connection to the client; returns the stream id."""
         stream_id = self._open_own(route_port, lambda sid: Open(sid, route_port, short_reason(peer)),
                                    replay=bytearray())
-        self._accept_deadlines[stream_id] = now + self._accept_timeout
+        self._offered[stream_id] = now
         return stream_id
 
     def reply(self, request_id: int, status: Status = Status.OK, *, holder: str = "",
@@ -92,25 +97,32 @@ class AgentConnection(Connection):
         self._send(frame)
 
     def reset(self, stream_id: int, reason: str) -> None:
-        self._accept_deadlines.pop(stream_id, None)
+        self._offered.pop(stream_id, None)
         super().reset(stream_id, reason)
 
+    def _accept_deadline(self, opened: float) -> float:
+        """``accept_timeout`` after the stream opened or after the client last answered one
+        (whichever is later), but never beyond ``accept_limit``: a client that works through a
+        burst of streams keeps them, a silent one loses each after ``accept_timeout``."""
+        return min(max(opened, self._progress) + self._accept_timeout,
+                   opened + self._accept_limit)
+
     def _stream_deadlines(self) -> list[float]:
-        return list(self._accept_deadlines.values())
+        return [self._accept_deadline(opened) for opened in self._offered.values()]
 
     def _expire(self, now: float) -> None:
-        for stream_id, deadline in list(self._accept_deadlines.items()):
-            if now >= deadline:
+        for stream_id, opened in list(self._offered.items()):
+            if now >= (deadline := self._accept_deadline(opened)):
                 stream = self._streams.pop(stream_id)
-                del self._accept_deadlines[stream_id]
-                reason = f"not accepted within {self._accept_timeout * 1000:g} ms"
+                del self._offered[stream_id]
+                reason = f"not accepted within {(deadline - opened) * 1000:.0f} ms"
                 self._send(Reset(stream_id, reason))
                 self._events.append(self._stream_lost(stream, reason))
 
     def _stream_lost(self, stream: Stream, reason: str) -> MuxEvent:
         if stream.replay is None:
             return StreamReset(stream.stream_id, reason)
-        self._accept_deadlines.pop(stream.stream_id, None)
+        self._offered.pop(stream.stream_id, None)
         return StreamNotAccepted(stream.stream_id, stream.route_port, reason, bytes(stream.replay))
 
     def _handle_handshake(self, frame: Frame, now: float) -> None:
@@ -128,9 +140,10 @@ class AgentConnection(Connection):
         self._send(Welcome(VERSION, short_reason(self._agent_name), self.window))
         self._established(frame.window, frame.client_id, now)
 
-    def _on_accepted(self, stream: Stream) -> None:
+    def _on_accepted(self, stream: Stream, now: float) -> None:
         stream.replay = None
-        del self._accept_deadlines[stream.stream_id]
+        del self._offered[stream.stream_id]
+        self._progress = now
 
     def _handle_role_frame(self, frame: Frame, now: float) -> None:
         if isinstance(frame, Dial):
@@ -144,13 +157,14 @@ class AgentConnection(Connection):
         else:
             raise self._unexpected(frame)
 
-    def _handle_reset(self, frame: Reset) -> None:
+    def _handle_reset(self, frame: Reset, now: float) -> None:
         stream = self._stream_for(frame)
         if stream is not None and stream.replay is not None:
+            self._progress = now  # declined: an answer too
             del self._streams[frame.stream_id]
             self._events.append(self._stream_lost(stream, f"client declined: {frame.reason}"))
         else:
-            super()._handle_reset(frame)
+            super()._handle_reset(frame, now)
 
 
 def _request_event(frame: Claim | Release | Pause | Resume | ListClaims) -> MuxEvent:
