@@ -87,6 +87,17 @@ async function walkthrough(wb, params, marks) {
   await clickStepButton(wb, 'Debug live traffic', 'Debug Live Traffic');
 }
 
+/** The Run and Debug view, by its key binding first: a starting debug session can take the
+ *  focus from the command palette on a loaded machine. */
+async function showDebugView(wb) {
+  const pane = wb.page.locator('.debug-view-content, .debug-pane').first();
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    await wb.page.keyboard.press('Control+Shift+D');
+    if (await pane.waitFor({ timeout: 5_000 }).then(() => true, () => false)) return;
+  }
+  await wb.openDebugView();
+}
+
 async function clickLens(wb) {
   await wb.openFile('app.py');
   const lens = wb.page.locator('.monaco-editor .codelens-decoration a', { hasText: 'Debug live traffic' }).first();
@@ -102,7 +113,7 @@ await runScenario(async (wb, params) => {
   if (params.walkthrough) await walkthrough(wb, params, marks);
   else await clickLens(wb);
   marks.debug = Date.now();
-  await wb.openDebugView();
+  await showDebugView(wb);
   log(`intercepting: ${await wb.waitStatusBarText(ITEM, `echo → :${params.localPort}`, params.interceptTimeoutMs)}`);
   marks.active = Date.now();
   await hostStep(params, 'request', params.interceptTimeoutMs);
