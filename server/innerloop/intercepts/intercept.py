@@ -190,7 +190,7 @@ class Intercept:
     async def _unwind(self, event: InterceptEvent) -> None:
         if self.state.phase in (Phase.IDLE, Phase.ERROR, Phase.LEAVING, Phase.UNINSTALLING):
             return
-        if self.state.phase is Phase.RESOLVING:  # a warm start's tunnels may be opening
+        if self.state.phase in (Phase.RESOLVING, Phase.ROLLING_OUT):  # tunnels opened early
             await self._close_tunnels()
         try:
             await self._feed(event)
@@ -281,6 +281,7 @@ class Intercept:
         self.resolution = Resolution(self.resolution.target, self.resolution.service, workload)
 
     async def _wait_rollout(self) -> InterceptEvent:
+        self._tunnel_set().follow()  # to each new replica once Ready, while old ones go
         await self.gw.wait_rollout(self.target.workload, progress=self.report)
         self._set_workload(await self.gw.get_workload(self.target.workload))
         return InterceptEvent.ROLLED_OUT
@@ -305,8 +306,8 @@ class Intercept:
         return self.tunnels
 
     def _say_tunnel(self, line: str) -> None:
-        """Tunnels opened early say nothing until the checks passed (a refusal is one line)."""
-        (log.info if self._phase() is Phase.RESOLVING else self.report)(line)
+        """Tunnels opened early say nothing until the checks passed and the rollout ended."""
+        (log.info if self._phase() in (Phase.RESOLVING, Phase.ROLLING_OUT) else self.report)(line)
 
     async def _open_tunnels(self) -> InterceptEvent:
         tunnels = self._tunnel_set()
