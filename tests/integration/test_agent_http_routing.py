@@ -301,6 +301,30 @@ async def test_unmatched_bodiless_requests_go_ahead_to_the_app_and_the_rest_stil
     assert 30 < sum(went_ahead) < len(went_ahead), "only unmatched ones go ahead"
 
 
+@pytest.mark.parametrize("head, parts", [
+    ("content-length: 9", [b"hello\r\n\r\n"]),
+    ("transfer-encoding: chunked", [b"b\r\nhello", b" world\r\n0\r\n\r\n"])])
+async def test_the_end_of_an_owners_body_never_goes_ahead_to_the_app(
+        stack: Stack, head: str, parts: list[bytes]) -> None:
+    """A read inside a body can look like a whole head no claim matches: only bytes read
+    between requests may go ahead."""
+    await three_owners(stack)
+    caller = await Caller.open(stack.route)
+    assert (await caller.request("/api/warmup", "alice")).startswith("alice")
+    caller.writer.write(f"POST /api/up HTTP/1.1\r\nhost: o\r\nx-dev: alice\r\n{head}\r\n\r\n"
+                        .encode())
+    for part in parts:
+        await asyncio.sleep(0.1)  # each its own read
+        caller.writer.write(part)
+    caller.conn.send(h11.Request(method="POST", target="/api/up", headers=[
+        ("host", "o"), ("transfer-encoding", "chunked")]))
+    caller.conn.send(h11.EndOfMessage())
+    answer = await asyncio.wait_for(caller.answer(), TIMEOUT)
+    body = b"hello\r\n\r\n" if "length" in head else b"hello world"
+    assert answer == f"alice POST /api/up {sha(body)}"
+    caller.close()
+
+
 @pytest.mark.parametrize("path, who", [("/api/upload", "alice"), ("/upload", "app")])
 async def test_expect_100_continue_passes_through(stack: Stack, path: str, who: str) -> None:
     await three_owners(stack)

@@ -121,7 +121,8 @@ class Http1Router:
 
     async def _receive(self) -> None:
         data = await self.reader.read(READ_SIZE)
-        if not self._raw and not self._first and self._may_go_ahead(data):
+        if (not self._raw and not self._first and self.conn.their_state is h11.IDLE
+                and self._may_go_ahead(data)):
             upstream = await self._upstream(self.routes.app)
             upstream.write(data)
             self._ahead = upstream, data
@@ -198,11 +199,12 @@ class Http1Router:
             reused = upstream.answered > 0
             upstream.start(request.method, upgrade, head)  # first: the copies never delay it
             mirrors = [] if upgrade else self.routes.mirrors(request)
-        if mirrors:
-            await self._copies.start(mirrors, request.method, head)
         sent, complete = self._buffered_body()
         if sent:
             upstream.write(sent)
+        if mirrors and not complete:  # a body still coming: its copies stream along with it
+            await self._copies.start(mirrors, request.method, head)
+            self._copies.body(sent)
         body = None if complete else self._pump_body_task(upstream)
         while True:
             try:
@@ -227,6 +229,9 @@ class Http1Router:
         if switched:
             await self._splice(upstream)
             return False
+        if mirrors and complete:  # copies of a whole request go once the answer is out
+            await self._copies.start(mirrors, request.method, head)
+            self._copies.end(sent)
         return self._next_cycle(upstream)
 
     async def _upstream(self, destination: Destination) -> Http1Upstream:
@@ -243,17 +248,13 @@ class Http1Router:
 
     def _buffered_body(self) -> tuple[bytes, bool]:
         """What the caller already sent of the body, and whether that is all of it (most
-        requests are complete: they need no task)."""
+        requests are complete: they need no task, and their copies wait for the answer)."""
         while True:
             event = self._buffered_event()
             if event is h11.NEED_DATA:
-                sent = self._take()
-                self._copies.body(sent)
-                return sent, False
+                return self._take(), False
             if isinstance(event, h11.EndOfMessage):
-                sent = self._take()
-                self._copies.end(sent)
-                return sent, True
+                return self._take(), True
             if not isinstance(event, h11.Data):
                 raise _CallerGone("the caller closed in the middle of a request")
 

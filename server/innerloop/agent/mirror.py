@@ -1,6 +1,7 @@
 """Mirror mode: a copy of each matching request goes to the mirror owner; its answer is dropped.
 
-The app's path never waits on a copy: copies are written without ``drain``. A copy is dropped
+The app's path never waits on a copy: a whole request's copy goes once the app's answer is out
+(`Http1Router`), a streaming body's along with it; copies are written without ``drain``. A copy is dropped
 (and counted) instead when its owner is paused, when its stream cannot be opened, or when the
 stream has not taken the previous bytes yet (no tunnel credit: the laptop is slow or stopped at
 a breakpoint); a copy already under way when that happens is cut off by resetting its stream,
@@ -18,7 +19,7 @@ from typing import Protocol
 import h11
 
 from innerloop.agent.owner_stream import Ends, congested
-from innerloop.agent.upstream import READ_SIZE, Destination
+from innerloop.agent.upstream import END, READ_SIZE, Destination, stand_in
 from innerloop.tunnel.sockets import abort
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,8 @@ class _CopyStream:
                     await self._sent.wait()
                 # h11 reads an answer as the answer to a request it sent: the method is
                 # what matters (a HEAD's answer has no body)
-                conn.send(h11.Request(method=self._unanswered[0], target="/",
-                                      headers=[("host", "")]))
-                conn.send(h11.EndOfMessage())
+                conn.send(stand_in(self._unanswered[0], False))
+                conn.send(END)
                 while not isinstance(event := conn.next_event(), h11.EndOfMessage):
                     if event is h11.NEED_DATA:
                         conn.receive_data(await self.reader.read(READ_SIZE))

@@ -48,7 +48,7 @@ class UpstreamFailed(Exception):
 _STAND_INS: dict[tuple[bytes, bool], h11.Request] = {}
 
 
-def _stand_in(method: bytes, upgrade: bool) -> h11.Request:
+def stand_in(method: bytes, upgrade: bool) -> h11.Request:
     """A request with what decides its answer's framing (the method, an upgrade offer) and
     nothing else: h11 follows an answer only to a request it wrote itself."""
     request = _STAND_INS.get((method, upgrade))
@@ -61,7 +61,7 @@ def _stand_in(method: bytes, upgrade: bool) -> h11.Request:
     return request
 
 
-_END = h11.EndOfMessage()
+END = h11.EndOfMessage()
 
 
 class Http1Upstream:
@@ -105,8 +105,8 @@ class Http1Upstream:
         """Send a request (``data``: its bytes as the caller sent them, or their start); h11's
         state follows once the bytes are on their way."""
         self.writer.write(data)
-        self.conn.send(_stand_in(method, upgrade))
-        self.conn.send(_END)
+        self.conn.send(stand_in(method, upgrade))
+        self.conn.send(END)
 
     def write(self, data: bytes) -> None:
         self.writer.write(data)
