@@ -1,7 +1,7 @@
 """Per-request routing cost against whole-connection routing (issue 9), on loopback.
 
     .venv/bin/python -m bench.routing_bench [--requests 4000] [--rounds 5] [--profile]
-                                            [--mirror]
+                                            [--mirror] [--rate 200]
 
 The agent runs as a subprocess (the zipapp, as in a pod); the bench process holds the caller,
 the app, the "laptop" (a TunnelClient and its local app). Small keep-alive requests on one
@@ -13,8 +13,9 @@ connection, in interleaved rounds:
 - app, spliced: no claim.
 
 It prints each one's p50/p99, the agent's CPU per request (/proc), and the two ratios the issue
-bounds (per-request ÷ whole-connection p50, at most 1.1). ``--mirror`` adds a mirror claim of
-another client next to the route claim (a copy of every matched request), and ``--profile`` runs
+bounds (per-request ÷ whole-connection p50, at most 1.1). ``--mirror`` adds rounds where a
+mirror claim of another client copies the requests the app answers (bound: at most 1.1x the
+p50 without it), and ``--profile`` runs
 the agent from the source tree under cProfile and prints where its time went in the
 per-request rounds.
 """
@@ -26,9 +27,11 @@ import asyncio
 import os
 import pstats
 import signal
+import socket
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from innerloop.agent.zipapp import agent_bundle
@@ -36,12 +39,20 @@ from innerloop.core.filters import HeaderMatch, Mode, RequestFilter
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
 
-from bench.tunnel_bench import HTTP_REQUEST, cpu_seconds, http_round_trips, summary, tiny_http
+from bench.tunnel_bench import (
+    HTTP_ANSWER,
+    HTTP_REQUEST,
+    cpu_seconds,
+    http_round_trips,
+    summary,
+    tiny_http,
+)
 from tools.net import free_ports, port_open
 
 SERVER = Path(__file__).resolve().parent.parent / "server"
 MATCHED = RequestFilter(headers=(HeaderMatch("x-dev", "bench"),))
 UNMATCHED = HTTP_REQUEST.replace(b"x-dev: bench", b"x-dev: other")
+COPIED = RequestFilter(headers=(HeaderMatch("x-dev", "other"),))
 
 
 async def start_agent(route: int, app_port: int, tunnel: int, health: int, tmp: Path,
@@ -67,8 +78,26 @@ async def start_agent(route: int, app_port: int, tunnel: int, health: int, tmp: 
     return proc
 
 
+async def paced_round_trips(port: int, count: int, request: bytes, rate: float) -> list[float]:
+    """Like `http_round_trips`, one request every 1/rate s (a steady load, not back to back)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    loop = asyncio.get_running_loop()
+    times, next_at = [], loop.time()
+    for _ in range(count):
+        next_at += 1 / rate
+        await asyncio.sleep(max(0.0, next_at - loop.time()))
+        start = time.perf_counter()
+        writer.write(request)
+        await reader.readexactly(len(HTTP_ANSWER))
+        times.append(time.perf_counter() - start)
+    writer.close()
+    return times
+
+
 async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
-                  agent_pid: int, mirror_port: int | None, per_request_only: bool) -> None:
+                  agent_pid: int, mirror_port: int | None, per_request_only: bool,
+                  rate: float | None) -> None:
     client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
     await client.start()
     mirror = None
@@ -80,7 +109,9 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
 
     async def run(name: str, request: bytes = HTTP_REQUEST) -> None:
         before = cpu_seconds(agent_pid)
-        rows.setdefault(name, []).extend(await http_round_trips(route, n // rounds, request))
+        rows.setdefault(name, []).extend(
+            await paced_round_trips(route, n // rounds, request, rate) if rate
+            else await http_round_trips(route, n // rounds, request))
         cpu[name] = cpu.get(name, 0.0) + cpu_seconds(agent_pid) - before
 
     for _ in range(rounds):
@@ -88,11 +119,11 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
             await client.claim(route, local_port)  # no filter: whole connections
             await run("laptop, whole-connection")
         await client.claim(route, local_port, MATCHED)
-        if mirror is not None:
-            await mirror.claim(route, mirror_port or 0, MATCHED, Mode.MIRROR)
         await run("laptop, per-request")
         await run("app, per-request (unmatched)", UNMATCHED)
         if mirror is not None:
+            await mirror.claim(route, mirror_port or 0, COPIED, Mode.MIRROR)
+            await run("app, per-request, mirrored", UNMATCHED)
             await mirror.release(route)
         await client.release(route)
         if not per_request_only:
@@ -106,6 +137,10 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
               f"{p50['laptop, per-request'] / p50['laptop, whole-connection']:.2f}x; "
               f"to the app: "
               f"{p50['app, per-request (unmatched)'] / p50['app, no claim (spliced)']:.2f}x")
+    if mirror is not None:
+        p50 = {name: statistics.median(times) for name, times in rows.items()}
+        print(f"mirrored ÷ not mirrored p50, answered by the app: "
+              f"{p50['app, per-request, mirrored'] / p50['app, per-request (unmatched)']:.2f}x")
     for c in (client, mirror):
         if c is not None:
             await c.aclose()
@@ -119,6 +154,7 @@ async def main() -> None:
                         help="cProfile the agent (per-request rounds only)")
     parser.add_argument("--mirror", action="store_true",
                         help="a mirror claim gets a copy of every matched request")
+    parser.add_argument("--rate", type=float, help="requests a second (default: back to back)")
     args = parser.parse_args()
     app = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
     local = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
@@ -131,7 +167,7 @@ async def main() -> None:
         proc = await start_agent(route, app_port, tunnel, health, Path(tmp), profile)
         try:
             await measure(route, tunnel, local_port, args.requests, args.rounds, proc.pid,
-                          mirror_port if args.mirror else None, args.profile)
+                          mirror_port if args.mirror else None, args.profile, args.rate)
         finally:
             proc.send_signal(signal.SIGINT)
             await proc.wait()

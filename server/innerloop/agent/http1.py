@@ -50,8 +50,8 @@ class RequestRoutes(Protocol):
     def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
         """The mirror claims this request should be copied to."""
 
-    def unclaimed(self, lowered: bytes) -> bool:
-        """No claim can match a request within these bytes (lower-cased)."""
+    def unrouted(self, lowered: bytes) -> bool:
+        """No route claim can match a request within these bytes (lower-cased)."""
 
     @property
     def app(self) -> Destination:
@@ -135,14 +135,14 @@ class Http1Router:
 
     def _may_go_ahead(self, data: bytes) -> bool:
         """Unmatched requests cost the app's callers nearly nothing: one whole request head
-        without a body (nothing else read), that no claim can match (`core.filters.screened`),
-        not an upgrade nor an ``Expect``, goes to the app before h11 reads it; h11 then reads
-        it as any other, while the app works on it."""
+        without a body (nothing else read, between requests), that no route claim can match
+        (`core.filters.screened`), not an upgrade nor an ``Expect``, goes to the app before h11
+        reads it; h11 then reads it as any other (for mirror claims too), while the app works."""
         if (not data.endswith(b"\r\n\r\n") or data.find(b"\n\r\n") != len(data) - 3
                 or b"\n\n" in data):
             return False  # not exactly one head, ending where h11 will end it
         lowered = data.lower()
-        return not any(word in lowered for word in _NOT_AHEAD) and self.routes.unclaimed(lowered)
+        return not any(word in lowered for word in _NOT_AHEAD) and self.routes.unrouted(lowered)
 
     def _take(self) -> bytes:
         """The caller's bytes of the events parsed so far (as they came in)."""
@@ -191,7 +191,7 @@ class Http1Router:
             destination = self.routes.app
             reused = upstream.answered > 0
             upstream.start(request.method, upgrade, b"")
-            mirrors = []
+            mirrors = self.routes.mirrors(request)
         else:
             destination = await self.routes.route(request)
             head = self._take()

@@ -150,8 +150,8 @@ class PortRouting(Generic[OwnerT]):
                         self._book.counters(self._listen_port, owner),
                         self._table.paused(owner) is not None) for owner in owners]
 
-    def unclaimed(self, lowered: bytes) -> bool:
-        return self._table.unclaimed(self._listen_port, lowered)
+    def unrouted(self, lowered: bytes) -> bool:
+        return self._table.unrouted(self._listen_port, lowered)
 
     @property
     def app(self) -> Destination:

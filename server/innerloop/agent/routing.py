@@ -180,10 +180,12 @@ class RouteTable(Generic[Owner]):
                 return self._follow(held.owner, app_port)
         return ToApp(app_port)
 
-    def unclaimed(self, listen_port: int, lowered: bytes) -> bool:
-        """No claim on the port (route or mirror) can match a request within these bytes
-        (lower-cased): they may go to the app before they are parsed (`screened`)."""
-        return screened((held.filter for held in self._claims.get(listen_port, ())), lowered)
+    def unrouted(self, listen_port: int, lowered: bytes) -> bool:
+        """No route claim on the port can match a request within these bytes (lower-cased):
+        they may go to the app before they are parsed (`screened`; mirror claims get their
+        copies once the request is parsed)."""
+        return screened((held.filter for held in self._claims.get(listen_port, ())
+                         if held.mode is Mode.ROUTE), lowered)
 
     def mirrors(self, listen_port: int, method: str | bytes, path: str | bytes,
                 headers: Headers) -> list[Owner]:
