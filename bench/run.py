@@ -56,6 +56,7 @@ def headline(run: Json) -> Json:
         "latency_ratio_vs_port_forward": ratios.get("c/ka / d", {}).get("p50"),
         "throughput_ratio_vs_port_forward": min(bulk) if len(bulk) == 2 else None,
         "warm_intercept_s": _lifecycle(run, "warm intercept start", "to_first_routed_s"),
+        "warm_intercept_cli_cpu_s": _lifecycle(run, "warm intercept start", "cli_cpu_s"),
         "cold_minus_rollout_s": cold - bare if cold is not None and bare is not None else None,
         "fallback_s": _lifecycle(run, "laptop killed (SIGKILL)", "to_cluster_s"),
         "agent_rss_idle_mib": agent.get("rss_idle_mib"),
