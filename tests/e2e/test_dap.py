@@ -104,8 +104,9 @@ async def debuggee_gone(lap: DapLaptop, timeout: float = 15) -> None:
     await wait_until(lambda: not alive(pid), f"the debuggee (pid {pid}) to exit", timeout)
 
 
-def launch_config(namespace: str, while_paused: str, port: int = LOCAL_PORT) -> Message:
-    return {
+def launch_config(namespace: str, while_paused: str, port: int = LOCAL_PORT,
+                  **extra: Any) -> Message:
+    return {**extra,
         "type": "innerloop",
         "request": "launch",
         "name": "echo (innerloop)",
@@ -124,14 +125,15 @@ def launch_config(namespace: str, while_paused: str, port: int = LOCAL_PORT) -> 
 
 
 async def launch(lap: DapLaptop, namespace: str, while_paused: str,
-                 port: int = LOCAL_PORT) -> float:
+                 port: int = LOCAL_PORT, **extra: Any) -> float:
     """initialize → launch → breakpoints → configurationDone; returns when the debuggee listens.
 
     Returns how long the launch took (intercept, rollout, debugpy start)."""
     client = lap.client
     await client.initialize()
     t0 = time.monotonic()
-    launched = client.request_nowait("launch", launch_config(namespace, while_paused, port))
+    launched = client.request_nowait("launch", launch_config(namespace, while_paused, port,
+                                                             **extra))
     initialized = asyncio.ensure_future(client.event("initialized", timeout=START_TIMEOUT))
     done, _ = await asyncio.wait(
         {launched, initialized}, return_when=asyncio.FIRST_COMPLETED, timeout=START_TIMEOUT

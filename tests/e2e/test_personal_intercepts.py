@@ -15,6 +15,7 @@ last one has the developers leave.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -29,9 +30,11 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_dap import DapLaptop, console_line, launch, stop_at_breakpoint
+from tests.e2e.test_dap import laptop as dap_laptop  # noqa: F401  (a fixture)
 from tools.cluster import Cluster
 from tools.laptop import Laptop, Lines
-from tools.sample import LOAD_CLIENT, manifests
+from tools.sample import ECHO_APP, LOAD_CLIENT, manifests
 
 pytestmark = pytest.mark.e2e
 
@@ -76,10 +79,11 @@ class Shop:
         return result
 
     def mix(self, kinds: list[dict[str, Any]], count: int, connections: int = 8,
-            rate: float | None = None) -> dict[str, Any]:
+            rate: float | None = None, timeout: float = 10) -> dict[str, Any]:
         args = ["mix", self.ip, "--kinds", json.dumps(kinds), "--count", str(count),
-                "--connections", str(connections)]
-        return self.exec_client("mixload.py", *args, *(["--rate", str(rate)] if rate else []))
+                "--connections", str(connections), "--timeout", str(timeout)]
+        return self.exec_client("mixload.py", *args, *(["--rate", str(rate)] if rate else []),
+                                timeout=180 + timeout)
 
     def listed(self) -> list[str]:
         """`innerloop list`'s claim rows for the echo Service."""
@@ -252,6 +256,42 @@ def test_mirror_copies_and_never_stalls_the_cluster_path(shop: Shop) -> None:
     assert copied_stopped + dropped_stopped == 2 * count, (copied_stopped, dropped_stopped)
     # at most 16 copies wait unanswered per caller connection; the rest are dropped
     assert dropped_stopped - dropped >= count - 4 * 16, (dropped, dropped_stopped)
+
+
+FOUR = {"name": "four", "path": "/api/orders/4", "headers": {"x-dev": "four"}}
+PAUSED = {"name": "paused", "path": "/api/paused", "headers": {"x-dev": "four"}}
+
+
+async def test_a_breakpoint_holds_back_only_its_own_developers_requests(
+        shop: Shop, dap_laptop: DapLaptop) -> None:  # noqa: F811  (the fixture)
+    """Developer 4 debugs (DAP, `match` x-dev=four under /api, whilePaused cluster): stopped at
+    a breakpoint, their requests go to the cluster while developers 1-3's still reach theirs."""
+    laptop = dap_laptop
+    await launch(laptop, shop.namespace, "cluster", 28185,
+                 match={"headers": {"x-dev": "four"}, "pathPrefix": "/api"})
+    client = laptop.client
+    paused = asyncio.ensure_future(asyncio.to_thread(shop.mix, [PAUSED], 1, 1, timeout=120))
+    thread = await stop_at_breakpoint(laptop, "/api/paused")
+    await console_line(client, "paused: new requests are served by the cluster")
+    meanwhile = await asyncio.to_thread(shop.mix, [*KINDS, FOUR], 600, 4)
+    assert meanwhile["errors"] == 0, meanwhile["first_errors"]
+    placed = {kind: where(sources) for kind, sources in meanwhile["sources"].items()}
+    assert placed == {"one": {"dev1": 100}, "two": {"dev2": 100}, "three": {"dev3": 100},
+                      "plain": {"cluster": 100}, "one-on-three": {"dev3": 100},
+                      "four": {"cluster": 100}}, placed
+    assert not paused.done(), "the paused request waits as long as its developer does"
+
+    await client.ok("continue", {"threadId": thread})
+    answered = await asyncio.wait_for(paused, 60)
+    assert answered["errors"] == 0 and where(answered["sources"]["paused"]) == {"local": 1}
+    await console_line(client, "resumed: new requests reach this process again")
+    await client.ok("setBreakpoints", {"source": {"path": str(ECHO_APP)}, "breakpoints": []})
+    after = await asyncio.to_thread(shop.mix, [*KINDS, FOUR], 120, 2)
+    assert after["errors"] == 0 and where(after["sources"]["four"]) == {"local": 20}, after
+    print(f"\nwhile developer 4 was paused: 600 mixed requests, p50 {meanwhile['ms']['p50']} ms "
+          f"p99 {meanwhile['ms']['p99']} ms, developer 4's to the cluster, the others' to theirs")
+    await client.ok("disconnect", {"terminateDebuggee": True}, timeout=60)
+    await console_line(client, "left intercept")
 
 
 def test_each_developer_leaving_leaves_the_others_routing(shop: Shop) -> None:
