@@ -127,7 +127,7 @@ function page(nonce: string, cspSource: string): string {
         tr.appendChild(td);
       }
       const held = document.createElement('td');
-      if (r.held) { held.className = 'held'; held.textContent = '⏸ ${HELD_MARK}'; }
+      if (r.held) { held.className = 'held'; held.textContent = '${HELD_MARK}'; }
       tr.appendChild(held);
       return tr;
     }));

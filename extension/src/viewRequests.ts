@@ -25,11 +25,11 @@ function icon(r: RequestRecord): vscode.ThemeIcon {
   return new vscode.ThemeIcon(r.kind === 'tcp' ? 'plug' : 'arrow-right');
 }
 
-/** `200 · client · 12 B · 3 ms · 14:03:05.120`, with the held mark first when it applies. */
+/** `200 · held at breakpoint · client · 12 B · 3 ms · 14:03:05.120` (the mark when it applies). */
 export function recordDescription(r: RequestRecord): string {
   const bytes = r.kind === 'tcp' ? `${formatBytes(r.requestBytes)} in, ${formatBytes(r.responseBytes)} out` : formatBytes(r.responseBytes);
-  const parts = [recordStatus(r), recordCaller(r), bytes, formatDuration(r.duration), formatTime(r.started)];
-  return (r.held ? [`⏸ ${HELD_MARK}`, ...parts] : parts).join(' · ');
+  const parts = [recordCaller(r), bytes, formatDuration(r.duration), formatTime(r.started)];
+  return [recordStatus(r), ...(r.held ? [HELD_MARK] : []), ...parts].join(' · ');
 }
 
 function tooltip(r: RequestRecord): vscode.MarkdownString {
