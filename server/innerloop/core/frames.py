@@ -32,11 +32,9 @@ from innerloop.core.request import WhilePaused
 VERSION = 3
 HEADER = struct.Struct("!IBI")
 MAX_PAYLOAD = 64 * 1024
-_DATA_CODE = 0x22
+DATA_CODE = 0x22  # senders may write HEADER.pack(size, DATA_CODE, id) + payload themselves
 _STR_LEN = struct.Struct("!H")
-_INTS = {"B": struct.Struct("!B"), "H": struct.Struct("!H"), "I": struct.Struct("!I"),
-         "Q": struct.Struct("!Q")}
-
+_INTS = {kind: struct.Struct("!" + kind) for kind in "BHIQ"}
 
 WHILE_PAUSED_CODES = {WhilePaused.CLUSTER: 0, WhilePaused.HOLD: 1}
 """PAUSE's wire byte: the only place WhilePaused becomes a number."""
@@ -296,7 +294,7 @@ _SPECS: dict[type, _Spec] = {
                      lambda f: [f.request_id, encode_entries(f.entries)]),
     Open: _Spec(0x20, Open, "Hs", True),
     Accept: _Spec(0x21, Accept, "", True),
-    Data: _Spec(_DATA_CODE, Data, "b", True),
+    Data: _Spec(DATA_CODE, Data, "b", True),
     Window: _Spec(0x23, Window, "I", True),
     Fin: _Spec(0x24, Fin, "", True),
     Reset: _Spec(0x25, Reset, "s", True),
@@ -332,14 +330,6 @@ def encode(frame: Frame) -> bytes:
         return HEADER.pack(len(payload), spec.code, stream_id) + payload
     except struct.error as exc:
         raise LocalProtocolError(f"{type(frame).__name__}: {exc}") from None
-
-
-def data_header(stream_id: int, size: int) -> bytes:
-    """The header of a DATA frame of ``size`` bytes: senders append the payload as it is,
-    without copying it into a frame first (`encode` of ``Data`` gives the same bytes)."""
-    if stream_id <= 0 or not 0 <= size <= MAX_PAYLOAD:
-        raise LocalProtocolError(f"DATA on stream {stream_id} with {size} bytes")
-    return HEADER.pack(size, _DATA_CODE, stream_id)
 
 
 def _decode_payload(spec: _Spec, stream_id: int, payload: bytes) -> Frame:
@@ -412,8 +402,7 @@ class FrameDecoder:
             return None
         start = self._pos + HEADER.size
         self._pos = start + length
-        with memoryview(self._buffer) as view:  # one copy out of the buffer, not two
-            payload = bytes(view[start:self._pos])
+        payload = bytes(memoryview(self._buffer)[start:self._pos])  # one copy, the view is freed
         return _decode_payload(spec, stream_id, payload)
 
     def _compact(self) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.frames import (
+    DATA_CODE,
+    HEADER,
     MAX_PAYLOAD,
     Accept,
     Data,
@@ -31,7 +33,6 @@ from innerloop.core.frames import (
     Pong,
     Reset,
     Window,
-    data_header,
     encode,
 )
 from innerloop.core.mux_events import (
@@ -92,6 +93,8 @@ class Connection(abc.ABC):
                  max_payload: int = MAX_PAYLOAD, max_window: int = MAX_WINDOW) -> None:
         if not valid_window(window):
             raise LocalProtocolError(f"window {window} out of range")
+        if not 0 < max_payload <= MAX_PAYLOAD:
+            raise LocalProtocolError(f"max_payload {max_payload} out of range")
         self.window = window
         self.max_window = min(max_window, MAX_CREDIT)
         self.state = ConnectionState.HANDSHAKE
@@ -204,7 +207,7 @@ class Connection(abc.ABC):
         view = memoryview(data if type(data) is bytes else bytes(data))  # immutable until sent
         for start in range(0, len(data), self._max_payload):  # joined once, in data_to_send
             chunk = view[start:start + self._max_payload]
-            self._out += (data_header(stream_id, len(chunk)), chunk)
+            self._out += (HEADER.pack(len(chunk), DATA_CODE, stream_id), chunk)
 
     def send_fin(self, stream_id: int) -> None:
         """Half-close our direction of the stream."""
