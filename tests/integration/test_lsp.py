@@ -25,6 +25,8 @@ SERVER_COMMANDS = {
     "innerloop.uninstall",
     "innerloop.debugAdapterEndpoint",
     "innerloop.refreshCodeLenses",
+    "innerloop.listContexts",
+    "innerloop.workspaceMapping",
 }
 
 
