@@ -115,7 +115,8 @@ def _cache_dir() -> Path:
 def _cached() -> tuple[str, bytes] | None:
     try:
         index = json.loads((_cache_dir() / "index.json").read_text())
-        if index["stamps"] != _stamps([Path(p) for p in index["files"]]):
+        if index.get("root") != str(ROOT) or \
+                index["stamps"] != _stamps([Path(p) for p in index["files"]]):  # another tree
             return None
         data = (_cache_dir() / f"{index['hash']}.pyz").read_bytes()
     except (OSError, ValueError, KeyError, TypeError):
@@ -124,9 +125,11 @@ def _cached() -> tuple[str, bytes] | None:
     return (digest, data) if digest == index["hash"] else None
 
 
-def _store(digest: str, data: bytes, files: list[Path]) -> None:
-    """Best effort: a cache that cannot be written only costs the next start a build."""
-    index = {"hash": digest, "files": [str(p) for p in files], "stamps": _stamps(files)}
+def _store(digest: str, data: bytes, files: list[Path], stamps: dict[str, list[int]]) -> None:
+    """Best effort: a cache that cannot be written only costs the next start a build.
+    ``stamps`` are from before the build, so a file edited meanwhile is built again."""
+    index = {"hash": digest, "root": str(ROOT), "files": [str(p) for p in files],
+             "stamps": stamps}
     try:
         folder = _cache_dir()
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -145,7 +148,8 @@ def agent_bundle() -> tuple[str, bytes]:
     if cached is not None:
         return cached
     inputs = _inputs()
+    stamps = _stamps(list(inputs.values()))
     data = build_zipapp(inputs)
     digest = hashlib.sha256(data).hexdigest()[:12]
-    _store(digest, data, list(inputs.values()))
+    _store(digest, data, list(inputs.values()), stamps)
     return digest, data
