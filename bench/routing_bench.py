@@ -95,15 +95,60 @@ async def paced_round_trips(port: int, count: int, request: bytes, rate: float) 
     return times
 
 
+class MirrorProcess:
+    """The mirror's laptop (a TunnelClient and the app its copies go to) in a process of its
+    own: in the bench's process, its work on each copy would delay the caller's next read,
+    which a real caller (another machine) never sees."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, tunnel: int) -> MirrorProcess:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.routing_bench", "--mirror-laptop", str(tunnel),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        return cls(proc)
+
+    async def ask(self, command: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{command}\n".encode())
+        assert (await self.proc.stdout.readline()).strip() == b"ok", command
+
+    async def claim(self, route: int) -> None:
+        await self.ask(f"claim {route}")
+
+    async def release(self, route: int) -> None:
+        await self.ask(f"release {route}")
+
+    async def aclose(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        await self.proc.wait()
+
+
+async def mirror_laptop(tunnel: int) -> None:
+    """``--mirror-laptop``: claim / release as stdin says, answering "ok" to each."""
+    sink = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
+    client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench-mirror")
+    await client.start()
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        verb, route = line.split()
+        if verb == "claim":
+            await client.claim(int(route), sink.sockets[0].getsockname()[1], COPIED, Mode.MIRROR)
+        else:
+            await client.release(int(route))
+        print("ok", flush=True)
+    await client.aclose()
+
+
 async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
-                  agent_pid: int, mirror_port: int | None, per_request_only: bool,
+                  agent_pid: int, mirrored: bool, per_request_only: bool,
                   rate: float | None) -> None:
     client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
     await client.start()
-    mirror = None
-    if mirror_port is not None:
-        mirror = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench-mirror")
-        await mirror.start()
+    mirror = await MirrorProcess.start(tunnel) if mirrored else None
     rows: dict[str, list[float]] = {}
     cpu: dict[str, float] = {}
 
@@ -122,7 +167,7 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
         await run("laptop, per-request")
         await run("app, per-request (unmatched)", UNMATCHED)
         if mirror is not None:
-            await mirror.claim(route, mirror_port or 0, COPIED, Mode.MIRROR)
+            await mirror.claim(route)
             await run("app, per-request, mirrored", UNMATCHED)
             await mirror.release(route)
         await client.release(route)
@@ -155,19 +200,21 @@ async def main() -> None:
     parser.add_argument("--mirror", action="store_true",
                         help="a mirror claim gets a copy of every matched request")
     parser.add_argument("--rate", type=float, help="requests a second (default: back to back)")
+    parser.add_argument("--mirror-laptop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.mirror_laptop:
+        await mirror_laptop(args.mirror_laptop)
+        return
     app = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
     local = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
-    sink = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
-    app_port, local_port, mirror_port = (s.sockets[0].getsockname()[1]
-                                         for s in (app, local, sink))
+    app_port, local_port = (s.sockets[0].getsockname()[1] for s in (app, local))
     route, tunnel, health = free_ports(3)
     with tempfile.TemporaryDirectory() as tmp:
         profile = Path(tmp) / "agent.prof" if args.profile else None
         proc = await start_agent(route, app_port, tunnel, health, Path(tmp), profile)
         try:
             await measure(route, tunnel, local_port, args.requests, args.rounds, proc.pid,
-                          mirror_port if args.mirror else None, args.profile, args.rate)
+                          args.mirror, args.profile, args.rate)
         finally:
             proc.send_signal(signal.SIGINT)
             await proc.wait()
