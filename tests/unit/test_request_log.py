@@ -3,6 +3,8 @@ what the editor's view shows of each request routed to this machine."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from innerloop.core.request_log import FlowKind, FlowOutcome, RequestLog
 from innerloop.intercepts.http_tap import HttpTap
@@ -223,3 +225,19 @@ def test_http_then_garbage_keeps_the_request_and_counts_the_rest(clock: Clock) -
     t.ended(reset=False)
     kinds = [(r.kind, r.status, r.outcome) for r in log.records()]
     assert kinds == [(FlowKind.HTTP, 200, FlowOutcome.DONE), (FlowKind.TCP, None, FlowOutcome.DONE)]
+
+
+def test_deferred_reading_keeps_the_times_the_bytes_passed(clock: Clock) -> None:
+    """With `defer` (the event loop's call_soon) the relay only queues; the log is read later,
+    with the times the bytes passed."""
+    log = RequestLog()
+    later: list[Callable[[], None]] = []
+    t = HttpTap(log, INTERCEPT, "echo-1", "198.18.1.7:40000", clock, later.append)
+    t.from_tunnel(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    clock.now += 0.5
+    t.to_tunnel(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert log.records() == [] and len(later) == 1  # one read scheduled for the burst
+    clock.now += 9
+    later.pop()()
+    [r] = log.records()
+    assert (r.status, r.started, r.duration) == (200, 1000.0, 0.5)

@@ -143,7 +143,8 @@ class InterceptManager:
         if self.request_log is not None:
             from innerloop.intercepts.http_tap import tap_factory
 
-            intercept.tap = tap_factory(self.request_log, key, time.time)
+            intercept.tap = tap_factory(self.request_log, key, time.time,
+                                        asyncio.get_running_loop().call_soon)
         return intercept
 
     # -- operations -------------------------------------------------------------------------
