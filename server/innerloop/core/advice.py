@@ -28,6 +28,7 @@ class Fix(enum.Enum):
     SERVICE_PORT_NAME = "service-port-name"
     AGENT_IMAGE = "agent-image"
     PYTHON = "python"
+    HOLDER_LEAVES = "holder-leaves"
 
 
 _CATALOGUE: Mapping[Fix, Mapping[Surface, str]] = {
@@ -68,6 +69,11 @@ _CATALOGUE: Mapping[Fix, Mapping[Surface, str]] = {
         Surface.EDITOR: 'set "python" in the launch configuration, or select the workspace\'s '
                         'interpreter (Python extension, "python.defaultInterpreterPath", or a '
                         "workspace .venv)",
+    },
+    Fix.HOLDER_LEAVES: {
+        Surface.CLI: "ask them to leave, or pass --force",
+        # The editor has no force: it never ends someone else's intercept.
+        Surface.EDITOR: "ask them to leave first",
     },
 }
 

@@ -8,8 +8,9 @@ import asyncio
 import logging
 import os
 
+from innerloop.core.advice import Fix, advise
 from innerloop.core.agent_patch import agent_layout, pod_has_agent
-from innerloop.core.errors import InnerloopError
+from innerloop.core.errors import InnerloopError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.core.rollout import pod_ready
 from innerloop.intercepts import registry
@@ -31,6 +32,12 @@ async def holders(gw: Gateway, workload: Manifest, service: str, client_id: str)
         found.discard(entry.holder)
         found.add(f"{entry.holder} ({entry.tool} pid {entry.pid} on this machine)")
     return sorted(found)
+
+
+def held_refusal(service: str, namespace: str, held: list[str]) -> UserError:
+    """Why `uninstall` will not pull the agent from under `held` (and, on the CLI only, --force)."""
+    return UserError(f"{service}.{namespace} is intercepted by {', '.join(held)}: uninstalling "
+                     "would end their intercept", advice=advise(Fix.HOLDER_LEAVES))
 
 
 async def _claimants(gw: Gateway, workload: Manifest, client_id: str) -> list[str]:

@@ -35,7 +35,7 @@ from innerloop.core.service_patch import restore_service, service_takeover, take
 from innerloop.core.targets import Target, first_line, service_ports, workload_selector
 from innerloop.intercepts import kube_proxy
 from innerloop.intercepts.cleanup import clean_up_after_agent
-from innerloop.intercepts.holders import holders
+from innerloop.intercepts.holders import held_refusal, holders
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.intercepts.tunnels import TapFactory, TunnelSet
 from innerloop.k8s.gateway import Gateway
@@ -232,9 +232,7 @@ class Intercept:
             held = [] if force else await holders(self.gw, res.workload, req.service,
                                                   self.client_id)
             if held:
-                raise UserError(
-                    f"{req.service}.{self.namespace} is intercepted by {', '.join(held)}: "
-                    "uninstalling would end their intercept; ask them to leave, or pass --force")
+                raise held_refusal(req.service, self.namespace, held)
             await self._feed(InterceptEvent.UNINSTALL)
             await self._feed(InterceptEvent.UNINSTALLED)
             return True
