@@ -307,7 +307,8 @@ class Bench:
         self.laptop_probe = self._pipe("laptop probe", dev_netns_popen(
             [sys.executable, "-m", "bench.laptop_probe", "--kubeconfig",
              str(self.cluster.kubeconfig), "--namespace", self.ns],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO))
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+            env=self.laptop.env()))
         # kube-proxy's rules are in place once both Services answer.
         for service in ("bench", "bench-direct"):
             self.pod_probe.ask({"op": "until", "url": self.url(service), "contains": "pod=",
@@ -521,14 +522,15 @@ class Bench:
         return proc
 
     def loopback(self) -> None:
+        env = {**os.environ, **({"PYTHONPATH": str(self.args.tree)} if self.args.tree else {})}
         out = subprocess.run([sys.executable, "-m", "bench.tunnel_bench", "--requests",
                               str(self.args.loopback_requests)], cwd=REPO, check=True,
-                             capture_output=True, text=True, timeout=300).stdout
+                             capture_output=True, text=True, timeout=300, env=env).stdout
         self.results.loopback = out.splitlines()
         for name, call in [("hol_ratio", "measure_hol()"),
                            ("concurrency_errors", "measure_concurrency(1000, 10000)")]:
             done = subprocess.run(
-                [sys.executable, "-c", f"import bench.tunnel_bench as t; print(t.{call})"],
+                [sys.executable, "-c", f"import bench.tunnel_bench as t; print(t.{call})"], env=env,
                 cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
             lines = done.stdout.split()
             self.results.tunnel[name] = float(lines[-1]) if done.returncode == 0 and lines \
@@ -560,7 +562,7 @@ class Bench:
         ]
         for key, path in rows:
             self.row(key, path)
-        started, commit = time.time(), _commit()
+        started, commit = time.time(), _commit(self.args.tree)
         self.setup()
         self.log(f"namespace {self.ns} ready in {time.time() - started:.1f} s; pod {self.pod()}")
         # Phase 1, no agent: two Services in front of the same app should measure the same.
@@ -651,8 +653,11 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _commit() -> str:
-    """The commit measured, marked when server/ has uncommitted changes."""
+def _commit(tree: Path | None = None) -> str:
+    """The commit measured, marked when server/ has uncommitted changes; with ``--tree``, what
+    the COMMIT file beside that tree says (`bench.run --commit` writes it)."""
+    if tree is not None and (tree.parent / "COMMIT").exists():
+        return (tree.parent / "COMMIT").read_text().strip()
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                           capture_output=True, check=False).stdout.strip()
     dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "server"], cwd=REPO,

@@ -1,6 +1,6 @@
 """The benchmark in one command: the cluster bench on the testbed, its headline numbers, a plot.
 
-    .venv/bin/python -m bench.run [cluster_bench flags, e.g. --conns 0 --requests 300]
+    .venv/bin/python -m bench.run [--committed] [cluster_bench flags, e.g. --conns 0]
     .venv/bin/python -m bench.run --table bench/results/A.json B.json ...   # headline table
 
 Writes bench/results/<date>-<time>-<commit>.json — the headline keys below at the top level,
@@ -79,6 +79,19 @@ def _head() -> str:
                           capture_output=True, check=False).stdout.strip() or "unknown"
 
 
+def _archive(commit: str) -> Path:
+    """`commit`'s server/ unpacked under ~/.cache (the laptop and the agent it ships run from
+    there), with a COMMIT file that names it."""
+    root = Path.home() / ".cache" / "innerloop" / "bench-trees" / commit
+    if not (root / "COMMIT").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", commit, "server"], cwd=REPO, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+        (root / "COMMIT").write_text(f"{commit} (committed; an archive of server/)\n")
+    return root / "server"
+
+
 def table(paths: list[Path]) -> str:
     """Markdown: each headline key per run and its range."""
     runs = [json.loads(p.read_text()) for p in paths]
@@ -100,7 +113,13 @@ def main() -> int:
     if sys.argv[1:2] == ["--table"]:
         print(table([Path(p) for p in sys.argv[2:]]))
         return 0
-    args = arguments().parse_args()
+    parser = arguments()
+    parser.add_argument("--committed", action="store_true",
+                        help="measure HEAD as committed (an archive of its server/), not the "
+                             "working tree with whatever others have not committed yet")
+    args = parser.parse_args()
+    if args.committed:
+        args.tree = _archive(_head())
     load_start = _loadavg()
     results = asdict(measure(args))
     top = headline(results)
