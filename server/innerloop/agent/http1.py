@@ -138,11 +138,13 @@ class Http1Router:
         without a body (nothing else read, between requests), that no route claim can match
         (`core.filters.screened`), not an upgrade nor an ``Expect``, goes to the app before h11
         reads it; h11 then reads it as any other (for mirror claims too), while the app works."""
-        if (not data.endswith(b"\r\n\r\n") or data.find(b"\n\r\n") != len(data) - 3
-                or b"\n\n" in data):
-            return False  # not exactly one head, ending where h11 will end it
+        if data.find(b"\n\r\n") != len(data) - 3 or data[-4:-3] != b"\r" or b"\n\n" in data:
+            return False  # not exactly one head (ending in CRLF CRLF), where h11 will end it
         lowered = data.lower()
-        return not any(word in lowered for word in _NOT_AHEAD) and self.routes.unrouted(lowered)
+        for word in _NOT_AHEAD:
+            if word in lowered:
+                return False
+        return self.routes.unrouted(lowered)
 
     def _take(self) -> bytes:
         """The caller's bytes of the events parsed so far (as they came in)."""

@@ -184,8 +184,8 @@ class RouteTable(Generic[Owner]):
         """No route claim on the port can match a request within these bytes (lower-cased):
         they may go to the app before they are parsed (`screened`; mirror claims get their
         copies once the request is parsed)."""
-        return screened((held.filter for held in self._claims.get(listen_port, ())
-                         if held.mode is Mode.ROUTE), lowered)
+        return screened([held.filter for held in self._claims.get(listen_port, ())
+                         if held.mode is Mode.ROUTE], lowered)
 
     def mirrors(self, listen_port: int, method: str | bytes, path: str | bytes,
                 headers: Headers) -> list[Owner]:

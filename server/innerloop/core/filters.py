@@ -212,7 +212,13 @@ def screened(filters: Iterable[RequestFilter], lowered: bytes) -> bool:
     """True when no request whose bytes (lower-cased) are within ``lowered`` can match any of
     these filters: each misses one of its needles. A filter without needles (the empty one, a
     path regex alone) is never screened out: the request must be parsed first."""
-    return all(flt.needles and not all(n in lowered for n in flt.needles) for flt in filters)
+    for flt in filters:  # loops, not generators: this runs for every request read
+        for needle in flt.needles:
+            if needle not in lowered:
+                break
+        else:
+            return False  # it has every needle (or none): it may match
+    return True
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
