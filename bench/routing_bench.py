@@ -1,7 +1,7 @@
 """Per-request routing cost against whole-connection routing (issue 9), on loopback.
 
     .venv/bin/python -m bench.routing_bench [--requests 4000] [--rounds 5] [--profile]
-                                            [--mirror] [--rate 200]
+                                            [--mirror] [--rate 200] [--app-work 0.3]
 
 The agent runs as a subprocess (the zipapp, as in a pod); the bench process holds the caller,
 the app, the "laptop" (a TunnelClient and its local app). Small keep-alive requests on one
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import pstats
 import signal
@@ -32,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from innerloop.agent.zipapp import agent_bundle
@@ -93,6 +95,21 @@ async def paced_round_trips(port: int, count: int, request: bytes, rate: float) 
         times.append(time.perf_counter() - start)
     writer.close()
     return times
+
+
+def working_app(work: float) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
+                                         Awaitable[None]]:
+    """`tiny_http` that spends ``work`` seconds of CPU on each request first, as a real app
+    does (the bench's app otherwise answers at once: nothing can overlap with it)."""
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                until = time.perf_counter() + work
+                while time.perf_counter() < until:
+                    pass
+                writer.write(HTTP_ANSWER)
+        writer.close()
+    return serve
 
 
 class MirrorProcess:
@@ -200,12 +217,15 @@ async def main() -> None:
     parser.add_argument("--mirror", action="store_true",
                         help="a mirror claim gets a copy of every matched request")
     parser.add_argument("--rate", type=float, help="requests a second (default: back to back)")
+    parser.add_argument("--app-work", type=float, default=0.0, metavar="MS",
+                        help="CPU the app spends on each request (default 0: answers at once)")
     parser.add_argument("--mirror-laptop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mirror_laptop:
         await mirror_laptop(args.mirror_laptop)
         return
-    app = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
+    app = await asyncio.start_server(working_app(args.app_work / 1000) if args.app_work
+                                     else tiny_http, "127.0.0.1", 0)
     local = await asyncio.start_server(tiny_http, "127.0.0.1", 0)
     app_port, local_port = (s.sockets[0].getsockname()[1] for s in (app, local))
     route, tunnel, health = free_ports(3)
