@@ -33,10 +33,10 @@ def test_a_cached_bundle_is_the_built_one_and_skips_the_build(
 
 def test_a_changed_source_or_a_damaged_cache_means_a_new_build(cache: Path) -> None:
     digest, data = zipapp.agent_bundle()
-    index = json.loads((cache / "index.json").read_text())
+    index = json.loads(zipapp._index().read_text())
     source = next(p for p in index["stamps"] if p.endswith("agent/server.py"))
     index["stamps"][source][1] -= 1  # as if the file had been edited since
-    (cache / "index.json").write_text(json.dumps(index))
+    zipapp._index().write_text(json.dumps(index))
     assert zipapp._cached() is None
     zipapp.agent_bundle.cache_clear()
     assert zipapp.agent_bundle() == (digest, data)  # rebuilt, and the index is current again

@@ -112,9 +112,14 @@ def _cache_dir() -> Path:
     return Path(base) / "innerloop" / "agent"
 
 
+def _index() -> Path:
+    """One index per installed copy of innerloop, so two copies never evict each other."""
+    return _cache_dir() / f"index-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}.json"
+
+
 def _cached() -> tuple[str, bytes] | None:
     try:
-        index = json.loads((_cache_dir() / "index.json").read_text())
+        index = json.loads(_index().read_text())
         if index.get("root") != str(ROOT) or \
                 index["stamps"] != _stamps([Path(p) for p in index["files"]]):  # another tree
             return None
@@ -133,7 +138,7 @@ def _store(digest: str, data: bytes, files: list[Path], stamps: dict[str, list[i
     try:
         folder = _cache_dir()
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for name, content in ((f"{digest}.pyz", data), ("index.json", json.dumps(index).encode())):
+        for name, content in ((f"{digest}.pyz", data), (_index().name, json.dumps(index).encode())):
             tmp = folder / f".{name}.{os.getpid()}"
             tmp.write_bytes(content)
             tmp.replace(folder / name)
