@@ -618,6 +618,9 @@ class Bench:
         self.log("warm intercept")
         self.start_intercept("warm")
         self.leave("after warm start")
+        for again in range(2, self.args.warm_starts + 1):  # one start is one noisy sample
+            self.start_intercept(f"warm #{again}")
+            self.leave(f"after warm start #{again}")
         self.start_intercept("warm, then killed")
         self.kill_laptop()
         self.log("phase 4: outbound connections through the tunnel (DIAL)")
@@ -814,6 +817,8 @@ def arguments() -> argparse.ArgumentParser:
                         help="caller connections held at once through the intercept (0: skip)")
     parser.add_argument("--conn-requests", type=int, default=10000,
                         help="requests over those connections")
+    parser.add_argument("--warm-starts", type=int, default=3,
+                        help="warm intercepts started and left (one more is then killed)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--tree", type=Path, metavar="DIR",
                         help="run the laptop's innerloop (and so the agent it ships) from DIR/"
