@@ -19,7 +19,7 @@ import h2.connection
 import h2.events
 import pytest
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.core.filters import AppProtocol, HeaderMatch, RequestFilter
+from innerloop.core.filters import AppProtocol, HeaderMatch, Mode, RequestFilter
 from innerloop.core.request import WhilePaused
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.transport import TcpTransport
@@ -282,3 +282,35 @@ async def test_a_claim_for_http1_leaves_h2_connections_whole_to_the_app(grpc_sta
         unary = channel.unary_unary("/t.Who/Unary")
         assert await asyncio.wait_for(unary(b"x", metadata=(("x-dev", "alice"),)),
                                       TIMEOUT) == b"app x"
+
+
+async def test_grpc_mirror_copies_calls_the_app_answers_and_drops_them_while_paused(
+        grpc_stack: Stack) -> None:
+    """A mirror claim gets a copy of each matching call (unary and streaming request bodies);
+    the app answers every one; paused, its copies are dropped and counted, the app unaffected."""
+    bob, bob_port = await grpc_server("bob")
+    try:
+        await grpc_stack.claim("bob", RequestFilter(headers=(HeaderMatch("x-copy", "yes"),)),
+                               Mode.MIRROR, local_port=bob_port)
+        CALLS.pop("bob", None)
+        copy = (("x-copy", "yes"),)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+            unary = channel.unary_unary("/t.Who/Unary")
+            for i in range(10):
+                assert await asyncio.wait_for(unary(f"c{i}".encode(), metadata=copy),
+                                              TIMEOUT) == f"app c{i}".encode()
+            assert await asyncio.wait_for(unary(b"plain"), TIMEOUT) == b"app plain"
+            await wait_until(lambda: len(CALLS.get("bob", [])) == 10, "10 copies at bob", TIMEOUT)
+            assert sorted(CALLS["bob"]) == sorted(f"c{i}".encode() for i in range(10))
+            assert grpc_stack.mirror_counts("bob") == (10, 0)
+
+            await grpc_stack.clients["bob"].set_paused(True, WhilePaused.CLUSTER)
+            for i in range(5):
+                assert await asyncio.wait_for(unary(b"p", metadata=copy), TIMEOUT) == b"app p"
+            assert grpc_stack.mirror_counts("bob") == (10, 5)
+            await grpc_stack.clients["bob"].set_paused(False)
+            assert await asyncio.wait_for(unary(b"again", metadata=copy), TIMEOUT) == b"app again"
+            await wait_until(lambda: b"again" in CALLS["bob"], "a copy after resume", TIMEOUT)
+        assert len(CALLS["bob"]) == 11 and grpc_stack.mirror_counts("bob") == (11, 5)
+    finally:
+        await bob.stop(None)

@@ -13,7 +13,8 @@ as they came; a protocol error after that ends the connection (GOAWAY) and every
 Each stream is decided on its own task: one held (its owner paused with ``hold``) holds no other
 stream. An owner whose client does not accept the stream (its local process refuses): its
 streams whose request was kept (`StreamReplay`) are opened again on the app, the others are
-refused (``REFUSED_STREAM``), and its next ones go to the app. Mirror copies are HTTP/1.1 only.
+refused (``REFUSED_STREAM``), and its next ones go to the app. Streams the app serves are copied
+to matching mirror claims as they arrive (`h2mirror.H2Copies`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from innerloop.agent.h2mirror import H2Copies
 from innerloop.agent.h2side import (
     H2Side,
     Headers,
@@ -38,6 +40,7 @@ from innerloop.agent.h2side import (
     reset_stream,
 )
 from innerloop.agent.http1 import PREFACE
+from innerloop.agent.mirror import MirrorTarget
 from innerloop.agent.upstream import READ_SIZE, Destination, declined
 from innerloop.tunnel.sockets import abort
 
@@ -49,6 +52,9 @@ class StreamRoutes(Protocol):
 
     async def route_parts(self, method: bytes, path: bytes, headers: Headers) -> Destination:
         """Where a request goes (waits while its owner holds it)."""
+
+    def mirror_parts(self, method: bytes, path: bytes, headers: Headers) -> list[MirrorTarget]:
+        """The mirror claims a request the app serves is copied to."""
 
     @property
     def app(self) -> Destination:
@@ -83,6 +89,7 @@ class H2Router:
         self._declined: set[object] = set()  # owners whose client did not accept our stream
         self._tasks: set[asyncio.Task[None]] = set()
         self._replays: dict[tuple[int, int], StreamReplay] = {}  # owner stream → its request
+        self._copies = H2Copies()
 
     async def serve(self) -> None:
         try:
@@ -137,14 +144,18 @@ class H2Router:
     def _caller_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.DataReceived):
             self._forward_data(self.caller, event)
+            self._copies.data(event.stream_id, event.data or b"", False)
         elif isinstance(event, h2.events.StreamEnded):
             self._forward_end(self.caller, event.stream_id)
+            self._copies.data(event.stream_id, b"", True)
         elif isinstance(event, h2.events.StreamReset):
             self._forward_reset(self.caller, event.stream_id, event.error_code)
+            self._copies.reset(event.stream_id)
         elif isinstance(event, h2.events.WindowUpdated):
             self._window_opened(self.caller, event.stream_id)
         elif isinstance(event, h2.events.TrailersReceived):
             self._forward_trailers(self.caller, event.stream_id, event.headers)
+            self._copies.trailers(event.stream_id, list(event.headers or []))
         elif isinstance(event, h2.events.ConnectionTerminated):
             raise ConnectionError(f"the caller said GOAWAY ({event.error_code!r})")
 
@@ -189,6 +200,13 @@ class H2Router:
             self._ended.add((id(side), stream_id))
         if destination.key != self.routes.app.key:
             self._replays[id(side), stream_id] = request
+        elif not request.body:  # what the app serves is copied (not a declined owner's replay)
+            pseudo = dict(request.headers)
+            mirrors = self.routes.mirror_parts(pseudo.get(b":method", b""),
+                                               pseudo.get(b":path", b""), request.headers)
+            if mirrors:
+                self._flush_all()  # the app's stream first
+                await self._copies.start(caller_id, mirrors, request.headers, request.ended)
         try:
             for later in queued:
                 self._caller_event(later)
@@ -385,6 +403,7 @@ class H2Router:
             side.flush()
 
     def _close_all(self, *, abort_them: bool, caller: bool = True) -> None:
+        self._copies.close()
         for task in self._tasks:
             task.cancel()
         for side in self._upstreams.values():

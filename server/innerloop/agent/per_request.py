@@ -144,8 +144,12 @@ class PortRouting(Generic[OwnerT]):
         return OwnerDestination(decision.owner, self._listen_port, self._peer)
 
     def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
-        owners = self._table.mirrors(self._listen_port, request.method, request.target,
-                                     request.headers.raw_items())
+        return self.mirror_parts(request.method, request.target, request.headers.raw_items())
+
+    def mirror_parts(self, method: bytes, path: bytes,
+                     headers: list[tuple[bytes, bytes]]) -> list[MirrorTarget]:
+        """The mirror claims a request (its parts: an HTTP/2 stream's headers) is copied to."""
+        owners = self._table.mirrors(self._listen_port, method, path, headers)
         return [_Mirror(OwnerDestination(owner, self._listen_port, self._peer),
                         self._book.counters(self._listen_port, owner),
                         self._table.paused(owner) is not None) for owner in owners]
