@@ -111,6 +111,13 @@ class Laptop:
         lines.wait_for("listening", 15)
         return proc
 
+    def start_app_on_a_free_port(self) -> tuple[subprocess.Popen[str], int]:
+        """The local echo app on a port the kernel picks; returns it and the port. The netns is
+        shared by every test session on the machine: a fixed port may be taken by another."""
+        proc, lines = self.popen([sys.executable, str(ECHO_APP)], PORT="0", HOST="127.0.0.1")
+        listening = lines.wait_for("listening", 15)  # "echo listening on 127.0.0.1:PORT pid=N"
+        return proc, int(listening.split()[3].rsplit(":", 1)[1])
+
     def innerloop(self, *args: str) -> tuple[subprocess.Popen[str], Lines]:
         return self.popen([sys.executable, "-m", "innerloop", *args])
 

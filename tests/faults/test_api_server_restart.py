@@ -18,7 +18,6 @@ from tools.testbed import cluster as testbed
 from tools.wait import poll_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.testbed_cycle, pytest.mark.long]
-LOCAL_PORT = 18424  # its own: other sessions' tests share the developer netns
 MAX_FAILURES = 3
 RESUME_WITHIN = 10.0
 
@@ -38,9 +37,9 @@ def test_api_server_restarted_tunnels_reconnect_and_the_intercept_resumes(
         pytest.skip("restarts the testbed's API server")
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    laptop.start_app(LOCAL_PORT)
+    _, port = laptop.start_app_on_a_free_port()
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80")
     cluster.start_load_pod(namespace, "steady", target, duration=40, rate=50, timeout=5)
     cluster.wait_load_pod_sending(namespace, "steady")
     time.sleep(1)
@@ -61,3 +60,4 @@ def test_api_server_restarted_tunnels_reconnect_and_the_intercept_resumes(
     assert got.cluster_during > 0, got
     assert got.resumed_after is not None and got.resumed_after < RESUME_WITHIN, lines.text()
     assert set(sources(cluster.load_via_exec(namespace, target, count=10))) == {"local"}
+    assert laptop.stop(proc) == 0, lines.text()

@@ -17,7 +17,6 @@ from tools.cluster import Cluster
 from tools.laptop import Laptop
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18420  # its own: other sessions' tests share the developer netns
 CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
 
 STARTING = ["Resolve", "InstallAgent", "WaitRollout", "OpenTunnels", "RouteTraffic",
@@ -37,12 +36,12 @@ def test_crash_before_each_effect_then_uninstall_restores_exactly(
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
     before = namespace_snapshot(cluster, namespace)
-    laptop.start_app(LOCAL_PORT)
+    _, port = laptop.start_app_on_a_free_port()
     start_retrying_load_pod(cluster, namespace, "steady", url(cluster, namespace),
                             duration=300, rate=20)
     cluster.wait_load_pod_sending(namespace, "steady")
 
-    args = ("intercept", "echo", "-n", namespace, "--port", f"{LOCAL_PORT}:80")
+    args = ("intercept", "echo", "-n", namespace, "--port", f"{port}:80")
     proc, lines = laptop.popen([sys.executable, "-m", "innerloop", *args],
                                **{CRASH_BEFORE: effect})
     if effect in LEAVING:

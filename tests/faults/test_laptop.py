@@ -18,7 +18,6 @@ from tools.cluster import Cluster
 from tools.laptop import Laptop
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18412  # its own: other sessions' tests share the developer netns
 PAUSE = 10.0
 RATE = 50
 MAX_FAILURES = 2
@@ -36,9 +35,9 @@ def vanish_and_return(cluster: Cluster, namespace: str, laptop: Laptop,
                       away: Callable[[int], None], back: Callable[[int], None], what: str) -> None:
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    laptop.start_app(LOCAL_PORT)
+    _, port = laptop.start_app_on_a_free_port()
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80")
     assert set(sources(cluster.load_via_exec(namespace, target, count=10))) == {"local"}
 
     cluster.start_load_pod(namespace, "steady", target, duration=PAUSE + 12, rate=RATE, timeout=5)

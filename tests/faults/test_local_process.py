@@ -17,7 +17,6 @@ from tools.cluster import Cluster, LoadResult
 from tools.laptop import Laptop
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18416  # its own: other sessions' tests share the developer netns
 
 
 def test_local_process_crash_mid_request_clean_error_then_cluster_then_local_again(
@@ -25,9 +24,9 @@ def test_local_process_crash_mid_request_clean_error_then_cluster_then_local_aga
 ) -> None:
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    app = laptop.start_app(LOCAL_PORT)
+    app, port = laptop.start_app_on_a_free_port()
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80")
     assert set(sources(cluster.load_via_exec(namespace, target, count=5))) == {"local"}
 
     in_flight: list[LoadResult] = []
@@ -48,7 +47,7 @@ def test_local_process_crash_mid_request_clean_error_then_cluster_then_local_aga
     assert meanwhile.failures == [], meanwhile.failures
     assert "local" not in sources(meanwhile), "nothing listens: the app in the pod serves"
 
-    laptop.start_app(LOCAL_PORT)
+    laptop.start_app(port)  # the user restarts it on its port
     again = cluster.load_via_exec(namespace, target, count=10)
     assert again.failures == [] and set(sources(again)) == {"local"}
     assert proc.poll() is None and "lost" not in lines.text(), lines.text()

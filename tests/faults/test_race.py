@@ -16,7 +16,6 @@ from tools.cluster import Cluster
 from tools.laptop import Laptop, Lines
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18418  # its own: other sessions' tests share the developer netns
 
 
 @pytest.fixture
@@ -32,11 +31,10 @@ def test_two_clients_racing_for_one_service_exactly_one_wins(
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
     before = namespace_snapshot(cluster, namespace)
-    laptop.start_app(LOCAL_PORT)
-    other_laptop.start_app(LOCAL_PORT + 1)
+    ports = [lap.start_app_on_a_free_port()[1] for lap in (laptop, other_laptop)]
     racers: list[tuple[subprocess.Popen[str], Lines]] = [
         lap.innerloop("intercept", "echo", "-n", namespace, "--port", f"{port}:80")
-        for lap, port in ((laptop, LOCAL_PORT), (other_laptop, LOCAL_PORT + 1))
+        for lap, port in zip((laptop, other_laptop), ports)
     ]
     # The loser exits; the winner keeps running.
     losers = []

@@ -15,7 +15,6 @@ from tools.laptop import Laptop
 from tools.wait import poll_until
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18414  # its own: other sessions' tests share the developer netns
 JOIN_WITHIN = 10.0
 """Pod deleted → its replacement scheduled, Ready, its tunnel up and the route claimed."""
 
@@ -25,9 +24,9 @@ def test_agent_pod_deleted_its_replacement_joins_the_intercept(
 ) -> None:
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    laptop.start_app(LOCAL_PORT)
+    _, port = laptop.start_app_on_a_free_port()
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80")
     pods = cluster.pods(namespace, "echo")  # with the agent
     cluster.start_load_pod(namespace, "steady", target, duration=20, rate=50, timeout=5)
     cluster.wait_load_pod_sending(namespace, "steady")
@@ -60,9 +59,9 @@ def test_scaled_and_restarted_under_intercept_zero_failures_for_retrying_callers
 ) -> None:
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    laptop.start_app(LOCAL_PORT)
+    _, port = laptop.start_app_on_a_free_port()
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80")
     start_retrying_load_pod(cluster, namespace, "steady", target, duration=60, rate=50)
     cluster.wait_load_pod_sending(namespace, "steady")
     began = time.time()

@@ -21,7 +21,6 @@ from tools.cluster import Cluster
 from tools.laptop import Laptop, Lines
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18422  # its own: other sessions' tests share the developer netns
 CLOSED_WITHIN = 10.0
 """The agent ends a connection it cannot read at once, and a silent one after its peer timeout
 (2 s); 10 s leaves room for a loaded machine."""
@@ -90,9 +89,9 @@ def test_garbage_on_the_tunnel_closes_only_that_connection(
 ) -> None:
     cluster.deploy_echo(namespace, replicas=1)
     cluster.start_client(namespace)
-    laptop.start_app(LOCAL_PORT)
+    _, port = laptop.start_app_on_a_free_port()
     target = url(cluster, namespace)
-    proc, lines, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    proc, lines, _ = laptop.intercept(namespace, "echo", f"{port}:80")
     [pod] = cluster.pods(namespace, "echo")
     spec = cluster.kubectl_json("-n", namespace, "get", "pod", pod)["spec"]
     [agent] = [c for c in spec["containers"] if c["name"] == "innerloop-agent"]

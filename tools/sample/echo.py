@@ -180,7 +180,8 @@ def main() -> int:
         threading.Thread(target=stop_after_drain, daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_term)
-    print(f"echo listening on {host}:{port} pid={os.getpid()}", flush=True)
+    # PORT=0: the kernel picks a free port; the line says which.
+    print(f"echo listening on {host}:{server.server_address[1]} pid={os.getpid()}", flush=True)
     server.serve_forever(poll_interval=0.2)
     server.server_close()
     in_flight.wait_idle()
