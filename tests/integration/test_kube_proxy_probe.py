@@ -126,3 +126,29 @@ async def test_an_agent_without_the_counter_cannot_be_probed(tmp_path: Path) -> 
     async with node(tmp_path) as (_, client, route, _health, cluster_ip_port):
         # The "health port" here answers nothing like an agent: no probe, the caller waits.
         assert await Probe.start([client], cluster_ip_port, route) is None
+
+
+async def test_only_the_pod_itself_may_count_arrivals() -> None:
+    """The health port listens on every address (the kubelet probes it); the count answers
+    only callers on loopback, i.e. in the pod (the agent's own DIAL)."""
+    from innerloop.agent.health import serve_health
+
+    server = await asyncio.start_server(
+        lambda r, w: serve_health(r, w, arrivals={15401: 7}), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def ask(source: str, path: str) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                       local_addr=(source, 0))
+        writer.write(f"GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".encode())
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    try:
+        assert (await ask("127.0.0.1", "/arrivals/15401")).endswith(b"\r\n\r\n7\n")
+        assert (await ask("127.0.0.1", "/arrivals/9")).endswith(b"\r\n\r\n0\n")
+        assert (await ask("127.0.0.2", "/arrivals/15401")).startswith(b"HTTP/1.1 404")
+        assert (await ask("127.0.0.2", "/healthz")).startswith(b"HTTP/1.1 200")
+    finally:
+        server.close()
