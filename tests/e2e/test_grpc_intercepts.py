@@ -4,7 +4,8 @@ The cluster's gRPC service and the caller run in pods, which have no grpcio: bot
 gRPC wire format over h2 from the agent's own zipapp (tests/helpers/grpc_pod.py, mounted from a
 ConfigMap). The developer's side is a real grpcio server in the developer netns, which reaches
 only the API server. One client connection carries four calls at once: unary and
-server-streaming, with and without ``x-dev: me``.
+server-streaming, with and without ``x-dev: me``, and two with ``x-copy: yes``, which a
+second developer mirrors: the cluster answers them, a copy reaches the mirror's process.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ import asyncio, sys, grpc
 WHO = sys.argv[2]
 async def main():
     async def unary(request, context):
+        print(f"seen {request.decode()}", flush=True)
         return f"{WHO} {request.decode()}".encode()
     async def stream(request, context):
+        print(f"seen {request.decode()}", flush=True)
         for i in range(int(request)):
             if i:
                 await asyncio.sleep(0.2)
@@ -50,11 +53,14 @@ async def main():
 asyncio.run(main())
 """
 ME = {"x-dev": "me"}
+COPY = {"x-copy": "yes"}
 CALLS = [
     {"name": "unary-me", "path": "/demo.Who/Unary", "request": "hi", "metadata": ME},
     {"name": "stream-me", "path": "/demo.Who/Stream", "request": "5", "metadata": ME},
     {"name": "unary", "path": "/demo.Who/Unary", "request": "hi"},
     {"name": "stream", "path": "/demo.Who/Stream", "request": "5"},
+    {"name": "unary-copied", "path": "/demo.Who/Unary", "request": "copy1", "metadata": COPY},
+    {"name": "stream-copied", "path": "/demo.Who/Stream", "request": "3", "metadata": COPY},
 ]
 
 
@@ -96,23 +102,36 @@ def test_grpc_calls_are_routed_by_metadata_and_streams_keep_streaming(
     before = calls(cluster, namespace, ip)
     assert who(before) == {c["name"]: {"cluster"} for c in CALLS}, before
 
-    laptop = Laptop(cluster)
+    laptop, mirror = Laptop(cluster), Laptop(cluster)  # two developers
     try:
         _, server_lines = laptop.popen([sys.executable, "-c", LAPTOP_GRPC, str(LOCAL_PORT),
                                         "laptop"])
+        _, copy_lines = mirror.popen([sys.executable, "-c", LAPTOP_GRPC, str(LOCAL_PORT + 1),
+                                      "mirror"])
         server_lines.wait_for("grpc listening", 30)
+        copy_lines.wait_for("grpc listening", 30)
         proc, lines = laptop.innerloop("intercept", "greeter", "-n", namespace, "--port",
                                        f"{LOCAL_PORT}:80", "--header", "x-dev=me")
         lines.wait_for("innerloop: intercepting", 180)
         assert "only x-dev=me (read as h2)" in lines.text(), lines.text()
+        mirror_proc, mirror_lines = mirror.innerloop(
+            "intercept", "greeter", "-n", namespace, "--port", f"{LOCAL_PORT + 1}:80",
+            "--mirror", "--header", "x-copy=yes")
+        mirror_lines.wait_for("mirroring", 180)
         during = calls(cluster, namespace, ip)
+        copy_lines.wait_for("seen copy1", 15)  # the copies reached the mirror's process
+        copy_lines.wait_for("seen 3", 15)
         assert laptop.stop(proc) == 0, lines.text()
+        assert mirror.stop(mirror_proc) == 0, mirror_lines.text()
         after = calls(cluster, namespace, ip)
     finally:
         laptop.close()
+        mirror.close()
     print(f"\ngRPC over one h2 connection while intercepted: {json.dumps(during)}")
     assert who(during) == {"unary-me": {"laptop"}, "stream-me": {"laptop"},
-                           "unary": {"cluster"}, "stream": {"cluster"}}, during
+                           "unary": {"cluster"}, "stream": {"cluster"},
+                           "unary-copied": {"cluster"}, "stream-copied": {"cluster"}}, during
+    assert "seen hi" not in copy_lines.text(), "only matching calls are copied"
     for name, call in during.items():
         assert call["status"] == "0" and "reset" not in call, (name, call)
     assert during["unary-me"]["messages"] == ["laptop hi"]
