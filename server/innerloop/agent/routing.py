@@ -21,8 +21,9 @@ from innerloop.core.filters import (
     AppProtocol,
     Mode,
     RequestFilter,
-    matches,
+    RequestParts,
     may_overlap,
+    request_parts,
     screened,
 )
 from innerloop.core.frames import ClaimEntry, Status
@@ -175,9 +176,12 @@ class RouteTable(Generic[Owner]):
         """Where one request goes: the first route claim whose filter it matches (its owner,
         or the owner's whilePaused), else the app."""
         app_port = self.routes[listen_port]
+        parts: RequestParts | None = None  # read once, for every claim
         for held in self._claims.get(listen_port, ()):
-            if held.mode is Mode.ROUTE and matches(held.filter, method, path, headers):
-                return self._follow(held.owner, app_port)
+            if held.mode is Mode.ROUTE:
+                parts = parts or request_parts(method, path, headers)
+                if held.filter.matches(parts):
+                    return self._follow(held.owner, app_port)
         return ToApp(app_port)
 
     def unrouted(self, listen_port: int, lowered: bytes) -> bool:
@@ -191,8 +195,11 @@ class RouteTable(Generic[Owner]):
                 headers: Headers) -> list[Owner]:
         """The owners that get a copy of this request (paused ones too: the caller drops and
         counts their copies, see `paused`)."""
-        return [held.owner for held in self._claims.get(listen_port, ())
-                if held.mode is Mode.MIRROR and matches(held.filter, method, path, headers)]
+        claims = [held for held in self._claims.get(listen_port, ()) if held.mode is Mode.MIRROR]
+        if not claims:
+            return []
+        parts = request_parts(method, path, headers)
+        return [held.owner for held in claims if held.filter.matches(parts)]
 
     def _follow(self, owner: Owner, app_port: int) -> Decision[Owner]:
         policy = self._paused.get(owner)
