@@ -95,6 +95,7 @@ class DebugInterceptController:
         if context not in self._others:
             self._others[context] = InterceptManager(replace(base.config, context=context),
                                                      client_id=base.client_id, tool=base.tool)
+            self._others[context].request_log = base.request_log  # one log in the editor
         return self._others[context]
 
     async def start(self, request: InterceptRequest, report: Report) -> _Handle:

@@ -91,7 +91,10 @@ await runScenario(async (wb, params) => {
 
   // Paused at the handler's breakpoint (VS Code shows Run and Debug then): the request is in
   // the log, held, not answered yet.
-  log(`status bar: ${await wb.waitStatusBarText(ITEM, '(paused)', 60_000)}`);
+  // The call stack row, not the status bar: VS Code reveals Run and Debug and focuses the
+  // editor as it pauses, which would close a palette opened meanwhile.
+  log(`stack: ${await wb.waitCallStackRow(/PAUSED ON BREAKPOINT/, 60_000)}`);
+  log(`status bar: ${await wb.waitStatusBarText(ITEM, '(paused)')}`);
   await wb.runCommand('View: Show Innerloop');
   const held = await waitViewRow(wb, 'Request Log', [request, /held at breakpoint/], 60_000);
   log(`held row: ${held}`);
@@ -115,7 +118,9 @@ await runScenario(async (wb, params) => {
   log(`table row: ${await waitTableCell(wb, path)}`);
   await wb.screenshot('request-log-table');
 
-  await wb.openFile('app.py'); // the keyboard focus back from the webview to the editor
+  // The keyboard focus back from the webview: the request's row opens (and focuses) app.py.
+  await viewRows(wb, 'Request Log').filter({ hasText: path }).first().click();
+  await wb.page.locator('.editor-group-container .tab.active', { hasText: 'app.py' }).waitFor({ timeout: STEP_TIMEOUT });
   await wb.page.keyboard.press('Shift+F5'); // Debug: Stop
   await wb.waitStatusBarText(ITEM, 'innerloop: idle', 60_000);
   await hostStep(params, 'restored');
