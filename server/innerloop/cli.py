@@ -206,15 +206,18 @@ async def cmd_run(args: argparse.Namespace) -> int:
                 say(warning)
             say(f"the command gets {len(env)} variables of {args.like}'s env")
         network = await mgr.port_forward_network(ns, like, report=say)
-        return await _run_command(cmd, _with_network(network, env), stop)
+        return await _run_command(cmd, _with_network(network, env), stop, stopped_rc=130)
     finally:
         if network is not None:
             await network.aclose()
         await mgr.close()
 
 
-async def _run_command(cmd: list[str], env: dict[str, str], stop: asyncio.Event) -> int:
-    """Run CMD with the workload's env over ours; a signal to us is passed on to it."""
+async def _run_command(cmd: list[str], env: dict[str, str], stop: asyncio.Event,
+                       stopped_rc: int = 0) -> int:
+    """Run CMD with the workload's env over ours; a signal to us is passed on to it. Ended by
+    us (Ctrl-C, `leave`): `stopped_rc`, not the SIGTERM we sent it (which Python's exit would
+    turn into 241). Killed by a signal on its own: 128 + the signal, as a shell says."""
     try:
         proc = await asyncio.create_subprocess_exec(*cmd, env={**os.environ, **env})
     except OSError as exc:
@@ -230,6 +233,12 @@ async def _run_command(cmd: list[str], env: dict[str, str], stop: asyncio.Event)
             proc.kill()
     stopper.cancel()
     rc = await waiter
+    if stop.is_set():
+        say(f"stopped {cmd[0]}")
+        return stopped_rc
+    if rc < 0:
+        say(f"{cmd[0]} was killed by signal {-rc}")
+        return 128 - rc
     say(f"{cmd[0]} exited with status {rc}")
     return rc
 
