@@ -262,34 +262,50 @@ FOUR = {"name": "four", "path": "/api/orders/4", "headers": {"x-dev": "four"}}
 PAUSED = {"name": "paused", "path": "/api/paused", "headers": {"x-dev": "four"}}
 
 
+OTHERS = {"one": {"dev1": 100}, "two": {"dev2": 100}, "three": {"dev3": 100},
+          "plain": {"cluster": 100}, "one-on-three": {"dev3": 100}}
+
+
+@pytest.mark.parametrize("while_paused", ["cluster", "hold"])
 async def test_a_breakpoint_holds_back_only_its_own_developers_requests(
-        shop: Shop, dap_laptop: DapLaptop) -> None:  # noqa: F811  (the fixture)
-    """Developer 4 debugs (DAP, `match` x-dev=four under /api, whilePaused cluster): stopped at
-    a breakpoint, their requests go to the cluster while developers 1-3's still reach theirs."""
+        shop: Shop, dap_laptop: DapLaptop, while_paused: str) -> None:  # noqa: F811 (fixture)
+    """Developer 4 debugs (DAP, `match` x-dev=four under /api): stopped at a breakpoint, their
+    requests go to the cluster (whilePaused cluster) or wait (hold) while developers 1-3's
+    still reach their processes; after continue, the waiting ones reach developer 4's."""
     laptop = dap_laptop
-    await launch(laptop, shop.namespace, "cluster", 28185,
-                 match={"headers": {"x-dev": "four"}, "pathPrefix": "/api"})
+    await launch(laptop, shop.namespace, while_paused, 28185 if while_paused == "cluster"
+                 else 28186, match={"headers": {"x-dev": "four"}, "pathPrefix": "/api"})
     client = laptop.client
     paused = asyncio.ensure_future(asyncio.to_thread(shop.mix, [PAUSED], 1, 1, timeout=120))
     thread = await stop_at_breakpoint(laptop, "/api/paused")
-    await console_line(client, "paused: new requests are served by the cluster")
-    meanwhile = await asyncio.to_thread(shop.mix, [*KINDS, FOUR], 600, 4)
+    await console_line(client, "paused: new requests are served by the cluster"
+                       if while_paused == "cluster" else "paused: new requests are held")
+    held = None
+    if while_paused == "hold":
+        held = asyncio.ensure_future(asyncio.to_thread(shop.mix, [FOUR], 3, 1, timeout=120))
+        meanwhile = await asyncio.to_thread(shop.mix, KINDS, 500, 4)
+        expected = OTHERS
+    else:
+        meanwhile = await asyncio.to_thread(shop.mix, [*KINDS, FOUR], 600, 4)
+        expected = {**OTHERS, "four": {"cluster": 100}}
     assert meanwhile["errors"] == 0, meanwhile["first_errors"]
     placed = {kind: where(sources) for kind, sources in meanwhile["sources"].items()}
-    assert placed == {"one": {"dev1": 100}, "two": {"dev2": 100}, "three": {"dev3": 100},
-                      "plain": {"cluster": 100}, "one-on-three": {"dev3": 100},
-                      "four": {"cluster": 100}}, placed
+    assert placed == expected, placed
     assert not paused.done(), "the paused request waits as long as its developer does"
+    assert held is None or not held.done(), "developer 4's requests wait while they are paused"
 
+    await client.ok("setBreakpoints", {"source": {"path": str(ECHO_APP)}, "breakpoints": []})
     await client.ok("continue", {"threadId": thread})
     answered = await asyncio.wait_for(paused, 60)
     assert answered["errors"] == 0 and where(answered["sources"]["paused"]) == {"local": 1}
+    if held is not None:
+        released = await asyncio.wait_for(held, 60)
+        assert released["errors"] == 0 and where(released["sources"]["four"]) == {"local": 3}
     await console_line(client, "resumed: new requests reach this process again")
-    await client.ok("setBreakpoints", {"source": {"path": str(ECHO_APP)}, "breakpoints": []})
     after = await asyncio.to_thread(shop.mix, [*KINDS, FOUR], 120, 2)
     assert after["errors"] == 0 and where(after["sources"]["four"]) == {"local": 20}, after
-    print(f"\nwhile developer 4 was paused: 600 mixed requests, p50 {meanwhile['ms']['p50']} ms "
-          f"p99 {meanwhile['ms']['p99']} ms, developer 4's to the cluster, the others' to theirs")
+    print(f"\nwhile developer 4 was paused ({while_paused}): {100 * len(expected)} mixed "
+          f"requests, p50 {meanwhile['ms']['p50']} ms p99 {meanwhile['ms']['p99']} ms")
     await client.ok("disconnect", {"terminateDebuggee": True}, timeout=60)
     await console_line(client, "left intercept")
 
