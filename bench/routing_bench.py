@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.routing_bench [--requests 4000] [--rounds 5] [--profile]
                                             [--mirror] [--rate 200] [--app-work 0.3]
+                                            [--strace]
 
 The agent runs as a subprocess (the zipapp, as in a pod); the bench process holds the caller,
 the app, the "laptop" (a TunnelClient and its local app). Small keep-alive requests on one
@@ -27,6 +28,7 @@ import asyncio
 import contextlib
 import os
 import pstats
+import re
 import signal
 import socket
 import statistics
@@ -208,6 +210,37 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
             await c.aclose()
 
 
+async def forward_delay(route: int, tunnel: int, local_port: int, agent_pid: int,
+                        n: int) -> None:
+    """``--strace``: how long the agent takes from reading an unmatched request to writing it to
+    the app (its recvfrom and sendto under strace, which adds its own ~50 µs): what going ahead
+    takes off the app's path."""
+    client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
+    await client.start()
+    await client.claim(route, local_port, MATCHED)
+    await http_round_trips(route, 50, UNMATCHED)
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as out:
+        tracer = await asyncio.create_subprocess_exec(
+            "strace", "-f", "-ttt", "-e", "trace=recvfrom,sendto", "-s", "20", "-o", out.name,
+            "-p", str(agent_pid), stderr=asyncio.subprocess.DEVNULL)
+        await asyncio.sleep(1.0)  # attached
+        await http_round_trips(route, n, UNMATCHED)
+        tracer.terminate()
+        await tracer.wait()
+        read_at, delays = None, []
+        for line in out.read().splitlines():
+            found = re.match(r"\d+\s+([\d.]+) (recvfrom|sendto)\(\d+, \"GET /api", line)
+            if found and found.group(2) == "recvfrom":
+                read_at = float(found.group(1))
+            elif found and read_at is not None:
+                delays.append((float(found.group(1)) - read_at) * 1e6)
+                read_at = None
+    delays.sort()
+    print(f"unmatched request read → written to the app: median {statistics.median(delays):.0f}"
+          f" µs, p90 {delays[int(len(delays) * 0.9)]:.0f} µs ({len(delays)} requests, strace)")
+    await client.aclose()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=4000)
@@ -219,6 +252,8 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, help="requests a second (default: back to back)")
     parser.add_argument("--app-work", type=float, default=0.0, metavar="MS",
                         help="CPU the app spends on each request (default 0: answers at once)")
+    parser.add_argument("--strace", action="store_true",
+                        help="the agent's delay before forwarding an unmatched request")
     parser.add_argument("--mirror-laptop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mirror_laptop:
@@ -233,6 +268,8 @@ async def main() -> None:
         profile = Path(tmp) / "agent.prof" if args.profile else None
         proc = await start_agent(route, app_port, tunnel, health, Path(tmp), profile)
         try:
+            if args.strace:
+                return await forward_delay(route, tunnel, local_port, proc.pid, args.requests)
             await measure(route, tunnel, local_port, args.requests, args.rounds, proc.pid,
                           args.mirror, args.profile, args.rate)
         finally:
