@@ -85,8 +85,12 @@ class H2Copies:
                     or congested(connection.side.writer):
                 target.counters.dropped += 1
                 continue
-            stream_id = connection.side.conn.get_next_available_stream_id()
-            connection.side.conn.send_headers(stream_id, headers, end_stream=ended)
+            try:
+                stream_id = connection.side.conn.get_next_available_stream_id()
+                connection.side.conn.send_headers(stream_id, headers, end_stream=ended)
+            except h2.exceptions.ProtocolError:  # the copy connection is going away
+                target.counters.dropped += 1
+                continue
             connection.open.add(stream_id)
             connection.side.flush()
             if ended:
