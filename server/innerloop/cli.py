@@ -176,8 +176,10 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
 def _with_network(network: ClusterNetwork, env: dict[str, str]) -> dict[str, str]:
     """`env` (over ours, for the command) plus the cluster network's variables."""
     added = network.env({**os.environ, **env})
-    say(f"the command reaches the Services of {network.namespace} by name "
-        f"({len(network.services)} in view; proxy 127.0.0.1:{network.proxy.port})")
+    # The count is of every Service in view (all namespaces if the user may list them), not
+    # only the workload namespace's: saying "the Services of NS (10)" misled a new user.
+    say(f"the command reaches {len(network.services)} Services by name (short names as in "
+        f"{network.namespace}; proxy 127.0.0.1:{network.proxy.port})")
     if network.volumes is not None and network.volumes.root is not None:
         say(f"the workload's volumes are copied to {network.volumes.root} (read-only for the "
             "command's Python processes at their container paths)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 import pytest
 from innerloop import cli
@@ -42,3 +43,17 @@ def test_a_command_killed_by_a_signal_exits_128_plus_it(
 def test_a_command_that_ends_by_itself_keeps_its_status() -> None:
     fails = [sys.executable, "-c", "raise SystemExit(3)"]
     assert asyncio.run(cli._run_command(fails, {}, asyncio.Event())) == 3
+
+
+def test_the_network_line_counts_services_in_view_not_of_the_namespace(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from types import SimpleNamespace
+
+    network: Any = SimpleNamespace(
+        namespace="shop", services=[object()] * 10, proxy=SimpleNamespace(port=4242),
+        volumes=None, env=lambda _env: {"HTTP_PROXY": "http://127.0.0.1:4242"})
+    assert cli._with_network(network, {"A": "1"}) == {"A": "1",
+                                                      "HTTP_PROXY": "http://127.0.0.1:4242"}
+    assert capsys.readouterr().err == ("innerloop: the command reaches 10 Services by name "
+                                       "(short names as in shop; proxy 127.0.0.1:4242)\n")
