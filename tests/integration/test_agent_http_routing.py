@@ -603,6 +603,42 @@ def test_malformed_requests_never_reach_an_owner_whose_filter_they_do_not_match(
     assert answer.startswith("bob POST /api/still")
 
 
+async def after_a_good_request(port: int, data: bytes) -> None:
+    """One request answered on the connection first (so ``data`` is read between requests,
+    where bytes may go ahead to the app), then ``data``, then a half-close."""
+    caller = await Caller.open(port)
+    try:
+        assert (await caller.request("/api/first", "alice")).startswith("alice")
+        caller.writer.write(data)
+        caller.writer.write_eof()
+        while await asyncio.wait_for(caller.reader.read(65536), 5):
+            pass
+    except ConnectionError:
+        pass
+    finally:
+        caller.close()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(second=st.sampled_from(TEMPLATES), ops=edits)
+def test_mangled_requests_after_a_good_one_reach_neither_the_wrong_owner_nor_the_app_wrongly(
+        threaded_stack: tuple[LoopThread, Stack], second: bytes,
+        ops: list[tuple[str, int, int, bytes]]) -> None:
+    """Going ahead is judged on exactly these bytes: whatever h11 makes of them, an owner gets
+    only requests its filter matches, and the app none that a filter matches."""
+    lt, s = threaded_stack
+    lt.run(after_a_good_request(s.route, mutate(second, ops)))
+    filters = {"alice": dev("alice"), "bob": dev("bob"),
+               "carol": RequestFilter(path_prefix="/carol")}
+    for name, flt in filters.items():
+        for request in s.locals[name].seen:
+            assert matches(flt, request.method, request.target, request.headers.raw_items()), \
+                (name, request)
+    for request in s.app.seen:
+        assert not any(matches(flt, request.method, request.target, request.headers.raw_items())
+                       for flt in filters.values()), request
+
+
 async def _one_request(port: int) -> str:
     caller = await Caller.open(port)
     try:
