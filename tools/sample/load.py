@@ -7,10 +7,11 @@ line per request, in completion order::
     {"seq": 3, "t": 1700000000.123, "status": 200, "ms": 4.1, "body": "pod=echo-... path=/ ..."}
     {"seq": 4, "t": 1700000000.143, "error": "URLError: <urlopen error [Errno 111] ...>", "ms": 1.0}
 
-then one summary line ``{"summary": true, "sent": N, "ok": N, "failed": N, "ms": {"p50": …,
-"p99": …, "max": …}, "slowest": [[seq, t, ms], …], "answered_by": {"local": N, …}}`` (latencies of every
-request, the ten slowest to find a stall by its time, and who answered: the ``pod=`` word of
-the echo app's answers). A non-2xx status counts as failed. Exit status 0 when every request
+then one summary line ``{"summary": true, "sent": N, "ok": N, "failed": N, "sending_s": S,
+"ms": {"p50": …, "p99": …, "max": …}, "slowest": [[seq, t, ms], …], "answered_by": {"local":
+N, …}}``: how long the sending took (longer than the duration when this client could not keep
+the rate), latencies of every request, the ten slowest (to find a stall by its time), and who
+answered (the ``pod=`` word of the echo app's answers). A non-2xx status counts as failed. Exit status 0 when every request
 succeeded, 1 otherwise. ``--failures-only`` prints only the failed requests' lines (a run of
 minutes at hundreds a second would outgrow the pod's log).
 
@@ -111,12 +112,13 @@ def run(url: str, rate: float, count: int | None, duration: float | None, timeou
             futures.append(pool.submit(one_request, seq, url, timeout, retry_refused,
                                        failures_only))
             seq += 1
+        sending = time.monotonic() - start  # past the duration: the schedule slipped
     records = [f.result() for f in futures]
     ok = sum(1 for r in records if succeeded(r))
     answered_by = Counter(word[4:] for r in records if succeeded(r)
                           for word in r["body"].split() if word.startswith("pod="))
     emit({"summary": True, "sent": len(records), "ok": ok, "failed": len(records) - ok,
-          **latencies(records), "answered_by": dict(answered_by)})
+          "sending_s": round(sending, 2), **latencies(records), "answered_by": dict(answered_by)})
     return 0 if ok == len(records) else 1
 
 
