@@ -210,6 +210,47 @@ def test_a_50_mib_chunked_upload_arrives_intact(shop: Shop) -> None:
     assert answer == {"pod": "dev1", "received": str(50 << 20), "sha256": result["sha256"]}
 
 
+EXPECT_CLIENT = """
+import json, socket, sys
+sock = socket.create_connection((sys.argv[1], 80), timeout=20)
+buffer, out = b"", []
+
+def read_head():
+    global buffer
+    while b"\\r\\n\\r\\n" not in buffer:
+        buffer += sock.recv(65536)
+    head, buffer = buffer.split(b"\\r\\n\\r\\n", 1)
+    return head.decode("latin-1").split("\\r\\n")
+
+for dev, path in (("one", "/api/expect"), (None, "/api/expect"), ("one", "/api/again")):
+    extra = f"x-dev: {dev}\\r\\n" if dev else ""
+    sock.sendall(f"POST {path} HTTP/1.1\\r\\nhost: echo\\r\\ncontent-length: 5\\r\\n"
+                 f"expect: 100-continue\\r\\n{extra}\\r\\n".encode())
+    interim = read_head()[0]
+    sock.sendall(b"hello")
+    head = read_head()
+    size = int(next(h.split(":")[1] for h in head if h.lower().startswith("content-length")))
+    while len(buffer) < size:
+        buffer += sock.recv(65536)
+    body, buffer = buffer[:size].decode(), buffer[size:]
+    out.append({"interim": interim, "status": head[0], "body": body})
+print(json.dumps(out))
+"""
+
+
+def test_expect_100_continue_passes_through_on_one_keep_alive_connection(shop: Shop) -> None:
+    """``Expect: 100-continue`` from a client pod: each interim answer comes from the side
+    that gets the body (developer 1's process, the cluster's app, developer 1 again)."""
+    proc = shop.cluster.kubectl("-n", shop.namespace, "exec", "client", "--", "python3", "-c",
+                                EXPECT_CLIENT, shop.ip, timeout=60)
+    answers = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [a["interim"] for a in answers] == ["HTTP/1.1 100 Continue"] * 3, answers
+    assert all(a["status"].startswith("HTTP/1.1 200") for a in answers), answers
+    pods = [a["body"].split()[0] for a in answers]
+    assert pods[0] == pods[2] == "pod=dev1" and pods[1].startswith("pod=echo-"), answers
+    assert all("received=5" in a["body"] for a in answers), answers
+
+
 def mirror_counts(shop: Shop) -> tuple[int, int]:
     [row] = [r for r in shop.listed() if " mirror " in r]
     found = re.search(r"\(copied (\d+), dropped (\d+)\)", row)
