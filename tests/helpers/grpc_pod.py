@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Any
 
 for _where in ("/client/agent.pyz", "/pyz/agent.pyz", os.environ.get("AGENT_PYZ", "")):
     if _where and os.path.exists(_where):
@@ -55,10 +56,10 @@ def serve_connection(sock: socket.socket) -> None:
     lock = threading.Lock()
 
     def flush() -> None:
-        with lock:
+        with lock:  # sent in the order h2 wrote it: HPACK blocks depend on the ones before
             data = conn.data_to_send()
-        if data:
-            sock.sendall(data)
+            if data:
+                sock.sendall(data)
 
     def answer(stream_id: int, path: str, request: str) -> None:
         replies = ([f"{WHO} {request}"] if path.endswith("/Unary")
@@ -112,18 +113,18 @@ def serve(port: int) -> None:
         threading.Thread(target=serve_connection, args=(sock,), daemon=True).start()
 
 
-def call(host: str, port: int, calls: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+def call(host: str, port: int, calls: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     sock = socket.create_connection((host, port), timeout=30)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
                                                                 header_encoding="utf-8"))
     conn.initiate_connection()
     names: dict[int, str] = {}
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, Any]] = {}
     buffers: dict[int, bytearray] = {}
     start = time.monotonic()
     for c in calls:
         stream_id = conn.get_next_available_stream_id()
-        metadata = dict(c.get("metadata") or {})  # type: ignore[call-overload]
+        metadata = dict(c.get("metadata") or {})
         conn.send_headers(stream_id, [
             (":method", "POST"), (":scheme", "http"), (":authority", host),
             (":path", str(c["path"])), ("content-type", "application/grpc"), ("te", "trailers"),
@@ -143,8 +144,8 @@ def call(host: str, port: int, calls: list[dict[str, object]]) -> dict[str, dict
             if isinstance(event, h2.events.DataReceived):
                 buffers[event.stream_id] += event.data
                 for message in unframed(buffers[event.stream_id]):
-                    result["messages"].append(message.decode())  # type: ignore[attr-defined]
-                    result["at"].append(round(time.monotonic() - start, 3))  # type: ignore[attr-defined]
+                    result["messages"].append(message.decode())
+                    result["at"].append(round(time.monotonic() - start, 3))
                 conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             elif isinstance(event, h2.events.TrailersReceived):
                 result["status"] = dict(event.headers).get("grpc-status")

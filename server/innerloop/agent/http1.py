@@ -16,6 +16,8 @@ cycle parses with a fresh h11 connection.
   middle of a body). Nothing is ever sent to an owner but a request its filter matched.
 - A reused connection that was closed under us before it answered a request without a body is
   retried once on a new one (the keep-alive race every HTTP client handles).
+- Going ahead: a whole bodiless head read between requests that no route claim can match goes
+  to the app before h11 reads it (`_may_go_ahead`); mirror copies follow the app's answer.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class Http1Router:
         self._copies = Copies()
         self._raw = bytearray(prefix)  # read from the caller, not yet handed on with an event
         self._first = True  # until the first request: ``_raw`` is all that was read
-        self._ahead: tuple[Http1Upstream, bytes] | None = None  # see `_went_ahead`
+        self._ahead: tuple[Http1Upstream, bytes] | None = None  # sent before h11 read it
         if prefix:
             self.conn.receive_data(prefix)
 

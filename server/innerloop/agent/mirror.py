@@ -1,11 +1,12 @@
 """Mirror mode: a copy of each matching request goes to the mirror owner; its answer is dropped.
 
 The app's path never waits on a copy: a whole request's copy goes once the app's answer is out
-(`Http1Router`), a streaming body's along with it; copies are written without ``drain``. A copy is dropped
-(and counted) instead when its owner is paused, when its stream cannot be opened, or when the
-stream has not taken the previous bytes yet (no tunnel credit: the laptop is slow or stopped at
-a breakpoint); a copy already under way when that happens is cut off by resetting its stream,
-and the next copy opens a new one. So a slow mirror costs at most one stream window of memory.
+(`Http1Router`), a streaming body's along with it; copies are written without ``drain``. A copy
+is dropped (and counted) instead when its owner is paused, when its stream cannot be opened, or
+when the stream has not taken the previous bytes yet (no tunnel credit: the laptop is slow or
+stopped at a breakpoint); a copy already under way when that happens is cut off by resetting its
+stream, and the next copy opens a new one. So a slow mirror costs at most one stream window of
+memory.
 """
 
 from __future__ import annotations
