@@ -51,7 +51,7 @@ def _manager_config(args: argparse.Namespace) -> ManagerConfig:
         context=args.context or os.environ.get("INNERLOOP_CONTEXT") or None,
         namespace=args.namespace or os.environ.get("INNERLOOP_NAMESPACE") or None,
         agent_image=(getattr(args, "agent_image", None) or os.environ.get("INNERLOOP_AGENT_IMAGE")
-                     or ManagerConfig.agent_image),
+                     or None),
     )
 
 

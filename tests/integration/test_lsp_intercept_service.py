@@ -6,7 +6,7 @@ import pytest
 from innerloop.core.errors import UserError
 from innerloop.core.intercept import Phase
 from innerloop.core.request import request_from_json
-from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
+from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.lsp.intercept_service import EditorIntercepts, intercept_info, manager_config
 from innerloop.lsp.settings import Settings
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_empty_settings_mean_the_kubeconfigs_own_values_and_the_default_image() -> None:
-    assert manager_config(Settings()) == ManagerConfig(None, None, None, DEFAULT_AGENT_IMAGE)
+    assert manager_config(Settings()) == ManagerConfig(None, None, None, None)
     assert manager_config(
         Settings(kubeconfig="/k", context="kind", namespace="shop", agentImage="py:3.12")
     ) == ManagerConfig("/k", "kind", "shop", "py:3.12")

@@ -16,11 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from innerloop.core.agent_patch import (
     AGENT_CONTAINER,
+    DEFAULT_AGENT_IMAGE,
     AgentConfig,
     AgentLayout,
     AgentStatus,
     agent_config_map,
     agent_config_map_name,
+    agent_image_for,
     agent_layout,
     agent_status,
     install_agent,
@@ -356,3 +358,17 @@ def test_unused_agent_config_maps(workloads: list[dict[str, Any]], unused: list[
         config_map("settings", OURS),  # labelled, but not an agent ConfigMap
     ]
     assert unused_agent_config_maps(config_maps, workloads) == unused
+
+
+def test_an_intercept_naming_no_image_keeps_the_installed_agents() -> None:
+    """--agent-image once, then an intercept without it: the agent stays current (no rollout to
+    a default image the cluster may not pull), while a named image still replaces it."""
+    original = workload()
+    installed = install_agent(original, AGENT_CONFIG, [8080])
+    assert agent_image_for(None) == DEFAULT_AGENT_IMAGE
+    assert agent_image_for(None, original) == DEFAULT_AGENT_IMAGE
+    assert agent_image_for(None, installed) == AGENT_CONFIG.image
+    assert agent_image_for("reg.local/py:3", installed) == "reg.local/py:3"
+    kept = AgentConfig(agent_image_for(None, installed), AGENT_CONFIG.config_map,
+                       image_pull_policy=AGENT_CONFIG.image_pull_policy)
+    assert agent_status(installed, kept, [8080]) is AgentStatus.CURRENT

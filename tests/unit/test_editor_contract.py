@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 from innerloop.cli import _manager_config, build_parser
+from innerloop.core.agent_patch import DEFAULT_AGENT_IMAGE
 from innerloop.core.dap_launch import plan_start
 from innerloop.intercepts.debug_controller import DebugInterceptController
-from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
+from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFEST = json.loads((REPO / "package.json").read_text())

@@ -41,6 +41,8 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "innerloop"}
 DEFAULT_TUNNEL_PORT = 15400
 DEFAULT_HEALTH_PORT = 15409
 FIRST_ROUTE_PORT = 15401
+DEFAULT_AGENT_IMAGE = "python:3.12-slim"
+"""What a first injection runs when the user names no image (any image with python3 serves)."""
 
 
 @dataclass(frozen=True)
@@ -328,6 +330,14 @@ def agent_status(workload: Manifest, config: AgentConfig, app_ports: Iterable[in
     ):
         return AgentStatus.CURRENT
     return AgentStatus.OUTDATED
+
+
+def agent_image_for(chosen: str | None, workload: Manifest | None = None) -> str:
+    """The user's image, else the one the workload's sidecar runs now (re-injecting the default
+    would break an agent installed with --agent-image where the default cannot be pulled),
+    else the default."""
+    agent = None if workload is None else _agent_in(workload)
+    return chosen or (agent or {}).get("image") or DEFAULT_AGENT_IMAGE
 
 
 def _agent_in(workload: Manifest) -> Manifest | None:

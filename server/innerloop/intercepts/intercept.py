@@ -19,6 +19,7 @@ from innerloop.core.agent_patch import (
     AgentConfig,
     AgentStatus,
     agent_config_map_name,
+    agent_image_for,
     agent_layout,
     agent_status,
     install_agent,
@@ -45,7 +46,6 @@ from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
 
-
 KUBE_PROXY_SETTLE = 2.0
 """The longest wait for kube-proxy to follow a takeover (`kube_proxy.Probe` sees when it did),
 and the fixed wait where the agents cannot be probed. Only a Service's first intercept waits."""
@@ -71,7 +71,7 @@ class Intercept:
         self,
         gateway: Gateway,
         request: InterceptRequest,
-        agent_image: str,
+        agent_image: str | None,
         agent_bundle: bytes,
         client_id: str,
         on_change: Callable[[Intercept], None],
@@ -82,7 +82,8 @@ class Intercept:
         self.gw = gateway
         self.request = request
         self.namespace: str = request.namespace
-        self.agent_image = agent_image
+        self.chosen_image = agent_image  # None: the installed agent's, or the default
+        self.agent_image = agent_image_for(agent_image)
         self.agent_bundle = agent_bundle
         self.client_id = client_id
         self.on_change = on_change
@@ -245,6 +246,7 @@ class Intercept:
     async def _resolve(self) -> InterceptEvent:
         req = self.request
         self.resolution = res = await self.gw.resolve(self.namespace, req.service, req.port)
+        self.agent_image = agent_image_for(self.chosen_image, res.workload)
         port = res.target.service_port
         self.protocol = route_protocol(req.protocol, port.app_protocol, port.name, req.filter,
                                        req.mode, f"{req.service}.{self.namespace}:{port.label()}")

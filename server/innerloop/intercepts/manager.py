@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # imported where used: a CLI intercept loads neither (nor h11
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AGENT_IMAGE = "python:3.12-slim"
 WORKLOAD_KINDS = {"deploy": "Deployment", "deployment": "Deployment",
                   "sts": "StatefulSet", "statefulset": "StatefulSet"}
 
@@ -48,7 +47,8 @@ class ManagerConfig:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str | None = None
-    agent_image: str = DEFAULT_AGENT_IMAGE
+    agent_image: str | None = None
+    """None: keep the installed agent's image, or DEFAULT_AGENT_IMAGE for a first injection."""
 
 
 @dataclass(frozen=True)

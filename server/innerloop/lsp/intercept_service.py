@@ -21,7 +21,7 @@ from innerloop.core.rollout import pod_ready
 from innerloop.core.targets import ServiceSummary
 from innerloop.envfile import write_runtime_env_file
 from innerloop.intercepts.intercept import Intercept
-from innerloop.intercepts.manager import DEFAULT_AGENT_IMAGE, InterceptManager, ManagerConfig
+from innerloop.intercepts.manager import InterceptManager, ManagerConfig
 from innerloop.intercepts.snapshot import Snapshot
 from innerloop.lsp.deps import (
     ContextList,
@@ -50,7 +50,7 @@ def manager_config(settings: Settings) -> ManagerConfig:
         kubeconfig=settings.kubeconfig or None,
         context=settings.context or None,
         namespace=settings.namespace or None,
-        agent_image=settings.agentImage or DEFAULT_AGENT_IMAGE,
+        agent_image=settings.agentImage or None,
     )
 
 
