@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.helpers import cluster_apps
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 from tools.sample import manifests
+from tools.wait import poll_until
 
 pytestmark = pytest.mark.e2e
 
@@ -79,6 +81,15 @@ def calls(cluster: Cluster, namespace: str, ip: str) -> dict[str, Any]:
     return result
 
 
+def accepts(ip: str) -> bool:
+    """The ClusterIP takes connections (from the host, which reaches Service addresses)."""
+    try:
+        socket.create_connection((ip, 80), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def who(result: dict[str, Any]) -> dict[str, set[str]]:
     """Who answered each call ("cluster" for the greeter pods), from every message."""
     return {name: {"cluster" if m.split()[0].startswith("greeter-") else m.split()[0]
@@ -99,6 +110,7 @@ def test_grpc_calls_are_routed_by_metadata_and_streams_keep_streaming(
     cluster.kubectl("-n", namespace, "wait", "pod/client", "--for=condition=Ready",
                     "--timeout=90s", timeout=100)
     ip = cluster.cluster_ip(namespace, "greeter")
+    poll_until(lambda: accepts(ip), "kube-proxy's rules for the greeter Service", 30)
     before = calls(cluster, namespace, ip)
     assert who(before) == {c["name"]: {"cluster"} for c in CALLS}, before
 
