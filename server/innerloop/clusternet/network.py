@@ -13,12 +13,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from innerloop.clusternet.control import ControlServer, control_path
+from innerloop.clusternet.control import CONTROL_DIR, ControlServer, control_path
 from innerloop.clusternet.env import hook_env
 from innerloop.clusternet.forwarders import Forwarder, Forwarders, OutboundConnection
 from innerloop.clusternet.proxy import ProxyServer, proxy_env
@@ -53,6 +52,7 @@ from innerloop.core.cluster_names import (
 from innerloop.core.errors import InnerloopError
 from innerloop.core.manifest import Manifest
 from innerloop.core.service_links import service_link_env
+from innerloop.paths import owned_name, runtime_dir, sweep_dead
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ class ClusterNetwork:
         self._refreshing = asyncio.Lock()
         self._upstream = upstream(self._services.get)
         self.forwarders = Forwarders(self._upstream, on_change=self._changed)
-        self._id = secrets.token_hex(6)
+        self._id = owned_name()
+        sweep_dead(runtime_dir(CONTROL_DIR))  # sockets and status files of killed runs
         self.control = ControlServer(control_path(self._id), self.resolve)
         self.proxy = ProxyServer(self.resolve)
         self._status = status_path(self._id)

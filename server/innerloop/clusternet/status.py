@@ -8,13 +8,12 @@ stale and removed when read.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from innerloop.paths import runtime_dir, write_private
+from innerloop.paths import pid_alive, runtime_dir, write_private
 
 STATUS_DIR = "innerloop-net"  # the control sockets' directory (clusternet.control)
 
@@ -72,21 +71,11 @@ def statuses() -> list[NetworkStatus]:
             status = NetworkStatus.from_json(json.loads(path.read_text()))
         except (OSError, ValueError, TypeError, KeyError):
             continue
-        if _alive(status.pid):
+        if pid_alive(status.pid):
             found.append(status)
         else:
             path.unlink(missing_ok=True)
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def describe(status: NetworkStatus, now: float | None = None) -> list[str]:

@@ -33,7 +33,7 @@ from innerloop.core.volumes import (
     plan,
     volume_files,
 )
-from innerloop.paths import runtime_dir
+from innerloop.paths import owned_name, runtime_dir, sweep_dead
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,10 @@ class VolumeMirror:
                       + ", ".join(self._plan.skipped))
         if self._plan.empty:
             return
-        self.root = runtime_dir(VOLUMES_DIR) / secrets.token_hex(6)
+        parent = runtime_dir(VOLUMES_DIR)
+        for gone in sweep_dead(parent):  # a killed run could not remove its copies
+            log.info("removed the volume copies of a process that is gone: %s", gone)
+        self.root = parent / owned_name()
         self.root.mkdir(mode=0o700)
         try:
             await self.refresh()
