@@ -253,17 +253,19 @@ async def cmd_leave(args: argparse.Namespace) -> int:
         ns = await mgr.namespace(args.namespace)
     finally:
         await mgr.close()
-    entry = registry.find(ns, args.service)
-    if entry is None:
+    held = registry.find(ns, args.service)
+    if not held:
         raise UserError(f"{args.service}.{ns} is not intercepted from this machine; "
                         "`innerloop status` lists what is")
-    if entry.tool != "cli":
-        raise UserError(f"{args.service}.{ns} is held by {TOOLS.get(entry.tool, entry.tool)} "
-                        f"(pid {entry.pid}); stop it there")
-    if not registry.ask_to_leave(entry):
-        raise UserError(f"innerloop (pid {entry.pid}) did not leave within 30 s; "
-                        f"stop it with Ctrl-C in its terminal")
-    print(f"left {args.service}.{ns}")
+    for entry in held:  # every terminal of this machine holding it (each with its own filter)
+        if entry.tool != "cli":
+            raise UserError(f"{args.service}.{ns} is held by {TOOLS.get(entry.tool, entry.tool)} "
+                            f"(pid {entry.pid}); stop it there")
+    for entry in held:
+        if not registry.ask_to_leave(entry):
+            raise UserError(f"innerloop (pid {entry.pid}) did not leave within 30 s; "
+                            f"stop it with Ctrl-C in its terminal")
+        print(f"left {args.service}.{ns}{f' ({entry.scope})' if entry.scope else ''}")
     return 0
 
 
@@ -276,7 +278,7 @@ def cmd_status() -> int:
         print("no intercepts held on this machine")
     for e in found:
         print(f"{e.service}.{e.namespace}:{e.service_port} → 127.0.0.1:{e.local_port}  "
-              f"{TOOLS.get(e.tool, e.tool)} pid {e.pid}  "
+              f"{f'only {e.scope}  ' if e.scope else ''}{TOOLS.get(e.tool, e.tool)} pid {e.pid}  "
               f"since {time.strftime('%H:%M:%S', time.localtime(e.started))}")
     for network in statuses():
         print("\n".join(describe(network)))

@@ -27,10 +27,10 @@ async def holders(gw: Gateway, workload: Manifest, service: str, client_id: str)
     `service`; sorted, each named as the refusal shows it."""
     namespace = workload["metadata"]["namespace"]
     found = set(await _claimants(gw, workload, client_id))
-    entry = registry.find(namespace, service)
-    if entry is not None and entry.pid != os.getpid():
-        found.discard(entry.holder)
-        found.add(f"{entry.holder} ({entry.tool} pid {entry.pid} on this machine)")
+    for entry in registry.find(namespace, service):
+        if entry.pid != os.getpid():
+            found.discard(entry.holder)
+            found.add(f"{entry.holder} ({entry.tool} pid {entry.pid} on this machine)")
     return sorted(found)
 
 

@@ -192,7 +192,7 @@ class InterceptManager:
         t = intercept.target
         registry.record(registry.Entry(
             t.namespace, t.service, t.service_port.label(), t.local_port, os.getpid(),
-            self.client_id, time.time(), self.tool))
+            self.client_id, time.time(), self.tool, intercept.request.scope()))
         return intercept
 
     def get(self, service: str, namespace: str) -> Intercept:

@@ -1,7 +1,8 @@
 """Which local process holds which intercept, so `innerloop leave|status` from another shell works.
 
-One small JSON file per intercept under the user's runtime dir (0700); a file whose process is
-gone is stale and ignored (the agents already dropped that client's routes by themselves).
+One small JSON file per intercept and holding process under the user's runtime dir (0700): two
+terminals may hold the same Service with different filters. A file whose process is gone is
+stale and ignored (the agents already dropped that client's routes by themselves).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from innerloop.paths import runtime_dir, write_private
+from innerloop.paths import pid_alive, runtime_dir, write_private
 
 
 def registry_dir() -> Path:
@@ -31,28 +32,25 @@ class Entry:
     started: float
     tool: str = "cli"
     """Which program holds it: "cli" leaves on SIGTERM; "editor" and "dap" are stopped there."""
+    scope: str = ""
+    """Its filter or mode as `list` shows it (`x-dev=me`); "" for all of the port's traffic."""
 
     @property
     def alive(self) -> bool:
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(self.pid)
 
 
-def _path(namespace: str, service: str) -> Path:
-    return registry_dir() / f"{namespace}__{service}.json"
+def _path(namespace: str, service: str, pid: int) -> Path:
+    return registry_dir() / f"{namespace}__{service}__{pid}.json"
 
 
 def record(entry: Entry) -> None:
-    write_private(_path(entry.namespace, entry.service), json.dumps(asdict(entry)))
+    write_private(_path(entry.namespace, entry.service, entry.pid), json.dumps(asdict(entry)))
 
 
 def forget(namespace: str, service: str) -> None:
-    _path(namespace, service).unlink(missing_ok=True)
+    """This process no longer holds the Service (one intercept of a Service per process)."""
+    _path(namespace, service, os.getpid()).unlink(missing_ok=True)
 
 
 def entries() -> list[Entry]:
@@ -69,11 +67,9 @@ def entries() -> list[Entry]:
     return found
 
 
-def find(namespace: str, service: str) -> Entry | None:
-    for entry in entries():
-        if (entry.namespace, entry.service) == (namespace, service):
-            return entry
-    return None
+def find(namespace: str, service: str) -> list[Entry]:
+    """Every process on this machine holding an intercept of the Service."""
+    return [e for e in entries() if (e.namespace, e.service) == (namespace, service)]
 
 
 def ask_to_leave(entry: Entry, timeout: float = 30.0) -> bool:
@@ -81,7 +77,7 @@ def ask_to_leave(entry: Entry, timeout: float = 30.0) -> bool:
     os.kill(entry.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _path(entry.namespace, entry.service).exists() or not entry.alive:
+        if not _path(entry.namespace, entry.service, entry.pid).exists() or not entry.alive:
             return True
         time.sleep(0.1)
     return False
