@@ -47,6 +47,8 @@ from innerloop.tunnel.transport import TcpTransport
 
 log = logging.getLogger(__name__)
 APP_HOST = "127.0.0.1"
+CALLER_BACKLOG = 1024
+"""Pending caller connections per route port (the kernel caps it at net.core.somaxconn)."""
 
 
 class Agent:
@@ -78,8 +80,11 @@ class Agent:
     async def start(self) -> None:
         """Bind every port; raises OSError if one is taken."""
         for listen_port in sorted(self.table.routes):
+            # asyncio's default backlog (100) overflows in one stalled second at 100 new
+            # callers/s, and each overflow costs a caller a 1-3 s SYN retry.
             self._servers.append(await asyncio.start_server(
-                functools.partial(self._on_caller, listen_port), self._listen_host, listen_port))
+                functools.partial(self._on_caller, listen_port), self._listen_host, listen_port,
+                backlog=CALLER_BACKLOG))
         self._servers.append(await asyncio.start_server(
             self._on_tunnel, self._tunnel_host, self.tunnel_port))
         self._servers.append(await asyncio.start_server(

@@ -182,7 +182,14 @@ class Link:
 
     def _on_timer(self) -> None:
         self._timer = self._timer_at = None
-        self.dispatch(self.conn.handle_timeout(self.now()))
+        # One loop turn later: after a stall the timer and the read of input that arrived in
+        # time become ready together, and the deadline must not be judged before that input
+        # (an ACCEPT in time would still miss the accept deadline, pings trip the peer timeout).
+        self._loop.call_soon(self._check_deadlines)
+
+    def _check_deadlines(self) -> None:
+        if not self.conn.closed:
+            self.dispatch(self.conn.handle_timeout(self.now()))
 
     async def _read_loop(self) -> None:
         while not self.conn.closed:
