@@ -338,10 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return asyncio.run(cmd_list(args))
-        if args.command == "intercept":
-            return asyncio.run(cmd_intercept(args))
-        if args.command == "run":
-            return asyncio.run(cmd_run(args))
+        if args.command in ("intercept", "run"):  # the commands that carry traffic
+            from innerloop.tunnel.loop import run as run_loop  # uvloop where installed
+
+            return run_loop(cmd_intercept(args) if args.command == "intercept" else cmd_run(args))
         if args.command == "leave":
             return asyncio.run(cmd_leave(args))
         if args.command == "status":
