@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from innerloop.core.advice import Surface
 from innerloop.core.errors import InnerloopError
+from innerloop.core.filters import Mode
 from innerloop.core.request import InterceptRequest, WhilePaused
 
 
@@ -18,9 +19,15 @@ def say_active(request: InterceptRequest) -> str:
 def say_paused(request: InterceptRequest, paused: bool) -> str:
     if not paused:
         return "resumed: new requests reach this process again"
+    if request.mode is Mode.MIRROR:
+        return ("paused: copies of new requests are dropped (and counted) until you continue; "
+                "the cluster answers every request")
+    # A filtered intercept's pause touches only the requests its filter takes.
+    only = "" if request.filter.is_empty else \
+        f" (only those matching {request.filter.describe()}; others' are not affected)"
     if request.while_paused is WhilePaused.HOLD:
-        return "paused: new requests are held until you continue"
-    return "paused: new requests are served by the cluster until you continue"
+        return f"paused: new requests are held until you continue{only}"
+    return f"paused: new requests are served by the cluster until you continue{only}"
 
 
 def say_left(keep: bool) -> str:
