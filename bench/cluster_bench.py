@@ -572,7 +572,8 @@ class Bench:
         self.log("phase 1: no agent (A/A)")
         self.pod_latency(("a1", "a'"), False, self.args.requests)
         self.log("bare rollout (no innerloop)")
-        self.bare_rollout()
+        for _ in range(self.args.bare_rollouts):  # one rollout is one noisy sample
+            self.bare_rollout()
         self.log("cold intercept")
         self.start_intercept("cold")
         self.results.agent["rss_idle_mib"] = self.agent_rss_mib()
@@ -817,6 +818,8 @@ def arguments() -> argparse.ArgumentParser:
                         help="caller connections held at once through the intercept (0: skip)")
     parser.add_argument("--conn-requests", type=int, default=10000,
                         help="requests over those connections")
+    parser.add_argument("--bare-rollouts", type=int, default=2,
+                        help="plain `kubectl rollout restart`s before the cold intercept")
     parser.add_argument("--warm-starts", type=int, default=3,
                         help="warm intercepts started and left (one more is then killed)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")

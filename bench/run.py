@@ -54,7 +54,8 @@ def headline(run: Json) -> Json:
     bulk = [r["throughput"] for r in run["ratios"]
             if "throughput" in r and r["meaning"].startswith("bulk ")]
     cold = _lifecycle(run, "cold intercept start", "to_first_routed_s")
-    bare = _lifecycle(run, "bare rollout (kubectl rollout restart)", "to_first_new_pod_s")
+    bares = [e["to_first_new_pod_s"] for e in run["lifecycle"] if "to_first_new_pod_s" in e]
+    bare = statistics.median(bares) if bares else None
     agent = run["agent"]
     errors = None
     if "opened" in agent:
@@ -137,7 +138,7 @@ def main() -> int:
     if top["hol_ratio"] is None:
         doc["hol_ratio_why"] = results["tunnel"].get("hol_ratio_why")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{time.strftime('%Y-%m-%d-%H%M')}-{_head()}.json"
+    out = RESULTS / f"{time.strftime('%Y-%m-%d-%H%M')}-{doc['commit'].split()[0]}.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")
     print(json.dumps({k: doc[k] for k in [*top, "commit", "load_average", "goals_met"]},
                      indent=1))
