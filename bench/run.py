@@ -104,17 +104,20 @@ def _archive(commit: str) -> Path:
 def table(paths: list[Path]) -> str:
     """Markdown: each headline key per run and its range."""
     runs = [json.loads(p.read_text()) for p in paths]
-    lines = ["| measure | goal | " + " | ".join(r["commit"].split()[0] for r in runs)
-             + " | range |", "|---|---|" + "---:|" * len(runs) + "---|"]
+    heads = [f"{r['date'][11:16]} {r['commit'].split()[0]}" for r in runs]
+    lines = ["| measure | goal | " + " | ".join(heads) + " | range |",
+             "|---|---|" + "---:|" * len(runs) + "---|"]
     for key in [*headline(runs[0]["run"]).keys()]:
         values = [r.get(key) for r in runs]
         shown = [("—" if v is None else f"{v:.3g}") for v in values]
         known = [v for v in values if v is not None]
         spread = f"{min(known):.3g}–{max(known):.3g}" if known else "—"
-        goal = " ".join(map(str, GOALS[key])) if key in GOALS else ""
+        op, bound = GOALS.get(key, ("", ""))
+        goal = f"{ {'<=': '≤', '>=': '≥'}.get(op, op)} {bound}".strip()
         lines.append(f"| `{key}` | {goal} | " + " | ".join(shown) + f" | {spread} |")
-    lines.append("| load average (1/5/15 min, end) | | "
-                 + " | ".join(r["load_average"] for r in runs) + " | |")
+    lines.append("| load average, 1 min (start → end) | | " + " | ".join(
+        f"{r['load_average_start'].split()[0]} → {r['load_average'].split()[0]}" for r in runs)
+        + " | |")
     return "\n".join(lines)
 
 
