@@ -1,16 +1,8 @@
 import { randomBytes } from 'crypto';
 import * as vscode from 'vscode';
 import { RequestLogStore } from './requestLogStore';
-import {
-  formatBytes,
-  formatDuration,
-  formatTime,
-  HELD_MARK,
-  recordCaller,
-  recordStatus,
-  recordTitle,
-  RequestRecord,
-} from './viewModel';
+import { HELD_MARK, recordText } from './requestText';
+import { RequestRecord } from './viewModel';
 
 /** One table row, computed here so the page only renders text. */
 interface Row {
@@ -27,15 +19,16 @@ interface Row {
 }
 
 function row(r: RequestRecord): Row {
+  const text = recordText(r);
   return {
     id: r.id,
-    time: formatTime(r.started),
-    caller: recordCaller(r),
+    time: text.time,
+    caller: text.caller,
     replica: r.replica,
-    request: recordTitle(r) + (r.note !== '' && r.kind === 'http' ? ` (${r.note})` : ''),
-    status: recordStatus(r),
-    bytes: `${formatBytes(r.requestBytes)} / ${formatBytes(r.responseBytes)}`,
-    duration: formatDuration(r.duration),
+    request: text.title + (r.note !== '' && r.kind === 'http' ? ` (${r.note})` : ''),
+    status: text.status,
+    bytes: `${text.requestBytes} / ${text.responseBytes}`,
+    duration: text.duration,
     held: r.held,
     http: r.kind === 'http',
   };

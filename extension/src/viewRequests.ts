@@ -1,15 +1,7 @@
 import * as vscode from 'vscode';
 import { RequestLogStore } from './requestLogStore';
-import {
-  formatBytes,
-  formatDuration,
-  formatTime,
-  HELD_MARK,
-  recordCaller,
-  recordStatus,
-  recordTitle,
-  RequestRecord,
-} from './viewModel';
+import { HELD_MARK, recordText } from './requestText';
+import { RequestRecord } from './viewModel';
 
 export const OPEN_HANDLER_COMMAND = 'innerloop.openRequestHandler';
 
@@ -27,18 +19,20 @@ function icon(r: RequestRecord): vscode.ThemeIcon {
 
 /** `200 · held at breakpoint · client · 12 B · 3 ms · 14:03:05.120` (the mark when it applies). */
 export function recordDescription(r: RequestRecord): string {
-  const bytes = r.kind === 'tcp' ? `${formatBytes(r.requestBytes)} in, ${formatBytes(r.responseBytes)} out` : formatBytes(r.responseBytes);
-  const parts = [recordCaller(r), bytes, formatDuration(r.duration), formatTime(r.started)];
-  return [recordStatus(r), ...(r.held ? [HELD_MARK] : []), ...parts].join(' · ');
+  const text = recordText(r);
+  const bytes = r.kind === 'tcp' ? `${text.requestBytes} in, ${text.responseBytes} out` : text.responseBytes;
+  const parts = [text.caller, bytes, text.duration, text.time];
+  return [text.status, ...(r.held ? [HELD_MARK] : []), ...parts].join(' · ');
 }
 
 function tooltip(r: RequestRecord): vscode.MarkdownString {
+  const text = recordText(r);
   const lines = [
-    `**${recordTitle(r)}** → ${recordStatus(r)}${r.held ? ` — ${HELD_MARK}` : ''}`,
+    `**${text.title}** → ${text.status}${r.held ? ` — ${HELD_MARK}` : ''}`,
     `caller: ${r.peerPod ?? '?'} (${r.peer})`,
     `through replica: ${r.replica} · intercept: ${r.intercept}`,
-    `bytes: ${formatBytes(r.requestBytes)} in, ${formatBytes(r.responseBytes)} out (bodies for HTTP)`,
-    `started ${formatTime(r.started)} · ${formatDuration(r.duration)}`,
+    `bytes: ${text.requestBytes} in, ${text.responseBytes} out (bodies for HTTP)`,
+    `started ${text.time} · ${text.duration}`,
   ];
   if (r.note !== '') lines.push(r.note);
   if (r.kind === 'http') lines.push('click: open the handler');
@@ -61,14 +55,15 @@ export class RequestsView implements vscode.TreeDataProvider<RequestRecord>, vsc
   }
 
   getTreeItem(r: RequestRecord): vscode.TreeItem {
-    const item = new vscode.TreeItem(recordTitle(r));
+    const title = recordText(r).title;
+    const item = new vscode.TreeItem(title);
     item.id = `request:${r.id}`;
     item.description = recordDescription(r);
     item.iconPath = icon(r);
     item.tooltip = tooltip(r);
     item.contextValue = r.kind === 'http' ? 'httpRequest' : 'connection';
     // What a screen reader (and the UI test) reads: the whole row in words.
-    item.accessibilityInformation = { label: `${recordTitle(r)} ${recordDescription(r)}` };
+    item.accessibilityInformation = { label: `${title} ${recordDescription(r)}` };
     if (r.kind === 'http') item.command = { command: OPEN_HANDLER_COMMAND, title: 'Open Handler', arguments: [r.id] };
     return item;
   }
