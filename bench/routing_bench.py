@@ -30,7 +30,6 @@ import os
 import pstats
 import re
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -80,23 +79,6 @@ async def start_agent(route: int, app_port: int, tunnel: int, health: int, tmp: 
             raise SystemExit(f"the agent exited ({proc.returncode})")
         await asyncio.sleep(0.05)
     return proc
-
-
-async def paced_round_trips(port: int, count: int, request: bytes, rate: float) -> list[float]:
-    """Like `http_round_trips`, one request every 1/rate s (a steady load, not back to back)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    loop = asyncio.get_running_loop()
-    times, next_at = [], loop.time()
-    for _ in range(count):
-        next_at += 1 / rate
-        await asyncio.sleep(max(0.0, next_at - loop.time()))
-        start = time.perf_counter()
-        writer.write(request)
-        await reader.readexactly(len(HTTP_ANSWER))
-        times.append(time.perf_counter() - start)
-    writer.close()
-    return times
 
 
 def working_app(work: float) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter],
@@ -173,9 +155,7 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
 
     async def run(name: str, request: bytes = HTTP_REQUEST) -> None:
         before = cpu_seconds(agent_pid)
-        rows.setdefault(name, []).extend(
-            await paced_round_trips(route, n // rounds, request, rate) if rate
-            else await http_round_trips(route, n // rounds, request))
+        rows.setdefault(name, []).extend(await http_round_trips(route, n // rounds, request, rate))
         cpu[name] = cpu.get(name, 0.0) + cpu_seconds(agent_pid) - before
 
     for _ in range(rounds):

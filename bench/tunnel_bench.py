@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import sys
 import time
@@ -93,17 +92,10 @@ async def tiny_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
     writer.close()
 
 
-async def http_round_trips(port: int, count: int, request: bytes = HTTP_REQUEST) -> list[float]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    times = []
-    for _ in range(count):
-        start = time.perf_counter()
-        writer.write(request)
-        await reader.readexactly(len(HTTP_ANSWER))
-        times.append(time.perf_counter() - start)
-    writer.close()
-    return times
+async def http_round_trips(port: int, count: int, request: bytes = HTTP_REQUEST,
+                           rate: float | None = None) -> list[float]:
+    """Keep-alive HTTP round trips against `tiny_http` (see `round_trips`)."""
+    return await round_trips(port, count, request, len(HTTP_ANSWER), rate)
 
 
 def cpu_seconds(pid: int) -> float:

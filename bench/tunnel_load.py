@@ -48,14 +48,21 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
     writer.close()
 
 
-async def round_trips(port: int, count: int) -> list[float]:
+async def round_trips(port: int, count: int, request: bytes = MESSAGE,
+                      answer: int = len(MESSAGE), rate: float | None = None) -> list[float]:
+    """`count` round trips on one connection (`request` out, `answer` bytes back), back to back
+    or, given a `rate`, one every 1/rate s (a steady load)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    times = []
+    loop = asyncio.get_running_loop()
+    times, next_at = [], loop.time()
     for _ in range(count):
+        if rate:
+            next_at += 1 / rate
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
         start = time.perf_counter()
-        writer.write(MESSAGE)
-        await reader.readexactly(len(MESSAGE))
+        writer.write(request)
+        await reader.readexactly(answer)
         times.append(time.perf_counter() - start)
     writer.close()
     return times
