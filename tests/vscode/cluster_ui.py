@@ -1,6 +1,7 @@
 """What the real-VS-Code tests against the testbed share (test_vscode_cluster.py,
-test_vscode_network.py): the extension's settings for the testbed, the workspace, the `ui`
-fixture (code-server + a scenario) and the scenario's "HOST <step>" handshake.
+test_vscode_network.py, the lens tests): the extension's settings for the testbed, the
+workspace, the `ui` fixture (code-server + a scenario, then the channel's errors and the
+screenshots) and the scenario's "HOST <step>" handshake.
 
 A scenario (tests/vscode/scenarios/cluster_*.mjs) drives the UI; where it needs the cluster
 (a pod's request, a check of what the cluster serves) it logs "HOST <step>" and waits, and the
@@ -10,6 +11,7 @@ test does that step and answers through a file (scenarios/host_sync.mjs).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import queue
@@ -146,29 +148,100 @@ class Scenario:
         (self.artifacts / f"{self.name}.log").write_text(self.log() + "\n")
 
 
-StartUi = Callable[[CodeServer, str, dict[str, Any]], Scenario]
+class ClusterUi:
+    """The `ui` fixture: code-server in a test's workspace with the extension's testbed
+    settings, a scenario in it; once it ended, what the test checks (the channel's errors, the
+    screenshots). The servers and scenarios it started are stopped and their logs collected at
+    the end of the test."""
+
+    def __init__(self, runtime: Runtime, vsix: Path, kube: Cluster, namespace: str,
+                 root: Path, artifacts: Path) -> None:
+        self.runtime, self.vsix, self.kube, self.namespace = runtime, vsix, kube, namespace
+        self.root, self.artifacts = root, artifacts
+        self.started: list[tuple[CodeServer, Scenario | None]] = []
+        self.started_at = 0.0
+        """When the last `start` began (monotonic): code-server's start counts."""
+
+    def echo_url(self) -> str:
+        return f"http://{self.kube.cluster_ip(self.namespace, 'echo')}{REQUEST_PATH}"
+
+    def code_server(self, workspace: Path, user_settings: Mapping[str, Any] | None = None
+                    ) -> CodeServer:
+        """The server `start` runs (made first where a test needs its run_dir)."""
+        server = CodeServer(self.runtime, workspace,
+                            user_settings=settings(self.kube) if user_settings is None
+                            else user_settings)
+        self.started.append((server, None))
+        return server
+
+    @property
+    def server(self) -> CodeServer:
+        return self.started[-1][0]
+
+    def start(self, name: str, params: Mapping[str, Any]) -> Scenario:
+        """Starts the last code_server and the scenario `name` in it."""
+        server = self.server
+        self.started_at = time.monotonic()
+        server.prepare(self.vsix)
+        server.start()
+        scenario = Scenario(self.runtime, server, name, self.artifacts, {
+            "activationTimeoutMs": 90_000, "interceptTimeoutMs": ITEM_TIMEOUT_MS, **params,
+        })
+        self.started[-1] = (server, scenario)
+        return scenario
+
+    def channel_errors(self) -> list[str]:
+        return channel_errors(self.server, self.artifacts)
+
+    def screenshots(self) -> list[str]:
+        return sorted(p.name for p in self.artifacts.glob("*.png"))
+
+    def close(self) -> None:
+        for server, scenario in self.started:
+            if scenario is not None and scenario.process.returncode is None:
+                scenario.close()
+            server.stop()
+            server.collect_logs(self.artifacts / "logs")
+            server.cleanup()
 
 
 @pytest.fixture
-def ui(vscode_runtime: Runtime, vsix: Path, artifacts: Path) -> Iterator[StartUi]:
-    """Starts code-server + a scenario; stops both and collects the logs at the end."""
-    started: list[tuple[CodeServer, Scenario | None]] = []
+def ui(vscode_runtime: Runtime, vsix: Path, cluster: Cluster, namespace: str, tmp_path: Path,
+       artifacts: Path) -> Iterator[ClusterUi]:
+    """The test module imports `cluster` and `namespace` (tests/e2e/conftest.py) too."""
+    started = ClusterUi(vscode_runtime, vsix, cluster, namespace, tmp_path, artifacts)
+    yield started
+    started.close()
 
-    def start(server: CodeServer, name: str, params: dict[str, Any]) -> Scenario:
-        started.append((server, None))
-        server.prepare(vsix)
-        server.start()
-        scenario = Scenario(vscode_runtime, server, name, artifacts, params)
-        started[-1] = (server, scenario)
-        return scenario
 
-    yield start
-    for server, scenario in started:
-        if scenario is not None and scenario.process.returncode is None:
-            scenario.close()
-        server.stop()
-        server.collect_logs(artifacts / "logs")
-        server.cleanup()
+def launch_echo(namespace: str, port: int, env: Mapping[str, str | None]) -> list[dict[str, Any]]:
+    """The `innerloop` launch configuration of the workspace's app.py for the echo Service."""
+    return [{
+        "type": "innerloop",
+        "request": "launch",
+        "name": "innerloop: echo",
+        "service": "echo",
+        "namespace": namespace,
+        "servicePort": 80,
+        "port": port,
+        "program": "${workspaceFolder}/app.py",
+        "env": dict(env),
+    }]
+
+
+@contextlib.contextmanager
+def local_echo(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The echo app on 127.0.0.1:`port`, as the user's own process (not a debuggee)."""
+    app = subprocess.Popen(
+        [sys.executable, str(ECHO_APP)],
+        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1"},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        yield app
+    finally:
+        app.terminate()
+        app.wait(10)
 
 
 def f5_to_breakpoint_and_back(scenario: Scenario, kube: Cluster, namespace: str, url: str,

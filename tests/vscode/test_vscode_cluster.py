@@ -13,29 +13,23 @@ file does that step and answers through a file (scenarios/host_sync.mjs, cluster
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
 from tests.helpers.dap_client import marked_line
 from tests.vscode.cluster_ui import (
-    ITEM_TIMEOUT_MS,
     REQUEST_PATH,
-    StartUi,
+    ClusterUi,
     answers,
-    channel_errors,
     f5_to_breakpoint_and_back,
+    launch_echo,
+    local_echo,
     make_workspace,
-    settings,
     ui,  # noqa: F401 - the fixture
 )
-from tests.vscode.codeserver import CodeServer, Runtime
 from tools.cluster import Cluster, LoadResult
 from tools.net import free_port
 from tools.sample import ECHO_APP, manifests
@@ -46,10 +40,7 @@ pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
     # echo with a second Service port, so that the quick pick asks which one.
@@ -59,26 +50,17 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
     cluster.deploy_echo(namespace)
     cluster.apply(namespace, [service])
     cluster.start_client(namespace)
-    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+    url = ui.echo_url()
 
     local_port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, str(ECHO_APP)],
-        env={**os.environ, "PORT": str(local_port), "HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        workspace = make_workspace(tmp_path, [])
-        server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
+    with local_echo(local_port) as app:
+        server = ui.code_server(make_workspace(ui.root, []))
         # The server writes the workload's env for the user's program (XDG_RUNTIME_DIR is
         # code-server's own, see CodeServer).
         env_file = server.run_dir / "xdg-runtime" / "innerloop-env" / f"{namespace}.echo.env"
-        scenario = ui(
-            server,
+        scenario = ui.start(
             "cluster_intercept",
             {
-                "activationTimeoutMs": 90_000,
-                "interceptTimeoutMs": ITEM_TIMEOUT_MS,
                 "namespace": namespace,
                 "localPort": local_port,
                 "envFile": str(env_file),
@@ -102,11 +84,8 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
         scenario.step("routed", 240, routed)
         scenario.step("restored", 90, restored)
         assert scenario.finish() == 0, scenario.log()
-    finally:
-        app.terminate()
-        app.wait(10)
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-intercepting.png",
         "02-stopped.png",
     ]
@@ -116,43 +95,22 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
 def test_f5_stops_at_a_breakpoint_on_a_pods_request(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
     cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+    url = ui.echo_url()
 
     local_port = free_port()
-    workspace = make_workspace(
-        tmp_path,
-        [
-            {
-                "type": "innerloop",
-                "request": "launch",
-                "name": "innerloop: echo",
-                "service": "echo",
-                "namespace": namespace,
-                "servicePort": 80,
-                "port": local_port,
-                "program": "${workspaceFolder}/app.py",
-                # The workload's env comes along (SECRET_VALUE, CONFIG_VALUE, POD_NAME, ...);
-                # these win. Without POD_NAME the app answers pod=local.
-                "env": {"PORT": str(local_port), "HOST": "127.0.0.1", "POD_NAME": None},
-            }
-        ],
-    )
-    server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
-    scenario = ui(
-        server,
+    # The workload's env comes along (SECRET_VALUE, CONFIG_VALUE, POD_NAME, ...); these win.
+    # Without POD_NAME the app answers pod=local.
+    env = {"PORT": str(local_port), "HOST": "127.0.0.1", "POD_NAME": None}
+    ui.code_server(make_workspace(ui.root, launch_echo(namespace, local_port, env)))
+    scenario = ui.start(
         "cluster_debug",
         {
-            "activationTimeoutMs": 90_000,
-            "interceptTimeoutMs": ITEM_TIMEOUT_MS,
             "localPort": local_port,
             "breakpointLine": marked_line(ECHO_APP, "# breakpoint"),
             "requestPath": REQUEST_PATH,
@@ -165,8 +123,8 @@ def test_f5_stops_at_a_breakpoint_on_a_pods_request(
         assert (got["secret"], got["config"]) == (manifests.SECRET_VALUE, manifests.CONFIG_VALUE)
 
     f5_to_breakpoint_and_back(scenario, cluster, namespace, url, local_port, answered)
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-paused-on-pod-request.png",
         "02-continued.png",
     ]

@@ -13,27 +13,20 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
 from tests.vscode.cluster_ui import (
-    ITEM_TIMEOUT_MS,
     REQUEST_PATH,
-    StartUi,
-    channel_errors,
+    ClusterUi,
+    local_echo,
     make_workspace,
-    settings,
     ui,  # noqa: F401 - the fixture
 )
-from tests.vscode.codeserver import CodeServer, Runtime
 from tools.cluster import Cluster, parse_answer
 from tools.net import free_port
-from tools.sample import ECHO_APP
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
 
@@ -64,32 +57,20 @@ def pod_answers(
 def test_quick_pick_header_step_starts_a_personal_intercept(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
     user = pwd.getpwuid(os.getuid()).pw_name  # what the extension host's os.userInfo() says
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+    url = ui.echo_url()
 
     local_port = free_port()
-    app = subprocess.Popen(
-        [sys.executable, str(ECHO_APP)],
-        env={**os.environ, "PORT": str(local_port), "HOST": "127.0.0.1"},
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        workspace = make_workspace(tmp_path, [])
-        server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
-        scenario = ui(
-            server,
+    with local_echo(local_port) as app:
+        ui.code_server(make_workspace(ui.root, []))
+        scenario = ui.start(
             "cluster_filter",
             {
-                "activationTimeoutMs": 90_000,
-                "interceptTimeoutMs": ITEM_TIMEOUT_MS,
                 "namespace": namespace,
                 "localPort": local_port,
                 "personalHeader": f"{HEADER}={user}",
@@ -118,11 +99,8 @@ def test_quick_pick_header_step_starts_a_personal_intercept(
         scenario.step("filtered", 300, filtered)
         scenario.step("restored", 90, restored)
         assert scenario.finish() == 0, scenario.log()
-    finally:
-        app.terminate()
-        app.wait(10)
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-which-requests.png",
         "02-filtered-intercept.png",
         "03-curl-command.png",

@@ -26,14 +26,11 @@ import pytest
 
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
 from tests.vscode.cluster_ui import (
-    ITEM_TIMEOUT_MS,
-    StartUi,
-    channel_errors,
+    ClusterUi,
+    Scenario,
     f5_to_breakpoint_and_back,
-    settings,
     ui,  # noqa: F401 - the fixture
 )
-from tests.vscode.codeserver import CodeServer, Runtime
 from tools.cluster import Cluster, LoadResult
 from tools.net import free_port
 from tools.sample import manifests
@@ -103,13 +100,32 @@ def prepare_cluster(kube: Cluster, ns: str) -> tuple[int, str]:
 
 def scenario_params(local_port: int) -> dict[str, Any]:
     return {
-        "activationTimeoutMs": 90_000,
-        "interceptTimeoutMs": ITEM_TIMEOUT_MS,
         "localPort": local_port,
         "handler": HANDLER,
         "breakpointLine": BREAKPOINT_LINE,
         "orderId": ORDER_ID,
     }
+
+
+def lens_walk(
+    ui: ClusterUi,  # noqa: F811
+    scenario: str,
+    params: dict[str, Any],
+    *,
+    mapped: bool = True,
+    user_settings: dict[str, Any] | None = None,
+) -> tuple[Path, int, Scenario]:
+    """The lens tests' walk: echo on a free port, the Flask workspace (mapped to echo by its
+    settings if `mapped`), code-server with `scenario`, a pod's request paused at the handler,
+    answered by Flask after continue; returns the workspace, the local port, the scenario."""
+    port, url = prepare_cluster(ui.kube, ui.namespace)
+    workspace = flask_workspace(
+        ui.root, {"innerloop.namespace": ui.namespace, "innerloop.service": "echo"}
+        if mapped else None)
+    ui.code_server(workspace, user_settings)
+    started = ui.start(scenario, {**scenario_params(port), **params})
+    f5_to_breakpoint_and_back(started, ui.kube, ui.namespace, url, port, flask_answered)
+    return workspace, port, started
 
 
 def flask_answered(result: LoadResult) -> None:
@@ -123,20 +139,12 @@ def flask_answered(result: LoadResult) -> None:
 def test_code_lens_debugs_a_pods_request_at_the_flask_handler(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
-    port, url = prepare_cluster(cluster, namespace)
-    workspace = flask_workspace(
-        tmp_path, {"innerloop.namespace": namespace, "innerloop.service": "echo"})
-    server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
-    scenario = ui(server, "lens_debug", {**scenario_params(port), "walkthrough": False})
-    f5_to_breakpoint_and_back(scenario, cluster, namespace, url, port, flask_answered)
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    lens_walk(ui, "lens_debug", {"walkthrough": False})
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-code-lens.png",
         "02-paused-on-pod-request.png",
         "03-continued.png",

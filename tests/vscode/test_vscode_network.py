@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
@@ -22,16 +21,13 @@ from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtur
 from tests.helpers.cluster_apps import WHOAMI_APP, deploy, pod_ips, python_app
 from tests.helpers.dap_client import marked_line
 from tests.vscode.cluster_ui import (
-    ITEM_TIMEOUT_MS,
     REQUEST_PATH,
-    StartUi,
-    channel_errors,
+    ClusterUi,
     f5_to_breakpoint_and_back,
+    launch_echo,
     make_workspace,
-    settings,
     ui,  # noqa: F401 - the fixture
 )
-from tests.vscode.codeserver import CodeServer, Runtime
 from tools.cluster import Cluster, LoadResult, parse_answer
 from tools.net import free_port
 
@@ -74,10 +70,7 @@ ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serv
 def test_f5_breakpoint_after_a_call_to_another_service_shows_its_answer(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
     with pytest.raises(socket.gaierror):  # else the test would not show the hook at work
@@ -86,35 +79,16 @@ def test_f5_breakpoint_after_a_call_to_another_service_shows_its_answer(
     deploy(cluster, namespace, [python_app("whoami", WHOAMI_APP, env=[POD_NAME])])
     cluster.start_client(namespace)
     [whoami_pod] = cluster.pods(namespace, "whoami")
-    url = f"http://{cluster.cluster_ip(namespace, 'echo')}{REQUEST_PATH}"
+    url = ui.echo_url()
 
-    app = tmp_path / "app.py"
+    app = ui.root / "app.py"
     app.write_text(LOCAL_APP)
     local_port = free_port()
-    workspace = make_workspace(
-        tmp_path,
-        [
-            {
-                "type": "innerloop",
-                "request": "launch",
-                "name": "innerloop: echo",
-                "service": "echo",
-                "namespace": namespace,
-                "servicePort": 80,
-                "port": local_port,
-                "program": "${workspaceFolder}/app.py",
-                "env": {"PORT": str(local_port), "HOST": "127.0.0.1"},
-            }
-        ],
-        app=app,
-    )
-    server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
-    scenario = ui(
-        server,
+    env = {"PORT": str(local_port), "HOST": "127.0.0.1"}
+    ui.code_server(make_workspace(ui.root, launch_echo(namespace, local_port, env), app=app))
+    scenario = ui.start(
         "cluster_network",
         {
-            "activationTimeoutMs": 90_000,
-            "interceptTimeoutMs": ITEM_TIMEOUT_MS,
             "localPort": local_port,
             "breakpointLine": marked_line(app, "# breakpoint"),
             "requestPath": REQUEST_PATH,
@@ -132,8 +106,8 @@ def test_f5_breakpoint_after_a_call_to_another_service_shows_its_answer(
         assert got["peer"] in pod_ips(cluster, namespace, "echo"), body
 
     f5_to_breakpoint_and_back(scenario, cluster, namespace, url, local_port, answered)
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-paused-with-downstream-answer.png",
         "02-continued.png",
     ]

@@ -12,25 +12,12 @@ Screenshots of each step land in test-artifacts/vscode/<test>/.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
-from tests.vscode.cluster_ui import (
-    StartUi,
-    channel_errors,
-    f5_to_breakpoint_and_back,
-    settings,
-    ui,  # noqa: F401 - the fixture
-)
-from tests.vscode.codeserver import CodeServer, Runtime
-from tests.vscode.test_vscode_lens import (
-    flask_answered,
-    flask_workspace,
-    prepare_cluster,
-    scenario_params,
-)
+from tests.vscode.cluster_ui import ClusterUi, ui  # noqa: F401 - the fixture
+from tests.vscode.test_vscode_lens import FLASK_APP, lens_walk
 from tools.cluster import Cluster
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
@@ -43,26 +30,17 @@ request) lands."""
 def test_view_shows_the_intercept_and_a_pods_request_held_at_a_breakpoint(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
-    port, url = prepare_cluster(cluster, namespace)
-    workspace = flask_workspace(
-        tmp_path, {"innerloop.namespace": namespace, "innerloop.service": "echo"})
-    assert (workspace / "app.py").read_text().splitlines()[LENS_LINE - 1].startswith("@app.get")
-    server = CodeServer(vscode_runtime, workspace, user_settings=settings(cluster))
-    scenario = ui(server, "view_request_log", {
-        **scenario_params(port),
+    assert FLASK_APP.splitlines()[LENS_LINE - 1].startswith("@app.get")  # the workspace's app.py
+    lens_walk(ui, "view_request_log", {
         "namespace": namespace,
         "clientPod": "client",
         "lensLine": LENS_LINE,
     })
-    f5_to_breakpoint_and_back(scenario, cluster, namespace, url, port, flask_answered)
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-intercept-in-view.png",
         "02-held-at-breakpoint.png",
         "03-answered.png",

@@ -20,26 +20,13 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import cluster, namespace  # noqa: F401 - the e2e fixtures
 from tests.e2e.test_lsp_env_testbed import context_kubeconfig
-from tests.vscode.cluster_ui import (
-    StartUi,
-    channel_errors,
-    f5_to_breakpoint_and_back,
-    settings,
-    ui,  # noqa: F401 - the fixture
-)
-from tests.vscode.codeserver import CodeServer, Runtime
-from tests.vscode.test_vscode_lens import (
-    flask_answered,
-    flask_workspace,
-    prepare_cluster,
-    scenario_params,
-)
+from tests.vscode.cluster_ui import ClusterUi, settings, ui  # noqa: F401 - the fixture
+from tests.vscode.test_vscode_lens import lens_walk
 from tools.cluster import Cluster
 
 pytestmark = [pytest.mark.vscode, pytest.mark.e2e]
@@ -50,22 +37,14 @@ GOAL_SECONDS = 60.0
 def test_walkthrough_to_a_paused_pod_request_in_under_a_minute(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
-    tmp_path: Path,
-    artifacts: Path,
-    ui: StartUi,  # noqa: F811
-    vscode_runtime: Runtime,
+    ui: ClusterUi,  # noqa: F811
 ) -> None:
-    port, url = prepare_cluster(cluster, namespace)
-    kubeconfig, context = context_kubeconfig(cluster, namespace, tmp_path)
-    workspace = flask_workspace(tmp_path, None)
+    kubeconfig, context = context_kubeconfig(cluster, namespace, ui.root)
     user = {**settings(cluster), "innerloop.kubeconfig": str(kubeconfig)}
-    server = CodeServer(vscode_runtime, workspace, user_settings=user)
-    t0 = time.monotonic()
-    scenario = ui(server, "lens_debug", {
-        **scenario_params(port), "walkthrough": True, "context": context, "namespace": namespace,
-    })
-    f5_to_breakpoint_and_back(scenario, cluster, namespace, url, port, flask_answered)
-    wall = time.monotonic() - t0
+    workspace, port, scenario = lens_walk(ui, "lens_debug", {
+        "walkthrough": True, "context": context, "namespace": namespace,
+    }, mapped=False, user_settings=user)
+    wall = time.monotonic() - ui.started_at
 
     mapping = json.loads((workspace / ".vscode" / "settings.json").read_text())
     assert mapping == {
@@ -75,12 +54,12 @@ def test_walkthrough_to_a_paused_pod_request_in_under_a_minute(
     }, mapping
     [line] = [ln for ln in scenario.lines if "TIMING " in ln]
     timing = json.loads(line.split("TIMING ", 1)[1])
-    (artifacts / "timing.json").write_text(json.dumps({**timing, "wallWithStartup": wall}) + "\n")
+    (ui.artifacts / "timing.json").write_text(json.dumps({**timing, "wallWithStartup": wall}) + "\n")
     print(f"\nnewcomer walkthrough → paused: {timing} (wall clock with code-server start "
           f"and teardown {wall:.1f} s)")
     assert timing["total"] < GOAL_SECONDS, timing
-    assert channel_errors(server, artifacts) == []
-    assert sorted(p.name for p in artifacts.glob("*.png")) == [
+    assert ui.channel_errors() == []
+    assert ui.screenshots() == [
         "01-walkthrough.png",
         "02-paused-on-pod-request.png",
         "03-continued.png",
