@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.dap_client import DapClient, marked_line
+from tests.helpers.dap_client import DapClient, echo_launch, end_adapter, marked_line
 from tools.cluster import Cluster, LoadResult, parse_answer
 from tools.laptop import REPO, Laptop
 from tools.sample import ECHO_APP
@@ -29,20 +27,8 @@ SHOWN_LOCALS = ("path", "pod", "pid", "config", "secret")
 
 
 def launch_config(namespace: str, port: int) -> dict[str, Any]:
-    """What a launch.json entry says; the workload's env comes along, these win over it."""
-    return {
-        "type": "innerloop",
-        "request": "launch",
-        "name": "echo (innerloop)",
-        "service": "echo",
-        "namespace": namespace,
-        "servicePort": 80,
-        "port": port,
-        "program": str(ECHO_APP),
-        "cwd": str(REPO),
-        "python": sys.executable,
-        "env": {"PORT": str(port), "HOST": "127.0.0.1", "POD_NAME": None},
-    }
+    """What a launch.json entry says (the tests' echo configuration), run by this Python."""
+    return {**echo_launch(namespace, port), "python": sys.executable}
 
 
 class Console:
@@ -134,12 +120,5 @@ def _answer(result: LoadResult) -> str:
 
 
 async def _close(proc: asyncio.subprocess.Process, client: DapClient) -> None:
-    """Closing stdin ends the session the graceful way (intercept left, debuggee stopped)."""
-    assert proc.stdin is not None
-    proc.stdin.close()
-    try:
-        await asyncio.wait_for(proc.wait(), 30)
-    except asyncio.TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    await end_adapter(proc)
     await client.aclose()

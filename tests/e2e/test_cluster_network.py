@@ -15,10 +15,8 @@ carry that traffic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import pytest
 
 from tests.e2e.test_uninstall import namespace_snapshot
 from tests.helpers.cluster_apps import WHOAMI_APP, deploy, pod_ips, python_app
-from tests.helpers.dap_client import DapClient
+from tests.helpers.dap_client import DapClient, end_adapter
 from tools.cluster import Cluster
 from tools.laptop import REPO, Laptop, host_get
 from tools.sample import manifests
@@ -234,10 +232,5 @@ async def test_a_dap_launch_gives_the_debuggee_the_cluster_network(
         results = json.loads(await asyncio.to_thread(host_get, url, 120))
         assert_calls_answered(results, namespace, peers=pod_ips(cluster, namespace, "echo"))
     finally:
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        await end_adapter(proc)
         await client.aclose()

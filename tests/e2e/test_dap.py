@@ -8,7 +8,6 @@ tunnel. A test DAP client drives it over stdio, as nvim-dap or Emacs would.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.dap_client import DapClient, Message, marked_line
+from tests.helpers.dap_client import DapClient, Message, echo_launch, end_adapter, marked_line
 from tools.cluster import Cluster, LoadResult, parse_answer
 from tools.laptop import REPO, Laptop
 from tools.sample import ECHO_APP
@@ -77,13 +76,7 @@ async def laptop(cluster: Cluster, tmp_path: Path) -> AsyncIterator[DapLaptop]:
     try:
         yield lap
     finally:
-        # Closing stdin ends the session the graceful way (intercept left, debuggee stopped).
-        proc.stdin.close()
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        await end_adapter(proc)
         if lap.debuggee is not None and alive(lap.debuggee):
             os.kill(lap.debuggee, signal.SIGKILL)
         await client.aclose()
@@ -106,22 +99,8 @@ async def debuggee_gone(lap: DapLaptop, timeout: float = 15) -> None:
 
 def launch_config(namespace: str, while_paused: str, port: int = LOCAL_PORT,
                   **extra: Any) -> Message:
-    return {**extra,
-        "type": "innerloop",
-        "request": "launch",
-        "name": "echo (innerloop)",
-        "service": "echo",
-        "namespace": namespace,
-        "servicePort": 80,
-        "port": port,
-        "whilePaused": while_paused,
-        "program": str(ECHO_APP),
-        "cwd": str(REPO),
-        # The workload's env comes along; these win over it. POD_NAME (downward API: the pod's
-        # name) is unset, so the local process answers pod=local.
-        "env": {"PORT": str(port), "HOST": "127.0.0.1", "POD_NAME": None},
-        "justMyCode": True,
-    }
+    return {**extra, **echo_launch(namespace, port), "whilePaused": while_paused,
+            "justMyCode": True}
 
 
 async def launch(lap: DapLaptop, namespace: str, while_paused: str,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,11 +23,43 @@ from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.request import InterceptRequest
 from innerloop.dap.controller import Report
 
+from tools.sample import ECHO_APP
+
 Message = dict[str, Any]
 ReverseHandler = Callable[[Message], Awaitable[Message | None]]
 """Answers a reverse request: a response body, or None to refuse it."""
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def echo_launch(namespace: str, port: int) -> Message:
+    """The `innerloop` launch configuration of the echo sample for the echo Service. The
+    workload's env comes along; these win over it. POD_NAME (downward API: the pod's name) is
+    unset, so the local process answers pod=local."""
+    return {
+        "type": "innerloop",
+        "request": "launch",
+        "name": "echo (innerloop)",
+        "service": "echo",
+        "namespace": namespace,
+        "servicePort": 80,
+        "port": port,
+        "program": str(ECHO_APP),
+        "cwd": str(REPO),
+        "env": {"PORT": str(port), "HOST": "127.0.0.1", "POD_NAME": None},
+    }
+
+
+async def end_adapter(proc: asyncio.subprocess.Process) -> None:
+    """Closing stdin ends an `innerloop dap` session the graceful way (intercept left, debuggee
+    stopped); its process group is killed if it has not exited 30 s later."""
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class DapClient:
