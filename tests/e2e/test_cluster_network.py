@@ -30,6 +30,7 @@ from tools.cluster import Cluster
 from tools.laptop import REPO, Laptop, host_get
 from tools.sample import manifests
 from tools.testbed.netns import dev_netns_argv, ensure
+from tools.wait import poll_until
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18090
@@ -162,9 +163,15 @@ def test_an_intercepted_handler_calls_another_service_from_the_workloads_pod(
     results = json.loads(host_get(url, timeout=120))
     assert_calls_answered(results, namespace, peers=echo_pods)
 
-    status = laptop.run("status")
-    assert f"whoami.{namespace}:80 → 127.0.0.1:" in status.stdout, status.stdout
-    assert "connections leave through the agents of deployment/echo" in status.stdout
+    # The network rewrites its status file 0.2 s after a change; `status` may start sooner.
+    mapped = f"whoami.{namespace}:80 → 127.0.0.1:"
+
+    def listed() -> str:
+        out = laptop.run("status").stdout
+        return out if mapped in out else ""
+
+    status = poll_until(listed, f"`innerloop status` to list {mapped}", timeout=10)
+    assert "connections leave through the agents of deployment/echo" in status
     laptop.stop(proc)  # the app is ended by a signal: its status is the CLI's
     lines.wait_for("leaving; the cluster serves the traffic again", 5)
 
