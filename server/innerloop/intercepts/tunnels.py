@@ -35,6 +35,11 @@ TapFactory = Callable[[str, str], StreamTap]
 """(replica, caller address) → what sees one routed stream's bytes (the editor's request log)."""
 DRAIN_SECONDS = 3.0
 """How long connections already on the laptop may take to finish when an intercept ends."""
+RACE_GRACE = 10.0
+RACE_RETRY = 0.2
+"""Two clients claiming the replicas in different orders may each win some: the one whose
+client id sorts first keeps retrying the others for up to RACE_GRACE while the other, refused,
+gives up and releases what it won (wound-wait), so exactly one wins instead of neither."""
 
 
 class _Worker:
@@ -104,7 +109,7 @@ class _Worker:
                 want = self.owner.desired
                 if want != self.applied:
                     try:
-                        await self._apply(client, want)
+                        await self._apply_racing(client, want)
                     except InterceptConflict:
                         raise
                     except InnerloopError as exc:
@@ -124,6 +129,19 @@ class _Worker:
             for pending in (closed, waker):
                 if pending is not None and not pending.done():
                     pending.cancel()
+
+    async def _apply_racing(self, client: TunnelClient, want: Routing) -> None:
+        """`_apply`, retried while a racing client that must yield to us still holds the claim."""
+        deadline = asyncio.get_running_loop().time() + RACE_GRACE
+        while True:
+            try:
+                return await self._apply(client, want)
+            except InterceptConflict as exc:
+                if not self.owner.outranks(exc.holder, self) or \
+                        asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.info("%s: %s holds it too, racing us; it yields", self.pod, exc.holder)
+                await asyncio.sleep(RACE_RETRY)
 
     async def _apply(self, client: TunnelClient, want: Routing) -> None:
         for step in plan(self.applied, want):
@@ -202,6 +220,12 @@ class TunnelSet:
     def fail(self, exc: InnerloopError) -> None:
         self._failure = exc
         self.changed()
+
+    def outranks(self, holder: str, refused: _Worker) -> bool:
+        """A race, not a held intercept (another replica took our claim), and we win it."""
+        won_elsewhere = any(w is not refused and w.applied.route is not None
+                            for w in self.workers.values())
+        return won_elsewhere and self.client_id < holder
 
     # -- lifecycle --------------------------------------------------------------------------
 
