@@ -3,7 +3,8 @@ starts) runs in the developer netns; a DAP client drives it as VS Code would: la
 service under debugpy with the echo Service's traffic, a breakpoint in `handle()`, a request from
 a pod, the paused frame printed (function, line, locals), continue, the pod gets its answer.
 
-The DAP client is the tests' own (tests/helpers/dap_client.py): it frames messages itself.
+The DAP client is tools/dap_client.py (the tests drive the adapter with it too): it frames
+messages itself.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.dap_client import DapClient, echo_launch, end_adapter, marked_line
 from tools.cluster import Cluster, LoadResult, parse_answer
+from tools.dap_client import DapClient, echo_launch, end_adapter, marked_line
 from tools.laptop import REPO, Laptop
 from tools.sample import ECHO_APP
 from tools.testbed.netns import dev_netns_argv

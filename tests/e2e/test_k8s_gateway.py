@@ -64,7 +64,7 @@ async def install(
 async def intercept_and_restore(
     cluster: Cluster, gw: Gateway, namespace: str, service: str, spec: str, agent: bytes
 ) -> None:
-    """The full cycle the session manager drives, checked against the cluster at each step."""
+    """The full cycle the intercept manager drives, checked against the cluster at each step."""
     resolution = await gw.resolve(namespace, service, PortSpec.parse(spec))
     target = resolution.target
     ref = f"{target.workload.kind.lower()}/{target.workload.name}"

@@ -67,7 +67,7 @@ async def test_a_fresh_manager_has_no_intercepts_and_takes_settings() -> None:
     service.configure(Settings(namespace="shop", agentImage="local/python:3.12"))
     assert manager.config == ManagerConfig(None, None, "shop", "local/python:3.12")
     assert await service.status() == {"intercepts": []}
-    with pytest.raises(UserError, match="there is no intercept 'shop/orders' in this session"):
+    with pytest.raises(UserError, match="there is no intercept 'shop/orders' held by this"):
         await service.stop("shop/orders")
     await service.aclose()
 

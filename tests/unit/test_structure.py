@@ -116,3 +116,89 @@ def test_no_grab_bag_modules() -> None:
     long = {name: n for name, path in modules().items()
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+REPO = PACKAGE.parents[1]
+UNDERSCORE_API = {"_exit", "_replace", "_asdict", "_fields", "_make"}
+"""Public names that start with an underscore: os._exit and namedtuple's methods."""
+
+
+def private_names(tree: ast.AST) -> set[str]:
+    """The `_names` a module defines: functions, classes, methods, and `self._x` attributes."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+    return {name for name in found if name.startswith("_") and not name.startswith("__")}
+
+
+def foreign_private_access(source: str) -> list[str]:
+    """`x._name` where `x` is not self, cls or super() and this module does not define `_name`:
+    a reach into another module's privates (as `ReadyPods` calling the gateway's once did)."""
+    tree = ast.parse(source)
+    own = private_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_")
+                and not node.attr.startswith("__") and node.attr not in own | UNDERSCORE_API):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            found.append(f"{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_the_private_access_finder_sees_a_reach_into_another_object() -> None:
+    assert foreign_private_access("def f(gw):\n    return gw._request()\n") == [
+        "2: gw._request"]
+    assert foreign_private_access("class A:\n    def _x(self): ...\n"
+                                  "def f(a: A):\n    return a._x()\n") == []
+    assert foreign_private_access("class B:\n    def f(self):\n        return self._x._y\n") == [
+        "3: self._x._y"]
+
+
+def test_no_module_reaches_into_another_modules_privates() -> None:
+    """Public functions across classes; in particular only `Link` touches its relays table."""
+    found = {name: hits for name, path in modules().items()
+             if (hits := foreign_private_access(path.read_text()))}
+    assert found == {}
+
+
+def imports_of(path: Path) -> set[str]:
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+    return out
+
+
+def test_tools_and_bench_do_not_import_the_tests() -> None:
+    """Shared code lives in tools/ (the tests import it, not the other way round)."""
+    offenders = {str(path.relative_to(REPO)): sorted(bad)
+                 for folder in ("tools", "bench") for path in sorted((REPO / folder).rglob("*.py"))
+                 if (bad := {m for m in imports_of(path) if m.split(".")[0] == "tests"})}
+    assert offenders == {}
+
+
+def test_session_names_only_the_debug_session() -> None:
+    """Modules, classes and functions named for a session are the debug adapter's (dap/ and
+    core/dap_*); the manager is the intercept manager, never a "session manager"."""
+    where = []
+    for name, path in modules().items():
+        debug = name.startswith(("innerloop.dap", "innerloop.core.dap_"))
+        source = path.read_text()
+        if "session manager" in source.lower():
+            where.append(f"{name}: says 'session manager'")
+        if debug:
+            continue
+        if "session" in name.rsplit(".", 1)[-1]:
+            where.append(name)
+        where += [f"{name}.{node.name}" for node in ast.walk(ast.parse(source))
+                  if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and "session" in node.name.lower()]
+    assert where == []

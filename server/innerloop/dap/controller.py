@@ -1,8 +1,9 @@
 """The narrow interface between the debug adapter and whatever runs intercepts.
 
-The session manager implements it; the adapter only knows these three calls. Each debug session
-that intercepts (launch, or attach to a running debugpy) calls `start` once, then `set_paused` as
-breakpoints stop and resume its processes, then `stop` exactly once.
+The intercept manager implements it (`intercepts.debug_controller`); the adapter only knows these
+three calls. Each debug session that intercepts (launch, or attach to a running debugpy) calls
+`start` once, then `set_paused` as breakpoints stop and resume its processes, then `stop` exactly
+once.
 """
 
 from __future__ import annotations

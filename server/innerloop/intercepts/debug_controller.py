@@ -1,4 +1,4 @@
-"""The debug adapter's intercept controller (innerloop.dap.controller), over the session manager.
+"""The debug adapter's intercept controller (innerloop.dap.controller), over the intercept manager.
 
 The adapter itself tells the user when the intercept starts, pauses and ends; this side adds
 only what the adapter cannot know (progress of the start, how many replicas, the env's fate).
@@ -75,10 +75,10 @@ def not_held_line(mine: Intercept, current: Intercept | None) -> str:
 
 
 class DebugInterceptController:
-    """Starts (or reuses) the session manager's intercept for one debug session.
+    """Starts (or reuses) the intercept manager's intercept for one debug session.
 
     A launch configuration's `context` other than the manager's gets a manager of its own
-    (one per context, kept in `others`, which the caller shares between sessions), since a
+    (one per context, kept in `others`, which the caller shares between debug sessions), since a
     manager talks to one cluster.
     """
 

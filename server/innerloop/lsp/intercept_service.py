@@ -165,7 +165,7 @@ class EditorIntercepts:
     async def stop(self, intercept_id: str) -> None:
         intercept = self.manager.intercepts.get(intercept_id)
         if intercept is None:
-            raise UserError(f"there is no intercept {intercept_id!r} in this session")
+            raise UserError(f"there is no intercept {intercept_id!r} held by this language server")
         try:
             await self.manager.leave(intercept)
         finally:
