@@ -4,6 +4,7 @@ circle (type-only ones included), and grab-bag modules kept from growing back.""
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -202,3 +203,47 @@ def test_session_names_only_the_debug_session() -> None:
                   if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
                   and "session" in node.name.lower()]
     assert where == []
+
+
+def package_rows(markdown: str) -> list[list[str]]:
+    """The first cell of each row of the Packages table: the `innerloop.x` names it lists."""
+    section = markdown.split("\n## Packages\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `innerloop")]
+    return [re.findall(r"`(innerloop[\w.]*)`", row.split(" | ", 1)[0]) for row in rows]
+
+
+def row_of(module: str, rows: list[list[str]]) -> int | None:
+    for rank, names in enumerate(rows):
+        if any(module == name or module.startswith(name + ".") for name in names):
+            return rank
+    return None
+
+
+def test_architecture_table_lists_every_package_and_imports_only_go_down_it() -> None:
+    """docs/architecture.md's package table is the layering: each module may import its own
+    row and the rows above (the root `innerloop`, its version, from anywhere)."""
+    rows = package_rows((REPO / "docs" / "architecture.md").read_text())
+    graph = import_graph()
+    assert [m for m in graph if m != "innerloop" and row_of(m, rows) is None] == []
+    upward = [f"{m} -> {d}" for m, deps in graph.items() if m != "innerloop" for d in deps
+              if d != "innerloop" and row_of(d, rows) > row_of(m, rows)]  # type: ignore[operator]
+    assert upward == []
+
+
+def dispatch_by_name(source: str) -> list[str]:
+    """`getattr(self, <computed name>)`: a method chosen by a string built at run time, which
+    neither grep nor mypy's exhaustiveness checks can follow (use a table or a `match`)."""
+    return [f"{node.lineno}: {ast.unparse(node)}" for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr" and len(node.args) >= 2
+            and isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls")
+            and not isinstance(node.args[1], ast.Constant)]
+
+
+def test_no_dispatch_by_method_name() -> None:
+    assert dispatch_by_name("class A:\n    def f(self, e):\n"
+                            "        return getattr(self, '_on_' + e.name)()\n") == [
+        "3: getattr(self, '_on_' + e.name)"]
+    found = {name: hits for name, path in modules().items()
+             if (hits := dispatch_by_name(path.read_text()))}
+    assert found == {}
