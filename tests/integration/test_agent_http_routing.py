@@ -279,26 +279,32 @@ async def test_pipelined_requests_are_answered_in_order(stack: Stack) -> None:
 
 async def test_unmatched_bodiless_requests_go_ahead_to_the_app_and_the_rest_still_route(
         stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A GET no claim can match goes to the app before h11 reads it (`_may_go_ahead`); a
+    """A GET no claim can match goes to the app before any parse: a quick one without h11, an
+    odd one (a byte the quick reading leaves to h11) before h11 reads it (`_may_go_ahead`); a
     matching one, in any header case, on the same connection, still reaches its owner."""
-    went_ahead = []
-    may_go_ahead = Http1Router._may_go_ahead
+    went_ahead, quick = [], []
+    may_go_ahead, quick_exchange = Http1Router._may_go_ahead, Http1Router._quick_exchange
     monkeypatch.setattr(Http1Router, "_may_go_ahead", lambda router, data: went_ahead.append(
         may_go_ahead(router, data)) or went_ahead[-1])
+    monkeypatch.setattr(Http1Router, "_quick_exchange", lambda router, q: quick.append(
+        q.unrouted) or quick_exchange(router, q))
     await three_owners(stack)
     rng = random.Random(11)
     caller = await Caller.open(stack.route)
     for i in range(300):
         path, dev_name, who = pick(rng)
         name = rng.choice(["x-dev", "X-Dev", "X-DEV"])
-        caller.writer.write(f"GET {path} HTTP/1.1\r\nhost: orders\r\n".encode() + (
+        odd = b"x-odd: a\x7fb\r\n" if i % 2 else b""  # h11 reads it, the quick reading not
+        caller.writer.write(f"GET {path} HTTP/1.1\r\nhost: orders\r\n".encode() + odd + (
             f"{name}: {dev_name}\r\n".encode() if dev_name else b"") + b"\r\n")
         caller.conn.send(h11.Request(method="GET", target=path, headers=[("host", "orders")]))
         caller.conn.send(h11.EndOfMessage())
         answer = await asyncio.wait_for(caller.answer(), TIMEOUT)
         assert answer == f"{who} GET {path} {sha(b'')}", (i, path, name, dev_name)
     caller.close()
-    assert 30 < sum(went_ahead) < len(went_ahead), "only unmatched ones go ahead"
+    for seen in (went_ahead, quick):
+        assert 15 < sum(seen) < len(seen), "only unmatched ones go ahead"
+    assert len(went_ahead) == len(quick) == 150
 
 
 @pytest.mark.parametrize("head, parts", [

@@ -39,7 +39,7 @@ from innerloop.agent.h2side import (
     h2_connection,
     reset_stream,
 )
-from innerloop.agent.http1 import PREFACE
+from innerloop.agent.http1_parts import PREFACE
 from innerloop.agent.mirror import MirrorTarget
 from innerloop.agent.upstream import READ_SIZE, Destination, declined
 from innerloop.tunnel.sockets import abort

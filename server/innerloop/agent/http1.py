@@ -11,13 +11,15 @@ cycle parses with a fresh h11 connection.
 - ``Expect: 100-continue``: the interim answer passes through like any other.
 - An upgrade (or CONNECT) that is accepted turns the rest of the connection into a splice with
   the destination that accepted it.
-- Bytes that are not HTTP/1.1 before the first request: the connection goes to the app as it
-  is, replaying what was read. A protocol error after that: 400 and close (or a reset in the
+- Bytes that are not HTTP/1.1 before the first request go to the app as they are. A protocol error after that: 400 and close (or a reset in the
   middle of a body). Nothing is ever sent to an owner but a request its filter matched.
 - A reused connection that was closed under us before it answered a request without a body is
   retried once on a new one (the keep-alive race every HTTP client handles).
-- Going ahead: a whole bodiless head read between requests that no route claim can match goes
-  to the app before h11 reads it (`_may_go_ahead`); mirror copies follow the app's answer.
+- Quick requests: a read between requests that is exactly one bodiless head of the common
+  shape (`core.http1_quick`) is routed without h11, and its answer, when its framing is simple,
+  is relayed by counting its bytes; anything else is read by h11 as before.
+- Going ahead: another whole bodiless head read between requests that no route claim can match
+  goes to the app before h11 reads it (`_may_go_ahead`); mirror copies follow the app's answer.
 """
 
 from __future__ import annotations
@@ -25,63 +27,33 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
-from typing import Protocol
+from dataclasses import dataclass
 
 import h11
 
-from innerloop.agent.mirror import Copies, MirrorTarget
+from innerloop.agent.http1_parts import NotHttp1, RequestRoutes, looks_like_http1
+from innerloop.agent.mirror import Copies
 from innerloop.agent.upstream import READ_SIZE, Destination, Http1Upstream, UpstreamFailed
+from innerloop.core.http1_quick import QuickRequest, quick_request
 from innerloop.tunnel.sockets import abort
 from innerloop.tunnel.splice import splice
 
 log = logging.getLogger(__name__)
-_METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: |$)")
 _HTTP1 = (b"1.0", b"1.1")
 _NOT_AHEAD = (b"upgrade", b"connect ", b"expect", b"content-length", b"transfer-encoding")
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-"""What an HTTP/2 connection with prior knowledge starts with."""
 
 
-class RequestRoutes(Protocol):
-    """What the router needs from the agent for one listen port."""
+@dataclass(frozen=True)
+class _Quick:
+    """A quick request: its head as read, and whether no route claim can match it."""
 
-    async def route(self, request: h11.Request) -> Destination:
-        """Where this request goes (waits while its owner holds it)."""
-
-    def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
-        """The mirror claims this request should be copied to."""
-
-    def unrouted(self, lowered: bytes) -> bool:
-        """No route claim can match a request within these bytes (lower-cased)."""
-
-    @property
-    def app(self) -> Destination:
-        """Serves what an owner's client did not accept."""
-
-    async def raw_to_app(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         replay: bytes) -> None:
-        """Not HTTP/1.1: serve the connection from the app as bytes."""
-
-
-class NotHttp1(Exception):
-    """The caller's first bytes are not an HTTP/1.x request."""
+    request: QuickRequest
+    head: bytes
+    unrouted: bool
 
 
 class _CallerGone(Exception):
     """The caller reset, closed mid-request or broke HTTP inside a request: abort it all."""
-
-
-def is_h2_preface(prefix: bytes) -> bool | None:
-    """True/False once the first bytes tell whether they start HTTP/2; None: read more."""
-    if len(prefix) >= len(PREFACE):
-        return prefix.startswith(PREFACE)
-    return None if PREFACE.startswith(prefix) else False
-
-
-def looks_like_http1(prefix: bytes) -> bool:
-    """Could these first bytes start an HTTP/1.x request line (a method token, then a space)?"""
-    return _METHOD.match(prefix[:33]) is not None
 
 
 class Http1Router:
@@ -95,18 +67,22 @@ class Http1Router:
         self.conn = h11.Connection(h11.SERVER)
         self._upstreams: dict[object, Http1Upstream] = {}
         self._copies = Copies()
-        self._raw = bytearray(prefix)  # read from the caller, not yet handed on with an event
+        self._raw = bytearray()  # read from the caller, not yet handed on with an event
+        self._prefix = prefix  # read before (the HTTP/2 sniff): the first read
         self._first = True  # until the first request: ``_raw`` is all that was read
+        self._between = True  # nothing of the next request read yet: ``conn`` is fresh
         self._ahead: tuple[Http1Upstream, bytes] | None = None  # sent before h11 read it
-        if prefix:
-            self.conn.receive_data(prefix)
 
     async def serve(self) -> None:
         try:
-            if self._raw and not looks_like_http1(bytes(self._raw)):
+            if self._prefix and not looks_like_http1(self._prefix):
+                self._raw += self._prefix
                 raise NotHttp1()
             while (request := await self._next_request()) is not None:
-                if not await self._exchange(request):
+                if isinstance(request, _Quick):
+                    if not await self._quick_exchange(request):
+                        break
+                elif not await self._exchange(request):
                     break
             self._close_all(self.writer.close)
         except NotHttp1:
@@ -121,15 +97,27 @@ class Http1Router:
 
     # -- the caller side ------------------------------------------------------------------------
 
-    async def _receive(self) -> None:
-        data = await self.reader.read(READ_SIZE)
-        if (not self._raw and not self._first and self.conn.their_state is h11.IDLE
-                and self._may_go_ahead(data)):
+    async def _read_between(self) -> _Quick | None:
+        """The first read of a request: a quick one, or bytes for h11 (that may go ahead)."""
+        self._between = False
+        data = self._prefix or await self.reader.read(READ_SIZE)
+        self._prefix = b""
+        quick = quick_request(data)
+        if quick is not None:
+            self._first = False
+            return _Quick(quick, data, self.routes.unrouted(data.lower()))
+        if not self._first and self._may_go_ahead(data):
             upstream = await self._upstream(self.routes.app)
             upstream.write(data)
             self._ahead = upstream, data
             self.conn.receive_data(data)
-            return
+            return None
+        await self._receive(data)
+        return None
+
+    async def _receive(self, data: bytes | None = None) -> None:
+        if data is None:
+            data = await self.reader.read(READ_SIZE)
         self._raw += data
         if self._first and data and not looks_like_http1(bytes(self._raw)):
             raise NotHttp1()
@@ -155,8 +143,10 @@ class Http1Router:
         del self._raw[:taken]
         return data
 
-    async def _next_request(self) -> h11.Request | None:
+    async def _next_request(self) -> h11.Request | _Quick | None:
         """The next request head, or None when the caller is done (or was refused)."""
+        if self._between and (quick := await self._read_between()) is not None:
+            return quick
         try:
             while (event := self.conn.next_event()) is h11.NEED_DATA:
                 await self._receive()
@@ -190,19 +180,19 @@ class Http1Router:
         """Route one request and relay its answer; False when the connection is done."""
         upgrade = request.method == b"CONNECT" or any(
             name == b"upgrade" for name, _ in request.headers)
+        parts = request.method, request.target, request.headers.raw_items()
         if self._ahead is not None:  # it went to the app already (`_may_go_ahead`)
             (upstream, head), self._ahead = self._ahead, None
             destination = self.routes.app
             reused = upstream.answered > 0
             upstream.start(request.method, upgrade, b"")
-            mirrors = self.routes.mirrors(request)
         else:
-            destination = await self.routes.route(request)
+            destination = await self.routes.route_parts(*parts)
             head = self._take()
             upstream = await self._upstream(destination)
             reused = upstream.answered > 0
             upstream.start(request.method, upgrade, head)  # first: the copies never delay it
-            mirrors = [] if upgrade else self.routes.mirrors(request)
+        mirrors = [] if upgrade else self.routes.mirror_parts(*parts)
         sent, complete = self._buffered_body()
         if sent:
             upstream.write(sent)
@@ -237,6 +227,40 @@ class Http1Router:
             await self._copies.start(mirrors, request.method, head)
             self._copies.end(sent)
         return self._next_cycle(upstream)
+
+    async def _quick_exchange(self, quick: _Quick) -> bool:
+        """`_exchange` for a quick request: no h11 on its way, nor on its answer's when the
+        answer's framing is simple; copies go once the answer is out."""
+        request = quick.request
+        destination = self.routes.app if quick.unrouted else await self.routes.route_parts(
+            request.method, request.target, request.headers)
+        upstream = await self._upstream(destination)
+        reused = upstream.answered > 0
+        while True:
+            upstream.write(quick.head)
+            try:
+                if first := await upstream.read():
+                    break
+                raise UpstreamFailed(f"{destination.label} closed the connection")
+            except UpstreamFailed:
+                self._drop(upstream, abort_it=True)
+                if upstream.declined:
+                    destination = self.routes.app  # the old pipe's fallback: nothing was lost
+                elif not reused:
+                    raise
+                upstream, reused = await self._upstream(destination), False
+        if await upstream.relay_quick(request.method, first, self.writer):
+            keep_alive = True
+        else:  # h11 follows the answer
+            await self._pump_answer(upstream, None, wrote=True)
+            keep_alive = upstream.keeps_alive
+            if not upstream.next_cycle():
+                self._drop(upstream, abort_it=False)
+        if mirrors := self.routes.mirror_parts(request.method, request.target, request.headers):
+            await self._copies.start(mirrors, request.method, quick.head)
+            self._copies.end(b"")
+        self._between = keep_alive
+        return keep_alive
 
     async def _upstream(self, destination: Destination) -> Http1Upstream:
         upstream = self._upstreams.get(destination.key)
@@ -292,13 +316,14 @@ class Http1Router:
             else:
                 raise _CallerGone("the caller closed in the middle of a request")
 
-    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None) -> bool:
+    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None,
+                           wrote: bool = False) -> bool:
         """The answer, destination → caller: its bytes go on as they arrive, then h11 finds
         where it ends; True if the connection switched protocols. A failing request body aborts
         the upstream, which ends this with UpstreamFailed (`_NotAnswered` while nothing reached
         the caller yet)."""
         waiting_continue = self.conn.they_are_waiting_for_100_continue
-        skipped_continue = wrote = False
+        skipped_continue = False
         while True:
             try:
                 event = upstream.buffered_event()
@@ -358,6 +383,7 @@ class Http1Router:
             return False
         rest, closed = self.conn.trailing_data
         self.conn = h11.Connection(h11.SERVER)
+        self._between = not rest and not closed
         if rest:
             self.conn.receive_data(rest)
         if closed:

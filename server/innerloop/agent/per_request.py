@@ -15,10 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-import h11
-
 from innerloop.agent.forward import forward_to_app
-from innerloop.agent.http1 import Http1Router, is_h2_preface
+from innerloop.agent.http1 import Http1Router
+from innerloop.agent.http1_parts import is_h2_preface
 from innerloop.agent.mirror import MirrorCounters, MirrorTarget
 from innerloop.agent.owner_stream import Ends, OwnerStream
 from innerloop.agent.routing import Hold, RouteTable, ToApp
@@ -127,13 +126,9 @@ class PortRouting(Generic[OwnerT]):
         self._app = app
         self._wait_changed = wait_changed
 
-    async def route(self, request: h11.Request) -> Destination:
-        return await self.route_parts(request.method, request.target,
-                                      request.headers.raw_items())
-
     async def route_parts(self, method: bytes, path: bytes,
                           headers: list[tuple[bytes, bytes]]) -> Destination:
-        """Where a request goes, from its parts (an HTTP/2 stream's headers)."""
+        """Where a request goes, from its parts (names as sent)."""
         while True:
             decision = self._table.decide_request(self._listen_port, method, path, headers)
             if not isinstance(decision, Hold):
@@ -143,12 +138,9 @@ class PortRouting(Generic[OwnerT]):
             return self._app
         return OwnerDestination(decision.owner, self._listen_port, self._peer)
 
-    def mirrors(self, request: h11.Request) -> list[MirrorTarget]:
-        return self.mirror_parts(request.method, request.target, request.headers.raw_items())
-
     def mirror_parts(self, method: bytes, path: bytes,
                      headers: list[tuple[bytes, bytes]]) -> list[MirrorTarget]:
-        """The mirror claims a request (its parts: an HTTP/2 stream's headers) is copied to."""
+        """The mirror claims a request (its parts) is copied to."""
         owners = self._table.mirrors(self._listen_port, method, path, headers)
         return [_Mirror(OwnerDestination(owner, self._listen_port, self._peer),
                         self._book.counters(self._listen_port, owner),
