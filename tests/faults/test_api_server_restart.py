@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_live_traffic import sources, url
-from tests.helpers.traffic import outcome
+from tests.helpers.traffic import outcome, sources, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 from tools.testbed import api, daemons, pids

@@ -10,9 +10,8 @@ import sys
 
 import pytest
 
-from tests.e2e.test_live_traffic import url
 from tests.helpers.snapshot import assert_same, namespace_snapshot
-from tests.helpers.traffic import start_retrying_load_pod
+from tests.helpers.traffic import start_retrying_load_pod, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.test_live_traffic import sources, url
 from tests.helpers.fault_netns import CuttableLaptop, cut, cuttable_laptop
-from tests.helpers.traffic import outcome
+from tests.helpers.traffic import outcome, sources, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 

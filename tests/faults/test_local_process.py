@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_live_traffic import sources, url
+from tests.helpers.traffic import sources, url
 from tools.cluster import Cluster, LoadResult
 from tools.laptop import Laptop
 

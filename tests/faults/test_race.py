@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.test_live_traffic import sources, url
 from tests.helpers.snapshot import assert_same, namespace_snapshot
+from tests.helpers.traffic import sources, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop, Lines
 

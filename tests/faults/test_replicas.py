@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from tests.e2e.test_live_traffic import sources, url
-from tests.helpers.traffic import answered, served_by, start_retrying_load_pod
+from tests.helpers.traffic import answered, served_by, sources, start_retrying_load_pod, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 from tools.wait import poll_until

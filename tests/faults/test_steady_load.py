@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_live_traffic import sources, url
+from tests.helpers.traffic import sources, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 from tools.sample import manifests

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from innerloop.core import frames
 
-from tests.e2e.test_live_traffic import sources, url
+from tests.helpers.traffic import sources, url
 from tools.cluster import Cluster
 from tools.laptop import Laptop, Lines
 

@@ -1,4 +1,5 @@
-"""Reading a load run around a fault: who answered when, what failed, when routing came back."""
+"""Sending the echo Service's traffic and reading a load run: who answered when, what failed,
+when routing came back after a fault."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from dataclasses import dataclass
 
 from tools.cluster import Cluster, LoadResult, Record, parse_answer
 from tools.sample import manifests
+
+
+def url(cluster: Cluster, namespace: str, service: str = "echo", path: str = "/probe") -> str:
+    """A Service's URL by its ClusterIP, for a client pod's requests."""
+    return f"http://{cluster.cluster_ip(namespace, service)}{path}"
 
 
 def answered(result: LoadResult) -> list[Record]:
@@ -16,6 +22,12 @@ def answered(result: LoadResult) -> list[Record]:
 def served_by(record: Record) -> str:
     """'local' or the pod's name."""
     return parse_answer(record["body"])["pod"]
+
+
+def sources(result: LoadResult) -> list[str]:
+    """Who answered ('local' or the pod's name), per answered request, in send order."""
+    ok = sorted((r for r in result.records if "body" in r), key=lambda r: r["seq"])
+    return [served_by(r) for r in ok]
 
 
 @dataclass

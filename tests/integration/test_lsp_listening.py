@@ -8,11 +8,8 @@ listens there.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +19,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from tools.net import free_port
+from tools.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -42,14 +40,6 @@ async def client(lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
     )
     yield
     await lsp_client.shutdown_session()
-
-
-async def until(predicate: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-    return result
 
 
 def listening_of(client: LanguageClient, port: int) -> list[Any]:
@@ -73,7 +63,7 @@ async def test_a_local_port_without_listener_is_reported_then_cleared(
             arguments=[{"service": "orders", "localPort": port}],
         )
     )
-    await until(lambda: False in listening_of(client, port), "listening: false")
+    await wait_until(lambda: False in listening_of(client, port), "listening: false", 20)
     status = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="innerloop.status")
     )
@@ -83,4 +73,4 @@ async def test_a_local_port_without_listener_is_reported_then_cleared(
     ), [m.message for m in client.log_messages]
 
     with socket.create_server(("127.0.0.1", port)):
-        await until(lambda: listening_of(client, port)[-1] is True, "listening: true")
+        await wait_until(lambda: listening_of(client, port)[-1] is True, "listening: true", 20)

@@ -32,6 +32,8 @@ from innerloop.prechecks import local_port_check
 from innerloop.tunnel.errors import InterceptConflict
 from k8s_manifests import AGENT_CONFIG, pod, service, workload
 
+from tools.wait import poll_until
+
 Manifest = dict[str, Any]
 
 
@@ -276,7 +278,6 @@ def test_without_a_command_the_listener_is_named_not_refused(listener: int) -> N
     said: list[str] = []
     local_port_check(False, False, said.append)(listener)
     local_port_check(True, True, said.append)(listener)
-    deadline = time.monotonic() + 10  # named off the start's path, in a thread
-    while len(said) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    poll_until(lambda: len(said) >= 2, "both listeners named (off the start's path, in a "
+               "thread)", 10, interval=0.01)
     assert len(said) == 2 and all(f"(pid {os.getpid()})" in s for s in said), said

@@ -13,7 +13,8 @@ from pathlib import Path
 from tools.testbed import api, certs, cleanup, daemons, dns, images, netns, network, pids, policy
 from tools.testbed.build import build
 from tools.testbed.config import KUBECONFIG, STATE_DIR, containerd_socket
-from tools.testbed.proc import log, run, wait_for
+from tools.testbed.proc import log, run
+from tools.wait import poll_until
 
 START_TIMEOUT = 90.0
 
@@ -162,8 +163,9 @@ def up() -> Path:
         dnsmasq = _start(daemons.DNSMASQ, lambda: True)
         _start(daemons.dns_feeder(dnsmasq.pid), _dns_ready)
         netns.ensure()
-        wait_for("node Ready", lambda: api.probe("node-ready"), START_TIMEOUT)
-        wait_for("the default ServiceAccount", lambda: api.probe("default-sa"), START_TIMEOUT)
+        poll_until(lambda: api.probe("node-ready"), "node Ready", START_TIMEOUT, interval=0.25)
+        poll_until(lambda: api.probe("default-sa"), "the default ServiceAccount", START_TIMEOUT,
+                   interval=0.25)
         log(f"testbed up in {time.monotonic() - started:.1f}s")
     return KUBECONFIG
 

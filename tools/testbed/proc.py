@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tools.testbed.config import DEBIAN_PACKAGES
@@ -49,15 +49,6 @@ def run(
 def quiet(argv: Sequence[str | Path]) -> bool:
     """Run a cleanup command whose failure only means "already gone"."""
     return run(argv, check=False).returncode == 0
-
-
-def wait_for(what: str, probe: Callable[[], bool], timeout: float, interval: float = 0.25) -> None:
-    """Poll ``probe`` until it holds; raise naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 def _installed(package: str) -> bool:
