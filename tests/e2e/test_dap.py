@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.dap_client import DapClient, Message, echo_launch, end_adapter, marked_line
+from tests.helpers.snapshot import WORKLOAD, namespace_snapshot
 from tools.cluster import Cluster, LoadResult, parse_answer
 from tools.laptop import REPO, Laptop
 from tools.sample import ECHO_APP
@@ -397,7 +398,7 @@ async def test_disconnect_during_the_rollout_leaves_the_cluster_as_it_was(
     cluster: Cluster, namespace: str, laptop: DapLaptop
 ) -> None:
     await asyncio.to_thread(cluster.deploy_echo, namespace)
-    before = await asyncio.to_thread(cluster_state, cluster, namespace)
+    before = await asyncio.to_thread(namespace_snapshot, cluster, namespace, WORKLOAD)
     client = laptop.client
     await client.initialize()
     launched = client.request_nowait("launch", launch_config(namespace, "cluster"))
@@ -417,7 +418,7 @@ async def test_disconnect_during_the_rollout_leaves_the_cluster_as_it_was(
     assert proc is not None and proc.stdin is not None
     proc.stdin.close()
     assert await asyncio.wait_for(proc.wait(), 120) == 0, laptop.adapter_log()
-    assert await asyncio.to_thread(cluster_state, cluster, namespace) == before
+    assert await asyncio.to_thread(namespace_snapshot, cluster, namespace, WORKLOAD) == before
     await asyncio.to_thread(cluster.wait_rollout, namespace, "deployment/echo")
     ip = await asyncio.to_thread(cluster.cluster_ip, namespace, "echo")
     await asyncio.to_thread(cluster.start_client, namespace)
@@ -435,19 +436,3 @@ def rollout_with_agent(cluster: Cluster, namespace: str) -> bool:
     seen = (deployment.get("status", {}).get("observedGeneration", 0)
             >= deployment["metadata"]["generation"])
     return seen and any(c["name"] == "innerloop-agent" for c in containers)
-
-
-def cluster_state(cluster: Cluster, namespace: str) -> dict[str, Any]:
-    """What innerloop may change: the Deployment's pod template and the Service, with their
-    annotations (but the revision the Deployment controller counts)."""
-    deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "echo")
-    service = cluster.kubectl_json("-n", namespace, "get", "service", "echo")
-    annotations = deployment["metadata"].get("annotations", {})
-    annotations.pop("deployment.kubernetes.io/revision", None)
-    return {
-        "template": deployment["spec"]["template"],
-        "deployment annotations": annotations,
-        "service ports": service["spec"]["ports"],
-        "service selector": service["spec"]["selector"],
-        "service annotations": service["metadata"].get("annotations", {}),
-    }

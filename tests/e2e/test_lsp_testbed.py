@@ -23,6 +23,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities, make_test_lsp_client
 
+from tests.helpers.snapshot import WORKLOAD, namespace_snapshot
 from tools.cluster import Cluster, LoadResult, parse_answer
 from tools.laptop import REPO, Laptop
 from tools.sample import manifests
@@ -262,7 +263,7 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
     cluster: Cluster, namespace: str, lsp: Lsp, how: str, when: str
 ) -> None:
     await asyncio.to_thread(cluster.deploy_echo, namespace)
-    before = await asyncio.to_thread(cluster_state, cluster, namespace)
+    before = await asyncio.to_thread(namespace_snapshot, cluster, namespace, WORKLOAD)
 
     request_id = f"start-{how}"
     start = asyncio.ensure_future(
@@ -295,7 +296,7 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
         await asyncio.wait_for(start, 120)
     undone = time.monotonic() - t0
     assert failure.value.code == REQUEST_CANCELLED, failure.value
-    assert await asyncio.to_thread(cluster_state, cluster, namespace) == before
+    assert await asyncio.to_thread(namespace_snapshot, cluster, namespace, WORKLOAD) == before
     assert (await lsp.run("innerloop.status"))["intercepts"] == []
     _, reports = lsp.heard.progress("intercepting echo")
     await wait_until(lambda: reports[-1].kind == "end", "the progress end", timeout=30)
@@ -317,20 +318,3 @@ async def test_cancelling_a_start_during_the_rollout_leaves_the_cluster_unchange
         [c["name"] for c in p["spec"]["containers"]] == ["echo"] for p in running
     ), [[c["name"] for c in p["spec"]["containers"]] for p in running]
     print(f"\ncancelled by {how} at {when!r}: undone in {undone:.2f} s")
-
-
-def cluster_state(cluster: Cluster, namespace: str) -> dict[str, Any]:
-    """The Deployment's and the Service's specs and annotations: what innerloop may change.
-    Only the revision the Deployment controller counts is left out."""
-    deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "echo")
-    service = cluster.kubectl_json("-n", namespace, "get", "service", "echo")
-    annotations = dict(deployment["metadata"].get("annotations", {}))
-    annotations.pop("deployment.kubernetes.io/revision", None)
-    return {
-        "deployment spec": deployment["spec"],
-        "deployment annotations": annotations,
-        "deployment labels": deployment["metadata"].get("labels", {}),
-        "service spec": service["spec"],
-        "service annotations": service["metadata"].get("annotations", {}),
-        "service labels": service["metadata"].get("labels", {}),
-    }

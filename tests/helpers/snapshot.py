@@ -7,13 +7,16 @@ from typing import Any
 from tools.cluster import Cluster
 
 KINDS = "configmaps,secrets,services,deployments,statefulsets,serviceaccounts"
+WORKLOAD = "deployments,services"
+"""What an undone start must put back exactly (the agent's ConfigMap may stay until `uninstall`)."""
 CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 """Written by the Deployment controller on every rollout, not by innerloop."""
 
 
-def namespace_snapshot(cluster: Cluster, namespace: str) -> dict[tuple[str, str], Any]:
+def namespace_snapshot(cluster: Cluster, namespace: str,
+                       kinds: str = KINDS) -> dict[tuple[str, str], Any]:
     """(kind, name) → what a user wrote: spec or data, labels and annotations."""
-    listing = cluster.kubectl_json("-n", namespace, "get", KINDS)
+    listing = cluster.kubectl_json("-n", namespace, "get", kinds)
     return {
         (o["kind"], o["metadata"]["name"]): {
             "spec": o.get("spec"),

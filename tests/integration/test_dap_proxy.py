@@ -16,10 +16,10 @@ import pytest
 from innerloop.dap.server import DapEndpoint, start_dap_server
 
 from tests.helpers.dap_client import (
-    REPO,
     DapClient,
     RecordingController,
     debugpy_adapters,
+    echo_launch,
     http_get,
     marked_line,
 )
@@ -47,19 +47,7 @@ async def endpoint(controller: RecordingController) -> AsyncIterator[DapEndpoint
 
 
 def launch_config(port: int, token: str | None, **extra: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "type": "innerloop",
-        "request": "launch",
-        "name": "echo",
-        "service": "echo",
-        "namespace": "shop",
-        "servicePort": 80,
-        "port": port,
-        "program": str(ECHO_APP),
-        "cwd": str(REPO),
-        "env": {"PORT": str(port), "HOST": "127.0.0.1"},
-        **extra,
-    }
+    config: dict[str, Any] = {**echo_launch("shop", port), **extra}
     if token is not None:
         config["innerloopToken"] = token
     return config
