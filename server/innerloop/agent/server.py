@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 APP_HOST = "127.0.0.1"
 CALLER_BACKLOG = 1024
 """Pending caller connections per route port (the kernel caps it at net.core.somaxconn)."""
+CLOSE_GRACE = 3.0
+"""How long a stopping agent waits for the answers still on their way through its tunnels."""
+CLOSE_QUIET = 0.25
+"""Bytes standing still this long on every stream: no answer is on its way any more."""
+CLOSE_POLL = 0.05
 
 
 class Agent:
@@ -94,15 +99,34 @@ class Agent:
         log.info("ready: routes %s, tunnel %s:%d, health :%d", routes, self._tunnel_host,
                  self.tunnel_port, self._health_port)
 
-    async def close(self) -> None:
-        """Stop listening and say goodbye, so clients learn at once instead of by silence."""
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop listening, let the exchanges in flight on the tunnels finish (at most `grace`
+        seconds), then say goodbye, so clients learn at once instead of by silence."""
         for server in self._servers:
             server.close()
+        await self._exchanges_done(grace)
         for tunnel in list(self._tunnels):
             tunnel.link.close("the agent is stopping")
         if self._tunnels:
             await asyncio.wait([asyncio.ensure_future(s.link.wait_closed())
                                 for s in self._tunnels], timeout=1.0)
+
+    async def _exchanges_done(self, grace: float) -> None:
+        """Until no tunnelled stream waits for an answer and no bytes moved for `CLOSE_QUIET`:
+        a caller mid-request gets its whole answer, an idle keep-alive connection does not
+        hold the agent up. Bounded by ``grace`` (a pod's own grace period is longer)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        moved, still_since = -1, loop.time()
+        while self._tunnels and (now := loop.time()) < deadline:
+            if (now_moved := sum(t.link.moved for t in self._tunnels)) != moved:
+                moved, still_since = now_moved, now
+            elif now - still_since >= CLOSE_QUIET and not any(
+                    t.link.awaiting_answer() for t in self._tunnels):
+                return
+            await asyncio.sleep(min(CLOSE_POLL, deadline - now))
+        if self._tunnels and any(t.link.awaiting_answer() for t in self._tunnels):
+            log.warning("stopping with exchanges still in flight after %.1f s", grace)
 
     def changed(self) -> None:
         """Routes or pause state changed: wake the held callers to decide again."""
@@ -186,7 +210,7 @@ class AgentTunnel:
                                     ping_interval=agent.ping_interval,
                                     peer_timeout=agent.peer_timeout,
                                     accept_timeout=agent.accept_timeout)
-        self.link = Link(self.conn, TcpTransport(reader, writer), self._on_event,
+        self.link = Link(self.conn, TcpTransport.take(reader, writer), self._on_event,
                          f"tunnel {peer_label(writer)}")
 
     async def run(self) -> None:
@@ -271,6 +295,5 @@ class AgentTunnel:
 
     async def _fall_back(self, relay: Relay, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter, event: StreamNotAccepted) -> None:
-        await relay.stopped()
         app_port = self.agent.table.routes[event.route_port]
         await forward_to_app(APP_HOST, app_port, reader, writer, replay=event.replay)

@@ -120,7 +120,7 @@ class Connection(abc.ABC):
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes, now: float) -> list[MuxEvent]:
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> list[MuxEvent]:
         """Feed bytes from the peer; raises RemoteProtocolError on anything malformed."""
         if self.state is ConnectionState.CLOSED:
             return []
@@ -246,7 +246,12 @@ class Connection(abc.ABC):
     # -- internals ----------------------------------------------------------------------------
 
     def _handle(self, frame: Frame, now: float) -> None:
-        if self.state is ConnectionState.HANDSHAKE and not isinstance(frame, Goodbye):
+        if type(frame) is Data and self.state is ConnectionState.OPEN:  # the common frame first
+            stream = self._stream_for(frame)
+            if stream is not None and frame.data:
+                stream.on_receive(len(frame.data))
+                self._events.append(DataReceived(frame.stream_id, frame.data))
+        elif self.state is ConnectionState.HANDSHAKE and not isinstance(frame, Goodbye):
             self._handle_handshake(frame, now)
         elif isinstance(frame, Goodbye):
             self._shut(f"the {self.peer_role} closed the tunnel: {frame.reason}")
@@ -258,11 +263,6 @@ class Connection(abc.ABC):
                 self.rtt = now - sent
         elif isinstance(frame, Accept):
             self._handle_accept(frame, now)
-        elif isinstance(frame, Data):
-            stream = self._stream_for(frame)
-            if stream is not None and frame.data:
-                stream.on_receive(len(frame.data))
-                self._events.append(DataReceived(frame.stream_id, frame.data))
         elif isinstance(frame, Window):
             stream = self._stream_for(frame)
             if stream is not None:

@@ -243,8 +243,9 @@ class TunnelClient:
         if local_port is None:
             self._decline(opened, f"port {opened.route_port} is not claimed by this client")
             return
-        try:
-            reader, writer = await asyncio.open_connection(self._local_host, local_port)
+        try:  # the relay is the socket's protocol from the start: no stream pair in between
+            transport, _ = await asyncio.get_running_loop().create_connection(
+                lambda: relay, self._local_host, local_port)
         except OSError as exc:
             now = asyncio.get_running_loop().time()
             if now - self._refused_logged >= REFUSED_LOG_INTERVAL:  # once, not per request
@@ -255,14 +256,14 @@ class TunnelClient:
             self._decline(opened, f"{self._local_host}:{local_port} refused the connection: {exc}")
             return
         if not link.conn.is_active(opened.stream_id) or link.closed:
-            writer.close()  # the agent gave up waiting and served it from the app
+            transport.close()  # the agent gave up waiting and served it from the app
             link.drop_relay(opened.stream_id)
             return
         conn.accept(opened.stream_id)
         link.changed()
         if self._tap is not None:
             relay.tap = self._tap(opened)
-        relay.attach(reader, writer)
+        relay.start()
         log.debug("%s: stream %d from %s → %s:%d", self.name, opened.stream_id, opened.peer,
                   self._local_host, local_port)
 

@@ -23,7 +23,7 @@ from innerloop.core.mux_events import (
     StreamReset,
 )
 from innerloop.tunnel.relay import NOT_ACCEPTED, Relay, SinkFactory, SinkT, StreamSink
-from innerloop.tunnel.transport import DirectWrite, Transport
+from innerloop.tunnel.transport import DirectWrite, PushReceive, Transport
 
 log = logging.getLogger(__name__)
 GOODBYE_FLUSH_TIMEOUT = 1.0
@@ -38,6 +38,10 @@ class Link:
         self._relays: dict[int, StreamSink] = {}
         """The only table of this tunnel's stream sinks (relays and others): written here and
         nowhere else."""
+        self.moved = 0
+        """Stream bytes carried either way so far (`Agent.close` waits until it stands still)."""
+        self._sent_last: dict[int, bool] = {}
+        """Per stream: whether its latest bytes went to the peer (True) or came from it."""
         self._transport = transport
         self._direct = transport if isinstance(transport, DirectWrite) else None
         self._backed_up = False  # direct: the writer task drains before anything more goes
@@ -54,12 +58,17 @@ class Link:
     async def run(self) -> str:
         """Pump until the tunnel ends; returns why it ended."""
         writer = asyncio.ensure_future(self._write_loop())
-        reader = asyncio.ensure_future(self._read_loop())
+        reader = None
+        if isinstance(self._transport, PushReceive):
+            self._transport.start_receiving(self)  # input decoded in the socket's callback
+        else:
+            reader = asyncio.ensure_future(self._read_loop())
         self.changed()
         try:
             reason = await asyncio.shield(self._closed)
         finally:
-            reader.cancel()
+            if reader is not None:
+                reader.cancel()
             if self._timer is not None:
                 self._timer.cancel()
             try:  # let the GOODBYE out, but never wait on a peer that stopped reading
@@ -78,12 +87,7 @@ class Link:
 
     def changed(self) -> None:
         """Call after every command on ``conn``: flush its bytes and re-arm its deadline."""
-        if self._direct is None or self._backed_up:
-            self._wake_writer.set()
-        else:
-            self._write_now()
-            if self.conn.closed:
-                self._wake_writer.set()  # the writer drains the GOODBYE, then ends
+        self._flush()
         deadline = self.conn.next_deadline()
         if deadline == self._timer_at:
             return
@@ -91,6 +95,16 @@ class Link:
             self._timer.cancel()
         self._timer_at = deadline
         self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+
+    def _flush(self) -> None:
+        """After a command that moves no deadline earlier (stream data, credit): the bytes
+        only; a deadline that moved later fires early and is re-armed then."""
+        if self._direct is None or self._backed_up:
+            self._wake_writer.set()
+        else:
+            self._write_now()
+            if self.conn.closed:
+                self._wake_writer.set()  # the writer drains the GOODBYE, then ends
 
     # -- relays: one per stream carried to a local socket ------------------------------------
 
@@ -108,6 +122,7 @@ class Link:
         """Stop relaying `stream_id` and hand its socket back (see `Relay.detach`); a sink
         that is not a relay has no socket to hand back: it is told the stream was reset."""
         sink = self._relays.pop(stream_id, None)
+        self._sent_last.pop(stream_id, None)
         if sink is not None and not isinstance(sink, Relay):
             sink.on_reset(NOT_ACCEPTED)
             return None
@@ -116,19 +131,28 @@ class Link:
 
     def drop_relay(self, stream_id: int) -> None:
         """The stream never reached a socket (declined, or the agent gave up on it)."""
-        self._relays.pop(stream_id, None)
+        self._forget(stream_id)
 
     def relaying(self, opened_by_peer: bool = False) -> bool:
         """Whether any stream is relayed (only those the peer opened, if asked)."""
         return any(not (opened_by_peer and self.conn.opened_here(sid)) for sid in self._relays)
 
+    def awaiting_answer(self) -> bool:
+        """Whether a stream's requester spoke last: the caller on a stream this end opened,
+        the peer's side on one it opened (a DIAL), so an answer is still to come."""
+        return any(to_peer == self.conn.opened_here(sid)
+                   for sid, to_peer in self._sent_last.items() if self.conn.is_active(sid))
+
     def _forget(self, stream_id: int) -> None:
         self._relays.pop(stream_id, None)
+        self._sent_last.pop(stream_id, None)
 
     def dispatch(self, events: list[MuxEvent]) -> None:
         for event in events:
             relay = self._relays.get(getattr(event, "stream_id", 0))
             if relay is not None and isinstance(event, DataReceived):
+                self.moved += len(event.data)
+                self._sent_last[event.stream_id] = False
                 relay.on_data(event.data)
             elif relay is not None and isinstance(event, StreamEnded):
                 relay.on_eof()
@@ -159,8 +183,10 @@ class Link:
     def send(self, stream_id: int, data: bytes) -> bool:
         if not self.conn.is_active(stream_id) or self.closed:
             return False
+        self.moved += len(data)
+        self._sent_last[stream_id] = True
         self.conn.send_data(stream_id, data)
-        self.changed()
+        self._flush()
         return True
 
     def send_fin(self, stream_id: int) -> None:
@@ -171,7 +197,7 @@ class Link:
     def acknowledge(self, stream_id: int, size: int) -> None:
         if not self.closed:
             self.conn.acknowledge(stream_id, size, self.now())
-            self.changed()
+            self._flush()
 
     def reset(self, stream_id: int, reason: str) -> None:
         if not self.closed:
@@ -196,17 +222,28 @@ class Link:
             try:
                 data = await self._transport.recv()
             except Exception as exc:  # noqa: BLE001 - any failure of the pipe ends the tunnel
-                self.dispatch(self.conn.close(f"the tunnel connection failed: {_describe(exc)}"))
+                self.on_end(exc)
                 return
-            if not data:
-                events = self.conn.receive_eof()
+            if data:
+                self.on_bytes(data)
             else:
-                try:
-                    events = self.conn.receive_data(data, self.now())
-                except RemoteProtocolError as exc:
-                    log.warning("%s: protocol error: %s", self.label, exc)
-                    events = self.conn.close(f"protocol error: {exc}")
-            self.dispatch(events)
+                self.on_end(None)
+
+    # -- Receiver: the transport's input --------------------------------------------------------
+
+    def on_bytes(self, data: bytes) -> None:
+        try:
+            events = self.conn.receive_data(data, self.now())
+        except RemoteProtocolError as exc:
+            log.warning("%s: protocol error: %s", self.label, exc)
+            events = self.conn.close(f"protocol error: {exc}")
+        self.dispatch(events)
+
+    def on_end(self, error: Exception | None) -> None:
+        if error is None:
+            self.dispatch(self.conn.receive_eof())
+        else:  # any failure of the pipe ends the tunnel
+            self.dispatch(self.conn.close(f"the tunnel connection failed: {_describe(error)}"))
 
     def _write_now(self) -> None:
         """Direct transports: hand the frames over at once (one event-loop turn saved per

@@ -1,8 +1,9 @@
 """Carries one tunnel stream to and from a TCP socket, within the stream's credit.
 
-Socket → tunnel: read only as many bytes as the peer granted, so backpressure reaches the
-socket (TCP) instead of piling up in memory. Tunnel → socket: queue what the peer sends (never
-more than our window), write it, and grant the credit back only once the socket took it.
+Socket → tunnel: send as many bytes as the peer granted and pause reading the socket while
+there is no credit, so backpressure reaches the socket (TCP) instead of piling up in memory.
+Tunnel → socket: write what the peer sends (never more than our window) and grant the credit
+back once the kernel took it.
 Either side's FIN becomes a half-close on the other; a reset aborts the socket with RST.
 
 A relay knows its tunnel only through `StreamIO` and never touches the tunnel's table of
@@ -15,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from innerloop.tunnel.sockets import abort, tune
+from innerloop.tunnel.sockets import abort, give_back, take_over, tune
 
 log = logging.getLogger(__name__)
-READ_SIZE = 64 * 1024
 NOT_ACCEPTED = "the client did not accept the stream"
 """The reset a sink that is not a relay gets when its stream was not accepted."""
 
@@ -81,141 +80,203 @@ class SinkFactory(Protocol[SinkT_co]):
                  on_finished: Callable[[int], None]) -> SinkT_co: ...
 
 
-class Relay:
+class Relay(asyncio.Protocol):
+    """A stream's sink and its socket's asyncio protocol at once: each chunk goes from one
+    callback to the other, with no task and no event-loop turn in between.
+
+    The socket is the relay's from the start (``loop.create_connection(lambda: relay, ...)``,
+    then `start` once the stream may carry data) or taken over from a stream pair (`attach`).
+    """
+
     tap: StreamTap | None = None
 
     def __init__(self, io: StreamIO, stream_id: int, on_finished: Callable[[int], None]) -> None:
         self.stream_id = stream_id
         self._link = io
         self._on_finished = on_finished
-        self._inbound: deque[bytes] = deque()
-        self._written = 0  # written to the socket, acknowledged once it drained
-        self._inbound_eof = False
-        self._inbound_ready = asyncio.Event()
-        self._credit = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._transport: asyncio.Transport | None = None
+        self._pair: tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.Protocol] | None = \
+            None  # the stream pair taken over (kept: a StreamWriter closes its socket in __del__)
+        self._started = False
+        self._held = bytearray()  # from the tunnel before the socket was started
+        self._written = 0  # written to the socket, acknowledged once the kernel took it all
+        self._write_paused = False
+        self._peer_fin = False  # the tunnel's FIN: written as EOF once `_held` is out
+        self._unsent = bytearray()  # from the socket beyond the credit; reading paused meanwhile
+        self._socket_eof = False  # the socket's EOF: FIN once `_unsent` is out
+        self._fin_sent = False
+        self._done = False  # finished, reset or detached: the socket is no longer ours
 
     def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Start relaying between the stream and this socket."""
-        if self.tap is not None and self._inbound:  # what the peer sent before the socket
-            self.tap.from_tunnel(b"".join(self._inbound))
-        tune(writer)
-        self._reader, self._writer = reader, writer
-        self._tasks = [asyncio.ensure_future(self._to_tunnel(reader)),
-                       asyncio.ensure_future(self._from_tunnel(writer))]
-        self._finisher = asyncio.ensure_future(self._finish())
+        """Start relaying between the stream and this stream pair's socket (the relay takes
+        the socket over: the pair must not be used any more)."""
+        self._pair = (reader, writer, take_over(reader, writer, self))
+        self.start()
+
+    def start(self) -> None:
+        """The stream may carry data both ways now: what waited on either side goes."""
+        if self._started or self._done:
+            return
+        self._started = True
+        if self._held:
+            held, self._held = bytes(self._held), bytearray()
+            self.on_data(held)
+        self._flush()
 
     def detach(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """Stop relaying now and hand the socket back (the agent then serves it itself).
+        """Stop relaying now and hand the socket back as a stream pair (the agent then serves
+        it itself): its reader holds what the socket sent that the stream did not carry.
 
-        Only the link calls it (`Link.detach_relay`), synchronously from the event handler; then
-        await ``stopped()`` before reading: a ``StreamReader.read`` cancelled before it resumed
-        consumes nothing, so no caller byte is lost between the event and the new reader.
+        Only the link calls it (`Link.detach_relay`), synchronously from the event handler, for
+        a stream the peer never accepted, so nothing of the peer's was written to the socket.
         """
-        reader, writer = self._reader, self._writer
-        self._writer = None
-        for task in self._tasks:
-            task.cancel()
-        if reader is None or writer is None:
+        transport, pair, done = self._transport, self._pair, self._done
+        self._done = True
+        if transport is None or done or transport.is_closing():
             return None
+        if pair is None:  # not from a stream pair: nothing to hand back to
+            abort(transport)
+            return None
+        reader, writer, protocol = pair
+        unsent, self._unsent = bytes(self._unsent), bytearray()
+        give_back(transport, protocol, unsent, self._socket_eof)
         return reader, writer
-
-    async def stopped(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # -- events from the link -----------------------------------------------------------------
 
     def on_data(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is None or not self._started:
+            self._held += data  # acknowledged once written, so at most a window waits here
+            return
+        if self._done:
+            return
         if self.tap is not None:
             self.tap.from_tunnel(data)
-        writer = self._writer
-        if writer is not None and not self._inbound and not self._written:
-            # straight to the socket: no task switch on the way to the local app or caller
-            writer.write(data)
-            if not writer.transport.get_write_buffer_size():
-                self._link.acknowledge(self.stream_id, len(data))  # the kernel took it all
-                return
-            self._written = len(data)
+        transport.write(data)  # straight to the socket: no task switch to the local app
+        if self._write_paused:
+            self._written += len(data)  # acknowledged once the kernel took it (resume_writing)
         else:
-            self._inbound.append(data)
-        self._inbound_ready.set()
+            self._link.acknowledge(self.stream_id, len(data))
 
     def on_eof(self) -> None:
-        self._inbound_eof = True
-        self._inbound_ready.set()
+        self._peer_fin = True
+        if self._started and not self._write_paused:
+            self._write_eof()
 
     def on_credit(self) -> None:
-        self._credit.set()
+        self._flush()
 
     def on_reset(self, reason: str) -> None:
         log.debug("%s: stream %d reset: %s", self._link.label, self.stream_id, reason)
         if self.tap is not None:
             self.tap.ended(reset=True)
-        for task in self._tasks:
-            task.cancel()
-        if self._writer is not None:
-            abort(self._writer)
-            self._writer = None
+        if not self._done:
+            self._done = True
+            if self._transport is not None:
+                abort(self._transport)
 
-    # -- pumps --------------------------------------------------------------------------------
+    # -- asyncio.Protocol: the socket ----------------------------------------------------------
 
-    async def _to_tunnel(self, reader: asyncio.StreamReader) -> None:
-        link, stream_id = self._link, self.stream_id
-        while True:
-            credit = link.credit(stream_id)
-            if credit == 0:
-                if not link.is_active(stream_id):
-                    return
-                self._credit.clear()
-                await self._credit.wait()
-                continue
-            data = await reader.read(min(credit, READ_SIZE))
-            if not data:
-                link.send_fin(stream_id)
-                return
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        tune(transport)
+        # paused while anything is left unwritten, resumed once the kernel took it all: the
+        # moments to withhold and to hand back the stream's credit
+        transport.set_write_buffer_limits(0)
+
+    def data_received(self, data: bytes) -> None:
+        if self._unsent or not self._started:
+            self._unsent += data
+            self._pause_reading()
+        else:
+            self._send(data)
+
+    def eof_received(self) -> bool:
+        self._socket_eof = True
+        if self._started and not self._unsent:
+            self._send_fin()
+        return True  # half-closed: the other direction goes on
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._on_finished(self.stream_id)
+        reason = f"local connection failed: {exc!r}" if exc is not None else \
+            "local connection closed"
+        log.debug("%s: stream %d: %s", self._link.label, self.stream_id, reason)
+        self._link.reset(self.stream_id, reason)
+        if self.tap is not None:
+            self.tap.ended(reset=True)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._done:
+            return
+        written, self._written = self._written, 0
+        if written:
+            self._link.acknowledge(self.stream_id, written)
+        if self._peer_fin:
+            self._write_eof()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        """To the tunnel within the stream's credit; the rest waits, reading paused."""
+        credit = self._link.credit(self.stream_id)
+        if len(data) > credit:
+            self._unsent += data[credit:]
+            self._pause_reading()
+            data = data[:credit]
+        if data:
             if self.tap is not None:
                 self.tap.to_tunnel(data)
-            if not link.send(stream_id, data):
-                return
+            self._link.send(self.stream_id, data)
 
-    async def _from_tunnel(self, writer: asyncio.StreamWriter) -> None:
-        while True:
-            if self._written:
-                await writer.drain()
-                written, self._written = self._written, 0
-                self._link.acknowledge(self.stream_id, written)
-            elif self._inbound:
-                data = b"".join(self._inbound)
-                self._inbound.clear()
-                writer.write(data)
-                self._written = len(data)
-            elif self._inbound_eof:
-                if writer.can_write_eof():
-                    writer.write_eof()
+    def _flush(self) -> None:
+        if not self._started or self._done:
+            return
+        if self._unsent:
+            unsent, self._unsent = bytes(self._unsent), bytearray()
+            self._send(unsent)
+            if self._unsent:
                 return
-            else:
-                self._inbound_ready.clear()
-                await self._inbound_ready.wait()
+        if self._socket_eof:
+            self._send_fin()
+        elif self._transport is not None and not self._transport.is_reading():
+            self._transport.resume_reading()
+        if self._peer_fin and not self._write_paused:
+            self._write_eof()
 
-    async def _finish(self) -> None:
-        """Close the socket once both directions ended, or reset the stream if one failed."""
-        done, pending = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        failed = [t.exception() for t in done if not t.cancelled() and t.exception() is not None]
-        writer = self._writer
-        if writer is None:
-            return  # reset or detached: whoever did that owns the socket now
-        self._writer = None
-        self._on_finished(self.stream_id)
-        if self.tap is not None:
-            self.tap.ended(reset=bool(failed))
-        if failed:
-            for task in pending:
-                task.cancel()
-            reason = f"local connection failed: {failed[0]!r}"
-            log.debug("%s: stream %d: %s", self._link.label, self.stream_id, reason)
-            self._link.reset(self.stream_id, reason)
-            abort(writer)
-        else:
-            writer.close()
+    def _pause_reading(self) -> None:
+        if self._transport is not None and self._transport.is_reading():
+            self._transport.pause_reading()
+
+    def _send_fin(self) -> None:
+        if not self._fin_sent:
+            self._fin_sent = True
+            self._link.send_fin(self.stream_id)
+            self._maybe_finish()
+
+    def _write_eof(self) -> None:
+        transport = self._transport
+        if transport is not None and not self._done and not transport.is_closing():
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """Both directions ended cleanly: close the socket."""
+        transport = self._transport
+        if (self._fin_sent and self._peer_fin and not self._write_paused and not self._done
+                and transport is not None):
+            self._done = True
+            self._on_finished(self.stream_id)
+            if self.tap is not None:
+                self.tap.ended(reset=False)
+            transport.close()

@@ -1,27 +1,88 @@
-"""Socket details every relay needs: no Nagle delay, and a real RST when we abort."""
+"""Socket details every relay needs: no Nagle delay, a real RST when we abort, a connection
+moved between a stream pair and a protocol of ours."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import struct
+from typing import Any, Protocol
 
 
-def tune(writer: asyncio.StreamWriter) -> None:
+class HasExtraInfo(Protocol):
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+
+def tune(writer: HasExtraInfo) -> None:
     """TCP_NODELAY: a relay forwards small request/response writes; Nagle would add 40 ms."""
-    sock = writer.get_extra_info("socket")
+    sock = writer.get_extra_info("socket")  # a transport's stand-in, not a socket.socket
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def abort(writer: asyncio.StreamWriter) -> None:
+def abort(writer: asyncio.StreamWriter | asyncio.Transport) -> None:
     """Close with RST, so the peer sees a reset rather than a clean (truncated) end."""
     sock = writer.get_extra_info("socket")
     if sock is not None and sock.fileno() >= 0:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+    (writer.transport if isinstance(writer, asyncio.StreamWriter) else writer).abort()
 
 
 def peer_label(writer: asyncio.StreamWriter) -> str:
     peer = writer.get_extra_info("peername")
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+
+def take_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+              protocol: asyncio.Protocol) -> asyncio.Protocol:
+    """``protocol`` gets the connection in place of the stream pair, what the reader holds
+    first; returns the pair's protocol (for `give_back`). Keep ``writer`` referenced: a
+    collected StreamWriter closes its socket."""
+    transport = writer.transport
+    assert isinstance(transport, asyncio.Transport)
+    pair = transport.get_protocol()
+    assert isinstance(pair, asyncio.Protocol)
+    error = reader.exception()
+    data = b"" if error is not None else _buffered(reader)
+    eof = reader.at_eof()
+    transport.set_protocol(protocol)
+    protocol.connection_made(transport)
+    if data:
+        protocol.data_received(data)
+    if error is not None or transport.is_closing():
+        protocol.connection_lost(error)  # the stream pair's protocol saw the end already
+    elif eof:
+        protocol.eof_received()
+    elif not transport.is_reading():
+        transport.resume_reading()  # the reader may have paused it while full
+    return pair
+
+
+def give_back(transport: asyncio.Transport, pair: asyncio.Protocol, data: bytes,
+              eof: bool) -> None:
+    """Undo `take_over`, with ``data`` and ``eof`` read but not consumed (only while nothing
+    waits in the write buffer: the pair's writer would not know of it)."""
+    transport.set_write_buffer_limits()  # the defaults a StreamWriter expects
+    transport.set_protocol(pair)
+    if data:
+        pair.data_received(data)
+    if eof:
+        pair.eof_received()
+    elif not transport.is_reading():
+        transport.resume_reading()
+
+
+def _buffered(reader: asyncio.StreamReader) -> bytes:
+    """What ``reader`` holds, without waiting: each ``read`` is stepped once by hand; the
+    first that would wait is closed (which clears its waiter)."""
+    chunks = []
+    while not reader.at_eof():
+        step = reader.read(64 * 1024)
+        try:
+            step.send(None)
+        except StopIteration as done:
+            chunks.append(done.value)
+            continue
+        step.close()
+        break
+    return b"".join(chunks)
