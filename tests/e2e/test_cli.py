@@ -6,28 +6,17 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.test_k8s_gateway import restricted_kubeconfig
+from tests.helpers.snapshot import WRITABLE, namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 from tools.sample import manifests
 
 pytestmark = pytest.mark.e2e
 LOCAL_PORT = 18080
-
-
-def snapshot(cluster: Cluster, namespace: str) -> list[tuple[str, str, Any, Any]]:
-    """What an intercept could change: workloads, Services, ConfigMaps (specs + annotations)."""
-    listing = cluster.kubectl_json("-n", namespace, "get", "deploy,sts,svc,cm")
-    return sorted(
-        (o["kind"], o["metadata"]["name"], o.get("spec") or o.get("data"),
-         {k: v for k, v in (o["metadata"].get("annotations") or {}).items()
-          if k.startswith("innerloop")})
-        for o in listing["items"]
-    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], after_progress: bool = False) -> str:
@@ -52,7 +41,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     manual = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "manual"},
               "spec": {"ports": [{"port": 80}]}}
     cluster.apply(namespace, [bare, manifests.echo_service("bare"), manual])
-    before = snapshot(cluster, namespace)
+    before = namespace_snapshot(cluster, namespace, WRITABLE)
     dead = json.loads(cluster.kubectl("config", "view", "--raw", "-o", "json").stdout)
     dead["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:1"
     (tmp_path / "dead").write_text(json.dumps(dead))
@@ -77,7 +66,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
         message = one_line_error(laptop.run(*argv))
         assert expected in message, (argv, message)
         assert "Traceback" not in message and "see the log" not in message
-    assert snapshot(cluster, namespace) == before, "a refused intercept changes nothing"
+    assert namespace_snapshot(cluster, namespace, WRITABLE) == before, "a refused intercept changes nothing"
 
 
 @pytest.mark.parametrize("statefulset", [False, True], ids=["deployment", "statefulset"])
@@ -123,7 +112,7 @@ def test_second_intercept_of_the_same_traffic_is_refused_naming_the_holder(
     cluster.start_client(namespace)
     laptop.start_app(LOCAL_PORT)
     first, _, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
-    before = snapshot(cluster, namespace)
+    before = namespace_snapshot(cluster, namespace, WRITABLE)
 
     other = Laptop(cluster)  # another developer: another process, another client id
     try:
@@ -135,7 +124,7 @@ def test_second_intercept_of_the_same_traffic_is_refused_naming_the_holder(
     assert message.startswith(f"echo.{namespace}:80/http is already intercepted by "), message
     assert f":{first.pid} for all requests; ask them to leave" in message, (
         "the holder is the first CLI, and its filter is named")
-    assert snapshot(cluster, namespace) == before
+    assert namespace_snapshot(cluster, namespace, WRITABLE) == before
     url = f"http://{cluster.cluster_ip(namespace, 'echo')}/still-mine"
     bodies = [r["body"] for r in cluster.load_via_exec(namespace, url, count=10).records]
     assert all("pod=local" in b for b in bodies), bodies

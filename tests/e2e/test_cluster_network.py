@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_uninstall import namespace_snapshot
 from tests.helpers.cluster_apps import WHOAMI_APP, deploy, pod_ips, python_app
 from tests.helpers.dap_client import DapClient, end_adapter
+from tests.helpers.snapshot import namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import REPO, Laptop, host_get
 from tools.sample import manifests

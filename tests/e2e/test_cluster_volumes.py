@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_uninstall import namespace_snapshot
+from tests.helpers.snapshot import namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import Laptop, Lines
 from tools.sample import manifests

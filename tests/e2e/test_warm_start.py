@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.e2e.test_cli import one_line_error, snapshot
+from tests.e2e.test_cli import one_line_error
 from tests.e2e.test_k8s_gateway import VIEWER_RULES, restricted_kubeconfig
+from tests.helpers.snapshot import WRITABLE, namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import Laptop
 
@@ -26,7 +27,7 @@ def test_warm_start_refused_by_rbac_is_one_line_and_a_cold_start_probes_kube_pro
     assert re.search(r"kube-proxy routes [0-9.]+:80 to the agents after [0-9.]+ s", lines.text()), \
         "the cold start saw kube-proxy follow (no fallback pause)"
     assert laptop.stop(proc) == 0
-    before = snapshot(cluster, namespace)
+    before = namespace_snapshot(cluster, namespace, WRITABLE)
 
     # May read and even port-forward, but not update the Service: refused after the tunnels
     # started opening, in one line, with nothing changed.
@@ -38,4 +39,4 @@ def test_warm_start_refused_by_rbac_is_one_line_and_a_cold_start_probes_kube_pro
     message = one_line_error(refused, after_progress=True)
     assert message.startswith("forbidden: your kubeconfig user may not "), refused.stdout
     assert "tunnel" not in refused.stdout, refused.stdout
-    assert snapshot(cluster, namespace) == before
+    assert namespace_snapshot(cluster, namespace, WRITABLE) == before

@@ -7,8 +7,10 @@ from typing import Any
 from tools.cluster import Cluster
 
 KINDS = "configmaps,secrets,services,deployments,statefulsets,serviceaccounts"
-WORKLOAD = "deployments,services"
+WORKLOAD = "deployments,statefulsets,services"
 """What an undone start must put back exactly (the agent's ConfigMap may stay until `uninstall`)."""
+WRITABLE = f"{WORKLOAD},configmaps"
+"""What an intercept may write: a refused one must leave all of it as it was."""
 CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 """Written by the Deployment controller on every rollout, not by innerloop."""
 

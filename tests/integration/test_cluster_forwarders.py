@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from innerloop.clusternet.forwarders import Forwarders
 from innerloop.clusternet.upstreams import (
-    Dialler,
     PortForwardUpstream,
+    TunnelDialer,
     TunnelUpstream,
     Upstream,
 )
@@ -55,7 +55,7 @@ def services(*ports: int) -> Callable[[ServiceKey], ClusterService | None]:
     return lambda key: svc if key == KEY else None
 
 
-def through(clients: Sequence[Dialler], *ports: int) -> TunnelUpstream:
+def through(clients: Sequence[TunnelDialer], *ports: int) -> TunnelUpstream:
     return TunnelUpstream(lambda: clients, services(*ports), "cluster.local")
 
 

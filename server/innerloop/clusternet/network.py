@@ -29,10 +29,10 @@ from innerloop.clusternet.status import (
     write_status,
 )
 from innerloop.clusternet.upstreams import (
-    Dialler,
     PortForwarder,
     PortForwardUpstream,
     ServiceOf,
+    TunnelDialer,
     TunnelUpstream,
     Upstream,
 )
@@ -104,7 +104,7 @@ class ClusterNetwork:
 
     @classmethod
     def through_agents(cls, gateway: ServiceSource, namespace: str,
-                       clients: Callable[[], Sequence[Dialler]], workload: str,
+                       clients: Callable[[], Sequence[TunnelDialer]], workload: str,
                        service_links: bool = True, domain: str | None = None,
                        volumes: VolumeMirror | None = None) -> ClusterNetwork:
         """Connections leave from the intercepted workload's pods, through its agents."""

@@ -49,7 +49,7 @@ class Upstream(Protocol):
         ...
 
 
-class Dialler(Protocol):
+class TunnelDialer(Protocol):
     """What TunnelUpstream needs of a tunnel client (`innerloop.tunnel.client.TunnelClient`)."""
 
     name: str
@@ -63,7 +63,7 @@ class TunnelUpstream:
     ones): the agent connects from the workload's pod, so the Service sees the pod's IP, and
     NetworkPolicy and egress apply as to the workload."""
 
-    def __init__(self, clients: Callable[[], Sequence[Dialler]], service_of: ServiceOf,
+    def __init__(self, clients: Callable[[], Sequence[TunnelDialer]], service_of: ServiceOf,
                  domain: str) -> None:
         self._clients = clients
         self._service_of = service_of
