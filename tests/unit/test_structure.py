@@ -4,6 +4,7 @@ circle (type-only ones included), and grab-bag modules kept from growing back.""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -25,10 +26,16 @@ def modules() -> dict[str, Path]:
     return found
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """Each module parsed once for all the checks below."""
+    return ast.parse(path.read_text())
+
+
 def imported(path: Path, known: set[str]) -> set[str]:
     """innerloop modules that `path` imports anywhere: top level, functions, TYPE_CHECKING."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Import):
             out |= {alias.name for alias in node.names if alias.name in known}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -100,7 +107,7 @@ def test_the_graph_sees_imports_inside_type_checking_blocks(tmp_path: Path) -> N
 def test_no_two_public_classes_share_a_name() -> None:
     where: dict[str, list[str]] = defaultdict(list)
     for name, path in modules().items():
-        for node in ast.parse(path.read_text()).body:
+        for node in parsed(path).body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
                 where[node.name].append(name)
     assert {cls: mods for cls, mods in where.items() if len(mods) > 1} == {}
@@ -137,10 +144,9 @@ def private_names(tree: ast.AST) -> set[str]:
     return {name for name in found if name.startswith("_") and not name.startswith("__")}
 
 
-def foreign_private_access(source: str) -> list[str]:
+def foreign_private_access(tree: ast.Module) -> list[str]:
     """`x._name` where `x` is not self, cls or super() and this module does not define `_name`:
     a reach into another module's privates (as `ReadyPods` calling the gateway's once did)."""
-    tree = ast.parse(source)
     own = private_names(tree)
     found = []
     for node in ast.walk(tree):
@@ -153,18 +159,18 @@ def foreign_private_access(source: str) -> list[str]:
 
 
 def test_the_private_access_finder_sees_a_reach_into_another_object() -> None:
-    assert foreign_private_access("def f(gw):\n    return gw._request()\n") == [
-        "2: gw._request"]
-    assert foreign_private_access("class A:\n    def _x(self): ...\n"
-                                  "def f(a: A):\n    return a._x()\n") == []
-    assert foreign_private_access("class B:\n    def f(self):\n        return self._x._y\n") == [
-        "3: self._x._y"]
+    def found(source: str) -> list[str]:
+        return foreign_private_access(ast.parse(source))
+
+    assert found("def f(gw):\n    return gw._request()\n") == ["2: gw._request"]
+    assert found("class A:\n    def _x(self): ...\ndef f(a: A):\n    return a._x()\n") == []
+    assert found("class B:\n    def f(self):\n        return self._x._y\n") == ["3: self._x._y"]
 
 
 def test_no_module_reaches_into_another_modules_privates() -> None:
     """Public functions across classes; in particular only `Link` touches its relays table."""
     found = {name: hits for name, path in modules().items()
-             if (hits := foreign_private_access(path.read_text()))}
+             if (hits := foreign_private_access(parsed(path)))}
     assert found == {}
 
 
@@ -192,14 +198,13 @@ def test_session_names_only_the_debug_session() -> None:
     where = []
     for name, path in modules().items():
         debug = name.startswith(("innerloop.dap", "innerloop.core.dap_"))
-        source = path.read_text()
-        if "session manager" in source.lower():
+        if "session manager" in path.read_text().lower():
             where.append(f"{name}: says 'session manager'")
         if debug:
             continue
         if "session" in name.rsplit(".", 1)[-1]:
             where.append(name)
-        where += [f"{name}.{node.name}" for node in ast.walk(ast.parse(source))
+        where += [f"{name}.{node.name}" for node in ast.walk(parsed(path))
                   if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
                   and "session" in node.name.lower()]
     assert where == []
@@ -230,10 +235,10 @@ def test_architecture_table_lists_every_package_and_imports_only_go_down_it() ->
     assert upward == []
 
 
-def dispatch_by_name(source: str) -> list[str]:
+def dispatch_by_name(tree: ast.Module) -> list[str]:
     """`getattr(self, <computed name>)`: a method chosen by a string built at run time, which
     neither grep nor mypy's exhaustiveness checks can follow (use a table or a `match`)."""
-    return [f"{node.lineno}: {ast.unparse(node)}" for node in ast.walk(ast.parse(source))
+    return [f"{node.lineno}: {ast.unparse(node)}" for node in ast.walk(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id == "getattr" and len(node.args) >= 2
             and isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls")
@@ -241,9 +246,9 @@ def dispatch_by_name(source: str) -> list[str]:
 
 
 def test_no_dispatch_by_method_name() -> None:
-    assert dispatch_by_name("class A:\n    def f(self, e):\n"
-                            "        return getattr(self, '_on_' + e.name)()\n") == [
+    assert dispatch_by_name(ast.parse("class A:\n    def f(self, e):\n"
+                                      "        return getattr(self, '_on_' + e.name)()\n")) == [
         "3: getattr(self, '_on_' + e.name)"]
     found = {name: hits for name, path in modules().items()
-             if (hits := dispatch_by_name(path.read_text()))}
+             if (hits := dispatch_by_name(parsed(path)))}
     assert found == {}
