@@ -155,6 +155,10 @@ def foreign_private_access(tree: ast.Module) -> list[str]:
             if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
                 continue
             found.append(f"{node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("innerloop"):
+            found += [f"{node.lineno}: from {node.module} import {alias.name}"
+                      for alias in node.names
+                      if alias.name.startswith("_") and not alias.name.startswith("__")]
     return found
 
 
@@ -165,6 +169,8 @@ def test_the_private_access_finder_sees_a_reach_into_another_object() -> None:
     assert found("def f(gw):\n    return gw._request()\n") == ["2: gw._request"]
     assert found("class A:\n    def _x(self): ...\ndef f(a: A):\n    return a._x()\n") == []
     assert found("class B:\n    def f(self):\n        return self._x._y\n") == ["3: self._x._y"]
+    assert found("from innerloop.cli import _manager_config\n") == [
+        "1: from innerloop.cli import _manager_config"]
 
 
 def test_no_module_reaches_into_another_modules_privates() -> None:
