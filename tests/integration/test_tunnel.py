@@ -400,7 +400,7 @@ async def test_client_killed_mid_stream_resets_the_caller_and_app_serves_new_one
     in_flight = asyncio.ensure_future(http(stack.route, "/stall"))
     while stack.local.stalled == 0:
         await asyncio.sleep(0.01)
-    client._transport._transport.abort()  # type: ignore[attr-defined]  # kill -9
+    client._transport._writer.transport.abort()  # type: ignore[attr-defined]  # kill -9
     with pytest.raises(ConnectionResetError):
         await asyncio.wait_for(in_flight, 3)  # reset, not a hang and not a fake answer
     await stack.wait_log("went away without saying goodbye")

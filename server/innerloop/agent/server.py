@@ -49,11 +49,8 @@ log = logging.getLogger(__name__)
 APP_HOST = "127.0.0.1"
 CALLER_BACKLOG = 1024
 """Pending caller connections per route port (the kernel caps it at net.core.somaxconn)."""
-CLOSE_GRACE = 3.0
-"""How long a stopping agent waits for the answers still on their way through its tunnels."""
-CLOSE_QUIET = 0.25
-"""Bytes standing still this long on every stream: no answer is on its way any more."""
-CLOSE_POLL = 0.05
+CLOSE_GRACE = 3.0  # the most a stopping agent waits for answers on their way
+CLOSE_QUIET, CLOSE_POLL = 0.25, 0.05
 
 
 class Agent:
@@ -100,8 +97,8 @@ class Agent:
                  self.tunnel_port, self._health_port)
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
-        """Stop listening, let the exchanges in flight on the tunnels finish (at most `grace`
-        seconds), then say goodbye, so clients learn at once instead of by silence."""
+        """Stop listening, let the exchanges in flight finish (at most `grace` s), then say
+        goodbye, so clients learn at once instead of by silence."""
         for server in self._servers:
             server.close()
         await self._exchanges_done(grace)
@@ -112,9 +109,8 @@ class Agent:
                                 for s in self._tunnels], timeout=1.0)
 
     async def _exchanges_done(self, grace: float) -> None:
-        """Until no tunnelled stream waits for an answer and no bytes moved for `CLOSE_QUIET`:
-        a caller mid-request gets its whole answer, an idle keep-alive connection does not
-        hold the agent up. Bounded by ``grace`` (a pod's own grace period is longer)."""
+        """Until no stream waits for an answer and no bytes moved for `CLOSE_QUIET`: a caller
+        mid-request gets its whole answer, an idle keep-alive connection does not wait."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         moved, still_since = -1, loop.time()
@@ -210,7 +206,7 @@ class AgentTunnel:
                                     ping_interval=agent.ping_interval,
                                     peer_timeout=agent.peer_timeout,
                                     accept_timeout=agent.accept_timeout)
-        self.link = Link(self.conn, TcpTransport.take(reader, writer), self._on_event,
+        self.link = Link(self.conn, TcpTransport(reader, writer), self._on_event,
                          f"tunnel {peer_label(writer)}")
 
     async def run(self) -> None:

@@ -9,16 +9,13 @@ malformation ends in ``RemoteProtocolError``.
 from __future__ import annotations
 
 import enum
+import json
 import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-# CLAIM_LIST's payload, re-exported (explicitly, for mypy): part of the wire format
-from innerloop.core.claim_entries import ClaimEntry as ClaimEntry  # noqa: PLC0414
-from innerloop.core.claim_entries import encode_entries as encode_entries  # noqa: PLC0414
-from innerloop.core.claim_entries import parse_entries as parse_entries  # noqa: PLC0414
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError, UserError
 from innerloop.core.filters import (
     EVERYTHING,
@@ -26,6 +23,8 @@ from innerloop.core.filters import (
     Mode,
     RequestFilter,
     encode_filter,
+    filter_from_json,
+    filter_to_json,
     parse_filter,
 )
 from innerloop.core.request import WhilePaused
@@ -118,6 +117,23 @@ class ListClaims:
     request_id: int
 
 
+@dataclass(frozen=True)
+class ClaimEntry:
+    """One claim as LIST reports it."""
+
+    route_port: int
+    client_id: str
+    mode: Mode
+    filter: RequestFilter
+    protocol: AppProtocol
+    paused: WhilePaused | None
+    """The owner's whilePaused while its debuggee is stopped; None while it runs."""
+    # a mirror claim's copies sent whole and dropped (paused, slow, gone); None: not counted.
+    # Counters, not part of what the claim is: equality ignores them.
+    copied: int | None = field(default=None, compare=False)
+    dropped: int | None = field(default=None, compare=False)
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimList:
     """Agent → client: the answer to LIST_CLAIMS with the same id."""
@@ -205,6 +221,37 @@ class Dial:
 
 Frame = (Hello | Welcome | Goodbye | Ping | Pong | Claim | Release | Pause | Resume | Reply
          | ListClaims | ClaimList | Open | Accept | Data | Window | Fin | Reset | Dial)
+
+
+def encode_entries(entries: tuple[ClaimEntry, ...]) -> str:
+    """CLAIM_LIST's payload: a JSON array, one object per claim (a mirror's with its counters)."""
+    return json.dumps([{"port": e.route_port, "client": e.client_id, "mode": e.mode.value,
+                        "filter": filter_to_json(e.filter), "protocol": e.protocol.value,
+                        "paused": None if e.paused is None else e.paused.value,
+                        **({} if e.copied is None else {"copied": e.copied}),
+                        **({} if e.dropped is None else {"dropped": e.dropped})}
+                       for e in entries], sort_keys=True, separators=(",", ":"))
+
+
+def _count(value: object) -> int | None:
+    if value is None or (type(value) is int and value >= 0):
+        return value
+    raise TypeError(f"bad counter {value!r}")
+
+
+def parse_entries(text: str) -> tuple[ClaimEntry, ...]:
+    try:
+        items = json.loads(text)
+        if not isinstance(items, list):
+            raise TypeError("not an array")
+        return tuple(ClaimEntry(
+            int(e["port"]), str(e["client"]), Mode.parse(e["mode"]),
+            filter_from_json(e["filter"]), AppProtocol.parse(e["protocol"]),
+            None if e["paused"] is None else WhilePaused.parse(e["paused"]),
+            _count(e.get("copied")), _count(e.get("dropped")))
+            for e in items)
+    except (ValueError, TypeError, KeyError, UserError) as exc:
+        raise ValueError(f"bad claim list: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -323,43 +370,24 @@ class FrameDecoder:
     """Turns a byte stream into frames, however the stream is chunked.
 
     ``next_frame`` hands out one frame at a time, so frames before a malformed one are not lost
-    with it. Input fed while nothing is left over is parsed where it lies (no copy into a
-    buffer); only a trailing partial frame is kept.
+    with it.
     """
 
     def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
         self._max_payload = max_payload
-        self._buffer: bytes | bytearray | memoryview = b""
+        self._buffer = bytearray()
         self._pos = 0
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        if self._pos >= len(self._buffer):
-            self._buffer, self._pos = data, 0
-        else:
-            rest = self._keep_rest()
-            rest += data
+        self._buffer += data
 
     def next_frame(self) -> Frame | None:
         """The next complete frame, or None until more bytes arrive."""
-        buffer, pos = self._buffer, self._pos
-        if len(buffer) - pos < HEADER.size:
-            self._keep_rest()
+        available = len(self._buffer) - self._pos
+        if available < HEADER.size:
+            self._compact()
             return None
-        length, code, stream_id = HEADER.unpack_from(buffer, pos)
-        if code != DATA_CODE or not stream_id or length > self._max_payload:
-            self._check(code, length, stream_id)  # DATA, the common frame, needs no table
-        end = pos + HEADER.size + length
-        if end > len(buffer):
-            self._keep_rest()
-            return None
-        self._pos = end
-        payload = _copy(buffer, pos + HEADER.size, end)
-        if code == DATA_CODE:
-            return Data(stream_id, payload)
-        return _decode_payload(_BY_CODE[code], stream_id, payload)
-
-    def _check(self, code: int, length: int, stream_id: int) -> None:
-        """A header's checks, before any of its payload is buffered."""
+        length, code, stream_id = HEADER.unpack_from(self._buffer, self._pos)
         spec = _BY_CODE.get(code)
         if spec is None:
             raise RemoteProtocolError(f"unknown frame type 0x{code:02x}")
@@ -369,20 +397,17 @@ class FrameDecoder:
         if spec.on_stream != (stream_id != 0):
             where = "needs a stream id" if spec.on_stream else "must use stream 0"
             raise RemoteProtocolError(f"{_NAMES[code]} frame {where}")
+        if available < HEADER.size + length:
+            self._compact()
+            return None
+        start = self._pos + HEADER.size
+        self._pos = start + length
+        payload = bytes(memoryview(self._buffer)[start:self._pos])  # one copy, the view is freed
+        return _decode_payload(spec, stream_id, payload)
 
-    def _keep_rest(self) -> bytearray:
-        """Own what is left of the input (the caller may reuse what it fed)."""
-        if not isinstance(self._buffer, bytearray):
-            self._buffer = bytearray(self._buffer[self._pos:])
-        else:
-            del self._buffer[:self._pos]
+    def _compact(self) -> None:
+        del self._buffer[:self._pos]
         self._pos = 0
-        return self._buffer
-
-
-def _copy(buffer: bytes | bytearray | memoryview, start: int, end: int) -> bytes:
-    """A payload's one copy out of the input."""
-    return buffer[start:end] if isinstance(buffer, bytes) else bytes(memoryview(buffer)[start:end])
 
 
 def decode_all(data: bytes, max_payload: int = MAX_PAYLOAD) -> list[Frame]:

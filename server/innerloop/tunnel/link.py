@@ -38,10 +38,8 @@ class Link:
         self._relays: dict[int, StreamSink] = {}
         """The only table of this tunnel's stream sinks (relays and others): written here and
         nowhere else."""
-        self.moved = 0
-        """Stream bytes carried either way so far (`Agent.close` waits until it stands still)."""
-        self._sent_last: dict[int, bool] = {}
-        """Per stream: whether its latest bytes went to the peer (True) or came from it."""
+        self.moved = 0  # stream bytes carried either way
+        self._sent_last: dict[int, bool] = {}  # per stream: its latest bytes went to the peer
         self._transport = transport
         self._direct = transport if isinstance(transport, DirectWrite) else None
         self._backed_up = False  # direct: the writer task drains before anything more goes
@@ -97,8 +95,7 @@ class Link:
         self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
 
     def _flush(self) -> None:
-        """After a command that moves no deadline earlier (stream data, credit): the bytes
-        only; a deadline that moved later fires early and is re-armed then."""
+        """`changed` for commands that move no deadline earlier (data, credit)."""
         if self._direct is None or self._backed_up:
             self._wake_writer.set()
         else:
@@ -138,8 +135,7 @@ class Link:
         return any(not (opened_by_peer and self.conn.opened_here(sid)) for sid in self._relays)
 
     def awaiting_answer(self) -> bool:
-        """Whether a stream's requester spoke last: the caller on a stream this end opened,
-        the peer's side on one it opened (a DIAL), so an answer is still to come."""
+        """Whether a stream's opener spoke last: an answer is still to come."""
         return any(to_peer == self.conn.opened_here(sid)
                    for sid, to_peer in self._sent_last.items() if self.conn.is_active(sid))
 

@@ -81,12 +81,8 @@ class SinkFactory(Protocol[SinkT_co]):
 
 
 class Relay(asyncio.Protocol):
-    """A stream's sink and its socket's asyncio protocol at once: each chunk goes from one
-    callback to the other, with no task and no event-loop turn in between.
-
-    The socket is the relay's from the start (``loop.create_connection(lambda: relay, ...)``,
-    then `start` once the stream may carry data) or taken over from a stream pair (`attach`).
-    """
+    """A stream's sink and its socket's protocol at once: no task, no loop turn between.
+    Connect with it as the protocol, then `start`; or `attach` a stream pair."""
 
     tap: StreamTap | None = None
 
@@ -96,7 +92,7 @@ class Relay(asyncio.Protocol):
         self._on_finished = on_finished
         self._transport: asyncio.Transport | None = None
         self._pair: tuple[asyncio.StreamReader, asyncio.StreamWriter, asyncio.Protocol] | None = \
-            None  # the stream pair taken over (kept: a StreamWriter closes its socket in __del__)
+            None  # from `attach`
         self._started = False
         self._held = bytearray()  # from the tunnel before the socket was started
         self._written = 0  # written to the socket, acknowledged once the kernel took it all
@@ -108,13 +104,12 @@ class Relay(asyncio.Protocol):
         self._done = False  # finished, reset or detached: the socket is no longer ours
 
     def attach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Start relaying between the stream and this stream pair's socket (the relay takes
-        the socket over: the pair must not be used any more)."""
+        """Relay this stream pair's socket (taken over: do not use the pair)."""
         self._pair = (reader, writer, take_over(reader, writer, self))
         self.start()
 
     def start(self) -> None:
-        """The stream may carry data both ways now: what waited on either side goes."""
+        """The stream may carry data now."""
         if self._started or self._done:
             return
         self._started = True
@@ -124,12 +119,8 @@ class Relay(asyncio.Protocol):
         self._flush()
 
     def detach(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        """Stop relaying now and hand the socket back as a stream pair (the agent then serves
-        it itself): its reader holds what the socket sent that the stream did not carry.
-
-        Only the link calls it (`Link.detach_relay`), synchronously from the event handler, for
-        a stream the peer never accepted, so nothing of the peer's was written to the socket.
-        """
+        """Stop relaying and hand the stream pair back, its reader holding what the stream did
+        not carry (`Link.detach_relay`, for a stream the peer never accepted)."""
         transport, pair, done = self._transport, self._pair, self._done
         self._done = True
         if transport is None or done or transport.is_closing():
@@ -147,15 +138,15 @@ class Relay(asyncio.Protocol):
     def on_data(self, data: bytes) -> None:
         transport = self._transport
         if transport is None or not self._started:
-            self._held += data  # acknowledged once written, so at most a window waits here
+            self._held += data
             return
         if self._done:
             return
         if self.tap is not None:
             self.tap.from_tunnel(data)
-        transport.write(data)  # straight to the socket: no task switch to the local app
+        transport.write(data)
         if self._write_paused:
-            self._written += len(data)  # acknowledged once the kernel took it (resume_writing)
+            self._written += len(data)  # acknowledged in resume_writing
         else:
             self._link.acknowledge(self.stream_id, len(data))
 
@@ -182,9 +173,7 @@ class Relay(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         tune(transport)
-        # paused while anything is left unwritten, resumed once the kernel took it all: the
-        # moments to withhold and to hand back the stream's credit
-        transport.set_write_buffer_limits(0)
+        transport.set_write_buffer_limits(0)  # resume_writing: the kernel took it all
 
     def data_received(self, data: bytes) -> None:
         if self._unsent or not self._started:

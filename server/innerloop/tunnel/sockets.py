@@ -6,14 +6,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from typing import Any, Protocol
 
 
-class HasExtraInfo(Protocol):
-    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
-
-
-def tune(writer: HasExtraInfo) -> None:
+def tune(writer: asyncio.StreamWriter | asyncio.BaseTransport) -> None:
     """TCP_NODELAY: a relay forwards small request/response writes; Nagle would add 40 ms."""
     sock = writer.get_extra_info("socket")  # a transport's stand-in, not a socket.socket
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
@@ -35,9 +30,8 @@ def peer_label(writer: asyncio.StreamWriter) -> str:
 
 def take_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
               protocol: asyncio.Protocol) -> asyncio.Protocol:
-    """``protocol`` gets the connection in place of the stream pair, what the reader holds
-    first; returns the pair's protocol (for `give_back`). Keep ``writer`` referenced: a
-    collected StreamWriter closes its socket."""
+    """``protocol`` gets the connection (what the reader holds first); returns the pair's
+    protocol. Keep ``writer`` referenced: a collected StreamWriter closes its socket."""
     transport = writer.transport
     assert isinstance(transport, asyncio.Transport)
     pair = transport.get_protocol()
@@ -50,7 +44,7 @@ def take_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     if data:
         protocol.data_received(data)
     if error is not None or transport.is_closing():
-        protocol.connection_lost(error)  # the stream pair's protocol saw the end already
+        protocol.connection_lost(error)
     elif eof:
         protocol.eof_received()
     elif not transport.is_reading():
@@ -60,8 +54,7 @@ def take_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 def give_back(transport: asyncio.Transport, pair: asyncio.Protocol, data: bytes,
               eof: bool) -> None:
-    """Undo `take_over`, with ``data`` and ``eof`` read but not consumed (only while nothing
-    waits in the write buffer: the pair's writer would not know of it)."""
+    """Undo `take_over`, with what was read and not consumed (while nothing is unwritten)."""
     transport.set_write_buffer_limits()  # the defaults a StreamWriter expects
     transport.set_protocol(pair)
     if data:
@@ -73,8 +66,7 @@ def give_back(transport: asyncio.Transport, pair: asyncio.Protocol, data: bytes,
 
 
 def _buffered(reader: asyncio.StreamReader) -> bytes:
-    """What ``reader`` holds, without waiting: each ``read`` is stepped once by hand; the
-    first that would wait is closed (which clears its waiter)."""
+    """What ``reader`` holds: each ``read`` is stepped once; one that would wait is closed."""
     chunks = []
     while not reader.at_eof():
         step = reader.read(64 * 1024)
