@@ -17,21 +17,24 @@ and key, bearer token (exec plugins refresh it through the `kubernetes` Configur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.exceptions import InvalidHandshake, InvalidState, InvalidStatus
+from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.protocol import Event, State
 from websockets.typing import Subprotocol
 
 from innerloop.core.errors import ClusterError
 from innerloop.k8s.config import Settings
 from innerloop.k8s.errors import from_status, unreachable
+from innerloop.tunnel.transport import Receiver
 
 log = logging.getLogger(__name__)
 _ws_log = logging.getLogger(__name__ + ".websocket")
@@ -81,20 +84,120 @@ def portforward_url(cfg: Settings, namespace: str, pod: str, port: int) -> str:
     )
 
 
-class PortForward:
-    """One forwarded connection to a pod's port: recv() / send() / close()."""
+class Inbox:
+    """Input from protocol callbacks: to the `Receiver` once one is set, queued for ``get``
+    until then."""
 
-    def __init__(self, ws: ClientConnection, label: str, port: int) -> None:
+    def __init__(self) -> None:
+        self._queue: deque[bytes] = deque()
+        self.ended = False
+        self._error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._receiver: Receiver | None = None
+
+    def put(self, data: bytes) -> None:
+        if self._receiver is not None:
+            self._receiver.on_bytes(data)
+        elif not self.ended:
+            self._queue.append(data)
+            self._wake()
+
+    def end(self, error: Exception | None) -> None:
+        """No more input (the first end counts)."""
+        if not self.ended:
+            self.ended, self._error = True, error
+            if self._receiver is not None:
+                self._receiver.on_end(error)
+            self._wake()
+
+    async def get(self) -> bytes:
+        """The next input; b"" at a clean end; the error of a failed one."""
+        while not self._queue:
+            if self.ended:
+                if self._error is not None:
+                    raise self._error
+                return b""
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._queue.popleft()
+
+    def deliver_to(self, receiver: Receiver) -> None:
+        while self._queue:
+            receiver.on_bytes(self._queue.popleft())
+        self._receiver = receiver
+        if self.ended:
+            receiver.on_end(self._error)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class PortForwardConnection(ClientConnection):
+    """A `websockets` client connection that hands each data message to ``on_message`` from
+    the protocol's own callback, in order, instead of queueing it for a ``recv`` task: a
+    tunnel's frames then reach its mux in the same event-loop turn as the TLS record that
+    carried them. Until ``on_message`` is set (while `PortForward.open` returns), messages
+    wait in ``early``; ``on_lost`` is told when the connection is gone."""
+
+    on_message: Callable[[bytes, bool], None] | None = None
+    on_lost: Callable[[], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.early: list[tuple[bytes, bool]] = []
+        self.lost = False
+        self._fragments: bytearray | None = None
+        self._text = False
+
+    def process_event(self, event: Event) -> None:
+        if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
+            super().process_event(event)  # the handshake's response, pongs
+            return
+        data = event.data if isinstance(event.data, bytes) else bytes(event.data)
+        if event.opcode is not Opcode.CONT:
+            self._text = event.opcode is Opcode.TEXT
+            if not event.fin:
+                self._fragments = bytearray(data)
+                return
+        elif self._fragments is not None:
+            self._fragments += data
+            if not event.fin:
+                return
+            data, self._fragments = bytes(self._fragments), None
+        if self.on_message is not None:
+            self.on_message(data, self._text)
+        else:
+            self.early.append((data, self._text))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self.lost = True
+        if self.on_lost is not None:
+            self.on_lost()
+
+
+class PortForward:
+    """One forwarded connection to a pod's port: a Transport that also writes at once
+    (`DirectWrite`) and pushes what it receives (`PushReceive`)."""
+
+    def __init__(self, ws: PortForwardConnection, label: str, port: int) -> None:
         self._ws = ws
         self._label = label
         self._port = port
         self._headers_seen: set[int] = set()
-        self._pending: deque[bytes] = deque()
-        self._receiving = False
-        self._settled = asyncio.Event()
+        self._inbox = Inbox()
         self._error: ClusterError | None = None
-        self._eof = False
-        self._send_lock = asyncio.Lock()
+        ws.on_message = self._on_message
+        ws.on_lost = self._on_lost
+        for data, text in ws.early:
+            self._on_message(data, text)
+        ws.early.clear()
+        if ws.lost:
+            self._on_lost()
 
     @classmethod
     async def open(
@@ -118,6 +221,7 @@ class PortForward:
                 open_timeout=open_timeout,
                 proxy=cfg.proxy or None,
                 logger=_ws_log,
+                create_connection=PortForwardConnection,
             )
         except InvalidStatus as exc:
             raise from_status(
@@ -132,96 +236,88 @@ class PortForward:
         except (OSError, asyncio.TimeoutError) as exc:
             raise unreachable(cfg.host, exc or "timed out") from exc
         log.debug("port-forward open: %s", label)
+        assert isinstance(ws, PortForwardConnection)
         return cls(ws, label, port)
 
     async def recv(self) -> bytes:
         """Data from the pod; b"" when the forward ended cleanly; ClusterError on its error text."""
-        while True:
-            if self._pending:
-                return self._pending.popleft()
-            if self._error is not None:
-                raise self._error
-            if self._eof:
-                return b""
-            await self._receive_one()
+        return await self._inbox.get()
 
-    async def _receive_one(self) -> None:
-        """Take one message; `_settled` is set once the forward's end or failure is known."""
-        self._receiving = True
-        try:
-            self._handle(await self._ws.recv())
-        except ConnectionClosed as exc:
-            self._eof = True
-            if exc.rcvd is None:
-                self._error = self._error or ClusterError(
-                    f"port-forward to {self._label} was cut off (no close from the API server)"
-                )
-            elif exc.rcvd.code not in (1000, 1001):
-                self._error = self._error or ClusterError(
-                    f"port-forward to {self._label} closed: {exc.rcvd.code} {exc.rcvd.reason}"
-                )
-        finally:
-            self._receiving = False
-            if self._eof or self._error is not None:
-                self._settled.set()
+    def start_receiving(self, receiver: Receiver) -> None:
+        self._inbox.deliver_to(receiver)
 
-    def _handle(self, message: str | bytes) -> None:
-        """Data goes to the pending queue; error-channel text becomes the error."""
-        if isinstance(message, str) or not message:
-            self._error = ClusterError(
-                f"port-forward to {self._label}: unexpected message (not v4.channel.k8s.io framing)"
-            )
+    def _on_message(self, message: bytes, text: bool) -> None:
+        """Data goes to the inbox; error-channel text (or anything unexpected) ends it."""
+        if self._inbox.ended:
             return
-        channel, payload = message[0], message[1:]
+        if text or not message:
+            self._fail("unexpected message (not v4.channel.k8s.io framing)")
+            return
+        channel = message[0]
         if channel not in (DATA, ERROR):
-            self._error = ClusterError(
-                f"port-forward to {self._label}: message on unknown channel {channel}"
-            )
+            self._fail(f"message on unknown channel {channel}")
             return
+        start = 1
         if channel not in self._headers_seen:
-            payload = self._strip_port_header(channel, payload)
-        if not payload:
+            self._headers_seen.add(channel)
+            if len(message) < 3 or struct.unpack_from("<H", message, 1)[0] != self._port:
+                self._fail(f"bad port header on channel {channel}")
+                return
+            start = 3
+        if len(message) <= start:
             return
         if channel == DATA:
-            self._pending.append(payload)
+            self._inbox.put(message[start:])
             return
-        text = payload.decode("utf-8", "replace").strip()
-        if "connection refused" in text:
-            text = f"nothing listens on 127.0.0.1:{self._port} in the pod (connection refused)"
-        self._error = ClusterError(f"port-forward to {self._label} failed: {text}")
+        text_ = message[start:].decode("utf-8", "replace").strip()
+        if "connection refused" in text_:
+            text_ = f"nothing listens on 127.0.0.1:{self._port} in the pod (connection refused)"
+        self._fail(f"failed: {text_}", prefix=" ")
 
-    def _strip_port_header(self, channel: int, payload: bytes) -> bytes:
-        self._headers_seen.add(channel)
-        if len(payload) < 2 or struct.unpack("<H", payload[:2])[0] != self._port:
-            self._error = ClusterError(
-                f"port-forward to {self._label}: bad port header on channel {channel}"
-            )
-            return b""
-        return payload[2:]
+    def _on_lost(self) -> None:
+        """The WebSocket is gone: a clean end, or an error naming why."""
+        close = self._ws.protocol.close_rcvd
+        if close is None:
+            self._fail("was cut off (no close from the API server)", prefix=" ")
+        elif close.code not in (1000, 1001):
+            self._fail(f"closed: {close.code} {close.reason}", prefix=" ")
+        else:
+            self._inbox.end(None)
+
+    def _fail(self, what: str, prefix: str = ": ") -> None:
+        if self._error is None:
+            self._error = ClusterError(f"port-forward to {self._label}{prefix}{what}")
+        self._inbox.end(self._error)
 
     async def send(self, data: bytes) -> None:
         """Send to the pod in chunks; ClusterError (with the server's reason when it gave one)
         once the forward is gone."""
-        view = memoryview(data)
-        async with self._send_lock:  # chunks of one send must not interleave with another's
-            try:
-                for start in range(0, len(view), CHUNK):  # one copy: channel byte + chunk
-                    await self._ws.send(b"".join((b"\x00", view[start : start + CHUNK])))
-            except ConnectionClosed as exc:
-                await self._learn_why_closed()
-                raise self._error or ClusterError(
-                    f"port-forward to {self._label} is closed"
-                ) from exc
+        self.write(data)
+        await self.drain()
 
-    async def _learn_why_closed(self) -> None:
-        """The server's reason may still sit in the receive queue. A reader blocked in recv()
-        is about to see it; otherwise read it here, keeping any data for recv()."""
-        if self._receiving:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._settled.wait(), timeout=2.0)
-            return
-        while not self._eof and self._error is None:
-            await self._receive_one()
+    def write(self, data: bytes) -> bool:
+        """Queue ``data`` as messages of at most `CHUNK` (one copy each: the channel byte and
+        the chunk); True while the connection is backed up (``drain`` then)."""
+        view = memoryview(data)
+        try:
+            for start in range(0, len(view), CHUNK):
+                self._ws.protocol.send_binary(b"".join((b"\x00", view[start : start + CHUNK])))
+        except InvalidState:
+            return True  # drain() says why
+        self._ws.send_data()
+        transport = self._ws.transport
+        return transport.is_closing() or transport.get_write_buffer_size() > 0
+
+    async def drain(self) -> None:
+        if self._ws.protocol.state is not State.OPEN or self._ws.transport.is_closing():
+            raise self._closed_error()
+        try:
+            await self._ws.drain()
+        except Exception as exc:  # the connection broke while we waited
+            raise self._closed_error() from exc
+
+    def _closed_error(self) -> ClusterError:
+        return self._error or ClusterError(f"port-forward to {self._label} is closed")
 
     async def close(self) -> None:
         await self._ws.close()
