@@ -290,7 +290,9 @@ class Bench:
         wait_for_testbed(self.cluster)
         # Bytecode in place before the first timed start, as after an install.
         warm_up = "import innerloop.cli, innerloop.intercepts.manager, innerloop.clusternet.network"
-        subprocess.run([sys.executable, "-c", warm_up], env=self.laptop.env(), check=True)
+        for tree in self.args.trees or [self.args.tree]:
+            self.laptop.tree = tree
+            subprocess.run([sys.executable, "-c", warm_up], env=self.laptop.env(), check=True)
         self.cluster.kubectl("create", "namespace", self.ns)
         self.cluster.kubectl("wait", "serviceaccount/default", "-n", self.ns, "--for=create",
                              "--timeout=30s")
@@ -307,11 +309,12 @@ class Bench:
             [self.cluster.kubectl_bin, "-n", self.ns, "exec", "-i", "probe", "--",
              "python3", "-u", "/bench/probe.py"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=self.cluster.env()))
-        self.laptop_probe = self._pipe("laptop probe", dev_netns_popen(
-            [sys.executable, "-m", "bench.laptop_probe", "--kubeconfig",
-             str(self.cluster.kubeconfig), "--namespace", self.ns],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
-            env=self.laptop.env()))
+        if not self.args.startup:  # the raw port-forward rows only
+            self.laptop_probe = self._pipe("laptop probe", dev_netns_popen(
+                [sys.executable, "-m", "bench.laptop_probe", "--kubeconfig",
+                 str(self.cluster.kubeconfig), "--namespace", self.ns],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+                env=self.laptop.env()))
         # kube-proxy's rules are in place once both Services answer.
         for service in ("bench", "bench-direct"):
             self.pod_probe.ask({"op": "until", "url": self.url(service), "contains": "pod=",
@@ -543,7 +546,48 @@ class Bench:
                                                       or ["no output"])[-1]
             self.log(f"  loopback {name}: {self.results.tunnel[name]}")
 
+    def uninstall(self) -> None:
+        """Back to no agent (a cold start's precondition), with the tree measured last."""
+        done = self.laptop.run("uninstall", "bench", "-n", self.ns, "--force", timeout=180)
+        if done.returncode != 0:
+            raise RuntimeError(f"innerloop uninstall exited {done.returncode}:\n{done.stdout}")
+        poll_until(lambda: len(self.cluster.pods(self.ns, "bench")) == 1, "one bench pod", 60,
+                   interval=0.2)
+
+    def run_startup(self) -> Results:
+        """`--startup`: only the start-up phases, `--rounds` times, each round once per tree of
+        `--trees` (interleaved A/B in one namespace): the agent removed, a bare rollout, a cold
+        intercept and its leave, the warm starts, one more killed."""
+        started, trees = time.time(), self.args.trees or [self.args.tree]
+        self.setup()
+        self.log(f"namespace {self.ns} ready in {time.time() - started:.1f} s")
+        for round_ in range(1, self.args.rounds + 1):
+            for tree in trees:
+                self.laptop.tree = tree
+                first = len(self.results.lifecycle)
+                self.log(f"round {round_}, tree {tree or 'installed'}")
+                if round_ > 1 or tree is not trees[0]:
+                    self.uninstall()
+                for _ in range(self.args.bare_rollouts):
+                    self.bare_rollout()
+                self.start_intercept("cold")
+                self.leave("after cold start")
+                for again in range(1, self.args.warm_starts + 1):
+                    self.start_intercept(f"warm #{again}")
+                    self.leave(f"after warm start #{again}")
+                self.start_intercept("warm, then killed")
+                self.kill_laptop()
+                for event in self.results.lifecycle[first:]:
+                    event.update(tree=str(tree or "installed"), round=round_)
+        self.results.meta = {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": time.time() - started,
+            "load": _loadavg(), "trees": [str(t or "installed") for t in trees],
+            "commit": _commit(self.args.tree), "startup": True, "rounds": self.args.rounds}
+        return self.results
+
     def run(self) -> Results:
+        if self.args.startup:
+            return self.run_startup()
         rows = [
             ("a1", "phase 1 (no agent): pod → ClusterIP → app, new connection"),
             ("a'", "phase 1: pod → 2nd ClusterIP → app, new connection (A/A check)"),
@@ -806,6 +850,36 @@ def spread(runs: list[Json]) -> str:
     return "\n".join(lines)
 
 
+def startup_summary(results: Results) -> str:
+    """Per tree (`--startup`): the medians of what issue 10's start-up goals measure, and
+    each round's cold start minus that round's bare rollouts."""
+    lines = [("| tree | warm → first routed s | warm CLI CPU s | warm ready-in s | "
+              "cold − rollout s (per round) | fallback s |"), "|---|---:|---:|---:|---|---:|"]
+    trees = results.meta.get("trees") or ["installed"]
+    for tree in trees:
+        mine = [e for e in results.lifecycle if e.get("tree", "installed") == tree]
+        warm = [e for e in mine if e["what"].startswith("warm")]
+
+        def median(key: str, events: list[Json] = warm) -> str:
+            values = [e[key] for e in events if e.get(key) is not None]
+            return f"{statistics.median(values):.3f}" if values else "—"
+
+        colds = []
+        for round_ in sorted({e.get("round", 1) for e in mine}):
+            these = [e for e in mine if e.get("round", 1) == round_]
+            bare = [e["to_first_new_pod_s"] for e in these if "to_first_new_pod_s" in e]
+            cold = [e["to_first_routed_s"] for e in these if e["what"] == "cold intercept start"]
+            if bare and cold:
+                colds.append(cold[0] - statistics.median(bare))
+        each = ", ".join(f"{c:.2f}" for c in colds)
+        killed = [e for e in mine if e["what"] == "laptop killed (SIGKILL)"]
+        lines.append(f"| {tree} | {median('to_first_routed_s')} | {median('cli_cpu_s')} | "
+                     f"{median('cli_ready_s')} | {each} (median "
+                     f"{statistics.median(colds) if colds else float('nan'):.2f}) | "
+                     f"{median('to_cluster_s', killed)} |")
+    return "\n".join(lines)
+
+
 def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300, help="per latency row (>= 300)")
@@ -826,6 +900,13 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--tree", type=Path, metavar="DIR",
                         help="run the laptop's innerloop (and so the agent it ships) from DIR/"
                         "innerloop instead of the installed one: A/B a change before making it")
+    parser.add_argument("--startup", action="store_true",
+                        help="only the start-up phases (bare rollouts, cold and warm starts, "
+                        "a killed laptop), with no latency, bulk or 1,000-connection rows")
+    parser.add_argument("--trees", type=Path, nargs="+", metavar="DIR",
+                        help="with --startup: A/B, each round runs every tree in turn (each "
+                        "DIR holds innerloop/, as --tree)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --startup: rounds")
     parser.add_argument("--spread", type=Path, nargs="+", metavar="JSON",
                         help="no run: compare the JSON results of earlier runs")
     return parser
@@ -846,7 +927,7 @@ def main() -> int:
         print(spread([json.loads(path.read_text()) for path in args.spread]))
         return 0
     results = measure(args)
-    print(render(results))
+    print(startup_summary(results) if args.startup else render(results))
     if args.json:
         args.json.write_text(json.dumps(asdict(results), indent=1) + "\n")
     return 0

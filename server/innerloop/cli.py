@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING
 from innerloop.cli_parser import build_parser
 from innerloop.core.errors import ClusterError, InnerloopError, UserError
 from innerloop.core.filters import AppProtocol, Mode, RequestFilter, parse_header_flag
-from innerloop.envfile import write_env_file
-from innerloop.paths import write_private
 from innerloop.prechecks import before_intercept, raise_fd_limit
 
 if TYPE_CHECKING:
@@ -52,6 +50,7 @@ def _manager_config(args: argparse.Namespace) -> ManagerConfig:
         namespace=args.namespace or os.environ.get("INNERLOOP_NAMESPACE") or None,
         agent_image=(getattr(args, "agent_image", None) or os.environ.get("INNERLOOP_AGENT_IMAGE")
                      or None),
+        agent_cpu=getattr(args, "agent_cpu", None),
     )
 
 
@@ -148,9 +147,13 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
             for warning in resolved.warnings:
                 say(warning)
         if args.env_file:
+            from innerloop.envfile import write_env_file
+
             write_env_file(args.env_file, t, env)
             say(f"wrote {len(env)} variables to {args.env_file} (0600)")
         if args.env_json:
+            from innerloop.paths import write_private
+
             write_private(args.env_json, json.dumps(env, indent=2, sort_keys=True) + "\n")
             say(f"wrote {len(env)} variables to {args.env_json} (0600)")
         if cmd:

@@ -11,6 +11,18 @@ from innerloop.prechecks import add_port_flag
 
 AGENT_IMAGE_HELP = ("image of the agent sidecar: any image with python3 >= 3.10 (default: "
                     "python:3.12-slim; a cluster that cannot pull it needs a copy in its registry)")
+AGENT_CPU_HELP = ("CPU request of the agent sidecar, e.g. 100m or 0.5 (default: the installed "
+                  "agent's, else 10m); a new value rolls the workload out once")
+
+
+def cpu_quantity(text: str) -> str:
+    """`--agent-cpu`'s value, checked while parsing (a usage error, before the cluster)."""
+    from innerloop.core.agent_patch import is_cpu_quantity
+
+    if not is_cpu_quantity(text):
+        raise argparse.ArgumentTypeError(f"wants a CPU quantity such as 10m, 100m or 0.5, "
+                                         f"not {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     icp.add_argument("--while-paused", choices=["cluster", "hold"], default="cluster",
                      help="where new requests go while the debuggee is paused")
     icp.add_argument("--agent-image", help=AGENT_IMAGE_HELP)
+    icp.add_argument("--agent-cpu", type=cpu_quantity, metavar="CPU", help=AGENT_CPU_HELP)
     icp.add_argument("--no-cluster-network", dest="cluster_network", action="store_false",
                      help="do not give the command the cluster's Services by name")
     add_port_flag(icp)
@@ -76,5 +89,6 @@ def build_parser() -> argparse.ArgumentParser:
     dap = sub.add_parser("dap", parents=[cluster],
                          help="run the debug adapter over stdio (for any DAP client)")
     dap.add_argument("--agent-image", help=AGENT_IMAGE_HELP)
+    dap.add_argument("--agent-cpu", type=cpu_quantity, metavar="CPU", help=AGENT_CPU_HELP)
     dap.add_argument("--controller", metavar="MODULE:ATTR", help=argparse.SUPPRESS)
     return parser

@@ -18,6 +18,7 @@ import copy
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -43,6 +44,10 @@ DEFAULT_HEALTH_PORT = 15409
 FIRST_ROUTE_PORT = 15401
 DEFAULT_AGENT_IMAGE = "python:3.12-slim"
 """What a first injection runs when the user names no image (any image with python3 serves)."""
+DEFAULT_AGENT_CPU = "10m"
+"""The sidecar's CPU request when the user names none: its weight against the app's on a busy
+node (docs/reliability.md), so a heavily intercepted workload may want more (`--agent-cpu`)."""
+_CPU = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)m?")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class AgentConfig:
     image: str
     config_map: str
     image_pull_policy: str = "IfNotPresent"
-    cpu_request: str = "10m"
+    cpu_request: str = DEFAULT_AGENT_CPU
     memory_request: str = "32Mi"
 
 
@@ -338,6 +343,19 @@ def agent_image_for(chosen: str | None, workload: Manifest | None = None) -> str
     else the default."""
     agent = None if workload is None else _agent_in(workload)
     return chosen or (agent or {}).get("image") or DEFAULT_AGENT_IMAGE
+
+
+def agent_cpu_for(chosen: str | None, workload: Manifest | None = None) -> str:
+    """The user's CPU request, else the one the workload's sidecar has now (a start without
+    the flag must not roll out an agent someone installed with it), else the default."""
+    agent = None if workload is None else _agent_in(workload)
+    installed = ((agent or {}).get("resources") or {}).get("requests", {}).get("cpu")
+    return chosen or (str(installed) if installed else DEFAULT_AGENT_CPU)
+
+
+def is_cpu_quantity(text: str) -> bool:
+    """A positive CPU quantity as Kubernetes writes one: `10m`, `250m`, `0.5`, `1`."""
+    return bool(_CPU.fullmatch(text)) and float(text.rstrip("m")) > 0
 
 
 def _agent_in(workload: Manifest) -> Manifest | None:

@@ -8,7 +8,6 @@ machine's LEAVE rules), shielded, so a cancelled start leaves the cluster as it 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from innerloop.core.agent_patch import (
     AgentConfig,
     AgentStatus,
     agent_config_map_name,
+    agent_cpu_for,
     agent_image_for,
     agent_layout,
     agent_status,
@@ -29,27 +29,20 @@ from innerloop.core.errors import ClusterError, InnerloopError, UserError
 from innerloop.core.filters import AppProtocol, route_protocol
 from innerloop.core.intercept import InterceptEvent, Phase
 from innerloop.core.report import Report
-from innerloop.core.request import InterceptRequest, PortSpec, WhilePaused
+from innerloop.core.request import InterceptRequest, PortSpec
 from innerloop.core.rollout import manual_rollout
 from innerloop.core.routing_plan import FRESH, Route, Routing
-from innerloop.core.service_patch import restore_service, service_takeover, take_over_service
+from innerloop.core.service_patch import restore_service, service_takeover
 from innerloop.core.targets import Target, first_line, service_ports, workload_selector
 from innerloop.intercepts import kube_proxy
-from innerloop.intercepts.cleanup import clean_up_after_agent
-from innerloop.intercepts.holders import held_refusal, holders
 from innerloop.intercepts.snapshot import Snapshot
-from innerloop.intercepts.tunnels import TapFactory, TunnelSet
+from innerloop.intercepts.tunnels import TapFactory, TunnelSet, prefetch
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import intercept_permissions
 from innerloop.k8s.reads import Resolution
 from innerloop.tunnel.errors import InterceptConflict
 
 log = logging.getLogger(__name__)
-
-KUBE_PROXY_SETTLE = 2.0
-"""The longest wait for kube-proxy to follow a takeover (`kube_proxy.Probe` sees when it did),
-and the fixed wait where the agents cannot be probed. Only a Service's first intercept waits."""
-
 
 CRASH_BEFORE = "INNERLOOP_TEST_CRASH_BEFORE"
 """Tests only (tests/faults/test_crash.py): an effect's class name; the process dies as if
@@ -76,6 +69,7 @@ class Intercept:
         client_id: str,
         on_change: Callable[[Intercept], None],
         report: Report,
+        agent_cpu: str | None = None,
     ) -> None:
         if request.namespace is None:
             raise ValueError("an Intercept needs its namespace resolved")
@@ -84,6 +78,8 @@ class Intercept:
         self.namespace: str = request.namespace
         self.chosen_image = agent_image  # None: the installed agent's, or the default
         self.agent_image = agent_image_for(agent_image)
+        self.chosen_cpu = agent_cpu  # None: the installed agent's request, or the default
+        self.agent_cpu = agent_cpu_for(agent_cpu)
         self.agent_bundle = agent_bundle
         self.client_id = client_id
         self.on_change = on_change
@@ -180,6 +176,7 @@ class Intercept:
 
     async def start(self) -> None:
         """Run until ACTIVE; on failure or cancellation unwind and re-raise."""
+        prefetch()  # while the first API calls wait on the network
         async with self._lock:
             try:
                 await self._feed(InterceptEvent.START)
@@ -230,6 +227,8 @@ class Intercept:
             if restore_service(res.service) == res.service and \
                     remove_agent(res.workload) == res.workload:
                 return False
+            from innerloop.intercepts.holders import held_refusal, holders
+
             held = [] if force else await holders(self.gw, res.workload, req.service,
                                                   self.client_id)
             if held:
@@ -241,12 +240,14 @@ class Intercept:
     # -- effects ----------------------------------------------------------------------------
 
     def _agent_config(self, config_map: str) -> AgentConfig:
-        return AgentConfig(image=self.agent_image, config_map=config_map)
+        return AgentConfig(image=self.agent_image, config_map=config_map,
+                           cpu_request=self.agent_cpu)
 
     async def _resolve(self) -> InterceptEvent:
         req = self.request
         self.resolution = res = await self.gw.resolve(self.namespace, req.service, req.port)
         self.agent_image = agent_image_for(self.chosen_image, res.workload)
+        self.agent_cpu = agent_cpu_for(self.chosen_cpu, res.workload)
         port = res.target.service_port
         self.protocol = route_protocol(req.protocol, port.app_protocol, port.name, req.filter,
                                        req.mode, f"{req.service}.{self.namespace}:{port.label()}")
@@ -361,30 +362,10 @@ class Intercept:
         return InterceptEvent.CLAIMED
 
     async def _take_over_service(self) -> InterceptEvent:
-        t = self.target
-        _, listen = self._layout_ports()
-        label = t.service_port.label()
-        svc = await self.gw.get_service(t.namespace, t.service)
-        if take_over_service(svc, label, listen) == svc:
-            return InterceptEvent.SERVICE_TAKEN_OVER  # warm: already pointing at the agents
         layout = agent_layout(self.resolution.workload) if self.resolution else None
         assert self.tunnels is not None and layout is not None
-        paused = dataclasses.replace(self._desired(), paused=True, while_paused=WhilePaused.CLUSTER)
-        probe = await kube_proxy.paused_probe(self.tunnels, paused, layout.health_port, listen)
-        if probe is None:  # nothing to probe with: route now, and wait the fixed time below
-            await self._apply_routing(machine.UpdatePause(self.paused))
-        await self.gw.update_service(t.namespace, t.service,
-                                     lambda s: take_over_service(s, label, listen))
-        started = asyncio.get_running_loop().time()
-        if probe is None or not await probe.wait(svc, t.service_port.port, KUBE_PROXY_SETTLE):
-            if not await self.gw.wait_service_port(t.namespace, t.service, t.service_port.name,
-                                                   listen):
-                self.report("the Service's endpoints have not picked up the change yet; "
-                            "traffic follows as soon as they do")
-            waited = asyncio.get_running_loop().time() - started
-            await asyncio.sleep(max(0.0, KUBE_PROXY_SETTLE - waited))
-        if probe is not None:
-            await self._apply_routing(machine.UpdatePause(self.paused))
+        await kube_proxy.take_over(self.gw, self.target, layout, self.tunnels, self._desired,
+                                   self.report)
         return InterceptEvent.SERVICE_TAKEN_OVER
 
     async def _apply_routing(self, effect: machine.UpdatePause | machine.ReleaseTraffic) -> None:
@@ -417,4 +398,6 @@ class Intercept:
         self._set_workload(workload)
         self.report(f"removing the agent from {t.workload}")
         await self.gw.wait_rollout(t.workload, progress=self.report)
+        from innerloop.intercepts.cleanup import clean_up_after_agent
+
         await clean_up_after_agent(self.gw, t.workload, self.report)

@@ -13,17 +13,31 @@ never reaches the local process.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
+from innerloop.core.agent_patch import AgentLayout
 from innerloop.core.errors import InnerloopError
 from innerloop.core.manifest import Manifest
+from innerloop.core.report import Report
+from innerloop.core.request import WhilePaused
 from innerloop.core.routing_plan import Routing
+from innerloop.core.service_patch import take_over_service
+from innerloop.core.targets import Target
 from innerloop.intercepts.tunnels import TunnelSet
-from innerloop.tunnel.client import TunnelClient
+from innerloop.k8s.gateway import Gateway
+
+if TYPE_CHECKING:
+    from innerloop.tunnel.client import TunnelClient
 
 log = logging.getLogger(__name__)
+
+SETTLE = 2.0
+"""The longest wait for kube-proxy to follow a takeover (`Probe` sees when it did), and the
+fixed wait where the agents cannot be probed. Only a Service's first intercept waits."""
 
 INTERVAL = 0.03
 """Between two probes of one agent: one DIAL and one tiny HTTP exchange over its tunnel."""
@@ -144,3 +158,31 @@ async def paused_probe(tunnels: TunnelSet, paused: Routing, health_port: int,
         return None
     await tunnels.apply(paused)
     return await Probe.start(clients, health_port, listen_port)
+
+
+async def take_over(gw: Gateway, target: Target, layout: AgentLayout, tunnels: TunnelSet,
+                    desired: Callable[[], Routing], report: Report) -> None:
+    """Point the Service's port at the agents' listen port (nothing to do when it does
+    already: a warm start) and return once kube-proxy sends it there, with the tunnels at
+    `desired()` routing; until then new connections go to the app."""
+    listen = layout.listen_port(target.container_port)
+    label = target.service_port.label()
+    svc = await gw.get_service(target.namespace, target.service)
+    if take_over_service(svc, label, listen) == svc:
+        return
+    paused = dataclasses.replace(desired(), paused=True, while_paused=WhilePaused.CLUSTER)
+    probe = await paused_probe(tunnels, paused, layout.health_port, listen)
+    if probe is None:  # nothing to probe with: route now, and wait the fixed time below
+        await tunnels.apply(desired())
+    await gw.update_service(target.namespace, target.service,
+                            lambda s: take_over_service(s, label, listen))
+    started = asyncio.get_running_loop().time()
+    if probe is None or not await probe.wait(svc, target.service_port.port, SETTLE):
+        if not await gw.wait_service_port(target.namespace, target.service,
+                                          target.service_port.name, listen):
+            report("the Service's endpoints have not picked up the change yet; traffic "
+                   "follows as soon as they do")
+        waited = asyncio.get_running_loop().time() - started
+        await asyncio.sleep(max(0.0, SETTLE - waited))
+    if probe is not None:
+        await tunnels.apply(desired())

@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.core.env import ResolvedEnv
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.core.report import Report
@@ -30,11 +29,12 @@ from innerloop.intercepts.snapshot import Snapshot
 from innerloop.k8s import reads
 from innerloop.k8s.config import KubeContext, kube_contexts
 from innerloop.k8s.gateway import Gateway
-from innerloop.tunnel.client import TunnelClient
 
 if TYPE_CHECKING:  # imported where used: a CLI intercept loads neither (nor h11)
     from innerloop.clusternet.network import ClusterNetwork
+    from innerloop.core.env import ResolvedEnv
     from innerloop.core.request_log import RequestLog
+    from innerloop.tunnel.client import TunnelClient
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,9 @@ class ManagerConfig:
     namespace: str | None = None
     agent_image: str | None = None
     """None: keep the installed agent's image, or DEFAULT_AGENT_IMAGE for a first injection."""
+    agent_cpu: str | None = None
+    """The sidecar's CPU request (`10m`, `0.25`); None: keep the installed agent's, or
+    DEFAULT_AGENT_CPU for a first injection. A different one rolls the workload out."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class InterceptManager:
             self.client_id,
             self._changed,
             report or (lambda line: log.info("%s: %s", key, line)),
+            agent_cpu=self.config.agent_cpu,
         )
         if self.request_log is not None:
             from innerloop.intercepts.http_tap import tap_factory

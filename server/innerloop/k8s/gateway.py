@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from innerloop.core.agent_patch import (
     MANAGED_BY,
@@ -18,16 +19,18 @@ from innerloop.core.agent_patch import (
     agent_config_map_name,
     unused_agent_config_maps,
 )
-from innerloop.core.env import ResolvedEnv
 from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
 from innerloop.core.targets import ServiceSummary, WorkloadRef, label_selector
-from innerloop.k8s import environment, rbac, reads, rollout, services, volumes
+from innerloop.k8s import rbac, reads, rollout
 from innerloop.k8s.api import Api, HttpError, api_path, workload_path
 from innerloop.k8s.config import load_kubeconfig
 from innerloop.k8s.errors import from_status
 from innerloop.k8s.pods import ReadyPods
-from innerloop.k8s.portforward import PortForward
+
+if TYPE_CHECKING:  # imported where used: an intercept's first API calls need none of them
+    from innerloop.core.env import ResolvedEnv
+    from innerloop.k8s.portforward import PortForward
 
 
 class Gateway:
@@ -66,34 +69,50 @@ class Gateway:
 
     async def visible_services(self, namespace: str) -> tuple[list[Manifest], list[str]]:
         """Every Service (and namespace name) the user may see, `namespace`'s at least."""
+        from innerloop.k8s import services
+
         return await services.visible_services(self.api, namespace)
 
     async def endpoint_slices(self, namespace: str, service: str) -> list[Manifest]:
+        from innerloop.k8s import services
+
         return await services.endpoint_slices(self.api, namespace, service)
 
     async def config_map_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        from innerloop.k8s import volumes
+
         return await volumes.object_data(self.api, namespace, "configmaps", name)
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        from innerloop.k8s import volumes
+
         return await volumes.object_data(self.api, namespace, "secrets", name)
 
     async def service_account_token(self, namespace: str, account: str, audience: str,
                                     expiration: int) -> str:
+        from innerloop.k8s import volumes
+
         return await volumes.service_account_token(self.api, namespace, account, audience,
                                                    expiration)
 
     def api_server_address(self) -> tuple[str, int]:
         """Where the kubeconfig says the API server is (host, port)."""
+        from innerloop.k8s import volumes
+
         return volumes.server_address(self.api)
 
     async def cluster_domain(self) -> str | None:
         """The cluster's DNS domain as the API server's certificate names it, if it does."""
+        from innerloop.k8s import volumes
+
         return await volumes.cluster_domain(self.api)
 
     async def check_permissions(self, namespace: str, needs: Iterable[rbac.Permission]) -> None:
         await rbac.check_permissions(self.api, namespace, needs)
 
     async def environment(self, pod: Manifest, container: str) -> ResolvedEnv:
+        from innerloop.k8s import environment
+
         return await environment.environment(self.api, pod, container)
 
     # --- writing ---------------------------------------------------------------------------
@@ -174,4 +193,6 @@ class Gateway:
 
     async def port_forward(self, namespace: str, pod: str, port: int) -> PortForward:
         """A Transport to the pod's 127.0.0.1:port through the API server."""
+        from innerloop.k8s.portforward import PortForward
+
         return await PortForward.open(self.api.configuration, namespace, pod, port)
