@@ -6,20 +6,18 @@ connection), its body streams there, the answer streams back, and only then is t
 read, so pipelined requests are answered in order. Copies for mirror owners take the same bytes.
 h11 only finds where each message ends: requests go on as the bytes that came in, answers as
 the bytes that arrive (parsed after they went on), nothing is serialised again, and each request
-cycle parses with a fresh h11 connection.
+cycle parses with a fresh h11 connection. Between requests the quick lane (`agent.lane`) takes
+the exchanges of the common shape, without h11 and without this task; where it stops, h11 goes
+on.
 
 - ``Expect: 100-continue``: the interim answer passes through like any other.
 - An upgrade (or CONNECT) that is accepted turns the rest of the connection into a splice with
   the destination that accepted it.
-- Bytes that are not HTTP/1.1 before the first request go to the app as they are. A protocol error after that: 400 and close (or a reset in the
-  middle of a body). Nothing is ever sent to an owner but a request its filter matched.
+- Bytes that are not HTTP/1.1 before the first request go to the app as they are. A protocol
+  error after that: 400 and close (or a reset in the middle of a body). Nothing is ever sent to
+  an owner but a request its filter matched.
 - A reused connection that was closed under us before it answered a request without a body is
   retried once on a new one (the keep-alive race every HTTP client handles).
-- Quick requests: a read between requests that is exactly one bodiless head of the common
-  shape (`core.http1_quick`) is routed without h11, and its answer, when its framing is simple,
-  is relayed by counting its bytes; anything else is read by h11 as before.
-- Going ahead: another whole bodiless head read between requests that no route claim can match
-  goes to the app before h11 reads it (`_may_go_ahead`); mirror copies follow the app's answer.
 """
 
 from __future__ import annotations
@@ -27,29 +25,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from dataclasses import dataclass
 
 import h11
 
+from innerloop.agent.diverted import Diverted
 from innerloop.agent.http1_parts import NotHttp1, RequestRoutes, looks_like_http1
+from innerloop.agent.lane import QuickHead, QuickLane
 from innerloop.agent.mirror import Copies
 from innerloop.agent.upstream import READ_SIZE, Destination, Http1Upstream, UpstreamFailed
-from innerloop.core.http1_quick import QuickRequest, quick_request
 from innerloop.tunnel.sockets import abort
 from innerloop.tunnel.splice import splice
 
 log = logging.getLogger(__name__)
 _HTTP1 = (b"1.0", b"1.1")
-_NOT_AHEAD = (b"upgrade", b"connect ", b"expect", b"content-length", b"transfer-encoding")
-
-
-@dataclass(frozen=True)
-class _Quick:
-    """A quick request: its head as read, and whether no route claim can match it."""
-
-    request: QuickRequest
-    head: bytes
-    unrouted: bool
 
 
 class _CallerGone(Exception):
@@ -67,22 +55,21 @@ class Http1Router:
         self.conn = h11.Connection(h11.SERVER)
         self._upstreams: dict[object, Http1Upstream] = {}
         self._copies = Copies()
-        self._raw = bytearray()  # read from the caller, not yet handed on with an event
-        self._prefix = prefix  # read before (the HTTP/2 sniff): the first read
+        self._raw = bytearray(prefix)  # read from the caller, not yet handed on with an event
         self._first = True  # until the first request: ``_raw`` is all that was read
-        self._between = True  # nothing of the next request read yet: ``conn`` is fresh
+        self._between = False  # nothing of the next request read yet: ``conn`` is fresh
         self._ahead: tuple[Http1Upstream, bytes] | None = None  # sent before h11 read it
+        self._lane = QuickLane(routes, writer, self._upstreams, self._copies) if isinstance(
+            writer.transport.get_protocol(), Diverted) else None
+        if prefix:
+            self.conn.receive_data(prefix)
 
     async def serve(self) -> None:
         try:
-            if self._prefix and not looks_like_http1(self._prefix):
-                self._raw += self._prefix
+            if self._raw and not looks_like_http1(bytes(self._raw)):
                 raise NotHttp1()
             while (request := await self._next_request()) is not None:
-                if isinstance(request, _Quick):
-                    if not await self._quick_exchange(request):
-                        break
-                elif not await self._exchange(request):
+                if not await self._exchange(request):
                     break
             self._close_all(self.writer.close)
         except NotHttp1:
@@ -97,44 +84,12 @@ class Http1Router:
 
     # -- the caller side ------------------------------------------------------------------------
 
-    async def _read_between(self) -> _Quick | None:
-        """The first read of a request: a quick one, or bytes for h11 (that may go ahead)."""
-        self._between = False
-        data = self._prefix or await self.reader.read(READ_SIZE)
-        self._prefix = b""
-        quick = quick_request(data)
-        if quick is not None:
-            self._first = False
-            return _Quick(quick, data, self.routes.unrouted(data.lower()))
-        if not self._first and self._may_go_ahead(data):
-            upstream = await self._upstream(self.routes.app)
-            upstream.write(data)
-            self._ahead = upstream, data
-            self.conn.receive_data(data)
-            return None
-        await self._receive(data)
-        return None
-
-    async def _receive(self, data: bytes | None = None) -> None:
-        if data is None:
-            data = await self.reader.read(READ_SIZE)
+    async def _receive(self) -> None:
+        data = await self.reader.read(READ_SIZE)
         self._raw += data
         if self._first and data and not looks_like_http1(bytes(self._raw)):
             raise NotHttp1()
         self.conn.receive_data(data)
-
-    def _may_go_ahead(self, data: bytes) -> bool:
-        """Unmatched requests cost the app's callers nearly nothing: one whole request head
-        without a body (nothing else read, between requests), that no route claim can match
-        (`core.filters.screened`), not an upgrade nor an ``Expect``, goes to the app before h11
-        reads it; h11 then reads it as any other (for mirror claims too), while the app works."""
-        if data.find(b"\n\r\n") != len(data) - 3 or data[-4:-3] != b"\r" or b"\n\n" in data:
-            return False  # not exactly one head (ending in CRLF CRLF), where h11 will end it
-        lowered = data.lower()
-        for word in _NOT_AHEAD:
-            if word in lowered:
-                return False
-        return self.routes.unrouted(lowered)
 
     def _take(self) -> bytes:
         """The caller's bytes of the events parsed so far (as they came in)."""
@@ -143,10 +98,17 @@ class Http1Router:
         del self._raw[:taken]
         return data
 
-    async def _next_request(self) -> h11.Request | _Quick | None:
+    async def _next_request(self) -> h11.Request | None:
         """The next request head, or None when the caller is done (or was refused)."""
-        if self._between and (quick := await self._read_between()) is not None:
-            return quick
+        while self._between and self._lane is not None:  # the quick lane takes what it can
+            self._between = False
+            stopped = await self._lane.run()
+            if stopped is not None and stopped.answered:  # only its copies are left
+                await self._copy(stopped.head)
+                self._between = True
+            elif stopped is not None:  # h11 reads the request the lane sent, and follows it
+                self._ahead = stopped.upstream, stopped.head.data
+                self.conn.receive_data(stopped.head.data)
         try:
             while (event := self.conn.next_event()) is h11.NEED_DATA:
                 await self._receive()
@@ -181,9 +143,9 @@ class Http1Router:
         upgrade = request.method == b"CONNECT" or any(
             name == b"upgrade" for name, _ in request.headers)
         parts = request.method, request.target, request.headers.raw_items()
-        if self._ahead is not None:  # it went to the app already (`_may_go_ahead`)
+        if self._ahead is not None:  # the quick lane sent it already
             (upstream, head), self._ahead = self._ahead, None
-            destination = self.routes.app
+            destination = upstream.destination
             reused = upstream.answered > 0
             upstream.start(request.method, upgrade, b"")
         else:
@@ -228,39 +190,11 @@ class Http1Router:
             self._copies.end(sent)
         return self._next_cycle(upstream)
 
-    async def _quick_exchange(self, quick: _Quick) -> bool:
-        """`_exchange` for a quick request: no h11 on its way, nor on its answer's when the
-        answer's framing is simple; copies go once the answer is out."""
+    async def _copy(self, quick: QuickHead) -> None:
         request = quick.request
-        destination = self.routes.app if quick.unrouted else await self.routes.route_parts(
-            request.method, request.target, request.headers)
-        upstream = await self._upstream(destination)
-        reused = upstream.answered > 0
-        while True:
-            upstream.write(quick.head)
-            try:
-                if first := await upstream.read():
-                    break
-                raise UpstreamFailed(f"{destination.label} closed the connection")
-            except UpstreamFailed:
-                self._drop(upstream, abort_it=True)
-                if upstream.declined:
-                    destination = self.routes.app  # the old pipe's fallback: nothing was lost
-                elif not reused:
-                    raise
-                upstream, reused = await self._upstream(destination), False
-        if await upstream.relay_quick(request.method, first, self.writer):
-            keep_alive = True
-        else:  # h11 follows the answer
-            await self._pump_answer(upstream, None, wrote=True)
-            keep_alive = upstream.keeps_alive
-            if not upstream.next_cycle():
-                self._drop(upstream, abort_it=False)
         if mirrors := self.routes.mirror_parts(request.method, request.target, request.headers):
-            await self._copies.start(mirrors, request.method, quick.head)
+            await self._copies.start(mirrors, request.method, quick.data)
             self._copies.end(b"")
-        self._between = keep_alive
-        return keep_alive
 
     async def _upstream(self, destination: Destination) -> Http1Upstream:
         upstream = self._upstreams.get(destination.key)
@@ -316,14 +250,13 @@ class Http1Router:
             else:
                 raise _CallerGone("the caller closed in the middle of a request")
 
-    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None,
-                           wrote: bool = False) -> bool:
+    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None) -> bool:
         """The answer, destination → caller: its bytes go on as they arrive, then h11 finds
         where it ends; True if the connection switched protocols. A failing request body aborts
         the upstream, which ends this with UpstreamFailed (`_NotAnswered` while nothing reached
         the caller yet)."""
         waiting_continue = self.conn.they_are_waiting_for_100_continue
-        skipped_continue = False
+        skipped_continue = wrote = False
         while True:
             try:
                 event = upstream.buffered_event()

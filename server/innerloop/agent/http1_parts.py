@@ -22,6 +22,10 @@ class RequestRoutes(Protocol):
                           headers: list[tuple[bytes, bytes]]) -> Destination:
         """Where this request goes (waits while its owner holds it)."""
 
+    def decide_now(self, method: bytes, target: bytes,
+                   headers: list[tuple[bytes, bytes]]) -> Destination | None:
+        """`route_parts` without waiting: None while the request would be held."""
+
     def mirror_parts(self, method: bytes, target: bytes,
                      headers: list[tuple[bytes, bytes]]) -> list[MirrorTarget]:
         """The mirror claims this request should be copied to."""

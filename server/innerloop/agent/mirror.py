@@ -124,6 +124,24 @@ class Copies:
             stream.sent(method)
             self._current.append((target, stream))
 
+    def copy_now(self, targets: list[MirrorTarget], method: bytes, head: bytes) -> bool:
+        """`start` and `end` of a request without a body, without waiting: False (nothing
+        done) when a target's stream must be opened first."""
+        streams = []
+        for target in targets:
+            stream = None if target.paused else self._streams.get(target.destination.key)
+            if stream is None and not target.paused or stream is not None and not stream.usable:
+                return False
+            streams.append(stream)
+        for target, stream in zip(targets, streams):
+            if stream is None or stream.busy:
+                target.counters.dropped += 1
+            else:
+                stream.writer.write(head)
+                stream.sent(method)
+                target.counters.copied += 1
+        return True
+
     def body(self, data: bytes) -> None:
         """More of the request, as sent to its destination (framing included)."""
         if not data or not self._current:

@@ -19,9 +19,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from innerloop.agent.diverted import LIMIT, CountingReader, Diverted
 from innerloop.tunnel.relay import NOT_ACCEPTED, StreamIO
 
-LIMIT = 64 * 1024
 Ends = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -32,8 +32,8 @@ class OwnerStream(asyncio.Transport):
         self.stream_id = stream_id
         self._on_finished = on_finished
         self._loop = asyncio.get_running_loop()
-        self._reader = asyncio.StreamReader(limit=LIMIT, loop=self._loop)
-        self._protocol = asyncio.StreamReaderProtocol(self._reader, loop=self._loop)
+        self._reader = CountingReader(limit=LIMIT, loop=self._loop)
+        self._protocol = Diverted(self._reader)
         self._protocol.connection_made(self)
         self._waiting = bytearray()  # written, waiting for credit
         self._unacknowledged = 0
@@ -137,6 +137,9 @@ class OwnerStream(asyncio.Transport):
         self._closing = True
         self._io.reset(self.stream_id, "the agent's router reset it")
         self._finish(None)
+
+    def get_protocol(self) -> Diverted:
+        return self._protocol
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"peername": "tunnel", "sockname": "tunnel"}.get(name, default)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from innerloop.agent.diverted import divert, open_diverted
 from innerloop.agent.forward import forward_to_app
 from innerloop.agent.http1 import Http1Router
 from innerloop.agent.http1_parts import is_h2_preface
@@ -59,7 +60,7 @@ class AppDestination:
 
     async def connect(self) -> Ends | None:
         try:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+            reader, writer = await open_diverted(self.host, self.port)
         except OSError as exc:
             log.warning("app at %s:%d refused the connection: %s", self.host, self.port, exc)
             return None
@@ -129,11 +130,16 @@ class PortRouting(Generic[OwnerT]):
     async def route_parts(self, method: bytes, path: bytes,
                           headers: list[tuple[bytes, bytes]]) -> Destination:
         """Where a request goes, from its parts (names as sent)."""
-        while True:
-            decision = self._table.decide_request(self._listen_port, method, path, headers)
-            if not isinstance(decision, Hold):
-                break
+        while (destination := self.decide_now(method, path, headers)) is None:
             await self._wait_changed()
+        return destination
+
+    def decide_now(self, method: bytes, path: bytes,
+                   headers: list[tuple[bytes, bytes]]) -> Destination | None:
+        """`route_parts` without waiting: None while the owner holds the request."""
+        decision = self._table.decide_request(self._listen_port, method, path, headers)
+        if isinstance(decision, Hold):
+            return None
         if isinstance(decision, ToApp):
             return self._app
         return OwnerDestination(decision.owner, self._listen_port, self._peer)
@@ -176,5 +182,5 @@ async def serve_per_request(routing: PortRouting[OwnerT], reader: asyncio.Stream
         from innerloop.agent.h2route import H2Router  # h2 loads on the first h2 connection:
         # compiled from the zipapp, it costs every agent start ~0.25 s otherwise
         await H2Router(routing, reader, writer, label, prefix).serve()
-    else:
-        await Http1Router(routing, reader, writer, label, prefix).serve()
+    else:  # under a `Diverted` protocol: the router's quick lane may take its bytes
+        await Http1Router(routing, *divert(reader, writer), label, prefix).serve()

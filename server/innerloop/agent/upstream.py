@@ -14,7 +14,6 @@ from typing import Protocol
 import h11
 
 from innerloop.agent.owner_stream import Ends, OwnerStream
-from innerloop.core.http1_quick import quick_answer
 from innerloop.tunnel.sockets import abort, tune
 
 log = logging.getLogger(__name__)
@@ -74,7 +73,6 @@ class Http1Upstream:
         self.reader, self.writer = ends
         self.conn = h11.Connection(h11.CLIENT)
         self.answered = 0  # responses completed: a reused connection may be closed under us
-        self._spoiled = False  # it sent more than an answer: out of step, not to be reused
         tune(self.writer)
 
     @classmethod
@@ -86,7 +84,7 @@ class Http1Upstream:
     def reusable(self) -> bool:
         """Idle on both sides and not closed by the other end while idle."""
         return (self.conn.our_state is h11.IDLE and self.conn.their_state is h11.IDLE
-                and not self._spoiled and not self.reader.at_eof() and not self.writer.is_closing()
+                and not self.reader.at_eof() and not self.writer.is_closing()
                 and self.reader.exception() is None)
 
     @property
@@ -129,43 +127,14 @@ class Http1Upstream:
             raise UpstreamFailed(f"{self.destination.label} closed the connection")
         return event
 
-    async def read(self) -> bytes:
-        try:
-            return await self.reader.read(READ_SIZE)
-        except ConnectionError as exc:
-            raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
-
     async def receive(self) -> bytes:
         """Read more of the answer; returns the bytes read (for the caller, as they are)."""
-        data = await self.read()
+        try:
+            data = await self.reader.read(READ_SIZE)
+        except ConnectionError as exc:
+            raise UpstreamFailed(f"{self.destination.label}: {exc}") from None
         self.conn.receive_data(data)
         return data
-
-    async def relay_quick(self, method: bytes, first: bytes, caller: asyncio.StreamWriter) -> bool:
-        """Relay the answer that ``first`` starts to the caller, for a request that went out
-        without h11 (``start`` not called). True: its framing was simple (`quick_answer`), its
-        bytes were counted, not parsed, and it is all out, the connection kept alive. False:
-        h11 follows it from here on (``first`` went on; h11 has read it)."""
-        length = quick_answer(first, method)
-        caller.write(first)
-        if length is None or len(first) > length:
-            self.start(method, False, b"")
-            self.conn.receive_data(first)
-            return False
-        left = length - len(first)
-        while True:
-            if caller.transport.get_write_buffer_size():
-                await caller.drain()
-            if not left:
-                self.answered += 1
-                return True
-            data = await self.read()
-            if not data:
-                raise UpstreamFailed(f"{self.destination.label} closed the connection")
-            if len(data) > left:  # more than its answer: never reused (h11 would be lost too)
-                data, self._spoiled = data[:left], True
-            caller.write(data)
-            left -= len(data)
 
     def next_cycle(self) -> bool:
         """After an exchange: ready for the next request (else the caller must drop us)."""

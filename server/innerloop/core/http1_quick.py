@@ -1,13 +1,11 @@
-"""The common shape of an HTTP/1.1 message, read without h11 where h11 would read it the same.
+"""The common shape of an HTTP/1.1 message, read without h11 where h11 reads it the same.
 
-Per-request routing reads every request head and follows every answer to its end. h11 does
-both correctly for any message, at ~50-60 µs a head on a small VM: more than a spliced round
-trip costs the agent in all. Most messages have one shape, though: a request head without a
-body, an answer with a `Content-Length`. These two functions recognise exactly that shape with
-one C regex each and say None for anything else (an obsolete line fold, a bare LF, a byte h11
-might read otherwise, a body, `Transfer-Encoding`, `Connection` other than keep-alive,
-`Upgrade`, `Expect`, an interim answer, a head cut across reads...), which h11 then reads as
-before. What they accept, h11 accepts and reads the same: a hypothesis test holds them to it.
+h11 reads a small head in ~50-60 µs on a small VM: more than a spliced round trip costs the
+agent. Most messages are a request head without a body or an answer with a `Content-Length`:
+one C regex each recognises that shape, and says None for anything else (a fold, a bare LF, a
+byte h11 may read otherwise, a body, `Transfer-Encoding`, `Connection` other than keep-alive,
+`Upgrade`, `Expect`, an interim answer, a head cut across reads), which h11 then reads. What
+they accept, h11 reads the same: a hypothesis test holds them to it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,209 @@
+"""The quick lane: the exchanges of an HTTP/1.1 caller connection relayed from callback to
+callback, between requests, while they are quick.
+
+The router reads in a task: each read costs an event-loop turn, as much as a whole quick
+exchange, and a whole-connection relay pays none. The lane takes the connection's bytes
+(`agent.diverted`): a quick request (`core.http1_quick`) decided at once goes to an upstream
+the connection has, its answer, if quick, back by counting its bytes, its copies to open copy
+streams. At anything else it stops, gives back the bytes it did not use, and the router goes
+on from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+
+from innerloop.agent.diverted import Diverted
+from innerloop.agent.http1_parts import RequestRoutes
+from innerloop.agent.mirror import Copies
+from innerloop.agent.upstream import Http1Upstream, UpstreamFailed
+from innerloop.core.http1_quick import QuickRequest, quick_answer, quick_request
+
+
+@dataclass(frozen=True)
+class QuickHead:
+    request: QuickRequest
+    data: bytes
+    unrouted: bool
+    """No route claim can match it (`core.filters.screened`): the app's."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The lane stopped in an exchange: the request went out on ``upstream`` (its answer waits
+    in the reader), or (``answered``) only its copies are left."""
+
+    head: QuickHead
+    upstream: Http1Upstream
+    answered: bool = False
+
+
+class QuickLane:
+    def __init__(self, routes: RequestRoutes, writer: asyncio.StreamWriter,
+                 upstreams: dict[object, Http1Upstream], copies: Copies) -> None:
+        protocol = _source(writer)
+        assert protocol is not None
+        self._routes = routes
+        self._writer = writer
+        self._caller = protocol
+        self._upstreams = upstreams
+        self._copies = copies
+        self._done: asyncio.Future[Stopped | None] | None = None
+        self._sources: dict[Diverted, bytearray] = {}  # diverted now, with what they held
+        self._paused: set[asyncio.Transport] = set()  # reading paused by the lane
+        self._exchange: Stopped | None = None
+        self._left = -1  # of the answer still to come; -1: nothing of it yet
+        self._caller_ended = False
+
+    async def run(self) -> Stopped | None:
+        """None: the next bytes wait in the caller's reader. Raises UpstreamFailed when an
+        answer broke off after part of it went out."""
+        self._done = asyncio.get_running_loop().create_future()
+        self._exchange, self._caller_ended = None, False
+        if not self._divert(self._caller):
+            return None  # its reader holds bytes (or the end) already
+        try:
+            return await self._done
+        finally:
+            for transport in self._paused:
+                transport.resume_reading()
+            self._paused.clear()
+            for source, held in self._sources.items():
+                source.restore(bytes(held))
+            self._sources.clear()
+
+    # -- Sink ---------------------------------------------------------------------------------
+
+    def on_data(self, source: Diverted, data: bytes) -> None:
+        exchange = self._exchange
+        if self._stopped or (source is not self._caller and (
+                exchange is None or source is not _source(exchange.upstream.writer))):
+            self._hold(source, data)
+        elif source is self._caller:
+            if exchange is None:
+                self._request(data)
+            else:  # the next request, before this answer is out: it waits its turn
+                self._hold(source, data)
+                self._pause(source)
+        else:
+            assert exchange is not None
+            self._answer(exchange, data)
+
+    def on_end(self, source: Diverted, exc: Exception | None, lost: bool) -> None:
+        exchange = self._exchange
+        if source is self._caller:
+            self._caller_ended = True
+            if exchange is None or lost:
+                self._stop(None)
+        elif exchange is not None and source is _source(exchange.upstream.writer):
+            if self._left < 0:  # nothing of the answer yet: the router may retry
+                self._stop(exchange)
+            else:
+                self._fail(UpstreamFailed(f"{exchange.upstream.destination.label} ended the "
+                                          "connection in the middle of an answer"))
+
+    def on_writable(self, source: Diverted, writable: bool) -> None:
+        upstream = None if self._exchange is None else _source(self._exchange.upstream.writer)
+        if source is self._caller and upstream is not None:
+            if writable:
+                self._resume(upstream)
+            else:
+                self._pause(upstream)
+
+    # -- the exchange -------------------------------------------------------------------------
+
+    def _request(self, data: bytes) -> None:
+        quick = quick_request(data)
+        if quick is None:
+            return self._stop(None, self._caller, data)
+        head = QuickHead(quick, data, self._routes.unrouted(data.lower()))
+        destination = self._routes.app if head.unrouted else self._routes.decide_now(
+            quick.method, quick.target, quick.headers)
+        upstream = None if destination is None else self._upstreams.get(destination.key)
+        if upstream is None or not upstream.reusable or not self._divert(_source(upstream.writer)):
+            return self._stop(None, self._caller, data)  # the router waits, or connects
+        self._exchange, self._left = Stopped(head, upstream), -1
+        upstream.write(data)
+
+    def _answer(self, exchange: Stopped, data: bytes) -> None:
+        if self._left < 0:
+            length = quick_answer(data, exchange.head.request.method)
+            if length is None or len(data) > length:  # for h11
+                return self._stop(exchange, _source(exchange.upstream.writer), data)
+            self._left = length
+        if len(data) > self._left:  # more than the answer: out of step
+            data = data[:self._left]
+            exchange.upstream.close()
+        self._writer.write(data)
+        self._left -= len(data)
+        if self._left:
+            return
+        exchange.upstream.answered += 1
+        self._exchange = None
+        head = exchange.head
+        request = head.request
+        mirrors = self._routes.mirror_parts(request.method, request.target, request.headers)
+        if mirrors and not self._copies.copy_now(mirrors, request.method, head.data):
+            return self._stop(dataclasses.replace(exchange, answered=True))
+        self._resume(self._caller)
+        if self._caller_ended:
+            return self._stop(None)
+        if (held := self._sources.get(self._caller)):
+            data = bytes(held)
+            held.clear()
+            self._request(data)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @property
+    def _stopped(self) -> bool:
+        return self._done is None or self._done.done()
+
+    def _divert(self, source: Diverted | None) -> bool:
+        """Take its bytes from now on (False: it ended, or holds bytes)."""
+        if source is None:
+            return False
+        if source in self._sources:
+            return not source.ended and not self._sources[source]
+        if source.sink is not None or source.ended:
+            return False
+        source.sink = self
+        self._sources[source] = bytearray()
+        return True
+
+    def _hold(self, source: Diverted | None, data: bytes) -> None:
+        if source is not None and data:
+            self._sources.setdefault(source, bytearray()).extend(data)
+
+    def _pause(self, source: Diverted) -> None:
+        transport = source.transport
+        if transport is not None and transport not in self._paused:
+            self._paused.add(transport)
+            transport.pause_reading()
+
+    def _resume(self, source: Diverted) -> None:
+        transport = source.transport
+        if transport is not None and transport in self._paused:
+            self._paused.discard(transport)
+            transport.resume_reading()
+
+    def _stop(self, result: Stopped | None, source: Diverted | None = None,
+              data: bytes = b"") -> None:
+        if source is not None:
+            self._hold(source, data)
+        if not self._stopped:
+            assert self._done is not None
+            self._done.set_result(result)
+
+    def _fail(self, exc: Exception) -> None:
+        if not self._stopped:
+            assert self._done is not None
+            self._done.set_exception(exc)
+
+
+def _source(writer: asyncio.StreamWriter) -> Diverted | None:
+    """The connection's `Diverted` protocol, if it has one."""
+    protocol = writer.transport.get_protocol()
+    return protocol if isinstance(protocol, Diverted) else None
