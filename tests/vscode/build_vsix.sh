@@ -18,6 +18,26 @@ if [ "$version" != "$py_version" ]; then
   exit 1
 fi
 
+# The VSIX is a function of its inputs: one built from the same bytes (this checkout's, or a
+# clone's with the same content) is reused from the cache, so scripts/setup and the vsix fixture
+# build once per change, not once each. Untracked files count; ignored ones (out/) do not.
+inputs=(package.json package-lock.json tsconfig.json .vscodeignore pyproject.toml README.md
+  extension server/innerloop tests/vscode/build_vsix.sh tests/vscode/runtime.sh)
+vsix="dist/innerloop-$version.vsix"
+cached=""
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  input_hash="$( { echo "$NODE24"; git ls-files -co --exclude-standard -z -- "${inputs[@]}" \
+    | sort -z | xargs -0 -r sha256sum 2>/dev/null || true; } | sha256sum | cut -c1-16)"
+  cached="$INNERLOOP_CACHE/vsix/$input_hash/innerloop-$version.vsix"
+fi
+if [ -n "$cached" ] && [ -f "$cached" ]; then
+  log "unchanged since the build cached as $cached"
+  mkdir -p dist
+  cp "$cached" "$vsix"
+  echo "$REPO_ROOT/$vsix"
+  exit 0
+fi
+
 # npm ci only when the lockfile changed since the last install.
 lock_hash="$(sha256sum package-lock.json | cut -c1-16)"
 if [ "$(cat node_modules/.innerloop-lock 2>/dev/null)" != "$lock_hash" ]; then
@@ -40,7 +60,10 @@ isolation=()
 
 log "vsce package"
 mkdir -p dist
-vsix="dist/innerloop-$version.vsix"
 node_modules/.bin/vsce package --no-dependencies --skip-license --allow-missing-repository \
   --readme-path extension/README.md --out "$vsix" >&2
+if [ -n "$cached" ]; then
+  mkdir -p "$(dirname "$cached")"
+  cp "$vsix" "$cached.$$" && mv "$cached.$$" "$cached"
+fi
 echo "$REPO_ROOT/$vsix"
