@@ -48,8 +48,8 @@ def test_an_intercept_loads_no_heavy_package_before_its_first_api_call() -> None
 
 def test_the_tunnel_machinery_waits_for_the_first_tunnel() -> None:
     """The tunnel's protocol (frames, events: dozens of dataclasses) and the port-forward's
-    WebSocket client are imported on a thread while the first API calls wait (or by the first
-    tunnel), not before the first API call."""
+    WebSocket client are imported by the first tunnel, not before the first API call (an
+    error there, e.g. no such Service, costs none of it); env and uninstall modules never."""
     probe = ("import sys, json\nimport innerloop.cli, innerloop.intercepts.manager, "
              "innerloop.k8s.gateway, innerloop.tunnel.loop\n"
              "print(json.dumps(sorted(sys.modules)))")
@@ -61,11 +61,3 @@ def test_the_tunnel_machinery_waits_for_the_first_tunnel() -> None:
              "innerloop.envfile", "innerloop.intercepts.holders"}
     assert loaded & later == set()
 
-
-def test_prefetch_imports_the_tunnel_machinery_on_a_thread() -> None:
-    probe = ("import sys, threading\nfrom innerloop.intercepts.tunnels import TUNNEL_MODULES, "
-             "prefetch\nprefetch()\n[t.join() for t in threading.enumerate() "
-             "if t.name == 'prefetch-tunnel']\nprint(all(m in sys.modules for m in TUNNEL_MODULES))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True, timeout=60).stdout.split()
-    assert out == ["True"]

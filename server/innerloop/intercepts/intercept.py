@@ -36,7 +36,7 @@ from innerloop.core.service_patch import restore_service, service_takeover
 from innerloop.core.targets import Target, first_line, service_ports, workload_selector
 from innerloop.intercepts import kube_proxy
 from innerloop.intercepts.snapshot import Snapshot
-from innerloop.intercepts.tunnels import TapFactory, TunnelSet, prefetch
+from innerloop.intercepts.tunnels import TapFactory, TunnelSet
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.rbac import intercept_permissions
 from innerloop.k8s.reads import Resolution
@@ -176,7 +176,6 @@ class Intercept:
 
     async def start(self) -> None:
         """Run until ACTIVE; on failure or cancellation unwind and re-raise."""
-        prefetch()  # while the first API calls wait on the network
         async with self._lock:
             try:
                 await self._feed(InterceptEvent.START)
@@ -254,7 +253,7 @@ class Intercept:
         config = self._agent_config(agent_config_map_name(self.agent_bundle))
         status = agent_status(res.workload, config, [res.target.container_port])
         if status is AgentStatus.CURRENT:  # warm: tunnels open while the checks run
-            self._tunnel_set().follow()
+            self._tunnel_set().follow(res.pods)
         await self.gw.check_permissions(
             self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
         )

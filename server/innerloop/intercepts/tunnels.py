@@ -10,32 +10,25 @@ Ready is reopened with backoff.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, TypeAlias, assert_never
 
 from innerloop.core.agent_patch import pod_has_agent
 from innerloop.core.errors import ClusterError, InnerloopError
 from innerloop.core.manifest import Manifest
+from innerloop.core.rollout import pod_ready
 from innerloop.core.routing_plan import FRESH, Routing, SendClaim, SendPause, SendRelease, plan
 from innerloop.k8s.gateway import Gateway
 from innerloop.k8s.pods import ReadyPods
 from innerloop.tunnel.errors import InterceptConflict
 
-if TYPE_CHECKING:  # imported where used (`prefetch`): a start's first API calls do without
+if TYPE_CHECKING:  # imported by the first tunnel: a start's first API calls do without
     from innerloop.core.mux_events import StreamOpened
     from innerloop.tunnel.client import TunnelClient
     from innerloop.tunnel.relay import StreamTap
 
 log = logging.getLogger(__name__)
-
-TUNNEL_MODULES = ("innerloop.tunnel.client", "innerloop.k8s.portforward")
-"""The tunnel's protocol (dozens of frame and event dataclasses) and the port-forward's
-WebSocket client: ~0.13 s of a CLI start's CPU on a small machine, needed only once the
-first tunnel opens."""
 
 RETRY_FIRST = 0.1
 RETRY_MAX = 0.5
@@ -50,18 +43,6 @@ RACE_RETRY = 0.2
 """Two clients claiming the replicas in different orders may each win some: the one whose
 client id sorts first keeps retrying the others for up to RACE_GRACE while the other, refused,
 gives up and releases what it won (wound-wait), so exactly one wins instead of neither."""
-
-
-def prefetch() -> None:
-    """Import TUNNEL_MODULES on a thread while the start's first API calls wait on the
-    network; the first tunnel's import of them waits for it (the import lock), if it must."""
-    def load() -> None:
-        for module in TUNNEL_MODULES:
-            importlib.import_module(module)
-
-    if all(module in sys.modules for module in TUNNEL_MODULES):
-        return
-    threading.Thread(target=load, name="prefetch-tunnel", daemon=True).start()
 
 
 class _Worker:
@@ -86,6 +67,7 @@ class _Worker:
                 transport = await self.owner.gateway.port_forward(
                     self.owner.namespace, self.pod, self.owner.tunnel_port
                 )
+                # The tunnel's protocol (dozens of dataclasses) and websockets: only now.
                 from innerloop.tunnel.client import TunnelClient
 
                 client = TunnelClient(transport, self.owner.client_id, name=self.pod,
@@ -253,9 +235,12 @@ class TunnelSet:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def follow(self) -> None:
-        """Start following the pods (tunnels open as replicas turn up); idempotent."""
+    def follow(self, known: Sequence[Manifest] = ()) -> None:
+        """Start following the pods (tunnels open as replicas turn up); idempotent. `known`:
+        pods just read, whose tunnels open at once instead of after the watch's first list."""
         if self._follow is None:
+            if ready := {p["metadata"]["name"]: p for p in known if pod_ready(p)}:
+                self._sync_workers(ready)
             self._watch = self.gateway.watch_ready_pods(self.namespace, self.selector)
             self._follow = asyncio.create_task(self._follow_pods(self._watch))
 

@@ -32,6 +32,9 @@ class Resolution:
     target: Target
     service: Manifest
     workload: Manifest
+    pods: tuple[Manifest, ...] = ()
+    """The pods the Service selected when it was read (all of them the workload's: a Service
+    over several workloads is refused)."""
 
 
 async def get_service(api: Api, namespace: str, name: str) -> Manifest:
@@ -72,7 +75,7 @@ async def resolve(api: Api, namespace: str, service: str, spec: PortSpec) -> Res
         for w in workloads
         if w["kind"] == target.workload.kind and w["metadata"]["name"] == target.workload.name
     ]
-    return Resolution(target=target, service=svc, workload=workload)
+    return Resolution(target=target, service=svc, workload=workload, pods=tuple(pods))
 
 
 async def owners(api: Api, namespace: str, pods: Sequence[Manifest]) -> list[Manifest]:
