@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from innerloop.tunnel.sockets import abort, give_back, take_over, tune
 
@@ -170,10 +170,10 @@ class Relay(asyncio.Protocol):
     # -- asyncio.Protocol: the socket ----------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        tune(transport)
-        transport.set_write_buffer_limits(0)  # resume_writing: the kernel took it all
+        # uvloop's transports do not subclass asyncio.Transport (the CLI runs on uvloop)
+        self._transport = cast(asyncio.Transport, transport)
+        tune(self._transport)
+        self._transport.set_write_buffer_limits(0)  # resume_writing: the kernel took it all
 
     def data_received(self, data: bytes) -> None:
         if self._unsent or not self._started:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from typing import cast
 
 
 def tune(writer: asyncio.StreamWriter | asyncio.BaseTransport) -> None:
@@ -32,8 +33,8 @@ def take_over(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
               protocol: asyncio.Protocol) -> asyncio.Protocol:
     """``protocol`` gets the connection (what the reader holds first); returns the pair's
     protocol. Keep ``writer`` referenced: a collected StreamWriter closes its socket."""
-    transport = writer.transport
-    assert isinstance(transport, asyncio.Transport)
+    # A cast, not an isinstance check: uvloop's transports do not subclass asyncio.Transport.
+    transport = cast(asyncio.Transport, writer.transport)
     pair = transport.get_protocol()
     assert isinstance(pair, asyncio.Protocol)
     error = reader.exception()
