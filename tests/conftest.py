@@ -1,11 +1,19 @@
-"""Shared pytest setup. Only makes the repo root importable (``tools.testbed``, ``tools.cluster``):
-nothing here may slow the unit tests."""
+"""Shared pytest setup. Makes the repo root importable (``tools.testbed``, ``tools.cluster``) and
+gives SIGINT back its default: nothing here may slow the unit tests."""
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
 _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+# A suite started in the background of a non-interactive shell (as CI runs are) inherits SIGINT
+# ignored, and every process it starts would too: the local apps the tests stop with SIGINT, as
+# a user's Ctrl-C does, would ignore it, and each stop would wait out its timeout (30 s per e2e
+# test). A handler, unlike SIG_IGN, is reset to the default across exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
