@@ -14,11 +14,12 @@ connection, in interleaved rounds:
 - app, spliced: no claim.
 
 It prints each one's p50/p99, the agent's CPU per request (/proc), and the two ratios the issue
-bounds (per-request ÷ whole-connection p50, at most 1.1). ``--mirror`` adds rounds where a
-mirror claim of another client copies the requests the app answers (bound: at most 1.1x the
-p50 without it), and ``--profile`` runs
-the agent from the source tree under cProfile and prints where its time went in the
-per-request rounds.
+bounds (per-request ÷ whole-connection p50, at most 1.1): of all requests pooled, and the
+median of the rounds' own ratios (each round is an A/B block: on a shared VM the load drifts
+between blocks, less within one). ``--mirror`` adds rounds where a mirror claim of another
+client copies the requests the app answers (bound: at most 1.1x the p50 without it;
+``--mirror-only``: just those two), and ``--profile`` runs the agent from the source tree under
+cProfile and prints where its time went in the per-request rounds.
 """
 
 from __future__ import annotations
@@ -144,26 +145,48 @@ async def mirror_laptop(tunnel: int) -> None:
     await client.aclose()
 
 
+def ratios(blocks: list[dict[str, list[float]]], pairs: dict[str, tuple[str, str]]) -> None:
+    """Each ratio of p50s: of all rounds pooled, and the median of the rounds' own."""
+    pooled: dict[str, list[float]] = {}
+    for block in blocks:
+        for name, times in block.items():
+            pooled.setdefault(name, []).extend(times)
+    for label, (a, b) in pairs.items():
+        if a not in pooled or b not in pooled:
+            continue
+        each = sorted(statistics.median(block[a]) / statistics.median(block[b])
+                      for block in blocks)
+        print(f"{label}: {statistics.median(pooled[a]) / statistics.median(pooled[b]):.2f}x "
+              f"pooled, {statistics.median(each):.2f}x median of {len(each)} rounds "
+              f"({each[0]:.2f}-{each[-1]:.2f})")
+
+
 async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
                   agent_pid: int, mirrored: bool, per_request_only: bool,
-                  rate: float | None) -> None:
+                  rate: float | None, mirror_only: bool = False) -> None:
     client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
     await client.start()
     mirror = await MirrorProcess.start(tunnel) if mirrored else None
     rows: dict[str, list[float]] = {}
     cpu: dict[str, float] = {}
+    blocks: list[dict[str, list[float]]] = []
 
     async def run(name: str, request: bytes = HTTP_REQUEST) -> None:
         before = cpu_seconds(agent_pid)
-        rows.setdefault(name, []).extend(await http_round_trips(route, n // rounds, request, rate))
+        times = await http_round_trips(route, n // rounds, request, rate)
         cpu[name] = cpu.get(name, 0.0) + cpu_seconds(agent_pid) - before
+        rows.setdefault(name, []).extend(times)
+        blocks[-1][name] = times
 
+    per_request_only = per_request_only or mirror_only
     for _ in range(rounds):
+        blocks.append({})
         if not per_request_only:
             await client.claim(route, local_port)  # no filter: whole connections
             await run("laptop, whole-connection")
         await client.claim(route, local_port, MATCHED)
-        await run("laptop, per-request")
+        if not mirror_only:
+            await run("laptop, per-request")
         await run("app, per-request (unmatched)", UNMATCHED)
         if mirror is not None:
             await mirror.claim(route)
@@ -175,16 +198,13 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
     for name, times in rows.items():
         print(f"{summary(f'keep-alive HTTP, {name}', times)}   "
               f"agent CPU {cpu[name] / len(times) * 1e6:4.0f} µs/request")
-    if not per_request_only:
-        p50 = {name: statistics.median(times) for name, times in rows.items()}
-        print(f"per-request ÷ whole-connection p50, to the laptop: "
-              f"{p50['laptop, per-request'] / p50['laptop, whole-connection']:.2f}x; "
-              f"to the app: "
-              f"{p50['app, per-request (unmatched)'] / p50['app, no claim (spliced)']:.2f}x")
-    if mirror is not None:
-        p50 = {name: statistics.median(times) for name, times in rows.items()}
-        print(f"mirrored ÷ not mirrored p50, answered by the app: "
-              f"{p50['app, per-request, mirrored'] / p50['app, per-request (unmatched)']:.2f}x")
+    ratios(blocks, {
+        "per-request ÷ whole-connection p50, to the laptop":
+            ("laptop, per-request", "laptop, whole-connection"),
+        "per-request ÷ whole-connection p50, to the app":
+            ("app, per-request (unmatched)", "app, no claim (spliced)"),
+        "mirrored ÷ not mirrored p50, answered by the app":
+            ("app, per-request, mirrored", "app, per-request (unmatched)")})
     for c in (client, mirror):
         if c is not None:
             await c.aclose()
@@ -229,6 +249,8 @@ async def main() -> None:
                         help="cProfile the agent (per-request rounds only)")
     parser.add_argument("--mirror", action="store_true",
                         help="a mirror claim gets a copy of every matched request")
+    parser.add_argument("--mirror-only", action="store_true",
+                        help="only the app's rounds with and without a mirror claim")
     parser.add_argument("--rate", type=float, help="requests a second (default: back to back)")
     parser.add_argument("--app-work", type=float, default=0.0, metavar="MS",
                         help="CPU the app spends on each request (default 0: answers at once)")
@@ -251,7 +273,8 @@ async def main() -> None:
             if args.strace:
                 return await forward_delay(route, tunnel, local_port, proc.pid, args.requests)
             await measure(route, tunnel, local_port, args.requests, args.rounds, proc.pid,
-                          args.mirror, args.profile, args.rate)
+                          args.mirror or args.mirror_only, args.profile, args.rate,
+                          args.mirror_only)
         finally:
             proc.send_signal(signal.SIGINT)
             await proc.wait()

@@ -11,7 +11,6 @@ memory.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -19,8 +18,10 @@ from typing import Protocol
 
 import h11
 
+from innerloop.agent.diverted import Diverted
 from innerloop.agent.owner_stream import Ends, congested
-from innerloop.agent.upstream import END, READ_SIZE, Destination, stand_in
+from innerloop.agent.upstream import END, Destination, stand_in
+from innerloop.core.http1_quick import MAX_HEAD, quick_answer
 from innerloop.tunnel.sockets import abort
 
 log = logging.getLogger(__name__)
@@ -51,18 +52,25 @@ class MirrorTarget(Protocol):
 
 
 class _CopyStream:
-    """One caller connection's stream of copies to one mirror owner. Its answers are parsed
-    (then dropped) only to know how many copies it has not answered yet."""
+    """One caller connection's stream of copies to one mirror owner. Its answers are read from
+    the stream's callback (`Diverted` sink: no task), counted where their framing is simple
+    (`quick_answer`), else parsed by h11, and dropped: only to know how many copies it has not
+    answered yet."""
 
     def __init__(self, ends: Ends) -> None:
         self.reader, self.writer = ends
         self._unanswered: deque[bytes] = deque()  # the methods of the copies sent
-        self._sent = asyncio.Event()
-        self._answers = asyncio.ensure_future(self._read_answers())
+        self._start = b""  # the start of an answer whose head is not all here yet
+        self._left = 0  # of the answer being counted
+        self._conn: h11.Connection | None = None  # h11 follows, once an answer was not quick
+        self._ended = False
+        protocol = self.writer.transport.get_protocol()
+        assert isinstance(protocol, Diverted)
+        protocol.sink = self
 
     @property
     def usable(self) -> bool:
-        return not self._answers.done() and not self.writer.is_closing()
+        return not self._ended and not self.writer.is_closing()
 
     @property
     def busy(self) -> bool:
@@ -71,37 +79,68 @@ class _CopyStream:
 
     def sent(self, method: bytes) -> None:
         self._unanswered.append(method)
-        self._sent.set()
+        if self._conn is not None:
+            self._follow()
 
-    async def _read_answers(self) -> None:
-        conn = h11.Connection(h11.CLIENT)
-        try:
-            while True:
-                while not self._unanswered:
-                    self._sent.clear()
-                    await self._sent.wait()
-                # h11 reads an answer as the answer to a request it sent: the method is
-                # what matters (a HEAD's answer has no body)
-                conn.send(stand_in(self._unanswered[0], False))
-                conn.send(END)
-                while not isinstance(event := conn.next_event(), h11.EndOfMessage):
-                    if event is h11.NEED_DATA:
-                        conn.receive_data(await self.reader.read(READ_SIZE))
-                    elif isinstance(event, h11.ConnectionClosed):
-                        return
-                self._unanswered.popleft()
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+    def on_data(self, source: Diverted, data: bytes) -> None:
+        if self._ended:
+            return
+        if self._conn is not None:
+            self._conn.receive_data(data)
+            return self._follow()
+        data = self._start + data
+        self._start = b""
+        while data and self._unanswered:
+            if not self._left:
+                length = quick_answer(data, self._unanswered[0])
+                if length is None and len(data) < MAX_HEAD and b"\r\n\r\n" not in data:
+                    self._start = data  # the rest of its head is on its way
                     return
-                conn.start_next_cycle()
-        except (ConnectionError, h11.ProtocolError):
-            pass
-        finally:
-            self.writer.close()
+                if length is None:  # h11 from this answer on
+                    self._conn = h11.Connection(h11.CLIENT)
+                    self._conn.receive_data(data)
+                    return self._follow()
+                self._left = length
+            taken = min(self._left, len(data))
+            data, self._left = data[taken:], self._left - taken
+            if not self._left:
+                self._unanswered.popleft()
+        if data:  # an answer to nothing
+            self.close()
+
+    def on_end(self, source: Diverted, exc: Exception | None, lost: bool) -> None:
+        self.close()
+
+    def on_writable(self, source: Diverted, writable: bool) -> None:
+        pass  # `busy` reads it
+
+    def _follow(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            while self._unanswered:
+                if conn.our_state is h11.IDLE:  # h11 reads an answer to a request it sent:
+                    conn.send(stand_in(self._unanswered[0], False))  # the method matters
+                    conn.send(END)
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    return
+                if isinstance(event, h11.ConnectionClosed):
+                    return self.close()
+                if isinstance(event, h11.EndOfMessage):
+                    self._unanswered.popleft()
+                    if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                        return self.close()
+                    conn.start_next_cycle()
+        except h11.ProtocolError:
+            self.close()
 
     def close(self) -> None:
+        self._ended = True
         self.writer.close()
 
     def cut(self) -> None:
+        self._ended = True
         abort(self.writer)
 
 
