@@ -13,10 +13,10 @@ from tests.e2e.test_k8s_gateway import restricted_kubeconfig
 from tests.helpers.snapshot import WRITABLE, namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import Laptop
+from tools.net import free_port
 from tools.sample import manifests
 
 pytestmark = pytest.mark.e2e
-LOCAL_PORT = 18080
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], after_progress: bool = False) -> str:
@@ -79,9 +79,10 @@ def test_uninstall_restores_the_exact_specs(
     specs_before = {ref: cluster.kubectl_json("-n", namespace, "get", ref)["spec"]
                     for ref in (workload, f"service/{name}")}
 
-    proc, _lines, _ = laptop.intercept(namespace, name, f"{LOCAL_PORT}:http")
+    local_port = free_port()  # nothing listens there: no traffic is sent
+    proc, _lines, _ = laptop.intercept(namespace, name, f"{local_port}:http")
     status = laptop.run("status")
-    assert f"{name}.{namespace}:80/http → 127.0.0.1:{LOCAL_PORT}" in status.stdout
+    assert f"{name}.{namespace}:80/http → 127.0.0.1:{local_port}" in status.stdout
     listed = laptop.run("list", "-n", namespace)
     [row] = [ln for ln in listed.stdout.splitlines() if ln.startswith(name + " ")]
     assert row.split()[3:] == ["yes", "80/http"], row
@@ -110,14 +111,14 @@ def test_second_intercept_of_the_same_traffic_is_refused_naming_the_holder(
 ) -> None:
     cluster.deploy_echo(namespace)
     cluster.start_client(namespace)
-    laptop.start_app(LOCAL_PORT)
-    first, _, _ = laptop.intercept(namespace, "echo", f"{LOCAL_PORT}:80")
+    _, local_port = laptop.start_app_on_a_free_port()
+    first, _, _ = laptop.intercept(namespace, "echo", f"{local_port}:80")
     before = namespace_snapshot(cluster, namespace, WRITABLE)
 
     other = Laptop(cluster)  # another developer: another process, another client id
     try:
         message = one_line_error(other.run("intercept", "echo", "-n", namespace,
-                                           "--port", f"{LOCAL_PORT + 1}:80"),
+                                           "--port", f"{free_port()}:80"),
                                  after_progress=True)
     finally:
         other.close()

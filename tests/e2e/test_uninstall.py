@@ -12,6 +12,7 @@ from tests.e2e.test_k8s_gateway import restricted_kubeconfig
 from tests.helpers.snapshot import namespace_snapshot
 from tools.cluster import Cluster
 from tools.laptop import Laptop
+from tools.net import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -39,8 +40,9 @@ def mounted_config_maps(cluster: Cluster, namespace: str, workload: str) -> set[
     return {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
 
 
-def intercept_and_leave(laptop: Laptop, namespace: str, service: str, local_port: int) -> None:
-    proc, _lines, _ = laptop.intercept(namespace, service, f"{local_port}:http")
+def intercept_and_leave(laptop: Laptop, namespace: str, service: str) -> None:
+    """Nothing listens on the local port: no traffic is sent."""
+    proc, _lines, _ = laptop.intercept(namespace, service, f"{free_port()}:http")
     left = laptop.run("leave", service, "-n", namespace)
     assert left.returncode == 0, left.stdout
     assert proc.wait(30) == 0
@@ -55,8 +57,8 @@ def test_uninstall_leaves_the_namespace_as_it_was(
 
     # Leaving keeps both agents (sticky); both mount the agent ConfigMap of the build that
     # installed them (one, unless the agent's code changed in between).
-    intercept_and_leave(laptop, namespace, "echo", 18080)
-    intercept_and_leave(laptop, namespace, "echo-sts", 18081)
+    intercept_and_leave(laptop, namespace, "echo")
+    intercept_and_leave(laptop, namespace, "echo-sts")
     created = agent_config_maps(cluster, namespace)
     kept = mounted_config_maps(cluster, namespace, "statefulset/echo-sts") & created
     assert kept, "the StatefulSet's agent mounts an agent ConfigMap"
@@ -80,7 +82,7 @@ def test_uninstall_without_rights_on_configmaps_still_restores_the_specs(
     cluster.deploy_echo(namespace, replicas=1)
     user = restricted_kubeconfig(cluster, namespace, tmp_path, USAGE_ROLE)
     before = namespace_snapshot(cluster, namespace)
-    intercept_and_leave(laptop, namespace, "echo", 18080)
+    intercept_and_leave(laptop, namespace, "echo")
     created = agent_config_maps(cluster, namespace)
 
     result = laptop.run("uninstall", "echo", "-n", namespace, "--kubeconfig", str(user),
