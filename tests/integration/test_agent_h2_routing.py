@@ -314,3 +314,26 @@ async def test_grpc_mirror_copies_calls_the_app_answers_and_drops_them_while_pau
         assert len(CALLS["bob"]) == 11 and grpc_stack.mirror_counts("bob") == (11, 5)
     finally:
         await bob.stop(None)
+
+
+async def test_a_grpc_copy_beyond_the_mirrors_window_is_cut_and_counted_as_dropped(
+        grpc_stack: Stack) -> None:
+    """A mirror that takes nothing (it never reads, nor opens its h2 window): a call whose body
+    is bigger than the copy's window is answered by the app; its copy is cut (reset: it must
+    not look whole) and counted as dropped, as an HTTP/1.1 copy would be."""
+    async def never_reads(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(3600)
+
+    stuck = await asyncio.start_server(never_reads, "127.0.0.1", 0)
+    try:
+        await grpc_stack.claim("bob", RequestFilter(headers=(HeaderMatch("x-copy", "yes"),)),
+                               Mode.MIRROR, local_port=stuck.sockets[0].getsockname()[1])
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_stack.route}") as channel:
+            unary = channel.unary_unary("/t.Who/Unary")
+            body = b"x" * 300_000  # the default window is 65,535 bytes
+            answer = await asyncio.wait_for(unary(body, metadata=(("x-copy", "yes"),)), TIMEOUT)
+            assert answer == b"app " + body
+            await wait_until(lambda: grpc_stack.mirror_counts("bob") == (0, 1),
+                             "the copy counted as dropped", TIMEOUT)
+    finally:
+        stuck.close()
