@@ -22,7 +22,7 @@ from innerloop.agent.upstream import Http1Upstream, UpstreamFailed
 from innerloop.core.http1_quick import QuickRequest, quick_answer, quick_request
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class QuickHead:
     request: QuickRequest
     data: bytes
@@ -30,7 +30,7 @@ class QuickHead:
     """No route claim can match it (`core.filters.screened`): the app's."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Stopped:
     """The lane stopped in an exchange: the request went out on ``upstream`` (its answer waits
     in the reader), or (``answered``) only its copies are left."""
@@ -54,6 +54,7 @@ class QuickLane:
         self._sources: dict[Diverted, bytearray] = {}  # diverted now, with what they held
         self._paused: set[asyncio.Transport] = set()  # reading paused by the lane
         self._exchange: Stopped | None = None
+        self._upstream: Diverted | None = None  # the exchange's upstream
         self._left = -1  # of the answer still to come; -1: nothing of it yet
         self._caller_ended = False
 
@@ -78,8 +79,7 @@ class QuickLane:
 
     def on_data(self, source: Diverted, data: bytes) -> None:
         exchange = self._exchange
-        if self._stopped or (source is not self._caller and (
-                exchange is None or source is not _source(exchange.upstream.writer))):
+        if self._stopped:
             self._hold(source, data)
         elif source is self._caller:
             if exchange is None:
@@ -87,9 +87,10 @@ class QuickLane:
             else:  # the next request, before this answer is out: it waits its turn
                 self._hold(source, data)
                 self._pause(source)
-        else:
-            assert exchange is not None
+        elif exchange is not None and source is self._upstream:
             self._answer(exchange, data)
+        else:
+            self._hold(source, data)
 
     def on_end(self, source: Diverted, exc: Exception | None, lost: bool) -> None:
         exchange = self._exchange
@@ -97,7 +98,7 @@ class QuickLane:
             self._caller_ended = True
             if exchange is None or lost:
                 self._stop(None)
-        elif exchange is not None and source is _source(exchange.upstream.writer):
+        elif exchange is not None and source is self._upstream:
             if self._left < 0:  # nothing of the answer yet: the router may retry
                 self._stop(exchange)
             else:
@@ -105,8 +106,8 @@ class QuickLane:
                                           "connection in the middle of an answer"))
 
     def on_writable(self, source: Diverted, writable: bool) -> None:
-        upstream = None if self._exchange is None else _source(self._exchange.upstream.writer)
-        if source is self._caller and upstream is not None:
+        upstream = self._upstream
+        if source is self._caller and self._exchange is not None and upstream is not None:
             if writable:
                 self._resume(upstream)
             else:
@@ -122,16 +123,17 @@ class QuickLane:
         destination = self._routes.app if head.unrouted else self._routes.decide_now(
             quick.method, quick.target, quick.headers)
         upstream = None if destination is None else self._upstreams.get(destination.key)
-        if upstream is None or not upstream.reusable or not self._divert(_source(upstream.writer)):
+        source = None if upstream is None or not upstream.reusable else _source(upstream.writer)
+        if upstream is None or source is None or not self._divert(source):
             return self._stop(None, self._caller, data)  # the router waits, or connects
-        self._exchange, self._left = Stopped(head, upstream), -1
+        self._exchange, self._upstream, self._left = Stopped(head, upstream), source, -1
         upstream.write(data)
 
     def _answer(self, exchange: Stopped, data: bytes) -> None:
         if self._left < 0:
             length = quick_answer(data, exchange.head.request.method)
             if length is None or len(data) > length:  # for h11
-                return self._stop(exchange, _source(exchange.upstream.writer), data)
+                return self._stop(exchange, self._upstream, data)
             self._left = length
         if len(data) > self._left:  # more than the answer: out of step
             data = data[:self._left]
