@@ -7,6 +7,7 @@ INNERLOOP_TEST_KUBECONFIG. Set INNERLOOP_KEEP_TESTBED=1 to keep a testbed this s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -51,16 +52,33 @@ def cluster() -> Iterator[Cluster]:
         run_testbed("down")
 
 
-@pytest.fixture
-def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace of its own for one test, deleted afterwards (without waiting for it)."""
-    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_"))[:40]
-    stem = stem.strip("-")
+@contextlib.contextmanager
+def fresh_namespace(cluster: Cluster, name_from: str) -> Iterator[str]:
+    """A new namespace named after a test or module, deleted afterwards (without waiting)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", name_from.lower().removeprefix("test_"))[:40].strip("-")
     name = f"e2e-{stem}-{uuid.uuid4().hex[:5]}"
     cluster.kubectl("create", "namespace", name)
     cluster.kubectl("wait", "serviceaccount/default", "-n", name, "--for=create", "--timeout=30s")
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    try:
+        yield name
+    finally:
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of its own for one test."""
+    with fresh_namespace(cluster, request.node.name) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def module_namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """One namespace for the tests of a module that only read what is deployed in it (and add
+    objects no other test looks at): e.g. one echo Deployment for several read-only checks. A
+    test that changes what others read takes `namespace`."""
+    with fresh_namespace(cluster, request.module.__name__.rsplit(".", 1)[-1]) as name:
+        yield name
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from typing import Protocol
 
 import pytest
@@ -20,6 +21,22 @@ from tools.testbed import netns, network
 from tools.testbed.config import API_PORT, BRIDGE, DEV_NETNS, NODE_IP
 
 pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Echo:
+    """The 2-replica echo sample and a client pod in one namespace, shared by this module's
+    read-only checks (one rollout instead of one per test)."""
+
+    namespace: str
+    pods: list[str]
+
+
+@pytest.fixture(scope="module")
+def echo(cluster: Cluster, module_namespace: str) -> Echo:
+    pods = cluster.deploy_echo(module_namespace)
+    cluster.start_client(module_namespace)
+    return Echo(module_namespace, pods)
 
 
 class _Socket(Protocol):
@@ -37,9 +54,8 @@ def http_get_over(sock: _Socket, path: str) -> str:
     return answer_body(data)
 
 
-def test_clusterip_and_dns_from_a_client_pod(cluster: Cluster, namespace: str) -> None:
-    pods = set(cluster.deploy_echo(namespace))
-    cluster.start_client(namespace)
+def test_clusterip_and_dns_from_a_client_pod(cluster: Cluster, echo: Echo) -> None:
+    namespace, pods = echo.namespace, set(echo.pods)
     ip = cluster.cluster_ip(namespace, "echo")
     for host, path in (
         (ip, "/by-ip"),
@@ -55,8 +71,8 @@ def test_clusterip_and_dns_from_a_client_pod(cluster: Cluster, namespace: str) -
         assert answer["config"] == manifests.CONFIG_VALUE
 
 
-def test_steady_load_from_a_load_pod(cluster: Cluster, namespace: str) -> None:
-    pods = set(cluster.deploy_echo(namespace))
+def test_steady_load_from_a_load_pod(cluster: Cluster, echo: Echo) -> None:
+    namespace, pods = echo.namespace, set(echo.pods)
     cluster.start_load_pod(namespace, "load", "http://echo/steady", duration=2, rate=50)
     result = cluster.collect_load_pod(namespace, "load")
     counts = {k: result.summary.get(k) for k in ("summary", "sent", "ok", "failed")}
@@ -74,11 +90,11 @@ def test_statefulset_with_named_target_port(cluster: Cluster, namespace: str) ->
     assert result.failures == [] and result.pods == pods
 
 
-def test_port_forward_with_the_kubernetes_client(cluster: Cluster, namespace: str) -> None:
+def test_port_forward_with_the_kubernetes_client(cluster: Cluster, echo: Echo) -> None:
     from kubernetes import client
     from kubernetes.stream import portforward
 
-    pods = cluster.deploy_echo(namespace)
+    namespace, pods = echo.namespace, echo.pods
     core = client.CoreV1Api(cluster.api_client())
     seen = set()
     for pod in pods:
@@ -100,11 +116,11 @@ def test_port_forward_with_the_kubernetes_client(cluster: Cluster, namespace: st
     assert seen == set(pods)
 
 
-def test_exec_with_the_kubernetes_client(cluster: Cluster, namespace: str) -> None:
+def test_exec_with_the_kubernetes_client(cluster: Cluster, echo: Echo) -> None:
     from kubernetes import client
     from kubernetes.stream import stream
 
-    pods = cluster.deploy_echo(namespace)
+    namespace, pods = echo.namespace, echo.pods
     core = client.CoreV1Api(cluster.api_client())
     fetch = (
         "import urllib.request as u; "
@@ -138,10 +154,10 @@ def _connects_from_dev_netns(host: str, port: int) -> bool:
     return netns.dev_netns_run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
-def test_dev_netns_reaches_only_the_api_server(cluster: Cluster, namespace: str) -> None:
+def test_dev_netns_reaches_only_the_api_server(cluster: Cluster, echo: Echo) -> None:
     if not cluster.testbed:
         pytest.skip("the developer netns belongs to the local testbed")
-    pods = cluster.deploy_echo(namespace)
+    namespace, pods = echo.namespace, echo.pods
     service_ip = cluster.cluster_ip(namespace, "echo")
     pod_ip = cluster.kubectl_json("-n", namespace, "get", "pod", pods[0])["status"]["podIP"]
     # The host reaches both, so the netns refusing them below is the fence, not a dead service.
@@ -152,7 +168,7 @@ def test_dev_netns_reaches_only_the_api_server(cluster: Cluster, namespace: str)
 
     # The API server is fully usable from inside: kubectl and a kubernetes-client port-forward.
     listing = netns.dev_netns_run(
-        [cluster.kubectl_bin, "-n", namespace, "get", "pods", "-o", "name"],
+        [cluster.kubectl_bin, "-n", namespace, "get", "pods", "-l", "app=echo", "-o", "name"],
         capture_output=True,
         text=True,
         env=cluster.env(),
@@ -192,12 +208,12 @@ def test_dev_netns_reaches_only_the_api_server(cluster: Cluster, namespace: str)
     assert [r["dst"] for r in routes if r.get("scope") != "link"] == [NODE_IP]
 
 
-def test_pod_egress_is_fenced(cluster: Cluster, namespace: str) -> None:
+def test_pod_egress_is_fenced(cluster: Cluster, echo: Echo) -> None:
     """Asks the kernel's routing decision for a pod's traffic to an outside address (no packet is
     sent), and checks the FORWARD guard on every uplink."""
     if not cluster.testbed:
         pytest.skip("checks the testbed's own network fence")
-    pods = cluster.deploy_echo(namespace, replicas=1)
+    namespace, pods = echo.namespace, echo.pods
     pod_ip = cluster.kubectl_json("-n", namespace, "get", "pod", pods[0])["status"]["podIP"]
     gateways = [
         r["gateway"]
