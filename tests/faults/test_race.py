@@ -6,6 +6,7 @@ leaves, `uninstall` gives back the namespace exactly as it was)."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -36,14 +37,12 @@ def test_two_clients_racing_for_one_service_exactly_one_wins(
         lap.innerloop("intercept", "echo", "-n", namespace, "--port", f"{port}:80")
         for lap, port in zip((laptop, other_laptop), ports)
     ]
-    # The loser exits; the winner keeps running.
-    losers = []
-    for proc, lines in racers:
-        try:
-            proc.wait(90)
-            losers.append((proc, lines))
-        except subprocess.TimeoutExpired:
-            pass
+    # The loser exits (within 90 s); the winner keeps running: it says it is intercepting, and
+    # it is still running when the checks below are done and it is stopped.
+    deadline = time.monotonic() + 90
+    while all(proc.poll() is None for proc, _ in racers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    losers = [(proc, lines) for proc, lines in racers if proc.poll() is not None]
     assert len(losers) == 1, "\n=====\n".join(lines.text() for _, lines in racers)
     [(loser, loser_lines)] = losers
     [(winner, winner_lines)] = [r for r in racers if r[0] is not loser]
@@ -58,6 +57,7 @@ def test_two_clients_racing_for_one_service_exactly_one_wins(
     assert set(sources(cluster.load_via_exec(namespace, url(cluster, namespace), count=20))) \
         == {"local"}, "the winner's intercept works: the loser undid nothing of it"
     assert "lost" not in winner_lines.text(), winner_lines.text()
+    assert winner.poll() is None, winner_lines.text()
 
     assert laptop.stop(winner) == 0
     result = laptop.run("uninstall", "echo", "-n", namespace, timeout=240)
