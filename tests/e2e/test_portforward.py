@@ -40,6 +40,13 @@ while True:
 """
 
 
+@pytest.fixture(scope="module")
+def echo(cluster: Cluster, module_namespace: str) -> tuple[str, list[str]]:
+    """The 2-replica echo sample, shared by the tests that only forward to it: its namespace
+    and pods (a test that deletes a pod deploys its own)."""
+    return module_namespace, cluster.deploy_echo(module_namespace)
+
+
 @pytest.fixture
 async def gateway(cluster: Cluster) -> AsyncIterator[Gateway]:
     gw = await Gateway.connect(str(cluster.kubeconfig))
@@ -57,9 +64,9 @@ async def http_get(transport: PortForward, path: str) -> str:
 
 
 async def test_http_through_a_port_forward(
-    cluster: Cluster, namespace: str, gateway: Gateway
+    echo: tuple[str, list[str]], gateway: Gateway
 ) -> None:
-    pods = cluster.deploy_echo(namespace)
+    namespace, pods = echo
     for pod in pods:
         transport = await gateway.port_forward(namespace, pod, manifests.ECHO_PORT)
         try:
@@ -71,9 +78,9 @@ async def test_http_through_a_port_forward(
 
 
 async def test_a_closed_port_is_a_cluster_error(
-    cluster: Cluster, namespace: str, gateway: Gateway
+    echo: tuple[str, list[str]], gateway: Gateway
 ) -> None:
-    [pod] = cluster.deploy_echo(namespace, replicas=1)
+    namespace, [pod, _] = echo
     transport = await gateway.port_forward(namespace, pod, 9999)
     with pytest.raises(ClusterError) as info:
         await transport.send(b"GET / HTTP/1.0\r\n\r\n")
@@ -104,9 +111,9 @@ async def test_a_closed_port_is_a_cluster_error(
 
 
 async def test_many_port_forwards_at_once(
-    cluster: Cluster, namespace: str, gateway: Gateway
+    echo: tuple[str, list[str]], gateway: Gateway
 ) -> None:
-    pods = cluster.deploy_echo(namespace)
+    namespace, pods = echo
     count = 100
 
     async def one(i: int) -> str:
@@ -204,12 +211,13 @@ async def test_a_deleted_pod_ends_the_forward(
 
 
 async def test_debug_logs_never_show_the_bearer_token(
-    cluster: Cluster, namespace: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    cluster: Cluster, echo: tuple[str, list[str]], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     """websockets logs handshake headers at DEBUG; the Authorization header must not appear."""
     from tests.e2e.test_k8s_gateway import restricted_kubeconfig
 
-    pods = cluster.deploy_echo(namespace, replicas=1)
+    namespace, pods = echo
     kubeconfig = restricted_kubeconfig(cluster, namespace, tmp_path)
     cluster.kubectl("-n", namespace, "create", "role", "forwarder", "--verb=get,create",
                     "--resource=pods/portforward")
