@@ -7,6 +7,7 @@ export interface Settings {
   context: string;
   namespace: string;
   agentImage: string;
+  agentCpu: string;
   /** The workspace ↔ Service mapping (also `.vscode/innerloop.json`, which the server reads). */
   service: string;
   servicePort: string;
@@ -25,6 +26,7 @@ export function readSettings(): Settings {
     context: get('context'),
     namespace: get('namespace'),
     agentImage: get('agentImage'),
+    agentCpu: get('agentCpu'),
     service: get('service'),
     servicePort: String(c.get<string | number>('servicePort') ?? '').trim(),
     localPort: c.get<number>('localPort') ?? 0,
@@ -39,6 +41,7 @@ export function serverSettings(s: Settings): Record<string, string | number> {
     context: s.context,
     namespace: s.namespace,
     agentImage: s.agentImage,
+    agentCpu: s.agentCpu,
     service: s.service,
     servicePort: s.servicePort,
     localPort: s.localPort,

@@ -68,3 +68,17 @@ def test_a_bad_quantity_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     assert exited.value.code == 2
     assert "--agent-cpu: wants a CPU quantity such as 10m, 100m or 0.5, not 'lots'" in \
         capsys.readouterr().err
+
+
+def test_the_editor_setting_reaches_the_manager_config_and_a_bad_one_says_so() -> None:
+    from innerloop.lsp.intercept_service import manager_config
+    from innerloop.lsp.settings import parse_settings
+
+    settings, problems = parse_settings({"innerloop": {"agentCpu": " 250m "}})
+    assert (settings.agentCpu, problems) == ("250m", [])
+    assert manager_config(settings).agent_cpu == "250m"
+    assert manager_config(parse_settings({})[0]).agent_cpu is None
+    settings, problems = parse_settings({"agentCpu": "a lot"})
+    assert settings.agentCpu == ""
+    assert problems == [("innerloop.agentCpu must be a CPU quantity such as 10m, 100m or 0.5, "
+                         "got 'a lot'; using the default")]

@@ -51,6 +51,7 @@ def manager_config(settings: Settings) -> ManagerConfig:
         context=settings.context or None,
         namespace=settings.namespace or None,
         agent_image=settings.agentImage or None,
+        agent_cpu=settings.agentCpu or None,
     )
 
 

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from innerloop.core.agent_patch import is_cpu_quantity
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -24,6 +26,9 @@ class Settings:
 
     agentImage: str = ""
     """Image of the agent sidecar (any image with python3 >= 3.10); empty: the default image."""
+
+    agentCpu: str = ""
+    """CPU request of the agent sidecar (`100m`, `0.5`); empty: the installed agent's, else 10m."""
 
     # The workspace <-> Service mapping (also `.vscode/innerloop.json`): what the code lens debugs.
     service: str = ""
@@ -70,6 +75,10 @@ def parse_settings(raw: object) -> tuple[Settings, list[str]]:
                                 "using the default")
             else:
                 values[key] = port
+        elif key == "agentCpu" and isinstance(value, str) and value.strip() and \
+                not is_cpu_quantity(value.strip()):
+            problems.append(f"innerloop.agentCpu must be a CPU quantity such as 10m, 100m or "
+                            f"0.5, got {value!r}; using the default")
         elif isinstance(value, str):
             values[key] = value.strip()
         elif key in _NUMBER_OR_NAME and _port(value) is not None:
