@@ -419,10 +419,21 @@ class Bench:
         self.log(f"  leave: CLI exit {exited:.2f} s, cluster serves again "
                  f"{back['t'] - t0:.2f} s, {back['errors']} failed polls")
 
+    def settle(self) -> None:
+        """Before a timed rollout or cold start: no replica left terminating, and kube-proxy
+        past its minSyncPeriod (1 s) since the last endpoint change, so every one starts from
+        the same state (right after another rollout a terminating pod still answered the
+        first poll, and kube-proxy's next sync was up to 1 s away)."""
+        poll_until(lambda: len(self.cluster.kubectl_json(
+            "-n", self.ns, "get", "pods", "-l", "app=bench")["items"]) == 1,
+            "the old replicas gone", 120, interval=0.2)
+        time.sleep(1.2)
+
     def bare_rollout(self) -> None:
         """The same workload rolled without innerloop (`kubectl rollout restart`): command →
         the first request a new pod answers through the Service. A cold intercept is compared
         with it."""
+        self.settle()
         old = self.pod()
         self.pod_probe.send({"op": "until", "url": self.url("bench-direct"),
                              "contains": f"pod={old} ", "present": False, "timeout": 180})
@@ -570,6 +581,7 @@ class Bench:
                     self.uninstall()
                 for _ in range(self.args.bare_rollouts):
                     self.bare_rollout()
+                self.settle()
                 self.start_intercept("cold")
                 self.leave("after cold start")
                 for again in range(1, self.args.warm_starts + 1):
@@ -619,6 +631,7 @@ class Bench:
         for _ in range(self.args.bare_rollouts):  # one rollout is one noisy sample
             self.bare_rollout()
         self.log("cold intercept")
+        self.settle()
         self.start_intercept("cold")
         self.results.agent["rss_idle_mib"] = self.agent_rss_mib()
         self.log(f"phase 2: intercepted; pod {self.pod()}")
