@@ -89,13 +89,13 @@ class Inbox:
     until then."""
 
     def __init__(self) -> None:
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[bytes | memoryview] = deque()
         self.ended = False
         self._error: Exception | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._receiver: Receiver | None = None
 
-    def put(self, data: bytes) -> None:
+    def put(self, data: bytes | memoryview) -> None:
         if self._receiver is not None:
             self._receiver.on_bytes(data)
         elif not self.ended:
@@ -122,7 +122,7 @@ class Inbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._queue.popleft()
+        return bytes(self._queue.popleft())
 
     def deliver_to(self, receiver: Receiver) -> None:
         while self._queue:
@@ -266,8 +266,8 @@ class PortForward:
             start = 3
         if len(message) <= start:
             return
-        if channel == DATA:
-            self._inbox.put(message[start:])
+        if channel == DATA:  # a view: the tunnel's decoder copies it once, recv() once
+            self._inbox.put(memoryview(message)[start:])
             return
         text_ = message[start:].decode("utf-8", "replace").strip()
         if "connection refused" in text_:

@@ -225,9 +225,7 @@ class Link:
             else:
                 self.on_end(None)
 
-    # -- Receiver: the transport's input --------------------------------------------------------
-
-    def on_bytes(self, data: bytes) -> None:
+    def on_bytes(self, data: bytes | memoryview) -> None:  # Receiver
         try:
             events = self.conn.receive_data(data, self.now())
         except RemoteProtocolError as exc:

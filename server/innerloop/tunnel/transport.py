@@ -1,8 +1,8 @@
 """The byte pipe a tunnel runs on (docs/architecture.md, "Transport").
 
 The Kubernetes port-forward client and a plain TCP connection both implement ``Transport``;
-tests and the agent use ``TcpTransport``. Both can push what arrives (`PushReceive`): the
-`Link` then decodes it in the socket's own callback, with no task woken per message.
+tests and the agent use ``TcpTransport``. Both push what arrives (`PushReceive`): the `Link`
+decodes it in the socket's callback, no task woken per message.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class DirectWrite(Protocol):
 
 
 class Receiver(Protocol):
-    def on_bytes(self, data: bytes) -> None: ...
+    def on_bytes(self, data: bytes | memoryview) -> None: ...
 
     def on_end(self, error: Exception | None) -> None:
         """The pipe ended: cleanly (None) or with ``error``."""
