@@ -213,8 +213,8 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
 async def forward_delay(route: int, tunnel: int, local_port: int, agent_pid: int,
                         n: int) -> None:
     """``--strace``: how long the agent takes from reading an unmatched request to writing it to
-    the app (its recvfrom and sendto under strace, which adds its own ~50 µs): what going ahead
-    takes off the app's path."""
+    the app (its recvfrom and sendto under strace, which adds its own ~50 µs): the agent's
+    part of the app's path."""
     client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
     await client.start()
     await client.claim(route, local_port, MATCHED)

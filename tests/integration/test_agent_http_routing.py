@@ -312,10 +312,10 @@ async def test_quick_requests_take_the_lane_and_the_rest_still_route(
 @pytest.mark.parametrize("head, parts", [
     ("content-length: 9", [b"hello\r\n\r\n"]),
     ("transfer-encoding: chunked", [b"b\r\nhello", b" world\r\n0\r\n\r\n"])])
-async def test_the_end_of_an_owners_body_never_goes_ahead_to_the_app(
+async def test_the_end_of_an_owners_body_never_goes_to_the_app(
         stack: Stack, head: str, parts: list[bytes]) -> None:
     """A read inside a body can look like a whole head no claim matches: only bytes read
-    between requests may go ahead."""
+    between requests may take the quick lane."""
     await three_owners(stack)
     caller = await Caller.open(stack.route)
     assert (await caller.request("/api/warmup", "alice")).startswith("alice")
@@ -613,7 +613,7 @@ def test_malformed_requests_never_reach_an_owner_whose_filter_they_do_not_match(
 
 async def after_a_good_request(port: int, data: bytes) -> None:
     """One request answered on the connection first (so ``data`` is read between requests,
-    where bytes may go ahead to the app), then ``data``, then a half-close."""
+    where the quick lane may take it), then ``data``, then a half-close."""
     caller = await Caller.open(port)
     try:
         assert (await caller.request("/api/first", "alice")).startswith("alice")
@@ -632,7 +632,7 @@ async def after_a_good_request(port: int, data: bytes) -> None:
 def test_mangled_requests_after_a_good_one_reach_neither_the_wrong_owner_nor_the_app_wrongly(
         threaded_stack: tuple[LoopThread, Stack], second: bytes,
         ops: list[tuple[str, int, int, bytes]]) -> None:
-    """Going ahead is judged on exactly these bytes: whatever h11 makes of them, an owner gets
+    """The quick lane judges exactly these bytes: whatever h11 makes of them, an owner gets
     only requests its filter matches, and the app none that a filter matches."""
     lt, s = threaded_stack
     lt.run(after_a_good_request(s.route, mutate(second, ops)))
