@@ -20,6 +20,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -261,13 +262,18 @@ def test_mirror_copies_and_never_stalls_the_cluster_path(shop: Shop) -> None:
     mirror = shop.devs["mirror"] = start_developer(
         shop.cluster, shop.namespace, "mirror", 28184, "--mirror", "--header", "x-copy=yes",
         seen_log=True)
-    count, rate = 600, 100.0
-    baseline = shop.mix([PLAIN], count, connections=4, rate=rate)
-    assert baseline["errors"] == 0, baseline["first_errors"]
-
-    mirrored = shop.mix([COPY], count, connections=4, rate=rate)
-    assert mirrored["errors"] == 0, mirrored["first_errors"]
-    assert where(mirrored["sources"]["copy"]) == {"cluster": count}, "the cluster answers all"
+    count, rate, blocks = 600, 100.0, 6
+    ratios, base_p50, mirrored_p50 = [], [], []
+    for _ in range(blocks):  # A/B blocks: the node's load drifts between them, less within
+        baseline = shop.mix([PLAIN], count // blocks, connections=4, rate=rate)
+        assert baseline["errors"] == 0, baseline["first_errors"]
+        mirrored = shop.mix([COPY], count // blocks, connections=4, rate=rate)
+        assert mirrored["errors"] == 0, mirrored["first_errors"]
+        assert where(mirrored["sources"]["copy"]) == {"cluster": count // blocks}, \
+            "the cluster answers all"
+        base_p50.append(baseline["ms"]["p50"])
+        mirrored_p50.append(mirrored["ms"]["p50"])
+        ratios.append(mirrored["ms"]["p50"] / max(baseline["ms"]["p50"], 0.01))
     deadline = time.monotonic() + 10
     while sum("seen GET /api/copied" in ln for ln in mirror.app_lines.text().splitlines()) \
             < count and time.monotonic() < deadline:
@@ -284,16 +290,17 @@ def test_mirror_copies_and_never_stalls_the_cluster_path(shop: Shop) -> None:
         copied_stopped, dropped_stopped = mirror_counts(shop)
     finally:
         os.kill(mirror.app.pid, signal.SIGCONT)
-    print(f"\nmirror, {count} requests at {rate:.0f}/s over 4 keep-alive connections: "
-          f"no mirror p50 {baseline['ms']['p50']} ms p99 {baseline['ms']['p99']} ms; "
-          f"mirrored p50 {mirrored['ms']['p50']} p99 {mirrored['ms']['p99']}; "
+    print(f"\nmirror, {count} requests at {rate:.0f}/s over 4 keep-alive connections, "
+          f"{blocks} blocks each way: p50 ratio mirrored ÷ no mirror, median of blocks "
+          f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}); "
+          f"block p50s no mirror {base_p50} ms, mirrored {mirrored_p50} ms; "
           f"mirror process stopped p50 {stopped['ms']['p50']} p99 {stopped['ms']['p99']} "
           f"max {stopped['ms']['max']} ms; copies seen {seen}; counters copied {copied} "
           f"dropped {dropped} → stopped: copied {copied_stopped} dropped {dropped_stopped}")
     assert stopped["errors"] == 0, stopped["first_errors"]
     assert where(stopped["sources"]["copy"]) == {"cluster": count}
     assert stopped["ms"]["max"] < 1000, "the cluster path never waits on a stopped mirror"
-    assert stopped["ms"]["p50"] <= 2 * baseline["ms"]["p50"] + 5, (stopped["ms"], baseline["ms"])
+    assert stopped["ms"]["p50"] <= 2 * statistics.median(base_p50) + 5, (stopped["ms"], base_p50)
     assert copied_stopped + dropped_stopped == 2 * count, (copied_stopped, dropped_stopped)
     # at most 16 copies wait unanswered per caller connection; the rest are dropped
     assert dropped_stopped - dropped >= count - 4 * 16, (dropped, dropped_stopped)
