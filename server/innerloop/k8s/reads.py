@@ -87,23 +87,23 @@ async def owners(api: Api, namespace: str, pods: Sequence[Manifest]) -> list[Man
         for ref in p["metadata"].get("ownerReferences", [])
         if ref.get("controller")
     }
-    while todo:
-        kind, name = todo.pop()
-        if kind not in WORKLOADS or (kind, name) in found:
-            continue
-        obj = await api.get_or_none(
-            workload_path(kind, namespace, name),
-            f"get {kind.lower()}/{name} in namespace {namespace!r}",
-        )
-        if obj is None:
-            continue
-        obj.setdefault("kind", kind)
-        found[(kind, name)] = obj
-        todo |= {
-            (ref["kind"], ref["name"])
-            for ref in obj["metadata"].get("ownerReferences", [])
-            if ref.get("controller")
-        }
+    while todo:  # one level at a time, each level's reads at once (old and new ReplicaSets)
+        level = sorted(k for k in todo if k[0] in WORKLOADS and k not in found)
+        read = await asyncio.gather(*(
+            api.get_or_none(workload_path(kind, namespace, name),
+                            f"get {kind.lower()}/{name} in namespace {namespace!r}")
+            for kind, name in level))
+        todo = set()
+        for (kind, name), obj in zip(level, read):
+            if obj is None:
+                continue
+            obj.setdefault("kind", kind)
+            found[(kind, name)] = obj
+            todo |= {
+                (ref["kind"], ref["name"])
+                for ref in obj["metadata"].get("ownerReferences", [])
+                if ref.get("controller")
+            }
     return list(found.values())
 
 
