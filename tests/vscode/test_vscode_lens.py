@@ -136,11 +136,17 @@ def flask_answered(result: LoadResult) -> None:
     assert got["config"] == manifests.CONFIG_VALUE, got  # the workload's env came along
 
 
+@pytest.mark.long
 def test_code_lens_debugs_a_pods_request_at_the_flask_handler(
     cluster: Cluster,  # noqa: F811
     namespace: str,  # noqa: F811
     ui: ClusterUi,  # noqa: F811
 ) -> None:
+    """`long` (INNERLOOP_LONG=1): the default suite proves the same walk twice over.
+    test_vscode_view.py clicks this lens and checks the same stop (call stack at the handler's
+    first line, `order_id`, the editor line), the Flask answer and the cluster's after stop;
+    test_vscode_walkthrough.py runs this scenario (lens_debug.mjs) from the walkthrough,
+    status-bar click included."""
     t0 = time.monotonic()
     lens_walk(ui, "lens_debug", {"walkthrough": False})
     assert ui.channel_errors() == []

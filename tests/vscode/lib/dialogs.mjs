@@ -43,7 +43,8 @@ export async function waitDebugConsole(wb, expected, timeout = STEP_TIMEOUT) {
   throw new Error(`no Debug Console line matching ${expected}; lines: ${JSON.stringify(seen.slice(-15))}`);
 }
 
-/** The open quick input's title (e.g. "Intercept Service (1/3): namespace"), once it is not `previous`. */
+/** The open quick input's title (e.g. "Intercept Service (1/3): namespace"), once it does not
+ *  start with `previous` (a whole title, or the start of one whose end varies). */
 export async function quickInputTitle(wb, previous = '') {
   const title = wb.page.locator('.quick-input-widget .quick-input-title');
   await title.waitFor({ state: 'visible', timeout: STEP_TIMEOUT });
@@ -51,7 +52,7 @@ export async function quickInputTitle(wb, previous = '') {
   let text = '';
   while (Date.now() < deadline) {
     text = ((await title.innerText().catch(() => '')) ?? '').trim();
-    if (text !== '' && text !== previous) return text;
+    if (text !== '' && (previous === '' || !text.startsWith(previous))) return text;
     await wb.page.waitForTimeout(100);
   }
   return text;

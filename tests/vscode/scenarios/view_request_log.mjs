@@ -1,9 +1,10 @@
 // The Innerloop view against the testbed (tests/vscode/test_vscode_view.py): the code lens above
-// the Flask handler starts a debug session; the Intercepts view shows the intercept with its
-// holder and a tunnel per replica; a pod's request appears in the Request Log with its path and
-// "held at breakpoint" while the program is paused there, then with its status once continued;
-// a click on it opens the handler at its code lens; "Show Request Log" renders the same record
-// in a table. The Cluster view lists the Service with its replicas and agent.
+// the Flask handler starts a debug session (a pod's request stops at the handler's first line:
+// call stack, variables, editor line, as in lens_debug.mjs); the Intercepts view shows the
+// intercept with its holder and a tunnel per replica; a pod's request appears in the Request Log
+// with its path and "held at breakpoint" while the program is paused there, then with its status
+// once continued; a click on it opens the handler at its code lens; "Show Request Log" renders
+// the same record in a table. The Cluster view lists the Service with its replicas and agent.
 import { log, runScenario, STEP_TIMEOUT } from '../lib/workbench.mjs';
 import { hostStep } from './host_sync.mjs';
 
@@ -87,6 +88,9 @@ await runScenario(async (wb, params) => {
   log(`tunnel row: ${await waitViewRow(wb, 'Intercepts', [/^echo-/, /tunnel up/])}`);
   log(`service row: ${await waitViewRow(wb, 'Cluster', [/^echo/, /2\/2 ready/, /agent/], 60_000)}`);
   await wb.screenshot('intercept-in-view');
+  // Run and Debug open when the request stops, as in lens_debug.mjs: the stopped thread shows
+  // its frames.
+  await wb.openDebugView();
   await hostStep(params, 'request', params.interceptTimeoutMs);
 
   // Paused at the handler's breakpoint (VS Code shows Run and Debug then): the request is in
@@ -94,6 +98,12 @@ await runScenario(async (wb, params) => {
   // The call stack row, not the status bar: VS Code reveals Run and Debug and focuses the
   // editor as it pauses, which would close a palette opened meanwhile.
   log(`stack: ${await wb.waitCallStackRow(/PAUSED ON BREAKPOINT/, 60_000)}`);
+  // Where the lens put the breakpoint: the handler's first line, with the route's argument.
+  const line = params.breakpointLine;
+  log(`stack: ${await wb.waitCallStackRow(new RegExp(`${params.handler}\\s*app\\.py\\s*${line}:1`))}`);
+  log(`variable: ${await wb.waitVariableRow(new RegExp(`^order_id = ${params.orderId}$`))}`);
+  const paused = await wb.pausedEditorLine();
+  if (paused !== line) throw new Error(`editor paused at line ${paused}, expected ${line}`);
   log(`status bar: ${await wb.waitStatusBarText(ITEM, '(paused)')}`);
   await wb.runCommand('View: Show Innerloop');
   // The caller's address first; its pod's name once the server has looked it up.
