@@ -2,7 +2,8 @@
 
 Contents: the agent package, every ``innerloop`` module it imports (found by following its
 imports, so the bundle cannot silently miss one), and the pure-Python libraries it speaks HTTP
-with: h11, h2 and h2's hpack and hyperframe. Fixed timestamps and order make the
+with: h11, h2 and h2's hpack and hyperframe; each file without docstrings and comments, line
+for line (`core.source_shrink`). Fixed timestamps and order make the
 bytes depend on the sources only, so their hash names the ConfigMap ``innerloop-agent-<hash>``.
 
 Building takes a CLI start ~0.15 s (parsing, deflate), so the bundle is cached per user, keyed
@@ -26,6 +27,9 @@ ENTRY = "innerloop/agent/__main__.py"
 MAIN = b"from innerloop.agent.main import main\n\nraise SystemExit(main())\n"
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+BUILD = 2
+"""Bumped when `build_zipapp` makes other bytes from the same sources: cached bundles of an
+older build are built again."""
 LIBRARIES = ("h11", "h2", "hpack", "hyperframe")
 """Found, not imported: h2 is heavy and the CLI only ships it."""
 
@@ -88,7 +92,9 @@ def build_zipapp(inputs: dict[str, Path] | None = None) -> bytes:
     import io
     import zipfile  # with bz2 and lzma: ~5 ms a start that finds the bundle cached
 
-    files = {name: path.read_bytes() for name, path in (inputs or _inputs()).items()}
+    from innerloop.core.source_shrink import shrink  # tokenize: only when building
+
+    files = {name: shrink(path.read_bytes()) for name, path in (inputs or _inputs()).items()}
     files["__main__.py"] = MAIN
     buffer = io.BytesIO()
     buffer.write(SHEBANG)
@@ -121,7 +127,7 @@ def _index() -> Path:
 def _cached() -> tuple[str, bytes] | None:
     try:
         index = json.loads(_index().read_text())
-        if index.get("root") != str(ROOT) or \
+        if index.get("root") != str(ROOT) or index.get("build") != BUILD or \
                 index["stamps"] != _stamps([Path(p) for p in index["files"]]):  # another tree
             return None
         data = (_cache_dir() / f"{index['hash']}.pyz").read_bytes()
@@ -134,7 +140,7 @@ def _cached() -> tuple[str, bytes] | None:
 def _store(digest: str, data: bytes, files: list[Path], stamps: dict[str, list[int]]) -> None:
     """Best effort: a cache that cannot be written only costs the next start a build.
     ``stamps`` are from before the build, so a file edited meanwhile is built again."""
-    index = {"hash": digest, "root": str(ROOT), "files": [str(p) for p in files],
+    index = {"hash": digest, "root": str(ROOT), "build": BUILD, "files": [str(p) for p in files],
              "stamps": stamps}
     try:
         folder = _cache_dir()
