@@ -41,11 +41,24 @@ def mounted_config_maps(cluster: Cluster, namespace: str, workload: str) -> set[
 
 
 def intercept_and_leave(laptop: Laptop, namespace: str, service: str) -> None:
-    """Nothing listens on the local port: no traffic is sent."""
-    proc, _lines, _ = laptop.intercept(namespace, service, f"{free_port()}:http")
+    """`status` and `list` show the intercept, `leave` ends it. Nothing listens on the local
+    port: no traffic is sent."""
+    port = free_port()
+    proc, _lines, _ = laptop.intercept(namespace, service, f"{port}:http")
+    assert f"{service}.{namespace}:80/http → 127.0.0.1:{port}" in laptop.run("status").stdout
+    listed = laptop.run("list", "-n", namespace).stdout
+    [row] = [ln for ln in listed.splitlines() if ln.startswith(service + " ")]
+    assert row.split()[3:] == ["yes", "80/http"], row
     left = laptop.run("leave", service, "-n", namespace)
     assert left.returncode == 0, left.stdout
     assert proc.wait(30) == 0
+    assert "no intercepts" in laptop.run("status").stdout
+
+
+def containers(cluster: Cluster, namespace: str, app: str) -> set[str]:
+    """The containers of the app's running pods (once uninstall has rolled them)."""
+    return {c["name"] for p in cluster.pods(namespace, app)
+            for c in cluster.kubectl_json("-n", namespace, "get", "pod", p)["spec"]["containers"]}
 
 
 def test_uninstall_leaves_the_namespace_as_it_was(
@@ -66,6 +79,7 @@ def test_uninstall_leaves_the_namespace_as_it_was(
     result = laptop.run("uninstall", "echo", "-n", namespace, timeout=240)
     assert result.returncode == 0, result.stdout
     assert agent_config_maps(cluster, namespace) == kept, "the StatefulSet's agent still needs it"
+    assert containers(cluster, namespace, "echo") == {"echo"}
 
     result = laptop.run("uninstall", "echo-sts", "-n", namespace, timeout=240)
     assert result.returncode == 0, result.stdout
@@ -74,6 +88,8 @@ def test_uninstall_leaves_the_namespace_as_it_was(
     for key, was in before.items():
         assert after[key] == was, key
     assert all(f"deleted configmap/{name}" in result.stdout for name in kept), result.stdout
+    assert containers(cluster, namespace, "echo-sts") == {"echo"}
+    assert len(cluster.pods(namespace, "echo-sts")) == 1
 
 
 def test_uninstall_without_rights_on_configmaps_still_restores_the_specs(
