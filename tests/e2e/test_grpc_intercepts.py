@@ -125,7 +125,7 @@ def test_grpc_calls_are_routed_by_metadata_and_streams_keep_streaming(
         proc, lines = laptop.innerloop("intercept", "greeter", "-n", namespace, "--port",
                                        f"{LOCAL_PORT}:80", "--header", "x-dev=me")
         lines.wait_for("innerloop: intercepting", 180)
-        assert "only x-dev=me (read as h2)" in lines.text(), lines.text()
+        assert "only requests with x-dev=me (read as HTTP/2 (h2c))" in lines.text(), lines.text()
         mirror_proc, mirror_lines = mirror.innerloop(
             "intercept", "greeter", "-n", namespace, "--port", f"{LOCAL_PORT + 1}:80",
             "--mirror", "--header", "x-copy=yes")

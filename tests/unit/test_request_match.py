@@ -35,6 +35,20 @@ def test_flags_build_the_filter_mode_and_protocol() -> None:
     assert exact.scope() == "path=/a path-regex=a$"
 
 
+def test_the_start_says_which_requests_it_takes_in_words() -> None:
+    assert from_flags("--port", "8080", "--header", "x-dev=me").announce(AppProtocol.AUTO) == (
+        "only requests with x-dev=me (read as HTTP/1.1 or HTTP/2, whichever each connection "
+        "speaks)")
+    assert from_flags("--port", "8080", "--mirror").announce(AppProtocol.HTTP1) == (
+        "copies of all requests (read as HTTP/1.1)")
+    assert from_flags("--port", "8080", "--mirror", "--path-prefix", "/api").announce(
+        AppProtocol.H2) == "copies of path-prefix=/api (read as HTTP/2 (h2c))"
+    assert from_flags("--port", "8080").announce(AppProtocol.AUTO) == ""
+    assert {p.label() for p in AppProtocol} == {
+        "HTTP/1.1 or HTTP/2, whichever each connection speaks", "HTTP/1.1", "HTTP/2 (h2c)",
+        "TCP, whole connections"}
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--header", "x-dev"], "bad --header 'x-dev': expected NAME=VALUE or NAME=~REGEX"),
     (["--header", "x=~("], "bad regex '(' for header x: missing ), unterminated subpattern"),

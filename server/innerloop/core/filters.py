@@ -54,6 +54,10 @@ class AppProtocol(enum.Enum):
     TCP = "tcp"
     """Not HTTP (or TLS): whole connections only."""
 
+    def label(self) -> str:
+        """For people: how the requests on the port are read."""
+        return _PROTOCOL_LABELS[self]
+
     @classmethod
     def parse(cls, value: object, where: str = "protocol") -> AppProtocol:
         for member in cls:
@@ -64,6 +68,12 @@ class AppProtocol(enum.Enum):
 
 
 _H2_NAMES = ("grpc", "h2c", "http2", "kubernetes.io/h2c")
+_PROTOCOL_LABELS = {
+    AppProtocol.AUTO: "HTTP/1.1 or HTTP/2, whichever each connection speaks",
+    AppProtocol.HTTP1: "HTTP/1.1",
+    AppProtocol.H2: "HTTP/2 (h2c)",
+    AppProtocol.TCP: "TCP, whole connections",
+}
 _HTTP1_NAMES = ("grpc-web", "kubernetes.io/ws", "ws")
 _TCP_NAMES = ("tcp", "udp", "tls", "https", "grpcs", "kubernetes.io/wss", "wss", "mongo",
               "mysql", "redis", "postgres", "postgresql", "amqp", "kafka", "mqtt", "sctp")

@@ -120,6 +120,16 @@ class InterceptRequest:
             return f"mirror: {self.filter.describe()}"
         return "" if self.filter.is_empty else self.filter.describe()
 
+    def announce(self, protocol: AppProtocol) -> str:
+        """The start's line about which requests it takes, "" for a whole-port intercept."""
+        if self.mode is Mode.MIRROR:
+            what = f"copies of {self.filter.describe()}"
+        elif self.filter.is_empty:
+            return ""
+        else:
+            what = f"only requests with {self.filter.describe()}"
+        return f"{what} (read as {protocol.label()})"
+
 
 def request_from_json(
     obj: Mapping[str, Any], what: str, local_port_key: str, local_port_required: bool = False

@@ -259,8 +259,8 @@ class Intercept:
         )
         self.report(first_line(res.target, res.service, req.port, self.agent_image))
         self.check_local_port(res.target.local_port)
-        if req.scope():
-            self.report(f"only {req.scope()} (read as {self.protocol.value})")
+        if announced := req.announce(self.protocol):
+            self.report(announced)
         if status is AgentStatus.CURRENT:
             return InterceptEvent.AGENT_CURRENT
         self.report(f"injecting the agent into {res.target.workload} (one rollout)")
