@@ -5,7 +5,9 @@ screenshots) and the scenario's "HOST <step>" handshake.
 
 A scenario (tests/vscode/scenarios/cluster_*.mjs) drives the UI; where it needs the cluster
 (a pod's request, a check of what the cluster serves) it logs "HOST <step>" and waits, and the
-test does that step and answers through a file (scenarios/host_sync.mjs).
+test does that step and answers through a file (scenarios/host_sync.mjs). The test's workloads
+are deployed while code-server and the workbench load (`ClusterUi.start`'s `setup`, the
+scenario's first "HOST setup" step): a UI test costs the longer of the two, not their sum.
 """
 
 from __future__ import annotations
@@ -178,16 +180,27 @@ class ClusterUi:
     def server(self) -> CodeServer:
         return self.started[-1][0]
 
-    def start(self, name: str, params: Mapping[str, Any]) -> Scenario:
-        """Starts the last code_server and the scenario `name` in it."""
+    def start(self, name: str, params: Mapping[str, Any],
+              setup: Callable[[], None] | None = None) -> Scenario:
+        """Starts the last code_server and the scenario `name` in it. `setup` (the test's
+        workloads) runs meanwhile, while code-server and the workbench load; the scenario waits
+        for it (its "HOST setup" step) before its first step, and so does this call."""
         server = self.server
         self.started_at = time.monotonic()
-        server.prepare(self.vsix)
-        server.start()
-        scenario = Scenario(self.runtime, server, name, self.artifacts, {
-            "activationTimeoutMs": 90_000, "interceptTimeoutMs": ITEM_TIMEOUT_MS, **params,
-        })
-        self.started[-1] = (server, scenario)
+        pool = concurrent.futures.ThreadPoolExecutor(1)
+        setting_up = pool.submit(setup) if setup is not None else None
+        try:
+            server.prepare(self.vsix)
+            server.start()
+            scenario = Scenario(self.runtime, server, name, self.artifacts, {
+                "activationTimeoutMs": 90_000, "interceptTimeoutMs": ITEM_TIMEOUT_MS,
+                "hostSetup": setting_up is not None, **params,
+            })
+            self.started[-1] = (server, scenario)
+            if setting_up is not None:
+                scenario.step("setup", 300, setting_up.result)
+        finally:
+            pool.shutdown(wait=True)
         return scenario
 
     def channel_errors(self) -> list[str]:

@@ -43,14 +43,15 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
     ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
-    # echo with a second Service port, so that the quick pick asks which one.
-    service = manifests.echo_service()
-    service["spec"]["ports"].append({"name": "alt", "port": 8081, "targetPort": 8080})
-    cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
-    cluster.deploy_echo(namespace)
-    cluster.apply(namespace, [service])
-    cluster.start_client(namespace)
-    url = ui.echo_url()
+
+    def setup() -> None:
+        # echo with a second Service port, so that the quick pick asks which one.
+        service = manifests.echo_service()
+        service["spec"]["ports"].append({"name": "alt", "port": 8081, "targetPort": 8080})
+        cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
+        cluster.deploy_echo(namespace)
+        cluster.apply(namespace, [service])
+        cluster.start_client(namespace)
 
     local_port = free_port()
     with local_echo(local_port) as app:
@@ -65,7 +66,9 @@ def test_intercept_service_from_the_palette_routes_a_pods_request_locally(
                 "localPort": local_port,
                 "envFile": str(env_file),
             },
+            setup,
         )
+        url = ui.echo_url()
 
         def routed() -> None:
             got = answers(cluster.load_via_exec(namespace, url, count=10, rate=20))
@@ -98,10 +101,11 @@ def test_f5_stops_at_a_breakpoint_on_a_pods_request(
     ui: ClusterUi,  # noqa: F811
 ) -> None:
     t0 = time.monotonic()
-    cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
-    cluster.deploy_echo(namespace)
-    cluster.start_client(namespace)
-    url = ui.echo_url()
+
+    def setup() -> None:
+        cluster.apply(namespace, [manifests.load_code(), manifests.client_pod()])
+        cluster.deploy_echo(namespace)
+        cluster.start_client(namespace)
 
     local_port = free_port()
     # The workload's env comes along (SECRET_VALUE, CONFIG_VALUE, POD_NAME, ...); these win.
@@ -116,7 +120,9 @@ def test_f5_stops_at_a_breakpoint_on_a_pods_request(
             "requestPath": REQUEST_PATH,
             "configValue": manifests.CONFIG_VALUE,
         },
+        setup,
     )
+    url = ui.echo_url()
     def answered(result: LoadResult) -> None:
         [got] = answers(result)
         assert (got["pod"], got["path"]) == ("local", REQUEST_PATH), got

@@ -61,9 +61,10 @@ def test_quick_pick_header_step_starts_a_personal_intercept(
 ) -> None:
     t0 = time.monotonic()
     user = pwd.getpwuid(os.getuid()).pw_name  # what the extension host's os.userInfo() says
-    cluster.deploy_echo(namespace)
-    cluster.start_client(namespace)
-    url = ui.echo_url()
+
+    def setup() -> None:
+        cluster.deploy_echo(namespace)
+        cluster.start_client(namespace)
 
     local_port = free_port()
     with local_echo(local_port) as app:
@@ -76,7 +77,9 @@ def test_quick_pick_header_step_starts_a_personal_intercept(
                 "personalHeader": f"{HEADER}={user}",
                 "curl": f"curl -H '{HEADER}: {user}' http://echo.{namespace}:80/",
             },
+            setup,
         )
+        url = ui.echo_url()
 
         def echo_pods() -> set[str]:
             """The cluster's app, as it runs now (injecting the agent rolled it out)."""

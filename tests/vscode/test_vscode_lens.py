@@ -90,12 +90,10 @@ def flask_workspace(root: Path, workspace_settings: dict[str, Any] | None) -> Pa
     return folder
 
 
-def prepare_cluster(kube: Cluster, ns: str) -> tuple[int, str]:
-    """The echo Deployment on a free port and a client pod; returns the port and the URL."""
-    port = free_port()
+def prepare_cluster(kube: Cluster, ns: str, port: int) -> None:
+    """The echo Deployment on `port` and a client pod."""
     deploy_echo_on_port(kube, ns, port)
     kube.start_client(ns)
-    return port, f"http://{kube.cluster_ip(ns, 'echo')}{REQUEST_PATH}"
 
 
 def scenario_params(local_port: int) -> dict[str, Any]:
@@ -115,15 +113,18 @@ def lens_walk(
     mapped: bool = True,
     user_settings: dict[str, Any] | None = None,
 ) -> tuple[Path, int, Scenario]:
-    """The lens tests' walk: echo on a free port, the Flask workspace (mapped to echo by its
-    settings if `mapped`), code-server with `scenario`, a pod's request paused at the handler,
-    answered by Flask after continue; returns the workspace, the local port, the scenario."""
-    port, url = prepare_cluster(ui.kube, ui.namespace)
+    """The lens tests' walk: echo on a free port (deployed while the workbench loads), the
+    Flask workspace (mapped to echo by its settings if `mapped`), code-server with `scenario`,
+    a pod's request paused at the handler, answered by Flask after continue; returns the
+    workspace, the local port, the scenario."""
+    port = free_port()
     workspace = flask_workspace(
         ui.root, {"innerloop.namespace": ui.namespace, "innerloop.service": "echo"}
         if mapped else None)
     ui.code_server(workspace, user_settings)
-    started = ui.start(scenario, {**scenario_params(port), **params})
+    started = ui.start(scenario, {**scenario_params(port), **params},
+                       lambda: prepare_cluster(ui.kube, ui.namespace, port))
+    url = f"http://{ui.kube.cluster_ip(ui.namespace, 'echo')}{REQUEST_PATH}"
     f5_to_breakpoint_and_back(started, ui.kube, ui.namespace, url, port, flask_answered)
     return workspace, port, started
 

@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { hostStep } from '../scenarios/host_sync.mjs';
 
 const require = createRequire(import.meta.url);
 const { chromium } = require(process.env.PLAYWRIGHT_CORE ?? 'playwright-core');
@@ -247,6 +248,8 @@ export async function runScenario(body) {
   try {
     wb = await Workbench.open(params);
     log('workbench ready');
+    // The host deploys the test's workloads while the workbench loads (cluster_ui.py, `setup`).
+    if (params.hostSetup) await hostStep(params, 'setup', params.interceptTimeoutMs);
     await body(wb, params);
     log('PASS');
   } catch (err) {
