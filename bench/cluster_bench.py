@@ -803,15 +803,15 @@ def render(results: Results) -> str:
             lines.append(f"| {e['what']}: command → first request answered by a new pod | "
                          f"{e['to_first_new_pod_s']:.2f} | {e['failed_polls']} of {e['polls']} "
                          "polls failed |")
-        elif "cli_exit_s" not in e:
-            lines.append(f"| {e['what']} → cluster answers again | {e['to_cluster_s']:.2f} | "
-                         f"{e['failed_polls']} of {e['polls']} polls failed |")
         elif "to_active_s" in e:
             lines.append(f"| {e['what']}: command → active | {e['to_active_s']:.2f} | "
                          f"CLI says ready in {e['cli_ready_s']} s; rollout: {e['rollout']} |")
             lines.append(f"| {e['what']}: command → first routed request | "
                          f"{e['to_first_routed_s']:.2f} | {e['failed_polls']} of {e['polls']} "
                          "polls failed |")
+        elif "cli_exit_s" not in e:
+            lines.append(f"| {e['what']} → cluster answers again | {e['to_cluster_s']:.2f} | "
+                         f"{e['failed_polls']} of {e['polls']} polls failed |")
         else:
             lines.append(f"| {e['what']}: Ctrl-C → CLI exited | {e['cli_exit_s']:.2f} | |")
             lines.append(f"| {e['what']}: Ctrl-C → cluster answers again | "
