@@ -203,6 +203,11 @@ def agent_command(layout: AgentLayout) -> list[str]:
 
 
 def agent_container(config: AgentConfig, layout: AgentLayout) -> Manifest:
+    """The sidecar, without a readiness probe on purpose: a restarted container with one is not
+    Ready until a probe after its start passes, so after an agent restart the pod stayed out of
+    the endpoints up to a second past the new agent's listening (a one-replica Service had none,
+    and callers failed). The takeover needs no probe: it waits for the agents' tunnels, which
+    only a listening agent accepts; the client retries a new pod's agent quietly a moment."""
     ports = [listen for listen, _ in layout.routes] + [layout.health_port]
     return {
         "name": AGENT_CONTAINER,
@@ -219,10 +224,6 @@ def agent_container(config: AgentConfig, layout: AgentLayout) -> Manifest:
             {"name": "PYTHONUNBUFFERED", "value": "1"},
         ],
         "volumeMounts": [{"name": AGENT_VOLUME, "mountPath": AGENT_MOUNT, "readOnly": True}],
-        "readinessProbe": {
-            "httpGet": {"path": "/healthz", "port": layout.health_port},
-            "periodSeconds": 1,
-        },
         "resources": {"requests": {"cpu": config.cpu_request, "memory": config.memory_request}},
         "securityContext": {
             "runAsNonRoot": True,

@@ -75,11 +75,14 @@ class _Worker:
                 await client.start()
             except InnerloopError as exc:
                 why = str(exc) if self.pod in str(exc) else f"tunnel to {self.pod} failed: {exc}"
-                if failing:  # the user heard it once; retries go to the log
+                # A new pod is Ready with its app while its agent may still be starting (the
+                # sidecar has no readiness probe): its first refusals are expected.
+                starting = not was_up and delay < RETRY_MAX
+                if failing or starting:  # the user heard it once; retries go to the log
                     log.info("%s; retrying", why)
                 else:
                     self.owner.report(f"{why}; retrying")
-                failing = True
+                    failing = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
