@@ -126,7 +126,7 @@ class Probe:
         started = loop.time()
         try:
             await asyncio.wait_for(asyncio.gather(*(
-                self._until_routed(client, ip, service_port, before)
+                self._until_routed(client, ip, service_port, before, started + timeout)
                 for client, before in self.clients)), timeout)
         except (CannotProbe, InnerloopError, OSError, asyncio.TimeoutError) as exc:
             log.info("kube-proxy probe gave up after %.2f s: %s", loop.time() - started,
@@ -137,8 +137,12 @@ class Probe:
         return True
 
     async def _until_routed(self, client: TunnelClient, ip: str, service_port: int,
-                            before: int) -> None:
-        while True:
+                            before: int, deadline: float) -> None:
+        # Its own deadline, not only the caller's wait_for: on Python < 3.12 a wait_for inside
+        # may swallow the cancellation when its own call completes at that moment, and this
+        # loop then ran forever (seen in a CI rehearsal: the probe test hung).
+        loop = asyncio.get_running_loop()
+        while loop.time() < deadline:
             try:
                 await asyncio.wait_for(_touch(client, ip, service_port), ASK_TIMEOUT)
             except (InnerloopError, OSError, asyncio.TimeoutError) as exc:
@@ -146,6 +150,7 @@ class Probe:
             if await arrivals(client, self.health_port, self.listen_port) > before:
                 return
             await asyncio.sleep(INTERVAL)
+        raise asyncio.TimeoutError
 
 
 async def paused_probe(tunnels: TunnelSet, paused: Routing, health_port: int,
