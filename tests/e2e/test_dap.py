@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.dap_client import DapClient, Message, echo_launch, end_adapter, marked_line
-from tests.helpers.snapshot import WORKLOAD, namespace_snapshot
+from tests.helpers.snapshot import WORKLOAD, namespace_snapshot, rollout_with_agent
 from tools.cluster import Cluster, LoadResult, parse_answer
 from tools.laptop import REPO, Laptop
 from tools.sample import ECHO_APP
@@ -427,12 +427,3 @@ async def test_disconnect_during_the_rollout_leaves_the_cluster_as_it_was(
     )
     assert served.failures == [], served.failures
     assert served.pods <= set(await asyncio.to_thread(cluster.pods, namespace, "echo"))
-
-
-def rollout_with_agent(cluster: Cluster, namespace: str) -> bool:
-    """The Deployment's template has the agent sidecar and its controller has seen it."""
-    deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "echo")
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    seen = (deployment.get("status", {}).get("observedGeneration", 0)
-            >= deployment["metadata"]["generation"])
-    return seen and any(c["name"] == "innerloop-agent" for c in containers)

@@ -39,3 +39,12 @@ def assert_same(before: dict[tuple[str, str], Any], after: dict[tuple[str, str],
     assert sorted(after) == sorted(before), "no object innerloop created remains"
     for key, was in before.items():
         assert after[key] == was, key
+
+
+def rollout_with_agent(cluster: Cluster, namespace: str) -> bool:
+    """The Deployment's template has the agent sidecar and its controller has seen it."""
+    deployment = cluster.kubectl_json("-n", namespace, "get", "deployment", "echo")
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    seen = (deployment.get("status", {}).get("observedGeneration", 0)
+            >= deployment["metadata"]["generation"])
+    return seen and any(c["name"] == "innerloop-agent" for c in containers)
