@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from innerloop.agent.zipapp import agent_bundle
+from innerloop.core.client_id import make_client_id
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.core.report import Report
@@ -71,7 +72,7 @@ def default_client_id() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+    return make_client_id(user, socket.gethostname(), os.getpid())
 
 
 class InterceptManager:
