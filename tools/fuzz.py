@@ -42,12 +42,12 @@ def _target(name: str) -> tuple[Callable[[bytes], None], tuple[type[BaseExceptio
     import atheris
 
     with atheris.instrument_imports():
-        from innerloop.core import cluster_names, frames, mux_agent, socks5
+        from innerloop.core import cluster_names, frame_decoder, mux_agent, socks5
         from innerloop.core.errors import RemoteProtocolError
 
     if name == "frames":
         def run(data: bytes) -> None:
-            decoder = frames.FrameDecoder()
+            decoder = frame_decoder.FrameDecoder()
             for chunk in _chunks(data):
                 decoder.feed(chunk)
                 while decoder.next_frame() is not None:

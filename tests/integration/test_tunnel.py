@@ -23,7 +23,8 @@ import h11
 import pytest
 from innerloop.agent.zipapp import agent_bundle
 from innerloop.core.filters import AppProtocol, Mode, filter_from_json
-from innerloop.core.frames import ClaimEntry, Hello, decode_all, encode
+from innerloop.core.frame_decoder import decode_all
+from innerloop.core.frames import ClaimEntry, Hello, encode
 from innerloop.core.mux_client import ClientConnection
 from innerloop.core.mux_events import DataReceived, StreamOpened, StreamReset
 from innerloop.core.request import WhilePaused

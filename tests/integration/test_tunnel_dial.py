@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 from innerloop.agent.zipapp import agent_bundle
-from innerloop.core.frames import Goodbye, Hello, Welcome, decode_all, encode
+from innerloop.core.frame_decoder import decode_all
+from innerloop.core.frames import Goodbye, Hello, Welcome, encode
 from innerloop.tunnel.client import TunnelClient
 from innerloop.tunnel.errors import DialFailed, TunnelError
 from innerloop.tunnel.transport import TcpTransport

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.filters import AppProtocol, Mode, RequestFilter, filter_from_json
+from innerloop.core.frame_decoder import FrameDecoder, decode_all
 from innerloop.core.frames import (
     DATA_CODE,
     HEADER,
@@ -19,7 +20,6 @@ from innerloop.core.frames import (
     Dial,
     Fin,
     Frame,
-    FrameDecoder,
     Goodbye,
     Hello,
     ListClaims,
@@ -34,7 +34,6 @@ from innerloop.core.frames import (
     Status,
     Welcome,
     Window,
-    decode_all,
     encode,
 )
 from innerloop.core.request import WhilePaused
@@ -196,3 +195,13 @@ def test_a_data_header_and_its_payload_are_the_encoded_frame(stream_id: int, pay
     """What the multiplexer writes without building a Data frame."""
     assert HEADER.pack(len(payload), DATA_CODE, stream_id) + payload == encode(
         Data(stream_id, payload))
+
+
+def test_frames_are_values_compared_by_type_and_fields() -> None:
+    """Plain classes, not dataclasses (cheaper to import), but the same value semantics."""
+    assert Data(1, b"x") == Data(1, b"x") and hash(Data(1, b"x")) == hash(Data(1, b"x"))
+    assert Data(1, b"x") != Data(1, b"y")
+    assert Ping(1) != Pong(1)
+    assert Claim(1, 80, "l") == Claim(1, 80, "l", Mode.ROUTE, AppProtocol.AUTO)
+    assert repr(Reset(3, "gone")) == "Reset(stream_id=3, reason='gone')"
+    assert len({Fin(1), Fin(1), Fin(2)}) == 2

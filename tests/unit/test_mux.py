@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 from innerloop.core.filters import AppProtocol, Mode, filter_from_json
+from innerloop.core.frame_decoder import decode_all
 from innerloop.core.frames import (
     MAX_PAYLOAD,
     VERSION,
@@ -26,7 +27,6 @@ from innerloop.core.frames import (
     Status,
     Welcome,
     Window,
-    decode_all,
     encode,
 )
 from innerloop.core.mux import ConnectionState

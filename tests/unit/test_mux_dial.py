@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.frame_decoder import decode_all
 from innerloop.core.frames import (
     VERSION,
     Accept,
@@ -22,7 +23,6 @@ from innerloop.core.frames import (
     Open,
     Welcome,
     Window,
-    decode_all,
     encode,
 )
 from innerloop.core.mux import Connection

@@ -1,22 +1,19 @@
-"""Tunnel frames: the wire format of docs/protocol.md and a decoder that trusts nothing.
+"""Tunnel frames: the wire format of docs/protocol.md, one class per frame, and the encoder.
 
 Every frame is a 9-byte header (payload length u32, type u8, stream id u32, big-endian) and a
-payload laid out field by field. The decoder checks the length against the maximum before it
-buffers anything, so a hostile or confused peer costs at most one frame of memory and every
-malformation ends in ``RemoteProtocolError``.
+payload laid out field by field (`FrameSpec`); `core.frame_decoder` reads them back.
 """
 
 from __future__ import annotations
 
 import enum
 import json
-import re
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
 
-from innerloop.core.errors import LocalProtocolError, RemoteProtocolError, UserError
+from innerloop.core.errors import LocalProtocolError, UserError
 from innerloop.core.filters import (
     EVERYTHING,
     AppProtocol,
@@ -33,8 +30,8 @@ VERSION = 3
 HEADER = struct.Struct("!IBI")
 MAX_PAYLOAD = 64 * 1024
 DATA_CODE = 0x22  # senders may write HEADER.pack(size, DATA_CODE, id) + payload themselves
-_STR_LEN = struct.Struct("!H")
-_INTS = {kind: struct.Struct("!" + kind) for kind in "BHIQ"}
+STR_LEN = struct.Struct("!H")
+INTS = {kind: struct.Struct("!" + kind) for kind in "BHIQ"}
 
 WHILE_PAUSED_CODES = {WhilePaused.CLUSTER: 0, WhilePaused.HOLD: 1}
 """PAUSE's wire byte: the only place WhilePaused becomes a number."""
@@ -62,64 +59,101 @@ class Status(enum.IntEnum):
     REJECTED = 2  # the request makes no sense here; Reply.reason says why
 
 
-@dataclass(frozen=True, slots=True)
-class Hello:
+class Value:
+    """A value class: its fields (``_fields``, in order, also its ``__slots__``) give its
+    equality, hash and repr.
+
+    Written out instead of ``dataclass``: the tunnel's ~40 frames and events took the CLI ~30 ms
+    to build at import (each generated method is an ``exec``), and a plain ``__init__`` is the
+    cheapest to call per message. Treat instances as immutable.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(map(self.__getattribute__, self._fields))  # data fields, not methods
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Value)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self._values()))
+        return f"{type(self).__name__}({fields})"
+
+
+class Hello(Value):
     """Client → agent, first frame: protocol version, who we are, our per-stream window."""
 
-    version: int
-    client_id: str
-    window: int
+    __slots__ = _fields = ("version", "client_id", "window")
+
+    def __init__(self, version: int, client_id: str, window: int) -> None:
+        self.version, self.client_id, self.window = version, client_id, window
 
 
-@dataclass(frozen=True, slots=True)
-class Welcome:
+class Welcome(Value):
     """Agent → client: handshake accepted."""
 
-    version: int
-    agent_name: str
-    window: int
+    __slots__ = _fields = ("version", "agent_name", "window")
+
+    def __init__(self, version: int, agent_name: str, window: int) -> None:
+        self.version, self.agent_name, self.window = version, agent_name, window
 
 
-@dataclass(frozen=True, slots=True)
-class Goodbye:
+class Goodbye(Value):
     """Either side: the tunnel ends now, and why (also refuses a handshake)."""
 
-    reason: str
+    __slots__ = _fields = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class Ping:
-    token: int
+class Ping(Value):
+    __slots__ = _fields = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
 
 
-@dataclass(frozen=True, slots=True)
-class Pong:
-    token: int
+class Pong(Value):
+    __slots__ = _fields = ("token",)
+
+    def __init__(self, token: int) -> None:
+        self.token = token
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(Value):
     """Client → agent: send the requests on ``route_port`` that ``filter`` matches to me (or,
     in mirror mode, a copy of them); ``protocol`` says how to read them (docs/routing.md)."""
 
-    request_id: int
-    route_port: int
-    local: str
-    mode: Mode = Mode.ROUTE
-    protocol: AppProtocol = AppProtocol.AUTO
-    filter: RequestFilter = EVERYTHING
+    __slots__ = _fields = ("request_id", "route_port", "local", "mode", "protocol", "filter")
+
+    def __init__(self, request_id: int, route_port: int, local: str, mode: Mode = Mode.ROUTE,
+                 protocol: AppProtocol = AppProtocol.AUTO,
+                 filter: RequestFilter = EVERYTHING) -> None:
+        self.request_id, self.route_port, self.local = request_id, route_port, local
+        self.mode, self.protocol, self.filter = mode, protocol, filter
 
 
-@dataclass(frozen=True, slots=True)
-class ListClaims:
+class ListClaims(Value):
     """Client → agent: which claims does every port have? Answered by CLAIM_LIST."""
 
-    request_id: int
+    __slots__ = _fields = ("request_id",)
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
 
 
 @dataclass(frozen=True)
 class ClaimEntry:
-    """One claim as LIST reports it."""
+    """One claim as LIST reports it (a dataclass: ``dataclasses.replace`` sets its counters)."""
 
     route_port: int
     client_id: str
@@ -134,89 +168,100 @@ class ClaimEntry:
     dropped: int | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimList:
+class ClaimList(Value):
     """Agent → client: the answer to LIST_CLAIMS with the same id."""
 
-    request_id: int
-    entries: tuple[ClaimEntry, ...]
+    __slots__ = _fields = ("request_id", "entries")
+
+    def __init__(self, request_id: int, entries: tuple[ClaimEntry, ...]) -> None:
+        self.request_id, self.entries = request_id, entries
 
 
-@dataclass(frozen=True, slots=True)
-class Release:
-    request_id: int
-    route_port: int
+class Release(Value):
+    __slots__ = _fields = ("request_id", "route_port")
+
+    def __init__(self, request_id: int, route_port: int) -> None:
+        self.request_id, self.route_port = request_id, route_port
 
 
-@dataclass(frozen=True, slots=True)
-class Pause:
-    request_id: int
-    while_paused: WhilePaused
+class Pause(Value):
+    __slots__ = _fields = ("request_id", "while_paused")
+
+    def __init__(self, request_id: int, while_paused: WhilePaused) -> None:
+        self.request_id, self.while_paused = request_id, while_paused
 
 
-@dataclass(frozen=True, slots=True)
-class Resume:
-    request_id: int
+class Resume(Value):
+    __slots__ = _fields = ("request_id",)
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(Value):
     """Agent → client: the outcome of the request with the same id."""
 
-    request_id: int
-    status: Status
-    holder: str
-    reason: str
+    __slots__ = _fields = ("request_id", "status", "holder", "reason")
+
+    def __init__(self, request_id: int, status: Status, holder: str, reason: str) -> None:
+        self.request_id, self.status, self.holder, self.reason = request_id, status, holder, reason
 
 
-@dataclass(frozen=True, slots=True)
-class Open:
+class Open(Value):
     """Agent → client: a caller connected to a claimed route; ACCEPT or RESET it."""
 
-    stream_id: int
-    route_port: int
-    peer: str
+    __slots__ = _fields = ("stream_id", "route_port", "peer")
+
+    def __init__(self, stream_id: int, route_port: int, peer: str) -> None:
+        self.stream_id, self.route_port, self.peer = stream_id, route_port, peer
 
 
-@dataclass(frozen=True, slots=True)
-class Accept:
-    stream_id: int
+class Accept(Value):
+    __slots__ = _fields = ("stream_id",)
+
+    def __init__(self, stream_id: int) -> None:
+        self.stream_id = stream_id
 
 
-@dataclass(frozen=True, slots=True)
-class Data:
-    stream_id: int
-    data: bytes
+class Data(Value):
+    __slots__ = _fields = ("stream_id", "data")
+
+    def __init__(self, stream_id: int, data: bytes) -> None:
+        self.stream_id, self.data = stream_id, data
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
+class Window(Value):
     """Credit: the receiver consumed ``increment`` more bytes of the stream."""
 
-    stream_id: int
-    increment: int
+    __slots__ = _fields = ("stream_id", "increment")
+
+    def __init__(self, stream_id: int, increment: int) -> None:
+        self.stream_id, self.increment = stream_id, increment
 
 
-@dataclass(frozen=True, slots=True)
-class Fin:
+class Fin(Value):
     """Half-close: the sender will send no more data on this stream."""
 
-    stream_id: int
+    __slots__ = _fields = ("stream_id",)
+
+    def __init__(self, stream_id: int) -> None:
+        self.stream_id = stream_id
 
 
-@dataclass(frozen=True, slots=True)
-class Reset:
-    stream_id: int
-    reason: str
+class Reset(Value):
+    __slots__ = _fields = ("stream_id", "reason")
+
+    def __init__(self, stream_id: int, reason: str) -> None:
+        self.stream_id, self.reason = stream_id, reason
 
 
-@dataclass(frozen=True, slots=True)
-class Dial:
+class Dial(Value):
     """Client → agent: connect to ``host:port`` from the pod; ACCEPT once connected, or RESET."""
 
-    stream_id: int
-    host: str
-    port: int
+    __slots__ = _fields = ("stream_id", "host", "port")
+
+    def __init__(self, stream_id: int, host: str, port: int) -> None:
+        self.stream_id, self.host, self.port = stream_id, host, port
 
 
 Frame = (Hello | Welcome | Goodbye | Ping | Pong | Claim | Release | Pause | Resume | Reply
@@ -254,14 +299,17 @@ def parse_entries(text: str) -> tuple[ClaimEntry, ...]:
         raise ValueError(f"bad claim list: {exc}") from None
 
 
-@dataclass(frozen=True)
-class _Spec:
-    code: int
-    make: Callable[..., Frame]
-    layout: str  # one letter per payload field: B H I Q ints, s string, b trailing bytes
-    on_stream: bool  # stream frames carry their first field in the header
-    dump: Callable[[Any], list[object]] | None = None
-    """The payload values of a frame whose fields are not the wire's (the inverse of make)."""
+class FrameSpec:
+    """How one frame type is laid out on the wire."""
+
+    __slots__ = ("code", "dump", "layout", "make", "name", "on_stream")
+
+    def __init__(self, code: int, make: Callable[..., Frame], layout: str, on_stream: bool,
+                 dump: Callable[[Any], list[object]] | None = None) -> None:
+        self.code, self.make, self.on_stream = code, make, on_stream
+        self.layout = layout  # one letter per payload field: B H I Q ints, s string, b bytes
+        self.dump = dump  # the payload values of a frame whose fields are not the wire's
+        self.name = ""  # as docs/protocol.md names it: CLAIM_LIST
 
 
 def _make_claim(rid: int, port: int, local: str, mode: int, protocol: int, flt: str) -> Claim:
@@ -277,39 +325,40 @@ def _dump_claim(f: Claim) -> list[object]:
             encode_filter(f.filter)]
 
 
-_SPECS: dict[type, _Spec] = {
-    Hello: _Spec(0x01, Hello, "HsI", False),
-    Welcome: _Spec(0x02, Welcome, "HsI", False),
-    Goodbye: _Spec(0x03, Goodbye, "s", False),
-    Ping: _Spec(0x04, Ping, "Q", False),
-    Pong: _Spec(0x05, Pong, "Q", False),
-    Claim: _Spec(0x10, _make_claim, "IHsBBs", False, _dump_claim),
-    Release: _Spec(0x11, Release, "IH", False),
-    Pause: _Spec(0x12, lambda rid, p: Pause(rid, _member(WhilePaused, p)), "IB", False,
-                 lambda f: [f.request_id, WHILE_PAUSED_CODES[f.while_paused]]),
-    Resume: _Spec(0x13, Resume, "I", False),
-    Reply: _Spec(0x14, lambda rid, st, h, r: Reply(rid, Status(st), h, r), "IBss", False),
-    ListClaims: _Spec(0x15, ListClaims, "I", False),
-    ClaimList: _Spec(0x16, lambda rid, text: ClaimList(rid, parse_entries(text)), "Is", False,
-                     lambda f: [f.request_id, encode_entries(f.entries)]),
-    Open: _Spec(0x20, Open, "Hs", True),
-    Accept: _Spec(0x21, Accept, "", True),
-    Data: _Spec(DATA_CODE, Data, "b", True),
-    Window: _Spec(0x23, Window, "I", True),
-    Fin: _Spec(0x24, Fin, "", True),
-    Reset: _Spec(0x25, Reset, "s", True),
-    Dial: _Spec(0x26, Dial, "sH", True),
+_SPECS: dict[type, FrameSpec] = {
+    Hello: FrameSpec(0x01, Hello, "HsI", False),
+    Welcome: FrameSpec(0x02, Welcome, "HsI", False),
+    Goodbye: FrameSpec(0x03, Goodbye, "s", False),
+    Ping: FrameSpec(0x04, Ping, "Q", False),
+    Pong: FrameSpec(0x05, Pong, "Q", False),
+    Claim: FrameSpec(0x10, _make_claim, "IHsBBs", False, _dump_claim),
+    Release: FrameSpec(0x11, Release, "IH", False),
+    Pause: FrameSpec(0x12, lambda rid, p: Pause(rid, _member(WhilePaused, p)), "IB", False,
+                     lambda f: [f.request_id, WHILE_PAUSED_CODES[f.while_paused]]),
+    Resume: FrameSpec(0x13, Resume, "I", False),
+    Reply: FrameSpec(0x14, lambda rid, st, h, r: Reply(rid, Status(st), h, r), "IBss", False),
+    ListClaims: FrameSpec(0x15, ListClaims, "I", False),
+    ClaimList: FrameSpec(0x16, lambda rid, text: ClaimList(rid, parse_entries(text)), "Is",
+                         False, lambda f: [f.request_id, encode_entries(f.entries)]),
+    Open: FrameSpec(0x20, Open, "Hs", True),
+    Accept: FrameSpec(0x21, Accept, "", True),
+    Data: FrameSpec(DATA_CODE, Data, "b", True),
+    Window: FrameSpec(0x23, Window, "I", True),
+    Fin: FrameSpec(0x24, Fin, "", True),
+    Reset: FrameSpec(0x25, Reset, "s", True),
+    Dial: FrameSpec(0x26, Dial, "sH", True),
 }
-_BY_CODE = {spec.code: spec for spec in _SPECS.values()}
-_NAMES = {spec.code: re.sub(r"(?<=.)([A-Z])", r"_\1", cls.__name__).upper()
-          for cls, spec in _SPECS.items()}  # ClaimList → CLAIM_LIST, as docs/protocol.md
+for _cls, _spec in _SPECS.items():
+    _spec.name = "".join("_" + c if c.isupper() and i else c
+                         for i, c in enumerate(_cls.__name__)).upper()
+SPECS_BY_CODE = {spec.code: spec for spec in _SPECS.values()}
 
 
 def encode(frame: Frame) -> bytes:
     """Serialize one frame; values that do not fit the wire format raise LocalProtocolError."""
     spec = _SPECS[type(frame)]
     values: list[Any] = (spec.dump(frame) if spec.dump is not None
-              else [getattr(frame, f.name) for f in fields(frame)])
+                         else list(frame._values()))
     stream_id = values.pop(0) if spec.on_stream else 0
     if spec.on_stream and stream_id == 0:
         raise LocalProtocolError(f"{type(frame).__name__} needs a stream id > 0")
@@ -318,11 +367,11 @@ def encode(frame: Frame) -> bytes:
         for kind, value in zip(spec.layout, values):
             if kind == "s":
                 raw = value.encode("utf-8")
-                parts += [_STR_LEN.pack(len(raw)), raw]
+                parts += [STR_LEN.pack(len(raw)), raw]
             elif kind == "b":
                 parts.append(bytes(value))
             else:
-                parts.append(_INTS[kind].pack(value))
+                parts.append(INTS[kind].pack(value))
         payload = b"".join(parts)
         if len(payload) > MAX_PAYLOAD:
             raise LocalProtocolError(f"{type(frame).__name__} payload of {len(payload)} bytes "
@@ -330,91 +379,3 @@ def encode(frame: Frame) -> bytes:
         return HEADER.pack(len(payload), spec.code, stream_id) + payload
     except struct.error as exc:
         raise LocalProtocolError(f"{type(frame).__name__}: {exc}") from None
-
-
-def _decode_payload(spec: _Spec, stream_id: int, payload: bytes) -> Frame:
-    name = _NAMES[spec.code]
-    values: list[object] = [stream_id] if spec.on_stream else []
-    pos = 0
-    for kind in spec.layout:
-        if kind == "b":
-            values.append(payload[pos:] if pos else payload)
-            pos = len(payload)
-        elif kind == "s":
-            if pos + 2 > len(payload):
-                raise RemoteProtocolError(f"{name} frame truncated")
-            (size,) = _STR_LEN.unpack_from(payload, pos)
-            raw = payload[pos + 2:pos + 2 + size]
-            if len(raw) != size:
-                raise RemoteProtocolError(f"{name} frame truncated")
-            try:
-                values.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise RemoteProtocolError(f"{name} frame has a string that is not UTF-8") from None
-            pos += 2 + size
-        else:
-            codec = _INTS[kind]
-            if pos + codec.size > len(payload):
-                raise RemoteProtocolError(f"{name} frame truncated")
-            values.append(codec.unpack_from(payload, pos)[0])
-            pos += codec.size
-    if pos != len(payload):
-        raise RemoteProtocolError(f"{name} frame has {len(payload) - pos} trailing bytes")
-    try:
-        return spec.make(*values)
-    except ValueError as exc:  # an enum field out of range
-        raise RemoteProtocolError(f"{name} frame: {exc}") from None
-
-
-class FrameDecoder:
-    """Turns a byte stream into frames, however the stream is chunked.
-
-    ``next_frame`` hands out one frame at a time, so frames before a malformed one are not lost
-    with it.
-    """
-
-    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
-        self._max_payload = max_payload
-        self._buffer = bytearray()
-        self._pos = 0
-
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        self._buffer += data
-
-    def next_frame(self) -> Frame | None:
-        """The next complete frame, or None until more bytes arrive."""
-        available = len(self._buffer) - self._pos
-        if available < HEADER.size:
-            self._compact()
-            return None
-        length, code, stream_id = HEADER.unpack_from(self._buffer, self._pos)
-        spec = _BY_CODE.get(code)
-        if spec is None:
-            raise RemoteProtocolError(f"unknown frame type 0x{code:02x}")
-        if length > self._max_payload:
-            raise RemoteProtocolError(f"{_NAMES[code]} frame of {length} bytes exceeds "
-                                      f"the maximum of {self._max_payload}")
-        if spec.on_stream != (stream_id != 0):
-            where = "needs a stream id" if spec.on_stream else "must use stream 0"
-            raise RemoteProtocolError(f"{_NAMES[code]} frame {where}")
-        if available < HEADER.size + length:
-            self._compact()
-            return None
-        start = self._pos + HEADER.size
-        self._pos = start + length
-        payload = bytes(memoryview(self._buffer)[start:self._pos])  # one copy, the view is freed
-        return _decode_payload(spec, stream_id, payload)
-
-    def _compact(self) -> None:
-        del self._buffer[:self._pos]
-        self._pos = 0
-
-
-def decode_all(data: bytes, max_payload: int = MAX_PAYLOAD) -> list[Frame]:
-    """Every frame in ``data`` (for tests and tools; a trailing partial frame is dropped)."""
-    decoder = FrameDecoder(max_payload)
-    decoder.feed(data)
-    frames: list[Frame] = []
-    while (frame := decoder.next_frame()) is not None:
-        frames.append(frame)
-    return frames

@@ -17,6 +17,7 @@ import enum
 from collections.abc import Callable
 
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
+from innerloop.core.frame_decoder import FrameDecoder
 from innerloop.core.frames import (
     DATA_CODE,
     HEADER,
@@ -26,7 +27,6 @@ from innerloop.core.frames import (
     Dial,
     Fin,
     Frame,
-    FrameDecoder,
     Goodbye,
     Open,
     Ping,

@@ -14,8 +14,6 @@ memory grows only for streams that are moving.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from innerloop.core.errors import LocalProtocolError, RemoteProtocolError
 
 MAX_CREDIT = 2**31 - 1
@@ -24,24 +22,28 @@ GROWTH_RTTS = 2
 of time at the current rate (see ``Stream._grow``)."""
 
 
-@dataclass
 class Stream:
-    stream_id: int
-    route_port: int
-    window: int  # what we advertised: the most the peer may have in flight to us
-    send_credit: int  # bytes we may still send before the peer grants more
-    accepted: bool = False
-    sent_fin: bool = False
-    received_fin: bool = False
-    recv_window: int = field(init=False)  # bytes the peer may still send us
-    unacked: int = 0  # consumed by our side but not yet granted back
-    replay: bytearray | None = None  # agent only: what the caller sent before ACCEPT
-    max_window: int = 0  # the most ``window`` may grow to; at or below it: never grows
-    _epoch_start: float | None = field(default=None, init=False)
-    _epoch_bytes: int = field(default=0, init=False)  # granted since _epoch_start
+    """One stream's state (a plain class: a dataclass cost the CLI's import ~1 ms)."""
 
-    def __post_init__(self) -> None:
-        self.recv_window = self.window
+    __slots__ = ("_epoch_bytes", "_epoch_start", "accepted", "max_window", "received_fin",
+                 "recv_window", "replay", "route_port", "send_credit", "sent_fin", "stream_id",
+                 "unacked", "window")
+
+    def __init__(self, stream_id: int, route_port: int, window: int, send_credit: int,
+                 replay: bytearray | None = None, max_window: int = 0) -> None:
+        self.stream_id = stream_id
+        self.route_port = route_port
+        self.window = window  # what we advertised: the most the peer may have in flight to us
+        self.send_credit = send_credit  # bytes we may still send before the peer grants more
+        self.accepted = False
+        self.sent_fin = False
+        self.received_fin = False
+        self.recv_window = window  # bytes the peer may still send us
+        self.unacked = 0  # consumed by our side but not yet granted back
+        self.replay = replay  # agent only: what the caller sent before ACCEPT
+        self.max_window = max_window  # the most ``window`` may grow to; at or below: never
+        self._epoch_start: float | None = None
+        self._epoch_bytes = 0  # granted since _epoch_start
 
     @property
     def finished(self) -> bool:
