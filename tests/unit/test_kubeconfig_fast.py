@@ -107,3 +107,11 @@ def test_a_missing_certificate_file_is_the_loaders_complaint(tmp_path: Path) -> 
     path = write(tmp_path, {"server": "https://api", "certificate-authority": "gone.crt"}, {})
     with pytest.raises(ConfigError, match=r"cannot load kubeconfig .* File does not exist: "):
         load_kubeconfig(str(path), None)
+
+
+def test_a_bad_port_in_the_server_url_is_one_config_error(tmp_path: Path) -> None:
+    from innerloop.core.errors import ConfigError
+
+    path = write(tmp_path, {"server": "https://api:64a43"}, {"token": "t"})
+    with pytest.raises(ConfigError, match=r"cannot load kubeconfig .*\(context 'dev'\): Port "):
+        load_kubeconfig(str(path), None)

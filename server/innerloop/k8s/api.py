@@ -18,14 +18,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-import urllib3
-
 from innerloop.core.advice import Fix, advise
 from innerloop.core.errors import ClusterError, UserError
 from innerloop.core.manifest import Manifest
 from innerloop.k8s.config import Settings, one_line
 from innerloop.k8s.errors import from_status, unreachable
-from innerloop.k8s.http import NoAnswer, http_client
+from innerloop.k8s.http import NoAnswer, Response, http_client
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +61,7 @@ def workload_path(kind: str, namespace: str, name: str) -> str:
 
 
 def root_cause(exc: BaseException) -> str:
-    """urllib3 wraps the reason a few levels deep; the innermost says it best."""
+    """The HTTP clients wrap the reason a few levels deep; the innermost says it best."""
     reason: BaseException = exc
     while True:
         inner = getattr(reason, "reason", None) or reason.__cause__ or reason.__context__
@@ -98,7 +96,7 @@ class Api:
         query: Query = (),
         body: Any = None,
         timeout: Any = REQUEST_TIMEOUT,
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """One request; the raw (unread) response, or HttpError."""
         try:
             raw = self._client.open(method, path, query, body, timeout)
@@ -107,7 +105,11 @@ class Api:
             raise unreachable(self.server, one_line(why) if isinstance(why, str)
                               else root_cause(why)) from exc
         if not 200 <= raw.status <= 299:
-            raise HttpError(raw.status, raw.data or b"")
+            try:
+                body = raw.data or b""
+            except OSError:
+                body = b""
+            raise HttpError(raw.status, body)
         return raw
 
     def call_sync(self, method: str, path: str, query: Query = (), body: Any = None) -> Any:
@@ -115,7 +117,7 @@ class Api:
         resp = self.open_sync(method, path, query, body)
         try:
             return json.loads(resp.data)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except OSError as exc:  # the body broke off
             raise unreachable(self.server, root_cause(exc)) from exc
 
     async def call_raw(self, method: str, path: str, query: Query = (), body: Any = None) -> Any:

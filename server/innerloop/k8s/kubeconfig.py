@@ -17,6 +17,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 SIMPLE_USER = frozenset({"client-certificate", "client-certificate-data", "client-key",
                          "client-key-data", "token"})
@@ -100,6 +101,7 @@ def simple_config(raw: dict[str, Any], context: str, path: str) -> ClientConfig 
     server = cluster.get("server")
     if not isinstance(server, str) or not server.startswith(("https://", "http://")):
         return None
+    _ = urlsplit(server).port  # a bad port raises ValueError: the kubeconfig's, said once
     cfg = ClientConfig(host=server.rstrip("/"))
     base = os.path.dirname(os.path.abspath(path))
     try:

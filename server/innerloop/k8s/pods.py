@@ -9,13 +9,12 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import urllib3
-
 from innerloop.core.errors import ClusterError, InnerloopError
 from innerloop.core.manifest import Manifest
 from innerloop.core.rollout import pod_ready
 from innerloop.k8s.api import Api, HttpError, api_path
 from innerloop.k8s.errors import from_status
+from innerloop.k8s.http import Response
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class ReadyPods:
         self._latest: dict[str, Manifest] | None = None
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._response: urllib3.BaseHTTPResponse | None = None
+        self._response: Response | None = None
         self._delivered: list[tuple[Any, ...]] | None = None
         """Signature of the last snapshot sent (None: nothing sent yet, so the first always is)."""
         self._thread = threading.Thread(
@@ -131,7 +130,7 @@ class ReadyPods:
                             exc.status, exc.body, f"watch pods in namespace {self._namespace!r}"
                         ) from None
                     log.debug("pod watch: HTTP %s; retrying", exc.status)
-                except (ClusterError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                except (ClusterError, OSError, ValueError) as exc:
                     if self._stop.is_set():
                         return
                     log.debug("pod watch interrupted (%s); retrying in %.1f s", exc, backoff)
