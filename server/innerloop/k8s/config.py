@@ -37,15 +37,23 @@ class KubeContext:
 
 
 def _parse(path: str) -> dict[str, Any]:
-    """The kubeconfig as plain data: one file parsed here, a KUBECONFIG list merged by the
-    `kubernetes` loader (first file wins, as kubectl)."""
+    """The kubeconfig as plain data: one file parsed here (or as it was parsed last, when it
+    has not changed: `config_cache`), a KUBECONFIG list merged by the `kubernetes` loader
+    (first file wins, as kubectl)."""
     if os.pathsep not in path:
+        from innerloop.k8s import config_cache
+
+        path = os.path.expanduser(path)
+        stamp, raw = config_cache.cached(path)
+        if isinstance(raw, dict):
+            return raw
         import yaml  # type: ignore[import-untyped]
 
-        with open(os.path.expanduser(path), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             raw = yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         if raw is not None and not isinstance(raw, dict):
             raise ValueError("not a kubeconfig (a YAML mapping)")
+        config_cache.keep(path, stamp, raw or {})
         return raw or {}
     from kubernetes.config.kube_config import KubeConfigMerger
 
