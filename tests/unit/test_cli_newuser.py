@@ -81,6 +81,9 @@ class FakeGateway:
     async def list_services(self, namespace: str) -> list[Any]:
         return summarize_services([self.service] if namespace == "shop" else [], [self.workload])
 
+    async def rules_review(self, _ns: str) -> None:
+        return None
+
     async def check_permissions(self, *_args: object) -> None:
         pass
 

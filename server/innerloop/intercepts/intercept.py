@@ -243,6 +243,17 @@ class Intercept:
                            cpu_request=self.agent_cpu)
 
     async def _resolve(self) -> InterceptEvent:
+        # The permissions are listed while the reads run (the list needs only the namespace)
+        rules = asyncio.ensure_future(self.gw.rules_review(self.namespace))
+        try:
+            return await self._resolve_and_check(rules)
+        finally:
+            if not rules.done():  # a read failed first
+                rules.cancel()
+            rules.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    async def _resolve_and_check(self, rules: asyncio.Future[dict[str, Any] | None]
+                                 ) -> InterceptEvent:
         req = self.request
         self.resolution = res = await self.gw.resolve(self.namespace, req.service, req.port)
         self.agent_image = agent_image_for(self.chosen_image, res.workload)
@@ -255,8 +266,8 @@ class Intercept:
         if status is AgentStatus.CURRENT:  # warm: tunnels open while the checks run
             self._tunnel_set().follow(res.pods)
         await self.gw.check_permissions(
-            self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload))
-        )
+            self.namespace, intercept_permissions(res.target.workload, manual_rollout(res.workload)),
+            rules)
         self.report(first_line(res.target, res.service, req.port, self.agent_image))
         self.check_local_port(res.target.local_port)
         if announced := req.announce(self.protocol):

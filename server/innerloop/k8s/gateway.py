@@ -10,8 +10,8 @@ put back with a retry on conflict.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from innerloop.core.agent_patch import (
     MANAGED_BY,
@@ -107,8 +107,14 @@ class Gateway:
 
         return await volumes.cluster_domain(self.api)
 
-    async def check_permissions(self, namespace: str, needs: Iterable[rbac.Permission]) -> None:
-        await rbac.check_permissions(self.api, namespace, needs)
+    async def rules_review(self, namespace: str) -> dict[str, Any] | None:
+        """What the user may do in the namespace, as the cluster lists it (None: it will not)."""
+        return await rbac.rules_review(self.api, namespace)
+
+    async def check_permissions(self, namespace: str, needs: Iterable[rbac.Permission],
+                                rules: Awaitable[dict[str, Any] | None] | None = None) -> None:
+        """Every missing permission at once; `rules`: a `rules_review` asked already."""
+        await rbac.check_permissions(self.api, namespace, needs, rules)
 
     async def environment(self, pod: Manifest, container: str) -> ResolvedEnv:
         from innerloop.k8s import environment

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any
 
 from innerloop.core.errors import ClusterError, InnerloopError
@@ -100,23 +100,28 @@ def listed_allowed(review: dict[str, Any], needs: Sequence[Permission]) -> list[
     return [any(rule_allows(r, need) for r in rules) for need in needs]
 
 
-async def _rules_review(api: Api, namespace: str, needs: Sequence[Permission]) -> list[bool]:
-    """What one SelfSubjectRulesReview shows allowed; all False when it cannot be had."""
+async def rules_review(api: Api, namespace: str) -> dict[str, Any] | None:
+    """One SelfSubjectRulesReview's answer; None when it cannot be had. It needs nothing but
+    the namespace, so a start asks it while it reads what it intercepts."""
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
               "spec": {"namespace": namespace}}
     try:
-        result = await api.call("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-                                "list your permissions", body=review)
+        result: dict[str, Any] = await api.call(
+            "POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            "list your permissions", body=review)
     except InnerloopError as exc:  # e.g. a cluster that forbids it: ask one by one
         log.debug("no rules review (%s); asking per permission", exc)
-        return [False] * len(needs)
-    return listed_allowed(result, needs)
+        return None
+    return result
 
 
-async def check_permissions(api: Api, namespace: str, needs: Iterable[Permission]) -> None:
-    """Raise ClusterError naming every missing permission, before anything is changed."""
+async def check_permissions(api: Api, namespace: str, needs: Iterable[Permission],
+                            rules: Awaitable[dict[str, Any] | None] | None = None) -> None:
+    """Raise ClusterError naming every missing permission, before anything is changed.
+    `rules`: the namespace's `rules_review`, if it was asked already."""
     needs = list(needs)
-    allowed = await _rules_review(api, namespace, needs)
+    review = await (rules if rules is not None else rules_review(api, namespace))
+    allowed = listed_allowed(review, needs) if review is not None else [False] * len(needs)
     unsure = [i for i, ok in enumerate(allowed) if not ok]
     answers = await asyncio.gather(*(can_i(api, namespace, *needs[i]) for i in unsure))
     for i, ok in zip(unsure, answers):
