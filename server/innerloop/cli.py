@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import json
 import logging
 import os
@@ -38,6 +39,14 @@ TOOLS = {"cli": "innerloop intercept", "editor": "the editor", "dap": "innerloop
 
 def say(line: str) -> None:
     print(f"innerloop: {line}", file=sys.stderr, flush=True)
+
+
+def collect_again() -> None:
+    """Cyclic garbage collection on again (`__main__` turns it off for the start), with what
+    the start made moved out of its way for good (`gc.freeze`): it lives as long as we do."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _manager_config(args: argparse.Namespace) -> ManagerConfig:
@@ -115,6 +124,7 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
     starting = asyncio.ensure_future(mgr.start(request, report=say, check_local_port=check_port))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
+    collect_again()
     if not starting.done():
         say("interrupted; undoing what the start did")
         starting.cancel()
@@ -327,6 +337,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("innerloop").setLevel(logging.WARNING)
+    if args.command != "intercept":  # on again once an intercept has started
+        collect_again()
     if args.command == "lsp":
         from innerloop.lsp.setup import serve_stdio
 

@@ -61,3 +61,14 @@ def test_the_tunnel_machinery_waits_for_the_first_tunnel() -> None:
              "innerloop.envfile", "innerloop.intercepts.holders"}
     assert loaded & later == set()
 
+
+
+def test_python_m_innerloop_runs_without_collections_only_until_it_serves() -> None:
+    """`__main__` starts without cyclic collections; a command that runs on (here `status`;
+    `intercept` once started) has them back, with the start's objects frozen out of the way."""
+    probe = ("import gc, io, contextlib, json\nfrom innerloop.__main__ import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    rc = main()\n"
+             "print(json.dumps([rc, gc.isenabled(), gc.get_freeze_count() > 0]))")
+    out = subprocess.run([sys.executable, "-c", probe, "status"], capture_output=True,
+                         text=True, check=True, timeout=60).stdout.splitlines()[-1]
+    assert json.loads(out) == [0, True, True]
