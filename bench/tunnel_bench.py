@@ -11,6 +11,11 @@ it as part of its run on the testbed.
 (a claim without a filter: the agent splices) against per-request routing (a claim with a
 header filter: the agent parses every request and answer), to the laptop and to the app,
 interleaved rounds, and the ratio of the p50s (issue 9's goal: at most 1.1).
+
+``--mode cpu``: one line of key=value (round-trip p50, CPU per round trip at each end, bulk
+echo MB/s, CPU per MB at each end), to compare two trees in alternated runs, e.g.
+``PYTHONPATH=<tree>/server python -m bench.tunnel_bench --mode cpu --requests 3000``.
+``--mode ws-receive``: the laptop's receive path from a port-forward (`tunnel_load.ws_receive`).
 """
 
 from __future__ import annotations
@@ -28,12 +33,14 @@ from innerloop.core.filters import HeaderMatch, RequestFilter
 from innerloop.tunnel.client import TunnelClient
 
 from bench.tunnel_load import (
+    Loopback,
     concurrency_errors,
     echo,
     hol_ratio,
     loopback,
     raise_fd_limit,
     round_trips,
+    ws_receive,
 )
 
 
@@ -138,6 +145,28 @@ async def http_mode(client: TunnelClient, route: int, local_port: int, n: int,
           f"{p50['app, per-request (unmatched)'] / p50['app, no claim (spliced)']:.2f}x")
 
 
+async def cpu_mode(lb: Loopback, n: int) -> None:
+    """The tunnel's own CPU at each end, for alternated A/B runs of two trees: per keep-alive
+    round trip (the laptop's minus the same round trips straight to the app) and per MB of a
+    64 MiB bulk echo; one line of key=value."""
+    await round_trips(lb.route, 200)  # warm up
+    agent0, laptop0 = cpu_seconds(lb.proc.pid), time.process_time()
+    times = await round_trips(lb.route, n)
+    agent1, laptop1 = cpu_seconds(lb.proc.pid), time.process_time()
+    await round_trips(lb.app_port, n)
+    caller = time.process_time() - laptop1
+    agent2, laptop2 = cpu_seconds(lb.proc.pid), time.process_time()
+    size = 64 * 1024 * 1024
+    rate = await throughput(lb.route, size)
+    agent3, laptop3 = cpu_seconds(lb.proc.pid), time.process_time()
+    mb = 2 * size / 1e6
+    print(f"rt_p50_ms={statistics.median(times) * 1e3:.3f} "
+          f"agent_us_rt={(agent1 - agent0) / n * 1e6:.0f} "
+          f"laptop_us_rt={(laptop1 - laptop0 - caller) / n * 1e6:.0f} bulk_MBps={rate:.0f} "
+          f"agent_ms_per_MB={(agent3 - agent2) / mb * 1e3:.2f} "
+          f"laptop_ms_per_MB={(laptop3 - laptop2) / mb * 1e3:.2f}")
+
+
 def summary(name: str, times: list[float]) -> str:
     ms = sorted(t * 1000 for t in times)
     return (f"{name:<48} p50 {statistics.median(ms):6.3f} ms   "
@@ -147,7 +176,8 @@ def summary(name: str, times: list[float]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--mode", choices=["tunnel", "http", "hol", "concurrency"],
+    parser.add_argument("--mode", choices=["tunnel", "http", "hol", "concurrency", "cpu",
+                                           "ws-receive"],
                         default="tunnel")
     parser.add_argument("--uvloop", action="store_true",
                         help="the laptop end (this process) on uvloop; the agent never is")
@@ -158,6 +188,14 @@ async def main() -> None:
         return
     if args.mode == "concurrency":
         print(f"concurrency_errors {await concurrency_errors()}")
+        return
+    if args.mode == "ws-receive":
+        rate, cpu = await ws_receive()
+        print(f"ws_receive_MBps={rate:.0f} ws_receive_ms_per_MB={cpu:.2f}")
+        return
+    if args.mode == "cpu":
+        async with loopback(echo, echo) as lb:
+            await cpu_mode(lb, n)
         return
     serve = tiny_http if args.mode == "http" else echo
     async with loopback(serve, serve, claim=False) as lb:

@@ -253,7 +253,94 @@ async def _callers(port: int, conns: int, requests: int, timeout: float) -> int:
     return sum(await asyncio.gather(*(_caller(port, c, timeout) for c in counts)))
 
 
-if __name__ == "__main__":  # the callers of concurrency_errors
+# -- the laptop's receive path from the port-forward ----------------------------------------------
+
+WS_MESSAGE = 32 * 1024  # what the API server's port-forward delivers at most per message
+
+
+async def ws_receive(mib: int = 256) -> tuple[float, float]:
+    """Bulk cluster → laptop without a cluster: a loopback WebSocket "pod" (another process,
+    `websockets`, the v4.channel.k8s.io framing) sends one stream's DATA frames in messages of
+    32 KiB, as the API server does; this process takes them as the CLI does (`PortForward` →
+    `ClientConnection`). Returns (MB/s, this process's CPU ms per MB)."""
+    from innerloop.core.mux import MAX_CREDIT
+    from innerloop.core.mux_client import ClientConnection
+    from innerloop.core.mux_events import DataReceived, StreamOpened
+    from innerloop.k8s.portforward import SUBPROTOCOL, PortForward, PortForwardConnection
+    from websockets.asyncio.client import connect
+
+    pod = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.tunnel_load", "ws-pod", str(mib),
+        stdout=asyncio.subprocess.PIPE)
+    assert pod.stdout is not None
+    port = int(await pod.stdout.readline())
+    loop = asyncio.get_running_loop()
+    conn = ClientConnection("bench", now=loop.time(), window=MAX_CREDIT)  # no credit needed
+    done: asyncio.Future[None] = loop.create_future()
+    received = 0
+
+    class Count:
+        def on_bytes(self, data: bytes | memoryview) -> None:
+            nonlocal received
+            for event in conn.receive_data(data, loop.time()):
+                if isinstance(event, StreamOpened):
+                    conn.accept(event.stream_id)
+                elif isinstance(event, DataReceived):
+                    received += len(event.data)
+            if received >= mib * 1024 * 1024 and not done.done():
+                done.set_result(None)
+
+        def on_end(self, error: Exception | None) -> None:
+            if not done.done():
+                done.set_exception(error or EOFError("the pod ended early"))
+
+    ws = await connect(f"ws://127.0.0.1:{port}/", subprotocols=[SUBPROTOCOL],
+                       compression=None, max_size=1024 * 1024,
+                       create_connection=PortForwardConnection)
+    assert isinstance(ws, PortForwardConnection)
+    forward = PortForward(ws, "pod/bench:8080", 8080)
+    start, cpu = time.perf_counter(), time.process_time()
+    forward.start_receiving(Count())
+    await done
+    took, cpu = time.perf_counter() - start, time.process_time() - cpu
+    await forward.close()
+    await pod.wait()
+    mb = received / 1e6
+    return mb / took, cpu / mb * 1e3
+
+
+async def _ws_pod(mib: int) -> None:
+    from innerloop.core.frames import DATA_CODE, HEADER, VERSION, Open, Welcome, encode
+    from innerloop.k8s.portforward import SUBPROTOCOL
+    from websockets.asyncio.server import ServerConnection, serve
+
+    port_header = (8080).to_bytes(2, "little")
+    frame = HEADER.pack(65536, DATA_CODE, 1) + bytes(65536)
+    finished = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b"\x00" + port_header)
+        await ws.send(b"\x01" + port_header)
+        pending = bytearray(encode(Welcome(VERSION, "pod", 2**31 - 1)) + encode(Open(1, 80, "p")))
+        for _ in range(mib * 16):
+            pending += frame
+            while len(pending) >= WS_MESSAGE:
+                await ws.send(b"\x00" + pending[:WS_MESSAGE])
+                del pending[:WS_MESSAGE]
+        await ws.send(b"\x00" + pending)
+        await ws.wait_closed()
+        finished.set()
+
+    async with serve(handler, "127.0.0.1", 0, compression=None,
+                     subprotocols=[SUBPROTOCOL]) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await finished.wait()
+
+
+if __name__ == "__main__":  # the callers of concurrency_errors, or the pod of ws_receive
     raise_fd_limit()
-    port, conns, requests = map(int, sys.argv[1:4])
-    print(asyncio.run(_callers(port, conns, requests, float(sys.argv[4]))))
+    if sys.argv[1] == "ws-pod":
+        asyncio.run(_ws_pod(int(sys.argv[2])))
+    else:
+        port, conns, requests = map(int, sys.argv[1:4])
+        print(asyncio.run(_callers(port, conns, requests, float(sys.argv[4]))))

@@ -205,3 +205,28 @@ def test_frames_are_values_compared_by_type_and_fields() -> None:
     assert Claim(1, 80, "l") == Claim(1, 80, "l", Mode.ROUTE, AppProtocol.AUTO)
     assert repr(Reset(3, "gone")) == "Reset(stream_id=3, reason='gone')"
     assert len({Fin(1), Fin(1), Fin(2)}) == 2
+
+
+@given(st.lists(frames, max_size=12), st.data())
+def test_frames_read_in_any_rhythm_from_any_kind_of_buffer(sent: list[Frame],
+                                                            data: st.DataObject) -> None:
+    """The decoder parses where the input lies: chunks may be bytes, views or bytearrays that
+    the caller reuses once the decoder asks for more, and the reader may stop before the input
+    is used up."""
+    wire = b"".join(encode(f) for f in sent)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=10)))
+    decoder = FrameDecoder()
+    received: list[Frame] = []
+    for start, end in zip([0, *cuts], [*cuts, len(wire)]):
+        kind = data.draw(st.sampled_from([bytes, bytearray, memoryview]))
+        chunk = kind(wire[start:end])
+        decoder.feed(chunk)
+        for _ in range(data.draw(st.integers(0, 3))):
+            if (frame := decoder.next_frame()) is None:
+                if isinstance(chunk, bytearray):
+                    chunk[:] = b"\xff" * len(chunk)  # reused: the decoder kept what it needs
+                break
+            received.append(frame)
+    while (frame := decoder.next_frame()) is not None:
+        received.append(frame)
+    assert received == sent

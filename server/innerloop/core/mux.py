@@ -219,16 +219,17 @@ class Connection(abc.ABC):
         if stream.finished:
             del self._streams[stream_id]
 
-    def acknowledge(self, stream_id: int, size: int, now: float | None = None) -> None:
+    def acknowledge(self, stream_id: int, size: int, now: float | None = None) -> bool:
         """Our side consumed ``size`` received bytes: hand the credit back to the peer (with
-        ``now``, the window may grow: see `Stream`)."""
+        ``now``, the window may grow: see `Stream`). True if that queued a WINDOW to send."""
         self._check_open()
         stream = self._streams.get(stream_id)
         if stream is None:
-            return  # gone: the peer no longer needs credit for it
+            return False  # gone: the peer no longer needs credit for it
         grant = stream.consumed(size, now, self.rtt)
         if grant:
             self._send(Window(stream_id, grant))
+        return grant > 0
 
     def reset(self, stream_id: int, reason: str) -> None:
         """Abort the stream in both directions (before ACCEPT, on the client: decline it)."""

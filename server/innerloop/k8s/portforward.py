@@ -143,12 +143,12 @@ class PortForwardConnection(ClientConnection):
     carried them. Until ``on_message`` is set (while `PortForward.open` returns), messages
     wait in ``early``; ``on_lost`` is told when the connection is gone."""
 
-    on_message: Callable[[bytes, bool], None] | None = None
+    on_message: Callable[[bytes | bytearray, bool], None] | None = None
     on_lost: Callable[[], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.early: list[tuple[bytes, bool]] = []
+        self.early: list[tuple[bytes | bytearray, bool]] = []
         self.lost = False
         self._fragments: bytearray | None = None
         self._text = False
@@ -157,7 +157,9 @@ class PortForwardConnection(ClientConnection):
         if not isinstance(event, Frame) or event.opcode not in DATA_OPCODES:
             super().process_event(event)  # the handshake's response, pongs
             return
-        data = event.data if isinstance(event.data, bytes) else bytes(event.data)
+        # websockets hands each frame's payload over as a bytearray of its own: no copy here
+        data: bytes | bytearray = event.data if isinstance(event.data, (bytes, bytearray)) \
+            else bytes(event.data)
         if event.opcode is not Opcode.CONT:
             self._text = event.opcode is Opcode.TEXT
             if not event.fin:
@@ -167,7 +169,7 @@ class PortForwardConnection(ClientConnection):
             self._fragments += data
             if not event.fin:
                 return
-            data, self._fragments = bytes(self._fragments), None
+            data, self._fragments = self._fragments, None
         if self.on_message is not None:
             self.on_message(data, self._text)
         else:
@@ -246,7 +248,7 @@ class PortForward:
     def start_receiving(self, receiver: Receiver) -> None:
         self._inbox.deliver_to(receiver)
 
-    def _on_message(self, message: bytes, text: bool) -> None:
+    def _on_message(self, message: bytes | bytearray, text: bool) -> None:
         """Data goes to the inbox; error-channel text (or anything unexpected) ends it."""
         if self._inbox.ended:
             return
@@ -266,7 +268,7 @@ class PortForward:
             start = 3
         if len(message) <= start:
             return
-        if channel == DATA:  # a view: the tunnel's decoder copies it once, recv() once
+        if channel == DATA:  # a view: the tunnel's decoder copies a payload out once
             self._inbox.put(memoryview(message)[start:])
             return
         text_ = message[start:].decode("utf-8", "replace").strip()

@@ -144,9 +144,18 @@ class Link:
         self._sent_last.pop(stream_id, None)
 
     def dispatch(self, events: list[MuxEvent]) -> None:
+        if self._deliver(events):
+            self.changed()
+        else:  # stream events only: their sinks' commands re-arm the timer where they must
+            self._flush()
+
+    def _deliver(self, events: list[MuxEvent]) -> bool:
+        """Hand events out; whether any went to the role's handler (which may have issued
+        commands that move a deadline earlier) or closed the tunnel."""
+        handled = False
         for event in events:
             relay = self._relays.get(getattr(event, "stream_id", 0))
-            if relay is not None and isinstance(event, DataReceived):
+            if relay is not None and type(event) is DataReceived:
                 self.moved += len(event.data)
                 self._sent_last[event.stream_id] = False
                 relay.on_data(event.data)
@@ -158,12 +167,13 @@ class Link:
                 self._forget(event.stream_id)
                 relay.on_reset(event.reason)
             else:
+                handled = True
                 self._on_event(event)
-            if isinstance(event, Closed):
-                log.info("%s: tunnel closed: %s", self.label, event.reason)
-                if not self._closed.done():
-                    self._closed.set_result(event.reason)
-        self.changed()
+                if isinstance(event, Closed):
+                    log.info("%s: tunnel closed: %s", self.label, event.reason)
+                    if not self._closed.done():
+                        self._closed.set_result(event.reason)
+        return handled
 
     def close(self, reason: str) -> None:
         self.dispatch(self.conn.close(reason))
@@ -191,9 +201,8 @@ class Link:
             self.changed()
 
     def acknowledge(self, stream_id: int, size: int) -> None:
-        if not self.closed:
-            self.conn.acknowledge(stream_id, size, self.now())
-            self._flush()
+        if not self.closed and self.conn.acknowledge(stream_id, size, self.now()):
+            self._flush()  # a WINDOW to send (most acknowledgements only count)
 
     def reset(self, stream_id: int, reason: str) -> None:
         if not self.closed:
@@ -211,7 +220,8 @@ class Link:
 
     def _check_deadlines(self) -> None:
         if not self.conn.closed:
-            self.dispatch(self.conn.handle_timeout(self.now()))
+            self._deliver(self.conn.handle_timeout(self.now()))
+            self.changed()  # the timer fired: always armed again
 
     async def _read_loop(self) -> None:
         while not self.conn.closed:
