@@ -41,10 +41,13 @@ def say(line: str) -> None:
     print(f"innerloop: {line}", file=sys.stderr, flush=True)
 
 
-def collect_again() -> None:
+def collect_again(quick: bool = True) -> None:
     """Cyclic garbage collection on again (`__main__` turns it off for the start), with what
-    the start made moved out of its way for good (`gc.freeze`): it lives as long as we do."""
+    the start made moved out of its way for good (`gc.freeze`): it lives as long as we do. A
+    start that was not `quick` (a rollout's seconds of polling) is collected first."""
     if not gc.isenabled():
+        if not quick:
+            gc.collect()
         gc.freeze()
         gc.enable()
 
@@ -124,7 +127,6 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
     starting = asyncio.ensure_future(mgr.start(request, report=say, check_local_port=check_port))
     stopped = asyncio.ensure_future(stop.wait())
     await asyncio.wait([starting, stopped], return_when=asyncio.FIRST_COMPLETED)
-    collect_again()
     if not starting.done():
         say("interrupted; undoing what the start did")
         starting.cancel()
@@ -145,6 +147,7 @@ async def cmd_intercept(args: argparse.Namespace) -> int:
         f"{t.service_port.label()}{scope} → 127.0.0.1:{t.local_port} "
         f"({intercept.tunnels.connected if intercept.tunnels else 0} "
         f"replica(s), ready in {time.monotonic() - t0:.2f} s)")
+    collect_again(quick=time.monotonic() - t0 < 1.0)  # a start that failed exits instead
     rc = 0
     network: ClusterNetwork | None = None
     ended = asyncio.ensure_future(intercept.ended.wait())
