@@ -198,13 +198,16 @@ class Connection(abc.ABC):
         stream.accepted = True
         self._send(Accept(stream_id))
 
-    def send_data(self, stream_id: int, data: bytes) -> None:
-        """Queue DATA; more than ``credit(stream_id)`` bytes is a LocalProtocolError."""
+    def send_data(self, stream_id: int, data: bytes | memoryview) -> None:
+        """Queue DATA; more than ``credit(stream_id)`` bytes is a LocalProtocolError. The
+        frames point into ``data`` until `data_to_send`: a memoryview must be of immutable
+        bytes (anything else writable is copied)."""
         stream = self._sendable(stream_id, data=True)
         stream.on_send(len(data))
         if stream.replay is not None:
             stream.replay += data
-        view = memoryview(data if type(data) is bytes else bytes(data))  # immutable until sent
+        view = data if type(data) is memoryview and data.readonly else memoryview(
+            data if type(data) is bytes else bytes(data))
         for start in range(0, len(data), self._max_payload):  # joined once, in data_to_send
             chunk = view[start:start + self._max_payload]
             self._out += (HEADER.pack(len(chunk), DATA_CODE, stream_id), chunk)

@@ -186,7 +186,7 @@ class Link:
     def is_active(self, stream_id: int) -> bool:
         return self.conn.is_active(stream_id)
 
-    def send(self, stream_id: int, data: bytes) -> bool:
+    def send(self, stream_id: int, data: bytes | memoryview) -> bool:
         if not self.conn.is_active(stream_id) or self.closed:
             return False
         self.moved += len(data)

@@ -35,7 +35,8 @@ class StreamIO(Protocol):
 
     def is_active(self, stream_id: int) -> bool: ...
 
-    def send(self, stream_id: int, data: bytes) -> bool: ...
+    def send(self, stream_id: int, data: bytes | memoryview) -> bool:
+        """A memoryview must be of immutable bytes (the frames point into it until written)."""
 
     def send_fin(self, stream_id: int) -> None: ...
 
@@ -98,7 +99,9 @@ class Relay(asyncio.Protocol):
         self._written = 0  # written to the socket, acknowledged once the kernel took it all
         self._write_paused = False
         self._peer_fin = False  # the tunnel's FIN: written as EOF once `_held` is out
-        self._unsent = bytearray()  # from the socket beyond the credit; reading paused meanwhile
+        self._unsent: list[bytes | memoryview] = []
+        """From the socket beyond the credit, in order (views of what was read, not copies);
+        reading paused meanwhile."""
         self._socket_eof = False  # the socket's EOF: FIN once `_unsent` is out
         self._fin_sent = False
         self._done = False  # finished, reset or detached: the socket is no longer ours
@@ -129,7 +132,7 @@ class Relay(asyncio.Protocol):
             abort(transport)
             return None
         reader, writer, protocol = pair
-        unsent, self._unsent = bytes(self._unsent), bytearray()
+        unsent, self._unsent = b"".join(self._unsent), []
         give_back(transport, protocol, unsent, self._socket_eof)
         return reader, writer
 
@@ -177,7 +180,7 @@ class Relay(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._unsent or not self._started:
-            self._unsent += data
+            self._unsent.append(data)
             self._pause_reading()
         else:
             self._send(data)
@@ -215,26 +218,30 @@ class Relay(asyncio.Protocol):
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _send(self, data: bytes) -> None:
-        """To the tunnel within the stream's credit; the rest waits, reading paused."""
+    def _send(self, data: bytes | memoryview) -> None:
+        """To the tunnel within the stream's credit; the rest waits, reading paused (cut as
+        views: a bulk sender ahead of its credit costs no copies here)."""
         credit = self._link.credit(self.stream_id)
         if len(data) > credit:
-            self._unsent += data[credit:]
+            view = memoryview(data)
+            self._unsent.append(view[credit:])
             self._pause_reading()
-            data = data[:credit]
+            data = view[:credit]
         if data:
             if self.tap is not None:
-                self.tap.to_tunnel(data)
+                self.tap.to_tunnel(bytes(data))
             self._link.send(self.stream_id, data)
 
     def _flush(self) -> None:
         if not self._started or self._done:
             return
         if self._unsent:
-            unsent, self._unsent = bytes(self._unsent), bytearray()
-            self._send(unsent)
-            if self._unsent:
-                return
+            unsent, self._unsent = self._unsent, []
+            for i, chunk in enumerate(unsent):
+                self._send(chunk)
+                if self._unsent:  # out of credit again: the rest waits behind what is left
+                    self._unsent += unsent[i + 1:]
+                    return
         if self._socket_eof:
             self._send_fin()
         elif self._transport is not None and not self._transport.is_reading():
