@@ -13,7 +13,8 @@ from innerloop.core.errors import ClusterError, ConfigError, InnerloopError, Use
 
 RBAC_HINT = "ask your cluster admin for that permission (docs/usage.md lists what innerloop needs)"
 
-_FORBIDDEN = re.compile(
+# Patterns, compiled (and cached by `re`) only when an error is worded: every start imports this
+_FORBIDDEN = (
     r'User "(?P<user>[^"]*)" cannot (?P<verb>\S+) resource "(?P<resource>[^"]*)"'
     r'(?: in API group "(?P<group>[^"]*)")?(?: in the namespace "(?P<ns>[^"]*)")?'
 )
@@ -35,7 +36,7 @@ def status_message(body: bytes | str | None) -> str:
 
 def forbidden(message: str) -> ClusterError:
     """403: who may not do what, where, and what to ask for."""
-    m = _FORBIDDEN.search(message)
+    m = re.search(_FORBIDDEN, message)
     if not m:
         return ClusterError(f"forbidden by the cluster: {message}; {RBAC_HINT}")
     resource = m["resource"]
@@ -66,12 +67,12 @@ def from_status(code: int, body: bytes | str | None, doing: str) -> InnerloopErr
     return ClusterError(f"cannot {doing}: HTTP {code} from the API server: {message}".rstrip(": "))
 
 
-CERTIFICATE = re.compile(r"CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification"
-                         r"|self.signed certificate|unable to get local issuer", re.IGNORECASE)
+CERTIFICATE = (r"(?i)CERTIFICATE_VERIFY_FAILED|certificate verify failed|SSLCertVerification"
+               r"|self.signed certificate|unable to get local issuer")
 
 
 def unreachable(server: str, reason: object) -> ClusterError:
-    if CERTIFICATE.search(str(reason)):  # it answered: running, but not trusted as configured
+    if re.search(CERTIFICATE, str(reason)):  # it answered: running, but not trusted as configured
         return ClusterError(
             f"the API server at {server} presented a certificate your kubeconfig does not trust "
             f"({reason}); fix the cluster's certificate-authority(-data) in the kubeconfig, or "
