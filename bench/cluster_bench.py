@@ -394,7 +394,7 @@ class Bench:
             "cli_ready_s": float(ready.group(1)) if ready else None,
             "to_first_routed_s": routed["t"] - t0, "failed_polls": routed["errors"],
             "polls": routed["tries"], "rollout": "injecting the agent" in lines.text(),
-            "cli_cpu_s": cpu})
+            "cli_cpu_s": cpu, "load": os.getloadavg()[0]})
         self.log(f"  {kind} start: active {active:.2f} s, first routed {routed['t'] - t0:.2f} s,"
                  f" {routed['errors']} failed polls")
 
@@ -867,7 +867,8 @@ def startup_summary(results: Results) -> str:
     """Per tree (`--startup`): the medians of what issue 10's start-up goals measure, and
     each round's cold start minus that round's bare rollouts."""
     lines = [("| tree | warm → first routed s | warm CLI CPU s | warm ready-in s | "
-              "cold − rollout s (per round) | fallback s |"), "|---|---:|---:|---:|---|---:|"]
+              "cold − rollout s (per round) | fallback s | load (1 min) |"),
+             "|---|---:|---:|---:|---|---:|---|"]
     trees = results.meta.get("trees") or ["installed"]
     for tree in trees:
         mine = [e for e in results.lifecycle if e.get("tree", "installed") == tree]
@@ -889,8 +890,14 @@ def startup_summary(results: Results) -> str:
         lines.append(f"| {tree} | {median('to_first_routed_s')} | {median('cli_cpu_s')} | "
                      f"{median('cli_ready_s')} | {each} (median "
                      f"{statistics.median(colds) if colds else float('nan'):.2f}) | "
-                     f"{median('to_cluster_s', killed)} |")
+                     f"{median('to_cluster_s', killed)} | {_load_range(mine)} |")
     return "\n".join(lines)
+
+
+def _load_range(events: list[Json]) -> str:
+    """The 1-minute load average at the starts (the machine is shared: read numbers with it)."""
+    loads = [e["load"] for e in events if e.get("load") is not None]
+    return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "—"
 
 
 def arguments() -> argparse.ArgumentParser:
