@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from innerloop.core.errors import InnerloopError
 from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
 from innerloop.core.targets import (
@@ -78,8 +79,31 @@ async def resolve(api: Api, namespace: str, service: str, spec: PortSpec) -> Res
     return Resolution(target=target, service=svc, workload=workload, pods=tuple(pods))
 
 
+def _deployment_guess(pod: Manifest) -> tuple[str, str] | None:
+    """The Deployment a pod's ReplicaSet most likely belongs to: a Deployment names its
+    ReplicaSets `<deployment>-<pod-template-hash>`. Only a guess until the ReplicaSet says so."""
+    meta = pod["metadata"]
+    template_hash = (meta.get("labels") or {}).get("pod-template-hash")
+    for ref in meta.get("ownerReferences", []):
+        name = str(ref.get("name", ""))
+        if ref.get("controller") and ref.get("kind") == "ReplicaSet" and template_hash and \
+                name.endswith(f"-{template_hash}") and len(name) > len(template_hash) + 1:
+            return "Deployment", name[:-len(template_hash) - 1]
+    return None
+
+
+async def _read_quietly(api: Api, path: str) -> Manifest | None:
+    """A read whose failure is nobody's business yet (a guess): None."""
+    try:
+        return await api.get_or_none(path, "")
+    except InnerloopError:
+        return None
+
+
 async def owners(api: Api, namespace: str, pods: Sequence[Manifest]) -> list[Manifest]:
-    """The controllers of the pods, and a ReplicaSet's Deployment."""
+    """The controllers of the pods, and a ReplicaSet's Deployment. The Deployment its name
+    suggests is read with the ReplicaSets, and used once a ReplicaSet names it as its own: one
+    round trip less."""
     found: dict[tuple[str, str], Manifest] = {}
     todo = {
         (ref["kind"], ref["name"])
@@ -87,14 +111,22 @@ async def owners(api: Api, namespace: str, pods: Sequence[Manifest]) -> list[Man
         for ref in p["metadata"].get("ownerReferences", [])
         if ref.get("controller")
     }
+    guesses = sorted({g for p in pods if (g := _deployment_guess(p)) is not None} - todo)
+    early: dict[tuple[str, str], Manifest | None] = {}
     while todo:  # one level at a time, each level's reads at once (old and new ReplicaSets)
         level = sorted(k for k in todo if k[0] in WORKLOADS and k not in found)
-        read = await asyncio.gather(*(
-            api.get_or_none(workload_path(kind, namespace, name),
-                            f"get {kind.lower()}/{name} in namespace {namespace!r}")
-            for kind, name in level))
+        ask = [k for k in level if early.get(k) is None]
+        read = await asyncio.gather(
+            *(api.get_or_none(workload_path(kind, namespace, name),
+                              f"get {kind.lower()}/{name} in namespace {namespace!r}")
+              for kind, name in ask),
+            *(_read_quietly(api, workload_path(kind, namespace, name)) for kind, name in guesses))
+        got = {**{k: early[k] for k in level if k not in ask}, **dict(zip(ask, read))}
+        early.update(zip(guesses, read[len(ask):]))
+        guesses = []
         todo = set()
-        for (kind, name), obj in zip(level, read):
+        for kind, name in level:
+            obj = got[(kind, name)]
             if obj is None:
                 continue
             obj.setdefault("kind", kind)
