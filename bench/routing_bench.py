@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.routing_bench [--requests 4000] [--rounds 5] [--profile]
                                             [--mirror] [--rate 200] [--app-work 0.3]
-                                            [--strace]
+                                            [--strace] [--laptop-only] [--py-spy FILE]
 
 The agent runs as a subprocess (the zipapp, as in a pod); the bench process holds the caller,
 the app, the "laptop" (a TunnelClient and its local app). Small keep-alive requests on one
@@ -18,8 +18,9 @@ bounds (per-request ÷ whole-connection p50, at most 1.1): of all requests poole
 median of the rounds' own ratios (each round is an A/B block: on a shared VM the load drifts
 between blocks, less within one). ``--mirror`` adds rounds where a mirror claim of another
 client copies the requests the app answers (bound: at most 1.1x the p50 without it;
-``--mirror-only``: just those two), and ``--profile`` runs the agent from the source tree under
-cProfile and prints where its time went in the per-request rounds.
+``--mirror-only``: just those two; ``--laptop-only``: just the laptop's two), and
+``--profile`` runs the agent from the source tree under cProfile and prints where its time
+went in the per-request rounds (``--py-spy FILE``: samples them, the zipapp agent, into FILE).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import contextlib
 import os
 import pstats
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -163,7 +165,8 @@ def ratios(blocks: list[dict[str, list[float]]], pairs: dict[str, tuple[str, str
 
 async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
                   agent_pid: int, mirrored: bool, per_request_only: bool,
-                  rate: float | None, mirror_only: bool = False) -> None:
+                  rate: float | None, mirror_only: bool = False,
+                  laptop_only: bool = False) -> None:
     client = TunnelClient(await TcpTransport.connect("127.0.0.1", tunnel), "bench")
     await client.start()
     mirror = await MirrorProcess.start(tunnel) if mirrored else None
@@ -187,6 +190,8 @@ async def measure(route: int, tunnel: int, local_port: int, n: int, rounds: int,
         await client.claim(route, local_port, MATCHED)
         if not mirror_only:
             await run("laptop, per-request")
+        if laptop_only:
+            continue
         await run("app, per-request (unmatched)", UNMATCHED)
         if mirror is not None:
             await mirror.claim(route)
@@ -251,11 +256,15 @@ async def main() -> None:
                         help="a mirror claim gets a copy of every matched request")
     parser.add_argument("--mirror-only", action="store_true",
                         help="only the app's rounds with and without a mirror claim")
+    parser.add_argument("--laptop-only", action="store_true",
+                        help="only the laptop's rounds, whole-connection and per-request")
     parser.add_argument("--rate", type=float, help="requests a second (default: back to back)")
     parser.add_argument("--app-work", type=float, default=0.0, metavar="MS",
                         help="CPU the app spends on each request (default 0: answers at once)")
     parser.add_argument("--strace", action="store_true",
                         help="the agent's delay before forwarding an unmatched request")
+    parser.add_argument("--py-spy", metavar="FILE",
+                        help="py-spy the agent (per-request rounds only): collapsed stacks")
     parser.add_argument("--mirror-laptop", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.mirror_laptop:
@@ -272,9 +281,16 @@ async def main() -> None:
         try:
             if args.strace:
                 return await forward_delay(route, tunnel, local_port, proc.pid, args.requests)
+            spy = None if args.py_spy is None else await asyncio.create_subprocess_exec(
+                shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(proc.pid), "--format", "raw", "--rate", "1000",
+                "--output", args.py_spy, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL)
             await measure(route, tunnel, local_port, args.requests, args.rounds, proc.pid,
-                          args.mirror or args.mirror_only, args.profile, args.rate,
-                          args.mirror_only)
+                          args.mirror or args.mirror_only, args.profile or spy is not None,
+                          args.rate, args.mirror_only, args.laptop_only)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                await spy.wait()
         finally:
             proc.send_signal(signal.SIGINT)
             await proc.wait()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import h11
-from hypothesis import example, given
+from hypothesis import example, given, reject
 from hypothesis import strategies as st
-from innerloop.core.http1_quick import quick_answer, quick_request
+from innerloop.core.errors import UserError
+from innerloop.core.filters import HeaderMatch, RequestFilter, header_match, request_parts
+from innerloop.core.http1_quick import quick_answer, quick_matcher, quick_request
 
 _NAMES = st.sampled_from([b"Host", b"host", b"x-dev", b"X-Dev", b"accept", b"content-length",
                           b"Content-Length", b"transfer-encoding", b"connection", b"Connection",
@@ -24,6 +26,25 @@ def heads(draw: st.DrawFn, first_lines: st.SearchStrategy[bytes]) -> bytes:
     body = draw(st.sampled_from([b"", b"hello", b"0\r\n\r\n"]))
     return (first + b"".join(n + c + v + e for n, c, v, e in fields) + b"\r\n"
             + body + draw(st.sampled_from([b"", b"GET / HTTP/1.1\r\n\r\n"])))
+
+
+@st.composite
+def common_heads(draw: st.DrawFn, first_lines: st.SearchStrategy[bytes],
+                 common: bytes) -> bytes:
+    """Mostly well-formed heads with one `Host` (the shapes read in one match), now and then
+    with a field, a line end or bytes after the head that make them otherwise."""
+    names = st.sampled_from([b"x-dev", b"Accept", b"content-length", b"Content-Length"] * 3 + [
+        b"Connection", b"Transfer-Encoding", b"content-lengthy", b"hostx", b"x-connection",
+        b"Expect", b"upgrade", b"Host"])
+    values = st.sampled_from([b"me", b"a b", b"2", b"10", b"0", b"keep-alive", b"close",
+                              b"chunked", b"", b"\xe9"])
+    fields = draw(st.lists(st.tuples(names, st.sampled_from([b": ", b":", b":\t"]), values,
+                                     st.sampled_from([b"\r\n"] * 20 + [b"\n", b" \r\n"])),
+                           max_size=4))
+    fields.insert(draw(st.integers(0, len(fields))), (b"host", b": ", b"h", b"\r\n"))
+    first = draw(st.sampled_from([common] * 6 + [draw(first_lines)]))
+    return (first + b"".join(n + c + v + e for n, c, v, e in fields) + b"\r\n"
+            + draw(st.sampled_from([b""] * 4 + [b"ok", b"0123456789"])))
 
 
 _REQUEST_LINES = st.sampled_from([
@@ -54,7 +75,8 @@ def _h11_request(data: bytes) -> tuple[h11.Request, bool] | None:
     return request, whole and server.their_state is h11.DONE  # DONE: kept alive
 
 
-@given(data=heads(_REQUEST_LINES))
+@given(data=st.one_of(heads(_REQUEST_LINES),
+                      common_heads(_REQUEST_LINES, b"GET /a HTTP/1.1\r\n")))
 @example(data=b"GET /api HTTP/1.1\r\nHost: h\r\nX-Dev:  a b \r\n\r\n")
 def test_a_quick_request_is_what_h11_reads(data: bytes) -> None:
     quick = quick_request(data)
@@ -91,7 +113,9 @@ def test_common_requests_are_quick() -> None:
         assert quick_request(other) is None, other
 
 
-@given(data=heads(_STATUS_LINES), method=st.sampled_from([b"GET", b"HEAD", b"POST"]),
+@given(data=st.one_of(heads(_STATUS_LINES),
+                      common_heads(_STATUS_LINES, b"HTTP/1.1 200 OK\r\n")),
+       method=st.sampled_from([b"GET", b"HEAD", b"POST"]),
        cut=st.integers(0, 200))
 @example(data=b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", method=b"GET", cut=200)
 def test_a_quick_answer_ends_where_h11_ends_it(data: bytes, method: bytes, cut: int) -> None:
@@ -131,3 +155,46 @@ def test_common_answers_are_quick() -> None:
                   b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n",
                   b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok"):
         assert quick_answer(other, b"GET") is None, other
+
+
+_FILTER_HEADERS = st.lists(st.tuples(
+    st.sampled_from(["x-dev", "X-Dev", "accept", "x-other"]),
+    st.sampled_from(["me", "a b", "", "\xe9", "\u20ac", " me", "~^m", "~e$", "~"])),
+    max_size=2, unique_by=lambda h: h[0].lower())
+
+
+@st.composite
+def filters(draw: st.DrawFn) -> RequestFilter:
+    try:
+        return RequestFilter(
+            headers=tuple(header_match(n, v) for n, v in draw(_FILTER_HEADERS)),
+            path=draw(st.sampled_from([None, "/api"])),
+            path_prefix=draw(st.sampled_from([None, "/a", "/api/"])),
+            path_regex=draw(st.sampled_from([None, "b$", "^/a"])),
+            method=draw(st.sampled_from([None, "GET", "post"])))
+    except UserError:  # a path no request can have
+        reject()
+
+
+@st.composite
+def quick_heads(draw: st.DrawFn) -> bytes:
+    first = b"%s %s HTTP/1.1\r\nhost: h\r\n" % (
+        draw(st.sampled_from([b"GET", b"get", b"POST"])),
+        draw(st.sampled_from([b"/", b"/api", b"/api?x=1", b"/apib", b"/a/b",
+                              b"http://h/api?q", b"*"])))
+    fields = draw(st.lists(st.tuples(
+        st.sampled_from([b"x-dev", b"X-DEV", b"accept", b"x-dev2", b"x-other"]),
+        st.sampled_from([b":", b": ", b":\t", b":  "]),
+        st.sampled_from([b"me", b"me ", b"a b", b"a  b", b"", b"\xe9", b"mee", b"xme", b"M"])),
+        max_size=4))
+    return first + b"".join(n + c + v + b"\r\n" for n, c, v in fields) + b"\r\n"
+
+
+@given(data=quick_heads(), flt=filters())
+@example(data=b"GET / HTTP/1.1\r\nhost: h\r\nX-Dev:  a b \r\n\r\n",
+         flt=RequestFilter(headers=(HeaderMatch("x-dev", "a b"),)))
+def test_a_quick_match_is_what_the_filter_says(data: bytes, flt: RequestFilter) -> None:
+    quick = quick_request(data)
+    assert quick is not None, data
+    assert quick_matcher(flt)(quick) == flt.matches(
+        request_parts(quick.method, quick.target, quick.headers)), (data, flt)

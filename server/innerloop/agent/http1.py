@@ -30,9 +30,10 @@ import h11
 
 from innerloop.agent.diverted import Diverted
 from innerloop.agent.http1_parts import NotHttp1, RequestRoutes, looks_like_http1
-from innerloop.agent.lane import QuickHead, QuickLane
+from innerloop.agent.lane import QuickLane
 from innerloop.agent.mirror import Copies
 from innerloop.agent.upstream import READ_SIZE, Destination, Http1Upstream, UpstreamFailed
+from innerloop.core.http1_quick import QuickRequest
 from innerloop.tunnel.sockets import abort
 from innerloop.tunnel.splice import splice
 
@@ -190,10 +191,9 @@ class Http1Router:
             self._copies.end(sent)
         return self._next_cycle(upstream)
 
-    async def _copy(self, quick: QuickHead) -> None:
-        request = quick.request
-        if mirrors := self.routes.mirror_parts(request.method, request.target, request.headers):
-            await self._copies.start(mirrors, request.method, quick.data)
+    async def _copy(self, request: QuickRequest) -> None:
+        if mirrors := self.routes.mirror_quick(request):
+            await self._copies.start(mirrors, request.method, request.data)
             self._copies.end(b"")
 
     async def _upstream(self, destination: Destination) -> Http1Upstream:

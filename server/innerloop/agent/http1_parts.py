@@ -9,6 +9,7 @@ from typing import Protocol
 
 from innerloop.agent.mirror import MirrorTarget
 from innerloop.agent.upstream import Destination
+from innerloop.core.http1_quick import QuickRequest
 
 _METHOD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,32}(?: |$)")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -22,16 +23,16 @@ class RequestRoutes(Protocol):
                           headers: list[tuple[bytes, bytes]]) -> Destination:
         """Where this request goes (waits while its owner holds it)."""
 
-    def decide_now(self, method: bytes, target: bytes,
-                   headers: list[tuple[bytes, bytes]]) -> Destination | None:
-        """`route_parts` without waiting: None while the request would be held."""
+    def decide_quick(self, request: QuickRequest) -> Destination | None:
+        """`route_parts` of a quick request, without waiting: None while the request would
+        be held."""
 
     def mirror_parts(self, method: bytes, target: bytes,
                      headers: list[tuple[bytes, bytes]]) -> list[MirrorTarget]:
         """The mirror claims this request should be copied to."""
 
-    def unrouted(self, lowered: bytes) -> bool:
-        """No route claim can match a request within these bytes (lower-cased)."""
+    def mirror_quick(self, request: QuickRequest) -> list[MirrorTarget]:
+        """`mirror_parts` for a quick request."""
 
     @property
     def app(self) -> Destination:

@@ -23,19 +23,11 @@ from innerloop.core.http1_quick import QuickRequest, quick_answer, quick_request
 
 
 @dataclass(slots=True)
-class QuickHead:
-    request: QuickRequest
-    data: bytes
-    unrouted: bool
-    """No route claim can match it (`core.filters.screened`): the app's."""
-
-
-@dataclass(slots=True)
 class Stopped:
     """The lane stopped in an exchange: the request went out on ``upstream`` (its answer waits
     in the reader), or (``answered``) only its copies are left."""
 
-    head: QuickHead
+    head: QuickRequest
     upstream: Http1Upstream
     answered: bool = False
 
@@ -51,7 +43,12 @@ class QuickLane:
         self._upstreams = upstreams
         self._copies = copies
         self._done: asyncio.Future[Stopped | None] | None = None
+        self._stopped = True  # no run, or its result is set
         self._sources: dict[Diverted, bytearray] = {}  # diverted now, with what they held
+        self._ready: dict[object, tuple[Http1Upstream, Diverted]] = {}
+        """Upstreams this run found reusable and diverted, by destination key: the next
+        exchange to the same place skips those checks (an upstream that sends or ends between
+        exchanges leaves it)."""
         self._paused: set[asyncio.Transport] = set()  # reading paused by the lane
         self._exchange: Stopped | None = None
         self._upstream: Diverted | None = None  # the exchange's upstream
@@ -65,9 +62,12 @@ class QuickLane:
         self._exchange, self._caller_ended = None, False
         if not self._divert(self._caller):
             return None  # its reader holds bytes (or the end) already
+        self._stopped = False
         try:
             return await self._done
         finally:
+            self._stopped = True
+            self._ready.clear()
             for transport in self._paused:
                 transport.resume_reading()
             self._paused.clear()
@@ -89,7 +89,8 @@ class QuickLane:
                 self._pause(source)
         elif exchange is not None and source is self._upstream:
             self._answer(exchange, data)
-        else:
+        else:  # an idle upstream spoke: the router sees it
+            self._ready.clear()
             self._hold(source, data)
 
     def on_end(self, source: Diverted, exc: Exception | None, lost: bool) -> None:
@@ -104,6 +105,8 @@ class QuickLane:
             else:
                 self._fail(UpstreamFailed(f"{exchange.upstream.destination.label} ended the "
                                           "connection in the middle of an answer"))
+        else:  # an idle upstream ended: not to be used again
+            self._ready.clear()
 
     def on_writable(self, source: Diverted, writable: bool) -> None:
         upstream = self._upstream
@@ -119,35 +122,47 @@ class QuickLane:
         quick = quick_request(data)
         if quick is None:
             return self._stop(None, self._caller, data)
-        head = QuickHead(quick, data, self._routes.unrouted(data.lower()))
-        destination = self._routes.app if head.unrouted else self._routes.decide_now(
-            quick.method, quick.target, quick.headers)
-        upstream = None if destination is None else self._upstreams.get(destination.key)
+        destination = self._routes.decide_quick(quick)
+        ready = None if destination is None else (
+            self._ready.get(destination.key) or self._make_ready(destination.key))
+        if ready is None:
+            return self._stop(None, self._caller, data)  # the router waits, or connects
+        upstream, source = ready
+        transport = source.transport
+        if transport is None or transport.is_closing():
+            return self._stop(None, self._caller, data)
+        self._exchange = Stopped(quick, upstream)
+        self._upstream, self._left = source, -1
+        transport.write(data)
+
+    def _make_ready(self, key: object) -> tuple[Http1Upstream, Diverted] | None:
+        """The connection's upstream for ``key``, if it is reusable, diverted from now on."""
+        upstream = self._upstreams.get(key)
         source = None if upstream is None or not upstream.reusable else _source(upstream.writer)
         if upstream is None or source is None or not self._divert(source):
-            return self._stop(None, self._caller, data)  # the router waits, or connects
-        self._exchange, self._upstream, self._left = Stopped(head, upstream), source, -1
-        upstream.write(data)
+            return None
+        ready = self._ready[key] = upstream, source
+        return ready
 
     def _answer(self, exchange: Stopped, data: bytes) -> None:
         if self._left < 0:
-            length = quick_answer(data, exchange.head.request.method)
+            length = quick_answer(data, exchange.head.method)
             if length is None or len(data) > length:  # for h11
                 return self._stop(exchange, self._upstream, data)
             self._left = length
         if len(data) > self._left:  # more than the answer: out of step
             data = data[:self._left]
             exchange.upstream.close()
+            self._ready.clear()
         self._writer.write(data)
         self._left -= len(data)
         if self._left:
             return
         exchange.upstream.answered += 1
         self._exchange = None
-        head = exchange.head
-        request = head.request
-        mirrors = self._routes.mirror_parts(request.method, request.target, request.headers)
-        if mirrors and not self._copies.copy_now(mirrors, request.method, head.data):
+        request = exchange.head
+        mirrors = self._routes.mirror_quick(request)
+        if mirrors and not self._copies.copy_now(mirrors, request.method, request.data):
             return self._stop(dataclasses.replace(exchange, answered=True))
         self._resume(self._caller)
         if self._caller_ended:
@@ -158,10 +173,6 @@ class QuickLane:
             self._request(data)
 
     # -- plumbing -----------------------------------------------------------------------------
-
-    @property
-    def _stopped(self) -> bool:
-        return self._done is None or self._done.done()
 
     def _divert(self, source: Diverted | None) -> bool:
         """Take its bytes from now on (False: it ended, or holds bytes)."""
@@ -195,13 +206,13 @@ class QuickLane:
               data: bytes = b"") -> None:
         if source is not None:
             self._hold(source, data)
-        if not self._stopped:
-            assert self._done is not None
+        self._stopped = True
+        if self._done is not None and not self._done.done():  # (cancelled: the run ends)
             self._done.set_result(result)
 
     def _fail(self, exc: Exception) -> None:
-        if not self._stopped:
-            assert self._done is not None
+        self._stopped = True
+        if self._done is not None and not self._done.done():
             self._done.set_exception(exc)
 
 

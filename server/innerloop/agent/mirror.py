@@ -1,7 +1,8 @@
 """Mirror mode: a copy of each matching request goes to the mirror owner; its answer is dropped.
 
 The app's path never waits on a copy: a whole request's copy goes once the app's answer is out
-(`Http1Router`), a streaming body's along with it; copies are written without ``drain``. A copy
+(`Http1Router`), and from the quick lane a moment later (`COPY_DELAY`), a streaming body's along
+with it; copies are written without ``drain``. A copy
 is dropped (and counted) instead when its owner is paused, when its stream cannot be opened, or
 when the stream has not taken the previous bytes yet (no tunnel credit: the laptop is slow or
 stopped at a breakpoint); a copy already under way when that happens is cut off by resetting its
@@ -11,6 +12,7 @@ memory.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -25,6 +27,10 @@ from innerloop.core.http1_quick import MAX_HEAD, quick_answer
 from innerloop.tunnel.sockets import abort
 
 log = logging.getLogger(__name__)
+COPY_DELAY = 0.001
+"""How long the quick lane's copies wait before they go, together: the caller's answer (and its
+process) gets the CPU first, where a copy's trip (the agent's send, the laptop's side, on a
+node its tunnel's port-forward) would compete with it; copies close together take one frame."""
 MAX_UNANSWERED = 16
 """Copies a mirror owner may leave unanswered on one caller connection before the next is
 dropped: a laptop stopped at a breakpoint costs 16 copies, not the TCP buffers' megabytes."""
@@ -64,6 +70,7 @@ class _CopyStream:
         self._left = 0  # of the answer being counted
         self._conn: h11.Connection | None = None  # h11 follows, once an answer was not quick
         self._ended = False
+        self._queued: list[tuple[bytes, MirrorCounters]] = []  # to go at the next `flush`
         protocol = self.writer.transport.get_protocol()
         assert isinstance(protocol, Diverted)
         protocol.sink = self
@@ -81,6 +88,25 @@ class _CopyStream:
         self._unanswered.append(method)
         if self._conn is not None:
             self._follow()
+
+    def queue(self, method: bytes, head: bytes, counters: MirrorCounters) -> None:
+        """A whole request's copy, to go at the next `flush` (counted copied meanwhile)."""
+        self._queued.append((head, counters))
+        self.sent(method)
+        counters.copied += 1
+
+    def flush(self) -> None:
+        """Send what is queued, in one write; copies the stream can no longer take are
+        counted dropped instead."""
+        if not self._queued:
+            return
+        queued, self._queued = self._queued, []
+        if self.usable:
+            self.writer.write(b"".join(head for head, _ in queued))
+            return
+        for _, counters in queued:
+            counters.copied -= 1
+            counters.dropped += 1
 
     def on_data(self, source: Diverted, data: bytes) -> None:
         if self._ended:
@@ -150,6 +176,7 @@ class Copies:
     def __init__(self) -> None:
         self._streams: dict[object, _CopyStream] = {}
         self._current: list[tuple[MirrorTarget, _CopyStream]] = []
+        self._flushing: asyncio.TimerHandle | None = None
 
     async def start(self, targets: list[MirrorTarget], method: bytes, head: bytes) -> None:
         """Begin copying a request (its head as sent to its destination) to these targets."""
@@ -159,13 +186,14 @@ class Copies:
             if stream is None:
                 target.counters.dropped += 1
                 continue
+            stream.flush()  # queued copies first: the stream carries whole requests in order
             stream.writer.write(head)
             stream.sent(method)
             self._current.append((target, stream))
 
     def copy_now(self, targets: list[MirrorTarget], method: bytes, head: bytes) -> bool:
         """`start` and `end` of a request without a body, without waiting: False (nothing
-        done) when a target's stream must be opened first."""
+        done) when a target's stream must be opened first. The copies go `COPY_DELAY` later."""
         streams = []
         for target in targets:
             stream = None if target.paused else self._streams.get(target.destination.key)
@@ -176,10 +204,19 @@ class Copies:
             if stream is None or stream.busy:
                 target.counters.dropped += 1
             else:
-                stream.writer.write(head)
-                stream.sent(method)
-                target.counters.copied += 1
+                stream.queue(method, head, target.counters)
+                if self._flushing is None:
+                    self._flushing = asyncio.get_running_loop().call_later(COPY_DELAY,
+                                                                           self.flush)
         return True
+
+    def flush(self) -> None:
+        """Send the queued copies now."""
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+        for stream in self._streams.values():
+            stream.flush()
 
     def body(self, data: bytes) -> None:
         """More of the request, as sent to its destination (framing included)."""
@@ -211,6 +248,7 @@ class Copies:
 
     def close(self) -> None:
         self.abandon()
+        self.flush()
         for stream in self._streams.values():
             stream.close()
         self._streams.clear()
@@ -222,6 +260,8 @@ class Copies:
         stream = self._streams.get(key)
         if stream is not None and stream.usable:
             return None if stream.busy else stream
+        if stream is not None:
+            stream.flush()  # its queued copies are dropped (and counted so)
         ends = await target.destination.connect()
         if ends is None:
             return None

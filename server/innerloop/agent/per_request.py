@@ -21,9 +21,10 @@ from innerloop.agent.http1 import Http1Router
 from innerloop.agent.http1_parts import is_h2_preface
 from innerloop.agent.mirror import MirrorCounters, MirrorTarget
 from innerloop.agent.owner_stream import Ends, OwnerStream
-from innerloop.agent.routing import Hold, RouteTable, ToApp
+from innerloop.agent.routing import Decision, Hold, RouteTable, ToApp
 from innerloop.agent.upstream import READ_SIZE, Destination
 from innerloop.core.filters import AppProtocol
+from innerloop.core.http1_quick import Matcher, QuickRequest, quick_matcher
 from innerloop.tunnel.link import Link
 from innerloop.tunnel.relay import SinkFactory, SinkT
 from innerloop.tunnel.sockets import tune
@@ -102,7 +103,10 @@ class MirrorBook(Generic[OwnerT]):
         self._counters: dict[tuple[int, OwnerT], MirrorCounters] = {}
 
     def counters(self, listen_port: int, owner: OwnerT) -> MirrorCounters:
-        return self._counters.setdefault((listen_port, owner), MirrorCounters())
+        counters = self._counters.get((listen_port, owner))
+        if counters is None:
+            counters = self._counters[listen_port, owner] = MirrorCounters()
+        return counters
 
     def get(self, listen_port: int, owner: OwnerT) -> MirrorCounters | None:
         return self._counters.get((listen_port, owner))
@@ -126,6 +130,10 @@ class PortRouting(Generic[OwnerT]):
         self._peer = peer
         self._app = app
         self._wait_changed = wait_changed
+        self._owners: dict[OwnerT, OwnerDestination] = {}  # one per owner: decided per request
+        self._version = -1  # of the table, when the plans below were read
+        self._routes: list[tuple[Matcher, Destination | None]] = []  # None: held
+        self._mirrors: list[tuple[Matcher, MirrorTarget]] = []
 
     async def route_parts(self, method: bytes, path: bytes,
                           headers: list[tuple[bytes, bytes]]) -> Destination:
@@ -137,23 +145,57 @@ class PortRouting(Generic[OwnerT]):
     def decide_now(self, method: bytes, path: bytes,
                    headers: list[tuple[bytes, bytes]]) -> Destination | None:
         """`route_parts` without waiting: None while the owner holds the request."""
-        decision = self._table.decide_request(self._listen_port, method, path, headers)
-        if isinstance(decision, Hold):
-            return None
-        if isinstance(decision, ToApp):
-            return self._app
-        return OwnerDestination(decision.owner, self._listen_port, self._peer)
+        return self._destination(self._table.decide_request(self._listen_port, method, path,
+                                                            headers))
+
+    def decide_quick(self, request: QuickRequest) -> Destination | None:
+        """`decide_now` of a quick request (read from its bytes)."""
+        if self._version != self._table.version:
+            self._read_plan()
+        for matches, destination in self._routes:
+            if matches(request):
+                return destination
+        return self._app
 
     def mirror_parts(self, method: bytes, path: bytes,
                      headers: list[tuple[bytes, bytes]]) -> list[MirrorTarget]:
         """The mirror claims a request (its parts) is copied to."""
-        owners = self._table.mirrors(self._listen_port, method, path, headers)
-        return [_Mirror(OwnerDestination(owner, self._listen_port, self._peer),
-                        self._book.counters(self._listen_port, owner),
+        return self._targets(self._table.mirrors(self._listen_port, method, path, headers))
+
+    def mirror_quick(self, request: QuickRequest) -> list[MirrorTarget]:
+        """`mirror_parts` of a quick request (read from its bytes)."""
+        if self._version != self._table.version:
+            self._read_plan()
+        return [target for matches, target in self._mirrors if matches(request)]
+
+    def _read_plan(self) -> None:
+        """The table's plan for this port, each filter as a `quick_matcher`."""
+        routes, mirrors = self._table.plan(self._listen_port)
+        self._routes = [(quick_matcher(flt), self._destination(decision))
+                        for flt, decision in routes]
+        self._mirrors = [(quick_matcher(flt), target) for (flt, _), target
+                         in zip(mirrors, self._targets([owner for _, owner in mirrors]))]
+        self._version = self._table.version
+
+    def _destination(self, decision: Decision[OwnerT]) -> Destination | None:
+        if isinstance(decision, Hold):
+            return None
+        if isinstance(decision, ToApp):
+            return self._app
+        return self._owner(decision.owner)
+
+    def _targets(self, owners: list[OwnerT]) -> list[MirrorTarget]:
+        if not owners:
+            return []
+        return [_Mirror(self._owner(owner), self._book.counters(self._listen_port, owner),
                         self._table.paused(owner) is not None) for owner in owners]
 
-    def unrouted(self, lowered: bytes) -> bool:
-        return self._table.unrouted(self._listen_port, lowered)
+    def _owner(self, owner: OwnerT) -> OwnerDestination:
+        destination = self._owners.get(owner)
+        if destination is None:
+            destination = self._owners[owner] = OwnerDestination(owner, self._listen_port,
+                                                                 self._peer)
+        return destination
 
     @property
     def app(self) -> Destination:

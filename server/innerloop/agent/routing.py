@@ -24,7 +24,6 @@ from innerloop.core.filters import (
     RequestParts,
     may_overlap,
     request_parts,
-    screened,
 )
 from innerloop.core.frames import ClaimEntry, Status
 from innerloop.core.request import WhilePaused
@@ -92,6 +91,8 @@ class RouteTable(Generic[Owner]):
         self.routes = dict(routes)  # listen port → app port
         self._claims: dict[int, list[_Claim[Owner]]] = {}  # in the order they were made
         self._paused: dict[Owner, WhilePaused] = {}
+        self.version = 0
+        """Bumped by every change of the claims or pauses: a `plan` read stays true until."""
 
     def claim(self, listen_port: int, owner: Owner, client_id: str,
               flt: RequestFilter = EVERYTHING, mode: Mode = Mode.ROUTE,
@@ -117,6 +118,7 @@ class RouteTable(Generic[Owner]):
             claims[mine] = new  # keeps its place: first claim made, first asked
         else:
             claims.append(new)
+        self.version += 1
         return Outcome()
 
     def release(self, listen_port: int, owner: Owner) -> Outcome:
@@ -125,14 +127,17 @@ class RouteTable(Generic[Owner]):
         claims[:] = [held for held in claims if held.owner != owner]
         if not claims:
             self._claims.pop(listen_port, None)
+        self.version += 1
         return Outcome()
 
     def pause(self, owner: Owner, while_paused: WhilePaused) -> Outcome:
         self._paused[owner] = while_paused
+        self.version += 1
         return Outcome()
 
     def resume(self, owner: Owner) -> Outcome:
         self._paused.pop(owner, None)
+        self.version += 1
         return Outcome()
 
     def paused(self, owner: Owner) -> WhilePaused | None:
@@ -142,6 +147,7 @@ class RouteTable(Generic[Owner]):
     def drop(self, owner: Owner) -> list[int]:
         """The owner's tunnel ended: its claims go. Returns the ports it had claimed."""
         self._paused.pop(owner, None)
+        self.version += 1
         dropped = [port for port, claims in self._claims.items()
                    if any(held.owner == owner for held in claims)]
         for port in dropped:
@@ -184,12 +190,16 @@ class RouteTable(Generic[Owner]):
                     return self._follow(held.owner, app_port)
         return ToApp(app_port)
 
-    def unrouted(self, listen_port: int, lowered: bytes) -> bool:
-        """No route claim on the port can match a request within these bytes (lower-cased):
-        they may go to the app before they are parsed (`screened`; mirror claims get their
-        copies once the request is parsed)."""
-        return screened([held.filter for held in self._claims.get(listen_port, ())
-                         if held.mode is Mode.ROUTE], lowered)
+    def plan(self, listen_port: int) -> tuple[list[tuple[RequestFilter, Decision[Owner]]],
+                                              list[tuple[RequestFilter, Owner]]]:
+        """What `decide_request` and `mirrors` read, in their order, for a caller that matches
+        filters its own way (the quick lane): each route claim's filter with where its requests
+        go now, each mirror claim's filter with its owner. True until `version` changes."""
+        app_port = self.routes[listen_port]
+        claims = self._claims.get(listen_port, ())
+        return ([(held.filter, self._follow(held.owner, app_port)) for held in claims
+                 if held.mode is Mode.ROUTE],
+                [(held.filter, held.owner) for held in claims if held.mode is Mode.MIRROR])
 
     def mirrors(self, listen_port: int, method: str | bytes, path: str | bytes,
                 headers: Headers) -> list[Owner]:

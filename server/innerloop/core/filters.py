@@ -23,7 +23,6 @@ REGEX_MARK = "~"
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
-_SPACE = re.compile(r"[ \t]")
 _MATCH_KEYS = ("headers", "path", "pathPrefix", "pathRegex", "method")
 
 
@@ -139,9 +138,6 @@ class RequestFilter:
     method: str | None = None
     _patterns: dict[str, re.Pattern[str]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False)
-    needles: frozenset[bytes] = field(
-        default=frozenset(), init=False, repr=False, compare=False, hash=False)
-    """Lower-case bytes that every request head this filter matches contains (`screened`)."""
 
     def __post_init__(self) -> None:
         headers = tuple(sorted((HeaderMatch(h.name.lower(), h.value, h.regex)
@@ -170,7 +166,6 @@ class RequestFilter:
         if self.path is not None and not self._path_ok(self.path):
             raise UserError(f"path {self.path} does not meet the filter's other path "
                             "conditions: this filter would match no request")
-        object.__setattr__(self, "needles", _needles(self))
 
     @property
     def is_empty(self) -> bool:
@@ -213,37 +208,8 @@ class RequestFilter:
         return value == cond.value
 
 
-def _needles(flt: RequestFilter) -> frozenset[bytes]:
-    """What a matching head must contain, lower-cased: each header's name, an exact value
-    (unless it has spaces, which an obsolete line fold could split), the exact path or the path
-    prefix (the target carries it as is), the method."""
-    found = [h.name for h in flt.headers]
-    found += [h.value for h in flt.headers if not h.regex and not _SPACE.search(h.value)]
-    found += [text for text in (flt.path, flt.path_prefix, flt.method) if text is not None]
-    needles = set()
-    for text in found:
-        try:  # bytes.lower, as the head is lowered: ASCII letters only
-            needles.add(text.encode("latin-1").lower())
-        except UnicodeEncodeError:
-            pass  # no head (read as latin-1) carries it: the filter never matches anyway
-    return frozenset(needles)
-
-
 EVERYTHING = RequestFilter()
 """The empty filter: every request (a whole-route intercept)."""
-
-
-def screened(filters: Iterable[RequestFilter], lowered: bytes) -> bool:
-    """True when no request whose bytes (lower-cased) are within ``lowered`` can match any of
-    these filters: each misses one of its needles. A filter without needles (the empty one, a
-    path regex alone) is never screened out: the request must be parsed first."""
-    for flt in filters:  # loops, not generators: this runs for every request read
-        for needle in flt.needles:
-            if needle not in lowered:
-                break
-        else:
-            return False  # it has every needle (or none): it may match
-    return True
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
