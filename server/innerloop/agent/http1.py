@@ -59,7 +59,9 @@ class Http1Router:
         self._raw = bytearray(prefix)  # read from the caller, not yet handed on with an event
         self._first = True  # until the first request: ``_raw`` is all that was read
         self._between = False  # nothing of the next request read yet: ``conn`` is fresh
-        self._ahead: tuple[Http1Upstream, bytes] | None = None  # sent before h11 read it
+        self._ahead: tuple[Http1Upstream, bytes, bytes] | None = None
+        """A request the quick lane sent before h11 read it, and what the caller has of its
+        answer already."""
         self._lane = QuickLane(routes, writer, self._upstreams, self._copies) if isinstance(
             writer.transport.get_protocol(), Diverted) else None
         if prefix:
@@ -108,7 +110,7 @@ class Http1Router:
                 await self._copy(stopped.head)
                 self._between = True
             elif stopped is not None:  # h11 reads the request the lane sent, and follows it
-                self._ahead = stopped.upstream, stopped.head.data
+                self._ahead = stopped.upstream, stopped.head.data, stopped.sent
                 self.conn.receive_data(stopped.head.data)
         try:
             while (event := self.conn.next_event()) is h11.NEED_DATA:
@@ -144,11 +146,13 @@ class Http1Router:
         upgrade = request.method == b"CONNECT" or any(
             name == b"upgrade" for name, _ in request.headers)
         parts = request.method, request.target, request.headers.raw_items()
+        answered = b""  # of the answer, with the caller already
         if self._ahead is not None:  # the quick lane sent it already
-            (upstream, head), self._ahead = self._ahead, None
+            (upstream, head, answered), self._ahead = self._ahead, None
             destination = upstream.destination
             reused = upstream.answered > 0
             upstream.start(request.method, upgrade, b"")
+            upstream.received(answered)
         else:
             destination = await self.routes.route_parts(*parts)
             head = self._take()
@@ -165,7 +169,7 @@ class Http1Router:
         body = None if complete else self._pump_body_task(upstream)
         while True:
             try:
-                switched = await self._pump_answer(upstream, body)
+                switched = await self._pump_answer(upstream, body, bool(answered))
                 break
             except _NotAnswered as failed:
                 self._drop(upstream, abort_it=True)
@@ -250,13 +254,14 @@ class Http1Router:
             else:
                 raise _CallerGone("the caller closed in the middle of a request")
 
-    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None) -> bool:
+    async def _pump_answer(self, upstream: Http1Upstream, body: asyncio.Task[None] | None,
+                           wrote: bool) -> bool:
         """The answer, destination → caller: its bytes go on as they arrive, then h11 finds
         where it ends; True if the connection switched protocols. A failing request body aborts
         the upstream, which ends this with UpstreamFailed (`_NotAnswered` while nothing reached
-        the caller yet)."""
+        the caller yet: ``wrote`` False)."""
         waiting_continue = self.conn.they_are_waiting_for_100_continue
-        skipped_continue = wrote = False
+        skipped_continue = False
         while True:
             try:
                 event = upstream.buffered_event()

@@ -25,11 +25,13 @@ from innerloop.core.http1_quick import QuickRequest, quick_answer, quick_request
 @dataclass(slots=True)
 class Stopped:
     """The lane stopped in an exchange: the request went out on ``upstream`` (its answer waits
-    in the reader), or (``answered``) only its copies are left."""
+    in the reader, after ``sent``, its start the caller has already), or (``answered``) only
+    its copies are left."""
 
     head: QuickRequest
     upstream: Http1Upstream
     answered: bool = False
+    sent: bytes = b""
 
 
 class QuickLane:
@@ -145,17 +147,19 @@ class QuickLane:
         return ready
 
     def _answer(self, exchange: Stopped, data: bytes) -> None:
-        if self._left < 0:
+        if self._left < 0:  # its first bytes go on before they are read, as h11's would
+            self._writer.write(data)
             length = quick_answer(data, exchange.head.method)
-            if length is None or len(data) > length:  # for h11
-                return self._stop(exchange, self._upstream, data)
-            self._left = length
-        if len(data) > self._left:  # more than the answer: out of step
-            data = data[:self._left]
-            exchange.upstream.close()
-            self._ready.clear()
-        self._writer.write(data)
-        self._left -= len(data)
+            if length is None or len(data) > length:  # h11 reads them, and follows the rest
+                return self._stop(dataclasses.replace(exchange, sent=data))
+            self._left = length - len(data)
+        else:
+            if len(data) > self._left:  # more than the answer: out of step
+                data = data[:self._left]
+                exchange.upstream.close()
+                self._ready.clear()
+            self._writer.write(data)
+            self._left -= len(data)
         if self._left:
             return
         exchange.upstream.answered += 1

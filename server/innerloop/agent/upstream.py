@@ -127,6 +127,11 @@ class Http1Upstream:
             raise UpstreamFailed(f"{self.destination.label} closed the connection")
         return event
 
+    def received(self, data: bytes) -> None:
+        """Bytes of the answer read (and passed on) elsewhere: h11 reads them too."""
+        if data:  # (no bytes would tell h11 the connection ended)
+            self.conn.receive_data(data)
+
     async def receive(self) -> bytes:
         """Read more of the answer; returns the bytes read (for the caller, as they are)."""
         try:
