@@ -123,7 +123,10 @@ class FrameDecoder:
         taken = self._input[self._pos:self._pos + size]
         self._tail += taken
         self._pos += len(taken)
-        return len(taken) == size
+        if len(taken) < size:  # all of the input is in the tail: let go of the caller's buffer
+            self._input, self._pos = _EMPTY, 0
+            return False
+        return True
 
     def _from_tail(self) -> Frame | None:
         """The frame the tail starts, once the input completes it."""
