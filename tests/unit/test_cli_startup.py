@@ -72,3 +72,13 @@ def test_python_m_innerloop_runs_without_collections_only_until_it_serves() -> N
     out = subprocess.run([sys.executable, "-c", probe, "status"], capture_output=True,
                          text=True, check=True, timeout=60).stdout.splitlines()[-1]
     assert json.loads(out) == [0, True, True]
+
+
+def test_the_innerloop_command_starts_as_python_m_innerloop() -> None:
+    """The console script enters through `__main__.main`, so it starts without collections."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert scripts == {"innerloop": "innerloop.__main__:main"}
