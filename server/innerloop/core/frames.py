@@ -11,7 +11,7 @@ import json
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from innerloop.core.errors import LocalProtocolError, UserError
 from innerloop.core.filters import (
@@ -25,6 +25,7 @@ from innerloop.core.filters import (
     parse_filter,
 )
 from innerloop.core.request import WhilePaused
+from innerloop.core.value import Value
 
 VERSION = 3
 HEADER = struct.Struct("!IBI")
@@ -57,35 +58,6 @@ class Status(enum.IntEnum):
     OK = 0
     CONFLICT = 1  # another client holds the route; Reply.holder names it
     REJECTED = 2  # the request makes no sense here; Reply.reason says why
-
-
-class Value:
-    """A value class: its fields (``_fields``, in order, also its ``__slots__``) give its
-    equality, hash and repr.
-
-    Written out instead of ``dataclass``: the tunnel's ~40 frames and events took the CLI ~30 ms
-    to build at import (each generated method is an ``exec``), and a plain ``__init__`` is the
-    cheapest to call per message. Treat instances as immutable.
-    """
-
-    __slots__ = ()
-    _fields: ClassVar[tuple[str, ...]] = ()
-
-    def _values(self) -> tuple[object, ...]:
-        return tuple(map(self.__getattribute__, self._fields))  # data fields, not methods
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        assert isinstance(other, Value)
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash((type(self), self._values()))
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self._values()))
-        return f"{type(self).__name__}({fields})"
 
 
 class Hello(Value):
@@ -358,7 +330,7 @@ def encode(frame: Frame) -> bytes:
     """Serialize one frame; values that do not fit the wire format raise LocalProtocolError."""
     spec = _SPECS[type(frame)]
     values: list[Any] = (spec.dump(frame) if spec.dump is not None
-                         else list(frame._values()))
+                         else list(frame.field_values()))
     stream_id = values.pop(0) if spec.on_stream else 0
     if spec.on_stream and stream_id == 0:
         raise LocalProtocolError(f"{type(frame).__name__} needs a stream id > 0")

@@ -26,9 +26,9 @@ LEAVE returns to IDLE.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
 
 from innerloop.core.errors import LocalProtocolError
+from innerloop.core.value import Value
 
 
 class Phase(enum.Enum):
@@ -67,66 +67,71 @@ class InterceptEvent(enum.Enum):
     CLAIM_REFUSED = "claim-refused"  # another client holds the traffic, on this agent
 
 
-@dataclass(frozen=True)
-class Resolve:
+class Resolve(Value):
     """Resolve the target and check the agent: answer AGENT_MISSING or AGENT_CURRENT."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class InstallAgent:
+
+class InstallAgent(Value):
     """Ensure the agent ConfigMap and patch the sidecar into the workload."""
 
-
-@dataclass(frozen=True)
-class WaitRollout:
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class OpenTunnels:
+class WaitRollout(Value):
+    __slots__ = ()
+
+
+class OpenTunnels(Value):
     """One tunnel per Ready replica (and keep following pod churn)."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class RouteTraffic:
+
+class RouteTraffic(Value):
     """Claim the route on every tunnel (a CLAIM frame each); a holder elsewhere makes it FAILED."""
 
-
-@dataclass(frozen=True)
-class TakeOverService:
-    pass
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class UpdatePause:
-    paused: bool
+class TakeOverService(Value):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class ReleaseTraffic:
-    pass
+class UpdatePause(Value):
+    __slots__ = _fields = ("paused",)
+
+    def __init__(self, paused: bool) -> None:
+        self.paused = paused
 
 
-@dataclass(frozen=True)
-class CloseTunnels:
-    pass
+class ReleaseTraffic(Value):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class RestoreService:
-    pass
+class CloseTunnels(Value):
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class RemoveAgent:
+class RestoreService(Value):
+    __slots__ = ()
+
+
+class RemoveAgent(Value):
     """Remove the sidecar and wait for its rollout."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True)
-class Notify:
+
+class Notify(Value):
     """Tell the user (CLI line, LSP status notification) the phase changed."""
 
-    phase: Phase
+    __slots__ = _fields = ("phase",)
+    __match_args__ = ("phase",)
+
+    def __init__(self, phase: Phase) -> None:
+        self.phase = phase
 
 
 Effect = (Resolve | InstallAgent | WaitRollout | OpenTunnels | RouteTraffic | TakeOverService
@@ -134,19 +139,24 @@ Effect = (Resolve | InstallAgent | WaitRollout | OpenTunnels | RouteTraffic | Ta
 """Something the intercept runner must do; each class names what."""
 
 
-@dataclass(frozen=True)
-class InterceptState:
-    phase: Phase = Phase.IDLE
-    installed_agent: bool = False
-    """This start added the sidecar, so unwinding the start must remove it."""
+class InterceptState(Value):
+    """``installed_agent``: this start added the sidecar, so unwinding the start must remove it."""
+
+    __slots__ = _fields = ("phase", "installed_agent")
+
+    def __init__(self, phase: Phase = Phase.IDLE, installed_agent: bool = False) -> None:
+        self.phase, self.installed_agent = phase, installed_agent
 
 
-@dataclass(frozen=True)
-class Rule:
-    to: Phase
-    effects: tuple[Effect, ...] = ()
-    if_installed: tuple[Effect, ...] = ()
-    """Appended when the start being unwound added the sidecar."""
+class Rule(Value):
+    """``if_installed``: appended to ``effects`` when the start being unwound added the
+    sidecar."""
+
+    __slots__ = _fields = ("to", "effects", "if_installed")
+
+    def __init__(self, to: Phase, effects: tuple[Effect, ...] = (),
+                 if_installed: tuple[Effect, ...] = ()) -> None:
+        self.to, self.effects, self.if_installed = to, effects, if_installed
 
 
 P, E = Phase, InterceptEvent
@@ -220,7 +230,7 @@ def step(state: InterceptState, event: InterceptEvent) -> tuple[InterceptState, 
     if state.installed_agent:
         effects += rule.if_installed
     installed = event is E.AGENT_MISSING or (state.installed_agent and rule.to in _STARTING)
-    new = replace(state, phase=rule.to, installed_agent=installed)
+    new = InterceptState(rule.to, installed)
     if new.phase is not state.phase:
         effects.append(Notify(new.phase))
     return new, effects

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter
-from innerloop.core.frames import ClaimEntry, Status, Value
+from innerloop.core.frames import ClaimEntry, Status
 from innerloop.core.request import WhilePaused
+from innerloop.core.value import Value
 
 
 class HandshakeDone(Value):
