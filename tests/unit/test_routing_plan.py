@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,14 +23,15 @@ CLUSTER, HOLD = WhilePaused.CLUSTER, WhilePaused.HOLD
 A = Route(15401, 8080)
 B = Route(15401, 9090)
 MINE = Route(15401, 8080, filter_from_json({"headers": {"x-dev": "me"}}))
+MINE_MIRRORED = Route(MINE.listen_port, MINE.local_port, MINE.filter, Mode.MIRROR)
 
 CASES: list[tuple[str, Routing, Routing, list[Step]]] = [
     ("fresh tunnel, intercept", FRESH, Routing(A), [SendClaim(A)]),
     ("nothing changes", Routing(A), Routing(A), []),
     ("a new filter is a new claim", Routing(A), Routing(MINE), [SendRelease(15401),
                                                                  SendClaim(MINE)]),
-    ("mirror instead", Routing(MINE), Routing(replace(MINE, mode=Mode.MIRROR)),
-     [SendRelease(15401), SendClaim(replace(MINE, mode=Mode.MIRROR))]),
+    ("mirror instead", Routing(MINE), Routing(MINE_MIRRORED),
+     [SendRelease(15401), SendClaim(MINE_MIRRORED)]),
     ("fresh tunnel while paused: pause before the claim", FRESH,
      Routing(A, paused=True), [SendPause(True, CLUSTER), SendClaim(A)]),
     ("fresh tunnel while paused, hold", FRESH, Routing(A, True, HOLD),

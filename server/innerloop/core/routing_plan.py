@@ -12,23 +12,24 @@ from dataclasses import dataclass
 
 from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter
 from innerloop.core.request import WhilePaused
+from innerloop.core.value import Value
 
 
-@dataclass(frozen=True)
-class Route:
-    """The agent sends the requests on `listen_port` that `filter` matches (all: whole
-    connections) to this client's `local_port`, or a copy of them in mirror mode."""
+class Route(Value):
+    """The agent sends the requests on `listen_port` (its listen port: the Service's targetPort
+    once taken over) that `filter` matches (all: whole connections) to this client's
+    `local_port`, or a copy of them in mirror mode; `protocol` says how the port's requests are
+    read (from the Service port, or the user's --protocol)."""
 
-    listen_port: int
-    """The agent's listen port (the Service's targetPort once taken over)."""
-    local_port: int
-    filter: RequestFilter = EVERYTHING
-    mode: Mode = Mode.ROUTE
-    protocol: AppProtocol = AppProtocol.AUTO
-    """How the port's requests are read (from the Service port, or the user's --protocol)."""
+    __slots__ = _fields = ("listen_port", "local_port", "filter", "mode", "protocol")
+
+    def __init__(self, listen_port: int, local_port: int, filter: RequestFilter = EVERYTHING,
+                 mode: Mode = Mode.ROUTE, protocol: AppProtocol = AppProtocol.AUTO) -> None:
+        self.listen_port, self.local_port, self.filter = listen_port, local_port, filter
+        self.mode, self.protocol = mode, protocol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # a dataclass still: the takeover derives its paused form with replace
 class Routing:
     route: Route | None = None
     paused: bool = False
@@ -39,22 +40,30 @@ FRESH = Routing()
 """What a tunnel has right after its handshake."""
 
 
-@dataclass(frozen=True)
-class SendRelease:
-    listen_port: int
+class SendRelease(Value):
+    __slots__ = _fields = ("listen_port",)
+    __match_args__ = ("listen_port",)
+
+    def __init__(self, listen_port: int) -> None:
+        self.listen_port = listen_port
 
 
-@dataclass(frozen=True)
-class SendPause:
+class SendPause(Value):
     """A PAUSE frame (with where new connections go) when `paused`, else a RESUME."""
 
-    paused: bool
-    while_paused: WhilePaused
+    __slots__ = _fields = ("paused", "while_paused")
+    __match_args__ = ("paused", "while_paused")
+
+    def __init__(self, paused: bool, while_paused: WhilePaused) -> None:
+        self.paused, self.while_paused = paused, while_paused
 
 
-@dataclass(frozen=True)
-class SendClaim:
-    route: Route
+class SendClaim(Value):
+    __slots__ = _fields = ("route",)
+    __match_args__ = ("route",)
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
 
 
 Step = SendRelease | SendPause | SendClaim
