@@ -18,7 +18,6 @@ its `innerloop.dev/restore` annotation, so a warm intercept resolves exactly lik
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from innerloop.core.advice import Fix, advise
 from innerloop.core.agent_patch import AGENT_CONTAINER, agent_layout
@@ -26,47 +25,49 @@ from innerloop.core.errors import UserError
 from innerloop.core.manifest import Manifest
 from innerloop.core.request import PortSpec
 from innerloop.core.service_patch import port_label, service_takeover
+from innerloop.core.value import Value
 
 SUPPORTED_KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
 
 
-@dataclass(frozen=True)
-class ServicePort:
-    """One entry of a Service's `spec.ports`, with its original targetPort."""
+class ServicePort(Value):
+    """One entry of a Service's `spec.ports`, with its original targetPort; `app_protocol` (its
+    `appProtocol`: `http`, `kubernetes.io/h2c`, …) with the name says how to read its requests
+    (`core.filters.protocol_hint`)."""
 
-    name: str | None
-    port: int
-    protocol: str
-    target_port: int | str
-    app_protocol: str | None = None
-    """`appProtocol` (`http`, `kubernetes.io/h2c`, …): with the name, says how to read its
-    requests (`core.filters.protocol_hint`)."""
+    __slots__ = _fields = ("name", "port", "protocol", "target_port", "app_protocol")
+
+    def __init__(self, name: str | None, port: int, protocol: str, target_port: int | str,
+                 app_protocol: str | None = None) -> None:
+        self.name, self.port, self.protocol = name, port, protocol
+        self.target_port, self.app_protocol = target_port, app_protocol
 
     def label(self) -> str:
         return port_label(self.port, self.name)
 
 
-@dataclass(frozen=True)
-class WorkloadRef:
-    kind: str
-    name: str
-    namespace: str
+class WorkloadRef(Value):
+    __slots__ = _fields = ("kind", "name", "namespace")
+
+    def __init__(self, kind: str, name: str, namespace: str) -> None:
+        self.kind, self.name, self.namespace = kind, name, namespace
 
     def __str__(self) -> str:
         return f"{self.kind.lower()}/{self.name}"
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(Value):
     """Everything an intercept needs to know about where the traffic goes today."""
 
-    namespace: str
-    service: str
-    service_port: ServicePort
-    workload: WorkloadRef
-    container: str
-    container_port: int
-    local_port: int
+    __slots__ = _fields = ("namespace", "service", "service_port", "workload", "container",
+                           "container_port", "local_port")
+
+    def __init__(self, namespace: str, service: str, service_port: ServicePort,
+                 workload: WorkloadRef, container: str, container_port: int,
+                 local_port: int) -> None:
+        self.namespace, self.service, self.service_port = namespace, service, service_port
+        self.workload, self.container = workload, container
+        self.container_port, self.local_port = container_port, local_port
 
 
 def service_ports(service: Manifest) -> list[ServicePort]:
@@ -358,23 +359,22 @@ def resolve_target(
     )
 
 
-@dataclass(frozen=True)
-class ServiceSummary:
-    """One line of `innerloop list`."""
+class ServiceSummary(Value):
+    """One line of `innerloop list`. `workload`: None when there is no selector, or no single
+    workload behind it; `taken_over`: labels of the ports whose traffic goes through the agent;
+    `tunnel_port`: where the agent's tunnel listens (None: no agent), to ask it for its claims;
+    `selector`: the workload's pod selector (with an agent), to find a replica to ask;
+    `routes`: (agent listen port, service port label) of the ports taken over."""
 
-    name: str
-    ports: tuple[ServicePort, ...]
-    workload: WorkloadRef | None
-    """None: no selector, or no single workload behind it."""
-    agent: bool
-    taken_over: tuple[str, ...]
-    """Labels of the ports whose traffic goes through the agent."""
-    tunnel_port: int | None = None
-    """Where the agent's tunnel listens (None: no agent), to ask it for its claims."""
-    selector: str = ""
-    """The workload's pod selector (with an agent), to find a replica to ask."""
-    routes: tuple[tuple[int, str], ...] = ()
-    """(agent listen port, service port label) of the ports taken over."""
+    __slots__ = _fields = ("name", "ports", "workload", "agent", "taken_over", "tunnel_port",
+                           "selector", "routes")
+
+    def __init__(self, name: str, ports: tuple[ServicePort, ...], workload: WorkloadRef | None,
+                 agent: bool, taken_over: tuple[str, ...], tunnel_port: int | None = None,
+                 selector: str = "", routes: tuple[tuple[int, str], ...] = ()) -> None:
+        self.name, self.ports, self.workload, self.agent = name, ports, workload, agent
+        self.taken_over, self.tunnel_port, self.selector = taken_over, tunnel_port, selector
+        self.routes = routes
 
 
 def summarize_services(
