@@ -40,7 +40,7 @@ class QuickLane:
         protocol = _source(writer)
         assert protocol is not None
         self._routes = routes
-        self._writer = writer
+        self._to_caller = writer.transport  # written to at once, as its StreamWriter would
         self._caller = protocol
         self._upstreams = upstreams
         self._copies = copies
@@ -148,7 +148,7 @@ class QuickLane:
 
     def _answer(self, exchange: Stopped, data: bytes) -> None:
         if self._left < 0:  # its first bytes go on before they are read, as h11's would
-            self._writer.write(data)
+            self._to_caller.write(data)
             length = quick_answer(data, exchange.head.method)
             if length is None or len(data) > length:  # h11 reads them, and follows the rest
                 return self._stop(dataclasses.replace(exchange, sent=data))
@@ -158,7 +158,7 @@ class QuickLane:
                 data = data[:self._left]
                 exchange.upstream.close()
                 self._ready.clear()
-            self._writer.write(data)
+            self._to_caller.write(data)
             self._left -= len(data)
         if self._left:
             return
@@ -168,7 +168,8 @@ class QuickLane:
         mirrors = self._routes.mirror_quick(request)
         if mirrors and not self._copies.copy_now(mirrors, request.method, request.data):
             return self._stop(dataclasses.replace(exchange, answered=True))
-        self._resume(self._caller)
+        if self._paused:
+            self._resume(self._caller)
         if self._caller_ended:
             return self._stop(None)
         if (held := self._sources.get(self._caller)):

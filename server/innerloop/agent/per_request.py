@@ -166,6 +166,8 @@ class PortRouting(Generic[OwnerT]):
         """`mirror_parts` of a quick request (read from its bytes)."""
         if self._version != self._table.version:
             self._read_plan()
+        if not self._mirrors:
+            return []
         return [target for matches, target in self._mirrors if matches(request)]
 
     def _read_plan(self) -> None:
