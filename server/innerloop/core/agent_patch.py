@@ -31,6 +31,7 @@ from innerloop.core.manifest import (
     read_record,
     write_record,
 )
+from innerloop.core.value import Value
 
 AGENT_CONTAINER = "innerloop-agent"
 AGENT_VOLUME = "innerloop-agent"
@@ -61,14 +62,15 @@ class AgentConfig:
     memory_request: str = "32Mi"
 
 
-@dataclass(frozen=True)
-class AgentLayout:
-    """The agent's ports in one workload: where the tunnel, health probe and routes listen."""
+class AgentLayout(Value):
+    """The agent's ports in one workload: where the tunnel, health probe and routes listen;
+    `routes`: (listen port, app port) pairs, sorted by app port."""
 
-    tunnel_port: int
-    health_port: int
-    routes: tuple[tuple[int, int], ...]
-    """(listen port, app port) pairs, sorted by app port."""
+    __slots__ = _fields = ("tunnel_port", "health_port", "routes")
+
+    def __init__(self, tunnel_port: int, health_port: int,
+                 routes: tuple[tuple[int, int], ...]) -> None:
+        self.tunnel_port, self.health_port, self.routes = tunnel_port, health_port, routes
 
     def listen_port(self, app_port: int) -> int:
         for listen, app in self.routes:

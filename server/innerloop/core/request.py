@@ -14,10 +14,10 @@ from typing import Any
 
 from innerloop.core.errors import UserError
 from innerloop.core.filters import EVERYTHING, AppProtocol, Mode, RequestFilter, filter_from_json
+from innerloop.core.value import Value
 
 
-@dataclass(frozen=True)
-class PortSpec:
+class PortSpec(Value):
     """What the user asked for: which service port, and where the local process listens.
 
     `--port` is `LOCAL[:SERVICE_PORT]` or `SERVICE_PORT_NAME`: a bare number is always the local
@@ -26,8 +26,10 @@ class PortSpec:
     name leaves the local port to the container's port.
     """
 
-    service_port: str | int | None
-    local_port: int | None
+    __slots__ = _fields = ("service_port", "local_port")
+
+    def __init__(self, service_port: str | int | None, local_port: int | None) -> None:
+        self.service_port, self.local_port = service_port, local_port
 
     @classmethod
     def parse(cls, text: str) -> PortSpec:
